@@ -1,0 +1,13 @@
+//! The on-disk contract, shared by guest and host.
+//!
+//! - [`magic`]: the docker-machine magic string at byte 0.
+//! - [`userdata`]: the userdata ustar archive (builder and hostile-input-safe reader).
+//! - [`probe`]: partition-table and filesystem signature probing over `Read + Seek`.
+//! - [`image`]: sparse disk image writers and readers (raw, qcow2, vmdk, vhd).
+//! - [`size`]: human size strings such as `20G`.
+
+pub mod image;
+pub mod magic;
+pub mod probe;
+pub mod size;
+pub mod userdata;

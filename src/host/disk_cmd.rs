@@ -1,0 +1,1 @@
+//! `b2d disk create` and `b2d disk inspect`.

@@ -1,0 +1,3 @@
+//! Host companion logic (`b2d`).
+
+pub mod disk_cmd;
