@@ -1,1 +1,224 @@
-//! `b2d disk create` and `b2d disk inspect`.
+//! `b2d disk create` and `b2d disk inspect`: logic over parsed options, so
+//! the binary stays a thin argument parser.
+
+use crate::disk::image::{self, ImageError, ImageFormat};
+use crate::disk::probe::{self, Report};
+use crate::disk::size::Human;
+use crate::disk::userdata::{self, Compat, EntryKind, UserdataError};
+use crate::disk::{magic, userdata::Extension};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// The smallest disk b2d will create: room for the archive, a data
+/// filesystem and Docker's first layers.
+pub const MIN_DISK: u64 = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DiskCmdError {
+    #[error("{path}: size {size} is below the minimum of {min}")]
+    TooSmall {
+        path: PathBuf,
+        size: String,
+        min: String,
+    },
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    #[error("{path}: {source}")]
+    Userdata {
+        path: PathBuf,
+        #[source]
+        source: UserdataError,
+    },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// What `b2d disk create` writes.
+#[derive(Debug, Clone)]
+pub struct CreateSpec {
+    pub path: PathBuf,
+    pub size: u64,
+    pub format: ImageFormat,
+    /// The `authorized_keys` content.
+    pub authorized_keys: Vec<u8>,
+    /// `.b2d/` extension files (ignored with `Compat::DockerMachine`).
+    pub extensions: Vec<Extension>,
+    pub compat: Compat,
+    pub force: bool,
+}
+
+/// Build the userdata archive and write the image.
+pub fn create(spec: &CreateSpec) -> Result<Inspection, DiskCmdError> {
+    if spec.size < MIN_DISK {
+        return Err(DiskCmdError::TooSmall {
+            path: spec.path.clone(),
+            size: Human(spec.size).to_string(),
+            min: Human(MIN_DISK).to_string(),
+        });
+    }
+    let extensions: &[Extension] = match spec.compat {
+        Compat::DockerMachine => &[],
+        Compat::B2d => &spec.extensions,
+    };
+    let archive = userdata::build(&spec.authorized_keys, extensions, spec.compat).map_err(
+        |source| DiskCmdError::Userdata {
+            path: spec.path.clone(),
+            source,
+        },
+    )?;
+    image::create(&spec.path, spec.format, spec.size, &archive, spec.force)?;
+    inspect(&spec.path)
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EntryInfo {
+    pub path: String,
+    pub kind: EntryKind,
+    pub mode: String,
+    pub size: usize,
+}
+
+/// Everything `b2d disk inspect` reports; also its JSON shape.
+#[derive(Debug, Clone, Serialize)]
+pub struct Inspection {
+    pub path: PathBuf,
+    pub format: ImageFormat,
+    pub virtual_size: u64,
+    /// The magic string is at byte 0 of the virtual disk.
+    pub magic: bool,
+    /// Bytes of the userdata archive, end marker included.
+    pub archive_len: Option<usize>,
+    /// Why the archive at byte 0 was refused, when the magic is there.
+    pub archive_error: Option<String>,
+    pub entries: Vec<EntryInfo>,
+    pub authorized_keys: Vec<String>,
+    pub table: Option<probe::TableKind>,
+    pub partitions: Vec<probe::Partition>,
+    pub filesystems: Vec<probe::Filesystem>,
+    pub blank: bool,
+}
+
+/// Inspect an image of any supported format (or a block device).
+pub fn inspect(path: &Path) -> Result<Inspection, DiskCmdError> {
+    let mut img = image::open(path)?;
+    let io_err = |source| DiskCmdError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let has_magic = magic::has_magic(&mut img.reader).map_err(io_err)?;
+    let (mut archive_len, mut archive_error, mut entries, mut keys) = (None, None, vec![], vec![]);
+    if has_magic {
+        img.reader.seek(SeekFrom::Start(0)).map_err(io_err)?;
+        let bounded = (&mut img.reader).take(userdata::MAX_ARCHIVE as u64 + 1024);
+        match userdata::read(bounded) {
+            Ok(a) => {
+                archive_len = Some(a.len);
+                keys = a.authorized_keys();
+                entries = a
+                    .entries
+                    .iter()
+                    .map(|e| EntryInfo {
+                        path: e.path.clone(),
+                        kind: e.kind,
+                        mode: format!("{:04o}", e.mode),
+                        size: e.data.len(),
+                    })
+                    .collect();
+            }
+            Err(e) => archive_error = Some(e.to_string()),
+        }
+    }
+    let Report {
+        table,
+        partitions,
+        filesystems,
+        blank,
+        ..
+    } = probe::probe(&mut img.reader, img.virtual_size).map_err(io_err)?;
+    Ok(Inspection {
+        path: path.to_path_buf(),
+        format: img.format,
+        virtual_size: img.virtual_size,
+        magic: has_magic,
+        archive_len,
+        archive_error,
+        entries,
+        authorized_keys: keys,
+        table,
+        partitions,
+        filesystems,
+        blank,
+    })
+}
+
+impl Inspection {
+    /// The human-readable report.
+    pub fn render(&self) -> String {
+        let mut s = String::new();
+        let fmt = serde_json::to_value(self.format).unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "{}: {} image, {} virtual ({} bytes)",
+            self.path.display(),
+            fmt.as_str().unwrap_or("?"),
+            Human(self.virtual_size),
+            self.virtual_size
+        );
+        let _ = match (self.magic, self.archive_len, &self.archive_error) {
+            (false, ..) => writeln!(s, "magic: no"),
+            (true, Some(n), _) => writeln!(s, "magic: yes, userdata archive of {n} bytes"),
+            (true, None, Some(e)) => writeln!(s, "magic: yes, but the archive is refused: {e}"),
+            (true, None, None) => writeln!(s, "magic: yes"),
+        };
+        for e in &self.entries {
+            let kind = match e.kind {
+                EntryKind::File => "file",
+                EntryKind::Dir => "dir ",
+            };
+            let _ = writeln!(s, "  {kind} {} {:>6} {}", e.mode, e.size, e.path);
+        }
+        if !self.authorized_keys.is_empty() {
+            let _ = writeln!(s, "authorized keys:");
+            for k in &self.authorized_keys {
+                let _ = writeln!(s, "  {k}");
+            }
+        }
+        let _ = match self.table {
+            None => writeln!(s, "partition table: none"),
+            Some(t) => writeln!(s, "partition table: {}", serde_json::to_value(t).unwrap_or_default().as_str().unwrap_or("?")),
+        };
+        for p in &self.partitions {
+            let _ = writeln!(
+                s,
+                "  {}: start {} size {} type {}{}",
+                p.number,
+                p.start,
+                Human(p.size),
+                p.type_id,
+                p.name.as_deref().map(|n| format!(" name {n:?}")).unwrap_or_default()
+            );
+        }
+        if self.filesystems.is_empty() {
+            let _ = writeln!(s, "filesystems: none{}", if self.blank { " (blank disk)" } else { "" });
+        }
+        for f in &self.filesystems {
+            let kind = serde_json::to_value(f.kind).unwrap_or_default();
+            let _ = writeln!(
+                s,
+                "filesystem: {} at {}{}{}{}",
+                kind.as_str().unwrap_or("?"),
+                f.offset,
+                f.partition.map(|n| format!(" (partition {n})")).unwrap_or_default(),
+                f.label.as_deref().map(|l| format!(" label {l:?}")).unwrap_or_default(),
+                f.uuid.as_deref().map(|u| format!(" uuid {u}")).unwrap_or_default(),
+            );
+        }
+        s
+    }
+}

@@ -1,3 +1,4 @@
 //! Host companion logic (`b2d`).
 
 pub mod disk_cmd;
+pub mod ssh_keys;
