@@ -6,4 +6,6 @@
 //! - `host`: the host companion logic (`b2d`).
 
 pub mod disk;
+pub mod guest;
 pub mod host;
+pub mod sys;

@@ -1,0 +1,1 @@
+//! Guest agent logic (`b2d-init`, PID 1).

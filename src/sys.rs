@@ -1,0 +1,418 @@
+//! The one seam to the kernel: mounts, device nodes, module loading, block
+//! ioctls, swap, hostname, power-off, and running external tools.
+//!
+//! Guest logic takes `&dyn Sys`, so boot and disk sequences are unit-tested
+//! with [`FakeSys`], which records every call, without root or a kernel.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+
+pub use nix::mount::MsFlags;
+
+/// Output of an external command.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CmdOutput {
+    /// Exit code; `None` when killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl CmdOutput {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// How to end the system.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PowerAction {
+    PowerOff,
+    Reboot,
+}
+
+/// Every kernel interaction the guest agent makes.
+pub trait Sys: Send + Sync {
+    fn mount(
+        &self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> io::Result<()>;
+    fn umount(&self, target: &Path, detach: bool) -> io::Result<()>;
+    /// Create a character (`block == false`) or block device node.
+    fn mknod(&self, path: &Path, block: bool, mode: u32, major: u64, minor: u64) -> io::Result<()>;
+    /// Load a kernel module from its file; EEXIST is reported as an error
+    /// with kind `AlreadyExists` and callers treat it as success.
+    fn finit_module(&self, file: &Path, params: &str) -> io::Result<()>;
+    fn sethostname(&self, name: &str) -> io::Result<()>;
+    fn swapon(&self, dev: &Path) -> io::Result<()>;
+    fn swapoff(&self, dev: &Path) -> io::Result<()>;
+    fn sync(&self);
+    /// Size in bytes of a block device or regular file.
+    fn device_size(&self, dev: &Path) -> io::Result<u64>;
+    /// Ask the kernel to re-read a disk's partition table (BLKRRPART).
+    fn reread_partitions(&self, dev: &Path) -> io::Result<()>;
+    /// Run a program to completion, capturing its output.
+    fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput>;
+    fn power(&self, action: PowerAction) -> io::Result<()>;
+}
+
+/// The real kernel.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RealSys;
+
+nix::ioctl_read!(blkgetsize64, 0x12, 114, u64);
+nix::ioctl_none!(blkrrpart, 0x12, 95);
+
+fn nix_io(e: nix::Error) -> io::Error {
+    io::Error::from_raw_os_error(e as i32)
+}
+
+fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
+    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+}
+
+impl Sys for RealSys {
+    fn mount(
+        &self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> io::Result<()> {
+        nix::mount::mount(source, target, fstype, flags, data)
+            .map_err(|e| with_path(nix_io(e), "mount", target))
+    }
+
+    fn umount(&self, target: &Path, detach: bool) -> io::Result<()> {
+        let flags = if detach {
+            nix::mount::MntFlags::MNT_DETACH
+        } else {
+            nix::mount::MntFlags::empty()
+        };
+        nix::mount::umount2(target, flags).map_err(|e| with_path(nix_io(e), "umount", target))
+    }
+
+    fn mknod(&self, path: &Path, block: bool, mode: u32, major: u64, minor: u64) -> io::Result<()> {
+        use nix::sys::stat::{makedev, mknod, Mode, SFlag};
+        let kind = if block {
+            SFlag::S_IFBLK
+        } else {
+            SFlag::S_IFCHR
+        };
+        mknod(
+            path,
+            kind,
+            Mode::from_bits_truncate(mode),
+            makedev(major, minor),
+        )
+        .map_err(|e| with_path(nix_io(e), "mknod", path))
+    }
+
+    fn finit_module(&self, file: &Path, params: &str) -> io::Result<()> {
+        let f = std::fs::File::open(file).map_err(|e| with_path(e, "open module", file))?;
+        let params = std::ffi::CString::new(params)
+            .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in module params"))?;
+        nix::kmod::finit_module(&f, &params, nix::kmod::ModuleInitFlags::empty()).map_err(|e| {
+            if e == nix::Error::EEXIST {
+                io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("{}: already loaded", file.display()),
+                )
+            } else {
+                with_path(nix_io(e), "finit_module", file)
+            }
+        })
+    }
+
+    fn sethostname(&self, name: &str) -> io::Result<()> {
+        nix::unistd::sethostname(name).map_err(nix_io)
+    }
+
+    fn swapon(&self, dev: &Path) -> io::Result<()> {
+        let c = cpath(dev)?;
+        // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+        let rc = unsafe { libc::swapon(c.as_ptr(), 0) };
+        check(rc).map_err(|e| with_path(e, "swapon", dev))
+    }
+
+    fn swapoff(&self, dev: &Path) -> io::Result<()> {
+        let c = cpath(dev)?;
+        // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
+        let rc = unsafe { libc::swapoff(c.as_ptr()) };
+        check(rc).map_err(|e| with_path(e, "swapoff", dev))
+    }
+
+    fn sync(&self) {
+        nix::unistd::sync();
+    }
+
+    fn device_size(&self, dev: &Path) -> io::Result<u64> {
+        use std::os::unix::fs::FileTypeExt;
+        use std::os::unix::io::AsRawFd;
+        let f = std::fs::File::open(dev).map_err(|e| with_path(e, "open", dev))?;
+        let meta = f.metadata()?;
+        if !meta.file_type().is_block_device() {
+            return Ok(meta.len());
+        }
+        let mut size = 0u64;
+        // SAFETY: BLKGETSIZE64 writes one u64 through the pointer; `f` is an
+        // open block device for the duration of the call.
+        unsafe { blkgetsize64(f.as_raw_fd(), &mut size) }
+            .map_err(|e| with_path(nix_io(e), "BLKGETSIZE64", dev))?;
+        Ok(size)
+    }
+
+    fn reread_partitions(&self, dev: &Path) -> io::Result<()> {
+        use std::os::unix::io::AsRawFd;
+        let f = std::fs::File::open(dev).map_err(|e| with_path(e, "open", dev))?;
+        // SAFETY: BLKRRPART takes no argument; `f` is open for the call.
+        unsafe { blkrrpart(f.as_raw_fd()) }
+            .map(drop)
+            .map_err(|e| with_path(nix_io(e), "BLKRRPART", dev))
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput> {
+        let out = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot run {program}: {e}")))?;
+        Ok(CmdOutput {
+            code: out.status.code(),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    fn power(&self, action: PowerAction) -> io::Result<()> {
+        use nix::sys::reboot::{reboot, RebootMode};
+        let mode = match action {
+            PowerAction::PowerOff => RebootMode::RB_POWER_OFF,
+            PowerAction::Reboot => RebootMode::RB_AUTOBOOT,
+        };
+        reboot(mode).map(drop).map_err(nix_io)
+    }
+}
+
+fn cpath(p: &Path) -> io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in path"))
+}
+
+fn check(rc: libc::c_int) -> io::Result<()> {
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// A recording fake: every call is appended to `calls` as one line
+/// (`mount proc /proc proc nosuid|nodev|noexec -`), and succeeds unless a
+/// failure was scripted with [`FakeSys::fail_on`].
+#[derive(Debug, Default)]
+pub struct FakeSys {
+    pub calls: Mutex<Vec<String>>,
+    failures: Mutex<Vec<(String, io::ErrorKind)>>,
+    sizes: Mutex<Vec<(PathBuf, u64)>>,
+    outputs: Mutex<Vec<(String, CmdOutput)>>,
+}
+
+impl FakeSys {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Fail every call whose recorded line starts with `prefix`.
+    pub fn fail_on(&self, prefix: &str, kind: io::ErrorKind) {
+        self.failures
+            .lock()
+            .unwrap()
+            .push((prefix.to_string(), kind));
+    }
+    /// Answer `device_size(dev)` with `size`.
+    pub fn set_size(&self, dev: &Path, size: u64) {
+        self.sizes.lock().unwrap().push((dev.to_path_buf(), size));
+    }
+    /// Answer `run` calls whose line starts with `prefix` with `out`.
+    pub fn set_output(&self, prefix: &str, out: CmdOutput) {
+        self.outputs.lock().unwrap().push((prefix.to_string(), out));
+    }
+    pub fn calls(&self) -> Vec<String> {
+        self.calls.lock().unwrap().clone()
+    }
+    fn record(&self, line: String) -> io::Result<()> {
+        let fail = self
+            .failures
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(p, _)| line.starts_with(p.as_str()))
+            .map(|(_, k)| *k);
+        self.calls.lock().unwrap().push(line.clone());
+        match fail {
+            Some(kind) => Err(io::Error::new(kind, format!("scripted failure: {line}"))),
+            None => Ok(()),
+        }
+    }
+}
+
+fn flag_names(flags: MsFlags) -> String {
+    if flags.is_empty() {
+        return "-".into();
+    }
+    let names: Vec<String> = flags
+        .iter_names()
+        .map(|(n, _)| n.trim_start_matches("MS_").to_ascii_lowercase())
+        .collect();
+    names.join("|")
+}
+
+impl Sys for FakeSys {
+    fn mount(
+        &self,
+        source: Option<&str>,
+        target: &Path,
+        fstype: Option<&str>,
+        flags: MsFlags,
+        data: Option<&str>,
+    ) -> io::Result<()> {
+        self.record(format!(
+            "mount {} {} {} {} {}",
+            source.unwrap_or("-"),
+            target.display(),
+            fstype.unwrap_or("-"),
+            flag_names(flags),
+            data.unwrap_or("-")
+        ))
+    }
+    fn umount(&self, target: &Path, detach: bool) -> io::Result<()> {
+        let how = if detach { " detach" } else { "" };
+        self.record(format!("umount {}{how}", target.display()))
+    }
+    fn mknod(&self, path: &Path, block: bool, mode: u32, major: u64, minor: u64) -> io::Result<()> {
+        let k = if block { 'b' } else { 'c' };
+        self.record(format!(
+            "mknod {} {k} {mode:o} {major}:{minor}",
+            path.display()
+        ))
+    }
+    fn finit_module(&self, file: &Path, params: &str) -> io::Result<()> {
+        self.record(
+            format!("finit_module {} {params}", file.display())
+                .trim_end()
+                .to_string(),
+        )
+    }
+    fn sethostname(&self, name: &str) -> io::Result<()> {
+        self.record(format!("sethostname {name}"))
+    }
+    fn swapon(&self, dev: &Path) -> io::Result<()> {
+        self.record(format!("swapon {}", dev.display()))
+    }
+    fn swapoff(&self, dev: &Path) -> io::Result<()> {
+        self.record(format!("swapoff {}", dev.display()))
+    }
+    fn sync(&self) {
+        let _ = self.record("sync".into());
+    }
+    fn device_size(&self, dev: &Path) -> io::Result<u64> {
+        self.record(format!("device_size {}", dev.display()))?;
+        let known = self
+            .sizes
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(p, _)| p == dev)
+            .map(|(_, s)| *s);
+        match known {
+            Some(s) => Ok(s),
+            None => std::fs::metadata(dev).map(|m| m.len()),
+        }
+    }
+    fn reread_partitions(&self, dev: &Path) -> io::Result<()> {
+        self.record(format!("reread_partitions {}", dev.display()))
+    }
+    fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput> {
+        let line = format!("run {program} {}", args.join(" "))
+            .trim_end()
+            .to_string();
+        self.record(line.clone())?;
+        let out = self
+            .outputs
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|(p, _)| line.starts_with(p.as_str()))
+            .map(|(_, o)| o.clone());
+        Ok(out.unwrap_or(CmdOutput {
+            code: Some(0),
+            ..Default::default()
+        }))
+    }
+    fn power(&self, action: PowerAction) -> io::Result<()> {
+        self.record(format!("power {action:?}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fake_records_in_order_and_scripts_failures() {
+        let s = FakeSys::new();
+        s.fail_on("mount /dev/sda1", io::ErrorKind::InvalidInput);
+        s.mount(
+            Some("proc"),
+            Path::new("/proc"),
+            Some("proc"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+            None,
+        )
+        .unwrap();
+        let e = s
+            .mount(
+                Some("/dev/sda1"),
+                Path::new("/mnt/sda1"),
+                Some("ext4"),
+                MsFlags::empty(),
+                None,
+            )
+            .unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        s.set_output(
+            "run blkid",
+            CmdOutput {
+                code: Some(2),
+                ..Default::default()
+            },
+        );
+        assert_eq!(s.run("blkid", &["-p"]).unwrap().code, Some(2));
+        assert_eq!(
+            s.calls(),
+            vec![
+                "mount proc /proc proc nosuid|nodev -",
+                "mount /dev/sda1 /mnt/sda1 ext4 - -",
+                "run blkid -p",
+            ]
+        );
+    }
+
+    #[test]
+    fn real_device_size_of_a_file_is_its_length() {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        f.as_file().set_len(12345).unwrap();
+        assert_eq!(RealSys.device_size(f.path()).unwrap(), 12345);
+        let e = RealSys
+            .device_size(Path::new("/nonexistent/dev"))
+            .unwrap_err();
+        assert!(e.to_string().contains("/nonexistent/dev"));
+    }
+}
