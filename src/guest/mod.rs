@@ -1,1 +1,3 @@
 //! Guest agent logic (`b2d-init`, PID 1).
+
+pub mod disk;
