@@ -1,0 +1,291 @@
+//! Partition-table and filesystem signature probing over `Read + Seek`.
+//!
+//! [`probe`] looks at a block device, an image file or a virtual-disk reader
+//! and says what is on it: an MBR or GPT partition table with its partitions,
+//! and the filesystem (or swap / LUKS) signatures found at byte 0 of the
+//! device and at the start of every partition.
+//!
+//! Everything read here may be hostile. Every offset is checked against the
+//! device size before it is read, every read has a fixed upper bound, no
+//! buffer is sized from an unchecked on-disk field, and a malformed structure
+//! is reported as "not there" (the reason goes to `log::debug!`). Only real
+//! I/O errors come back as `Err`.
+//!
+//! Inside: `table` reads MBR and GPT (primary, then backup; 512 and
+//! 4096-byte sectors); `fs` and `ntfs` recognise ext2/3/4, swap, LUKS1/2,
+//! xfs, btrfs, vfat, ntfs and iso9660.
+
+mod fs;
+mod ntfs;
+mod table;
+#[cfg(test)]
+mod tests;
+#[cfg(test)]
+mod tests_fs;
+
+use serde::Serialize;
+use std::io::{self, Read, Seek, SeekFrom};
+
+/// Which kind of partition table was found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TableKind {
+    Mbr,
+    Gpt,
+}
+
+/// One partition of the table, numbered as the kernel numbers it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Partition {
+    /// 1-based partition number as the kernel names it (sda1 = 1).
+    pub number: u32,
+    /// Byte offset of the first sector.
+    pub start: u64,
+    /// Length in bytes.
+    pub size: u64,
+    /// GPT type GUID (lower-case, dashed) or MBR type byte as `0x83`.
+    pub type_id: String,
+    /// GPT partition name, if any.
+    pub name: Option<String>,
+}
+
+/// The signatures the prober knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FsKind {
+    Ext2,
+    Ext3,
+    Ext4,
+    Swap,
+    Luks,
+    Xfs,
+    Btrfs,
+    Vfat,
+    Ntfs,
+    Iso9660,
+}
+
+/// A filesystem (or swap / LUKS) signature found on the device.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Filesystem {
+    /// Byte offset of the filesystem on the probed device.
+    pub offset: u64,
+    /// Partition number it lives in, `None` for the whole device.
+    pub partition: Option<u32>,
+    pub kind: FsKind,
+    pub label: Option<String>,
+    /// Formatted the way `blkid` prints it for this kind.
+    pub uuid: Option<String>,
+}
+
+/// Everything [`probe`] found.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub size: u64,
+    pub table: Option<TableKind>,
+    pub partitions: Vec<Partition>,
+    pub filesystems: Vec<Filesystem>,
+    /// No partition table, no filesystem signature, first and last MiB zero.
+    /// A zero-byte device is never blank: there is nothing to format.
+    pub blank: bool,
+}
+
+/// How much of each end of the device must be zero for it to count as blank.
+const BLANK_SPAN: u64 = 1 << 20;
+
+/// Probe a device or image of `size` bytes.
+///
+/// The reader's position is left wherever the last read put it.
+pub fn probe<R: Read + Seek>(r: &mut R, size: u64) -> io::Result<Report> {
+    let mut dev = Dev { r, size };
+    let whole = Region { base: 0, len: size };
+    let mut filesystems = Vec::new();
+    let found_whole = fs::detect(&mut dev, whole)?;
+    // A boot-sector filesystem (FAT, NTFS) or a header that owns sector 0
+    // (LUKS, XFS) can carry 0x55AA by design or chance; it is not an MBR.
+    let owns_sector0 = found_whole.iter().any(|f| {
+        matches!(
+            f.kind,
+            FsKind::Vfat | FsKind::Ntfs | FsKind::Luks | FsKind::Xfs
+        )
+    });
+    filesystems.extend(found_whole.into_iter().map(|f| f.at(0, None)));
+
+    let (table, partitions) = if owns_sector0 {
+        log::debug!("probe: filesystem at byte 0 owns sector 0, not reading a table");
+        (None, Vec::new())
+    } else {
+        match table::read(&mut dev)? {
+            Some((kind, parts)) => (Some(kind), parts),
+            None => (None, Vec::new()),
+        }
+    };
+
+    for p in &partitions {
+        if p.start >= size {
+            log::debug!("probe: partition {} starts past the end", p.number);
+            continue;
+        }
+        let len = p.size.min(size - p.start);
+        let found = fs::detect(&mut dev, Region { base: p.start, len })?;
+        filesystems.extend(found.into_iter().map(|f| f.at(p.start, Some(p.number))));
+    }
+
+    let blank = table.is_none() && filesystems.is_empty() && ends_are_zero(&mut dev)?;
+    Ok(Report {
+        size,
+        table,
+        partitions,
+        filesystems,
+        blank,
+    })
+}
+
+/// True when the first and last [`BLANK_SPAN`] bytes (or all of a smaller
+/// device) read back as zeros. Unreadable bytes count as not zero.
+fn ends_are_zero<R: Read + Seek>(dev: &mut Dev<'_, R>) -> io::Result<bool> {
+    if dev.size == 0 {
+        return Ok(false);
+    }
+    let head = dev.size.min(BLANK_SPAN);
+    let tail_start = dev.size.saturating_sub(BLANK_SPAN).max(head);
+    Ok(dev.range_is_zero(0, head)? && dev.range_is_zero(tail_start, dev.size)?)
+}
+
+/// A reader plus the size it claims, with bounds-checked positioned reads.
+pub(crate) struct Dev<'a, R> {
+    r: &'a mut R,
+    size: u64,
+}
+
+impl<R: Read + Seek> Dev<'_, R> {
+    /// Fill `buf` from byte `off`. `Ok(false)` when the range lies outside
+    /// the device or the reader ends early; `Err` only for real I/O errors.
+    fn read_at(&mut self, off: u64, buf: &mut [u8]) -> io::Result<bool> {
+        if !matches!(off.checked_add(buf.len() as u64), Some(end) if end <= self.size) {
+            return Ok(false);
+        }
+        self.r.seek(SeekFrom::Start(off))?;
+        match self.r.read_exact(buf) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
+                log::debug!("probe: short read at {off}: reader smaller than its size");
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// True when every byte in `start..end` reads as zero.
+    fn range_is_zero(&mut self, start: u64, end: u64) -> io::Result<bool> {
+        let mut buf = [0u8; 64 * 1024];
+        let mut pos = start;
+        while pos < end {
+            let n = (end - pos).min(buf.len() as u64) as usize;
+            if !self.read_at(pos, &mut buf[..n])? || buf[..n].iter().any(|&b| b != 0) {
+                return Ok(false);
+            }
+            pos += n as u64;
+        }
+        Ok(true)
+    }
+}
+
+/// A window of the device: the whole of it, or one partition.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Region {
+    base: u64,
+    len: u64,
+}
+
+impl Region {
+    /// Read `buf.len()` bytes at `off` inside this region; `Ok(false)` when
+    /// they do not fit in it.
+    fn read<R: Read + Seek>(
+        &self,
+        dev: &mut Dev<'_, R>,
+        off: u64,
+        buf: &mut [u8],
+    ) -> io::Result<bool> {
+        match off.checked_add(buf.len() as u64) {
+            Some(end) if end <= self.len => dev.read_at(self.base + off, buf),
+            _ => Ok(false),
+        }
+    }
+}
+
+/// Little-endian and big-endian field readers over a fixed buffer. Callers
+/// only pass offsets inside the buffers they declared, so slicing is safe;
+/// the `get` keeps a bad constant from panicking anyway.
+pub(crate) fn le16(b: &[u8], o: usize) -> u16 {
+    b.get(o..o + 2)
+        .map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
+}
+pub(crate) fn le32(b: &[u8], o: usize) -> u32 {
+    b.get(o..o + 4)
+        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
+}
+pub(crate) fn le64(b: &[u8], o: usize) -> u64 {
+    b.get(o..o + 8).map_or(0, |s| {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(s);
+        u64::from_le_bytes(a)
+    })
+}
+pub(crate) fn be16(b: &[u8], o: usize) -> u16 {
+    b.get(o..o + 2)
+        .map_or(0, |s| u16::from_be_bytes([s[0], s[1]]))
+}
+pub(crate) fn be32(b: &[u8], o: usize) -> u32 {
+    b.get(o..o + 4)
+        .map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
+}
+
+/// A byte string up to its first NUL, as UTF-8 (lossy), with trailing
+/// spaces removed; `None` when nothing is left.
+pub(crate) fn text(b: &[u8]) -> Option<String> {
+    let end = b.iter().position(|&c| c == 0).unwrap_or(b.len());
+    let s = String::from_utf8_lossy(&b[..end]);
+    let s = s.trim_end_matches(' ');
+    (!s.is_empty()).then(|| s.to_string())
+}
+
+/// UTF-16LE up to the first NUL code unit; `None` when empty.
+pub(crate) fn utf16le(b: &[u8]) -> Option<String> {
+    let units: Vec<u16> = b
+        .chunks_exact(2)
+        .map(|c| u16::from_le_bytes([c[0], c[1]]))
+        .take_while(|&u| u != 0)
+        .collect();
+    let s = String::from_utf16_lossy(&units);
+    (!s.is_empty()).then_some(s)
+}
+
+/// 16 bytes in on-disk order as a dashed lower-case UUID (ext, xfs, btrfs,
+/// swap store theirs this way). All zeros means "no UUID".
+pub(crate) fn uuid_be(b: &[u8; 16]) -> Option<String> {
+    if b.iter().all(|&x| x == 0) {
+        return None;
+    }
+    Some(dashed(b))
+}
+
+/// A GPT / Microsoft GUID: the first three fields are little-endian.
+pub(crate) fn guid_le(b: &[u8; 16]) -> String {
+    let mut o = *b;
+    o[0..4].reverse();
+    o[4..6].reverse();
+    o[6..8].reverse();
+    dashed(&o)
+}
+
+fn dashed(b: &[u8; 16]) -> String {
+    let mut s = String::with_capacity(36);
+    for (i, x) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            s.push('-');
+        }
+        s.push_str(&format!("{x:02x}"));
+    }
+    s
+}
