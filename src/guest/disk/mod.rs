@@ -1,10 +1,23 @@
-//! The data disk: scan, choose, crash-safe format or resume, fsck, mount,
-//! persistence binds and userdata install. STUB — being written; the
-//! interface below is agreed.
+//! The data disk: scan, choose, crash-safe format or resume, fsck, grow,
+//! mount, persistence binds and userdata install (DESIGN.md, "Which disk"
+//! and "Crash safety"). `b2d-init prepare-disk` runs exactly this.
 
+pub mod classify;
+pub mod failpoint;
+pub mod format;
+pub mod gpt;
+pub mod journal;
+pub mod layout;
+pub mod persist;
+pub mod scan;
+#[cfg(test)]
+mod tests;
+
+use crate::disk::probe;
 use crate::sys::Sys;
+use classify::Verdict;
 use serde::Serialize;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where `prepare` looks and writes. Every root is injectable for tests.
 #[derive(Debug, Clone)]
@@ -48,9 +61,219 @@ pub struct PrepareOutcome {
 pub enum PrepareError {
     #[error("{0}")]
     Failed(String),
+    #[error("{path}: {what}: {source}")]
+    Io {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+pub(crate) use PrepareError as DiskError;
+
+impl PrepareError {
+    pub(crate) fn io(path: &Path, what: &'static str, source: std::io::Error) -> Self {
+        PrepareError::Io {
+            path: path.to_path_buf(),
+            what,
+            source,
+        }
+    }
+}
+
+/// Run an external tool through the seam; a non-zero exit is an error
+/// carrying the command line and its stderr.
+pub(crate) fn run_tool(
+    sys: &dyn Sys,
+    prog: &str,
+    args: &[&str],
+) -> Result<crate::sys::CmdOutput, DiskError> {
+    let out = sys
+        .run(prog, args)
+        .map_err(|e| DiskError::Failed(format!("{prog} {}: {e}", args.join(" "))))?;
+    if !out.success() {
+        return Err(DiskError::Failed(format!(
+            "{prog} {} exited with {:?}: {}",
+            args.join(" "),
+            out.code,
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
+    }
+    Ok(out)
+}
+
+struct Candidate {
+    path: PathBuf,
+    size: u64,
+    verdict: Verdict,
+    swap: Option<u32>,
+}
+
+fn candidates(
+    sys: &dyn Sys,
+    opts: &PrepareOptions,
+    notes: &mut Vec<String>,
+) -> Result<Vec<Candidate>, DiskError> {
+    let disks: Vec<PathBuf> = if opts.devices.is_empty() {
+        scan::scan(&opts.sys_root, &opts.dev_root)
+            .map_err(|e| DiskError::Failed(format!("scanning disks: {e}")))?
+            .into_iter()
+            .map(|d| d.path)
+            .collect()
+    } else {
+        opts.devices.clone()
+    };
+    let mut out = Vec::new();
+    for path in disks {
+        let size = match sys.device_size(&path) {
+            Ok(s) => s,
+            Err(e) => {
+                notes.push(format!("{}: skipped: {e}", path.display()));
+                continue;
+            }
+        };
+        let mut f =
+            std::fs::File::open(&path).map_err(|e| DiskError::io(&path, "open for probing", e))?;
+        let verdict =
+            classify::classify(&mut f, size).map_err(|e| DiskError::io(&path, "probe", e))?;
+        let swap = probe::probe(&mut f, size).ok().and_then(|r| {
+            r.filesystems
+                .iter()
+                .find(|fs| {
+                    fs.kind == probe::FsKind::Swap
+                        && fs.label.as_deref() == Some(layout::SWAP_LABEL)
+                })
+                .and_then(|fs| fs.partition)
+        });
+        log::info!("{}: {} bytes: {:?}", path.display(), size, short(&verdict));
+        out.push(Candidate {
+            path,
+            size,
+            verdict,
+            swap,
+        });
+    }
+    Ok(out)
+}
+
+fn short(v: &Verdict) -> String {
+    match v {
+        Verdict::Data { partition } => format!("b2d data filesystem (partition {partition:?})"),
+        Verdict::Resume { .. } => "half-formatted by b2d: will finish".into(),
+        Verdict::Magic { .. } => "magic disk: will format".into(),
+        Verdict::Blank => "blank: will format".into(),
+        Verdict::Foreign(why) => format!("not ours, left alone: {why}"),
+    }
 }
 
 /// Run the disk part of the boot.
-pub fn prepare(_sys: &dyn Sys, _opts: &PrepareOptions) -> Result<PrepareOutcome, PrepareError> {
-    Err(PrepareError::Failed("not yet implemented".into()))
+pub fn prepare(sys: &dyn Sys, opts: &PrepareOptions) -> Result<PrepareOutcome, PrepareError> {
+    let mut notes = Vec::new();
+    let mut cands = candidates(sys, opts, &mut notes)?;
+    // Best rule first; among equals, the largest disk.
+    cands.sort_by_key(|c| {
+        (
+            c.verdict.rank().unwrap_or(u8::MAX),
+            std::cmp::Reverse(c.size),
+        )
+    });
+    let mut chosen = None;
+    for c in cands {
+        if chosen.is_none() && c.verdict.rank().is_some() {
+            chosen = Some(c);
+        } else {
+            notes.push(format!("{}: {}", c.path.display(), short(&c.verdict)));
+        }
+    }
+    let Some(c) = chosen else {
+        log::warn!("no usable data disk; running from RAM");
+        return Ok(PrepareOutcome {
+            action: Action::None,
+            device: None,
+            partition: None,
+            mountpoint: None,
+            swap: None,
+            notes,
+        });
+    };
+    for n in &notes {
+        log::info!("also seen: {n}");
+    }
+    let (action, data, swap, grew) = match c.verdict {
+        Verdict::Data { partition } => {
+            let grew = partition.is_some() && grow(sys, &c.path)?;
+            let data = partition.map_or(c.path.clone(), |n| format::partition_path(&c.path, n));
+            let swap = c.swap.map(|n| format::partition_path(&c.path, n));
+            fsck(sys, &data)?;
+            (Action::Mounted, data, swap, grew)
+        }
+        Verdict::Resume { archive } => {
+            log::warn!(
+                "{}: finishing a format that was interrupted",
+                c.path.display()
+            );
+            let f = format::format(sys, &c.path, c.size, &archive, &opts.target)?;
+            (Action::Resumed, f.data, f.swap, false)
+        }
+        Verdict::Magic { archive } => {
+            let f = format::format(sys, &c.path, c.size, &archive, &opts.target)?;
+            (Action::Formatted, f.data, f.swap, false)
+        }
+        Verdict::Blank => {
+            let f = format::format(sys, &c.path, c.size, &[], &opts.target)?;
+            (Action::Formatted, f.data, f.swap, false)
+        }
+        Verdict::Foreign(_) => unreachable!("foreign disks are filtered above"),
+    };
+    let mnt = persist::mountpoint(&opts.target, &data);
+    persist::mount_data(sys, &data, &mnt)?;
+    if grew {
+        run_tool(sys, "resize2fs", &[&data.to_string_lossy()])?;
+    }
+    persist::bind(sys, &mnt, &opts.target)?;
+    Ok(PrepareOutcome {
+        action,
+        device: Some(c.path),
+        partition: Some(data),
+        mountpoint: Some(mnt),
+        swap,
+        notes,
+    })
+}
+
+/// `e2fsck -p`; exit 1 (fixed) and 2 (fixed, reboot advised) are fine;
+/// worse is logged loudly and the mount still attempted, as boot2docker did.
+fn fsck(sys: &dyn Sys, dev: &Path) -> Result<(), DiskError> {
+    let out = sys
+        .run("e2fsck", &["-p", &dev.to_string_lossy()])
+        .map_err(|e| DiskError::Failed(format!("e2fsck -p {}: {e}", dev.display())))?;
+    match out.code {
+        Some(0) => {}
+        Some(1) | Some(2) => log::info!("e2fsck fixed {}", dev.display()),
+        code => log::error!(
+            "e2fsck -p {} exited with {code:?}; mounting anyway: {}",
+            dev.display(),
+            String::from_utf8_lossy(&out.stdout).trim()
+        ),
+    }
+    Ok(())
+}
+
+/// Grow b2d's GPT to an enlarged disk; true when partition 1 grew.
+fn grow(sys: &dyn Sys, disk: &Path) -> Result<bool, DiskError> {
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(disk)
+        .map_err(|e| DiskError::io(disk, "open to check size", e))?;
+    let grew = gpt::grow(&mut f).map_err(|e| DiskError::io(disk, "grow GPT", e))?;
+    if grew {
+        f.sync_all().map_err(|e| DiskError::io(disk, "fsync", e))?;
+        drop(f);
+        log::info!("{}: disk grew; partition 1 extended", disk.display());
+        sys.reread_partitions(disk)
+            .map_err(|e| DiskError::io(disk, "re-read partition table", e))?;
+    }
+    Ok(grew)
 }

@@ -1,0 +1,187 @@
+//! The crash-safe format sequence. Every step is idempotent and the
+//! sequence restarts from the GPT on resume, so a power cut at any instant
+//! leaves a disk the next boot either finishes (journal) or mounts
+//! (committed label):
+//!
+//! 1. journal: the validated archive, checksummed, into the swap region;
+//! 2. GPT (primary, backup, then protective MBR), re-read by the kernel;
+//! 3. mke2fs partition 1 with the *formatting* label;
+//! 4. mount it, create the persisted directories, store userdata.tar
+//!    atomically, install the keys and `.b2d/`, sync, unmount;
+//! 5. mkswap partition 2;
+//! 6. commit: relabel partition 1 `boot2docker-data`;
+//! 7. clear the journal.
+
+use super::layout::{self, partition_name, DATA_LABEL, FORMATTING_LABEL, SWAP_LABEL};
+use super::{failpoint, journal, persist, run_tool, DiskError};
+use crate::disk::userdata;
+use crate::sys::Sys;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// Partition device nodes of a formatted disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Formatted {
+    pub data: PathBuf,
+    pub swap: Option<PathBuf>,
+}
+
+/// The device node of partition `n` of the whole-disk node `disk`.
+pub fn partition_path(disk: &Path, n: u32) -> PathBuf {
+    let name = disk
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    disk.with_file_name(partition_name(&name, n))
+}
+
+/// Open a disk for writing; for a block device, exclusively (EBUSY if any
+/// of it is mounted or in use).
+fn open_rw(disk: &Path) -> Result<File, DiskError> {
+    let is_blk = std::fs::metadata(disk)
+        .map(|m| m.file_type().is_block_device())
+        .unwrap_or(false);
+    let mut o = OpenOptions::new();
+    o.read(true).write(true);
+    if is_blk {
+        o.custom_flags(libc::O_EXCL);
+    }
+    o.open(disk)
+        .map_err(|e| DiskError::io(disk, "open for formatting", e))
+}
+
+fn wait_for(path: &Path, timeout: Duration) -> Result<(), DiskError> {
+    let t0 = Instant::now();
+    while !path.exists() {
+        if t0.elapsed() > timeout {
+            return Err(DiskError::Failed(format!(
+                "{} did not appear within {}s after re-reading the partition table",
+                path.display(),
+                timeout.as_secs()
+            )));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Ok(())
+}
+
+/// Format `disk` (`size` bytes) with `archive` (may be empty for a blank
+/// disk) and leave it committed and unmounted. `target` is the root under
+/// which `mnt/<partition>` is used for populating.
+pub fn format(
+    sys: &dyn Sys,
+    disk: &Path,
+    size: u64,
+    archive: &[u8],
+    target: &Path,
+) -> Result<Formatted, DiskError> {
+    let parsed = if archive.is_empty() {
+        None
+    } else {
+        Some(
+            userdata::read(archive)
+                .map_err(|e| DiskError::Failed(format!("{}: {e}", disk.display())))?,
+        )
+    };
+    let layout = layout::layout(size).ok_or_else(|| {
+        DiskError::Failed(format!(
+            "{}: {size} bytes is too small to format",
+            disk.display()
+        ))
+    })?;
+    let data = partition_path(disk, 1);
+    let swap = layout.swap.as_ref().map(|_| partition_path(disk, 2));
+
+    let mut dev = open_rw(disk)?;
+    log::info!("{}: writing the format journal", disk.display());
+    journal::write(&mut dev, archive, size, &mut |f: &mut File| f.sync_all())
+        .map_err(|e| DiskError::io(disk, "write format journal", e))?;
+    failpoint::hit("journal");
+
+    log::info!(
+        "{}: writing GPT (swap {:?}, data {:?})",
+        disk.display(),
+        layout.swap,
+        layout.data
+    );
+    super::gpt::write(&mut dev, &layout).map_err(|e| DiskError::io(disk, "write GPT", e))?;
+    dev.sync_all()
+        .map_err(|e| DiskError::io(disk, "fsync", e))?;
+    drop(dev);
+    sys.reread_partitions(disk)
+        .map_err(|e| DiskError::io(disk, "re-read partition table", e))?;
+    wait_for(&data, Duration::from_secs(10))?;
+    if let Some(s) = &swap {
+        wait_for(s, Duration::from_secs(10))?;
+    }
+    failpoint::hit("gpt");
+
+    let data_s = data.to_string_lossy();
+    run_tool(
+        sys,
+        "mke2fs",
+        &[
+            "-q",
+            "-F",
+            "-t",
+            "ext4",
+            "-L",
+            FORMATTING_LABEL,
+            "-i",
+            "8192",
+            "-E",
+            "lazy_itable_init=1,lazy_journal_init=1",
+            &data_s,
+        ],
+    )?;
+    failpoint::hit("mkfs");
+
+    let mnt = persist::mountpoint(target, &data);
+    persist::mount_data(sys, &data, &mnt)?;
+    let populated = persist::populate(sys, &mnt, archive, parsed.as_ref());
+    let unmounted = sys
+        .umount(&mnt, false)
+        .map_err(|e| DiskError::io(&mnt, "unmount after populating", e));
+    populated?;
+    unmounted?;
+    failpoint::hit("populate");
+
+    if let Some(s) = &swap {
+        run_tool(sys, "mkswap", &["-L", SWAP_LABEL, &s.to_string_lossy()])?;
+    }
+    failpoint::hit("mkswap");
+
+    run_tool(sys, "tune2fs", &["-L", DATA_LABEL, &data_s])?;
+    sys.sync();
+    failpoint::hit("commit");
+
+    let mut dev = open_rw(disk)?;
+    journal::clear(&mut dev)
+        .and_then(|_| dev.sync_all())
+        .map_err(|e| DiskError::io(disk, "clear format journal", e))?;
+    log::info!("{}: formatted; data on {}", disk.display(), data.display());
+    Ok(Formatted { data, swap })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_paths_follow_kernel_names() {
+        assert_eq!(
+            partition_path(Path::new("/dev/sda"), 1),
+            PathBuf::from("/dev/sda1")
+        );
+        assert_eq!(
+            partition_path(Path::new("/dev/loop3"), 2),
+            PathBuf::from("/dev/loop3p2")
+        );
+        assert_eq!(
+            partition_path(Path::new("/dev/nvme0n1"), 1),
+            PathBuf::from("/dev/nvme0n1p1")
+        );
+    }
+}

@@ -1,0 +1,171 @@
+//! Mounting the data filesystem, populating a fresh one, and the
+//! persistence bind mounts (`/var/lib/docker`, `/var/lib/containerd`,
+//! `/var/lib/boot2docker`, `/home/docker`).
+
+use super::DiskError;
+use crate::disk::userdata::{self, Archive};
+use crate::sys::{MsFlags, Sys};
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+/// The guest's `docker` user and its primary group (`staff`), as boot2docker.
+pub const DOCKER_UID: u32 = 1000;
+pub const DOCKER_GID: u32 = 50;
+
+/// Directories bind-mounted from the data filesystem, relative to both roots.
+pub const PERSISTED: &[&str] = &[
+    "var/lib/docker",
+    "var/lib/containerd",
+    "var/lib/boot2docker",
+    "home/docker",
+];
+
+/// `target/mnt/<partition name>`, e.g. `/mnt/sda1`.
+pub fn mountpoint(target: &Path, part: &Path) -> PathBuf {
+    target
+        .join("mnt")
+        .join(part.file_name().unwrap_or_default())
+}
+
+fn mkdirs(p: &Path) -> Result<(), DiskError> {
+    std::fs::create_dir_all(p).map_err(|e| DiskError::io(p, "create directory", e))
+}
+
+pub fn mount_data(sys: &dyn Sys, dev: &Path, mnt: &Path) -> Result<(), DiskError> {
+    mkdirs(mnt)?;
+    sys.mount(
+        Some(&dev.to_string_lossy()),
+        mnt,
+        Some("ext4"),
+        MsFlags::empty(),
+        None,
+    )
+    .map_err(|e| DiskError::io(dev, "mount ext4", e))
+}
+
+/// Write `path` atomically: temp file, fsync, rename, fsync the directory.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), DiskError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = dir.join(format!(
+        ".{}.tmp",
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let io = |what, e| DiskError::io(path, what, e);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| io("create temp", e))?;
+    f.write_all(data).map_err(|e| io("write", e))?;
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io("chmod", e))?;
+    f.sync_all().map_err(|e| io("fsync", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| io("rename", e))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| io("fsync directory", e))
+}
+
+/// Lay out a fresh data filesystem mounted at `mnt`: persisted
+/// directories, `userdata.tar`, the user's keys, `.b2d/` root-only.
+pub fn populate(
+    sys: &dyn Sys,
+    mnt: &Path,
+    archive: &[u8],
+    parsed: Option<&Archive>,
+) -> Result<(), DiskError> {
+    for d in PERSISTED {
+        mkdirs(&mnt.join(d))?;
+    }
+    let b2d_dir = mnt.join("var/lib/boot2docker");
+    std::fs::set_permissions(&b2d_dir, std::fs::Permissions::from_mode(0o755))
+        .map_err(|e| DiskError::io(&b2d_dir, "chmod", e))?;
+    mkdirs(&b2d_dir.join("log"))?;
+    let home = mnt.join("home/docker");
+    std::os::unix::fs::chown(&home, Some(DOCKER_UID), Some(DOCKER_GID))
+        .map_err(|e| DiskError::io(&home, "chown", e))?;
+    if let Some(a) = parsed {
+        write_atomic(&b2d_dir.join("userdata.tar"), archive, 0o600)?;
+        userdata::install(a, &home, DOCKER_UID, DOCKER_GID).map_err(|e| {
+            DiskError::Failed(format!("{}: installing userdata: {e}", home.display()))
+        })?;
+        let priv_dir = b2d_dir.join("b2d");
+        mkdirs(&priv_dir)?;
+        std::fs::set_permissions(&priv_dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| DiskError::io(&priv_dir, "chmod", e))?;
+        userdata::install_b2d(a, &priv_dir).map_err(|e| {
+            DiskError::Failed(format!("{}: installing .b2d: {e}", priv_dir.display()))
+        })?;
+    }
+    let f = std::fs::File::open(mnt).map_err(|e| DiskError::io(mnt, "open", e))?;
+    nix::unistd::syncfs(&f)
+        .map_err(|e| DiskError::io(mnt, "syncfs", std::io::Error::from_raw_os_error(e as i32)))?;
+    sys.sync();
+    Ok(())
+}
+
+/// Bind the persisted directories from the data filesystem at `mnt` onto `target`.
+pub fn bind(sys: &dyn Sys, mnt: &Path, target: &Path) -> Result<Vec<PathBuf>, DiskError> {
+    let mut done = Vec::new();
+    for d in PERSISTED {
+        let (src, dst) = (mnt.join(d), target.join(d));
+        mkdirs(&src)?;
+        mkdirs(&dst)?;
+        sys.mount(
+            Some(&src.to_string_lossy()),
+            &dst,
+            None,
+            MsFlags::MS_BIND,
+            None,
+        )
+        .map_err(|e| DiskError::io(&dst, "bind mount", e))?;
+        done.push(dst);
+    }
+    Ok(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::FakeSys;
+
+    #[test]
+    fn binds_every_persisted_dir_in_order() {
+        let t = tempfile::tempdir().unwrap();
+        let mnt = t.path().join("mnt/sda1");
+        let sys = FakeSys::new();
+        bind(&sys, &mnt, t.path()).unwrap();
+        let calls = sys.calls();
+        assert_eq!(calls.len(), 4);
+        for (c, d) in calls.iter().zip(PERSISTED) {
+            assert_eq!(
+                c,
+                &format!(
+                    "mount {} {} - bind -",
+                    mnt.join(d).display(),
+                    t.path().join(d).display()
+                )
+            );
+        }
+        assert!(mnt.join("home/docker").is_dir());
+    }
+
+    #[test]
+    fn mountpoint_is_named_for_the_partition() {
+        assert_eq!(
+            mountpoint(Path::new("/"), Path::new("/dev/sda1")),
+            PathBuf::from("/mnt/sda1")
+        );
+    }
+
+    #[test]
+    fn atomic_write_leaves_no_temp() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("userdata.tar");
+        write_atomic(&p, b"abc", 0o600).unwrap();
+        write_atomic(&p, b"defg", 0o600).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"defg");
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
