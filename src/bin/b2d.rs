@@ -10,7 +10,11 @@ use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "b2d", version, about = "A boot2docker-like Docker host in a VM")]
+#[command(
+    name = "b2d",
+    version,
+    about = "A boot2docker-like Docker host in a VM"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,

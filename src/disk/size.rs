@@ -51,7 +51,9 @@ pub fn parse_size(input: &str) -> Result<u64, SizeError> {
     } else {
         int.parse().map_err(|_| err("number too large"))?
     };
-    let mut bytes = int.checked_mul(mult).ok_or_else(|| err("number too large"))?;
+    let mut bytes = int
+        .checked_mul(mult)
+        .ok_or_else(|| err("number too large"))?;
     if !frac.is_empty() {
         let digits: u128 = frac.parse().map_err(|_| err("malformed number"))?;
         let scale = 10u128.pow(frac.len() as u32);
@@ -96,11 +98,22 @@ mod tests {
 
     #[test]
     fn rejects_bad_sizes_naming_the_input() {
-        for bad in ["", "G", "20X", "1.2.3G", "99999999999P", "0.0000000001K", "-1G"] {
+        for bad in [
+            "",
+            "G",
+            "20X",
+            "1.2.3G",
+            "99999999999P",
+            "0.0000000001K",
+            "-1G",
+        ] {
             let e = parse_size(bad).unwrap_err();
             assert!(e.to_string().contains(&format!("{bad:?}")), "{e}");
         }
-        assert_eq!(parse_size("1.1").unwrap_err().why, "not a whole number of bytes");
+        assert_eq!(
+            parse_size("1.1").unwrap_err().why,
+            "not a whole number of bytes"
+        );
     }
 
     #[test]

@@ -66,12 +66,13 @@ pub fn create(spec: &CreateSpec) -> Result<Inspection, DiskCmdError> {
         Compat::DockerMachine => &[],
         Compat::B2d => &spec.extensions,
     };
-    let archive = userdata::build(&spec.authorized_keys, extensions, spec.compat).map_err(
-        |source| DiskCmdError::Userdata {
-            path: spec.path.clone(),
-            source,
-        },
-    )?;
+    let archive =
+        userdata::build(&spec.authorized_keys, extensions, spec.compat).map_err(|source| {
+            DiskCmdError::Userdata {
+                path: spec.path.clone(),
+                source,
+            }
+        })?;
     image::create(&spec.path, spec.format, spec.size, &archive, spec.force)?;
     inspect(&spec.path)
 }
@@ -191,7 +192,14 @@ impl Inspection {
         }
         let _ = match self.table {
             None => writeln!(s, "partition table: none"),
-            Some(t) => writeln!(s, "partition table: {}", serde_json::to_value(t).unwrap_or_default().as_str().unwrap_or("?")),
+            Some(t) => writeln!(
+                s,
+                "partition table: {}",
+                serde_json::to_value(t)
+                    .unwrap_or_default()
+                    .as_str()
+                    .unwrap_or("?")
+            ),
         };
         for p in &self.partitions {
             let _ = writeln!(
@@ -201,11 +209,18 @@ impl Inspection {
                 p.start,
                 Human(p.size),
                 p.type_id,
-                p.name.as_deref().map(|n| format!(" name {n:?}")).unwrap_or_default()
+                p.name
+                    .as_deref()
+                    .map(|n| format!(" name {n:?}"))
+                    .unwrap_or_default()
             );
         }
         if self.filesystems.is_empty() {
-            let _ = writeln!(s, "filesystems: none{}", if self.blank { " (blank disk)" } else { "" });
+            let _ = writeln!(
+                s,
+                "filesystems: none{}",
+                if self.blank { " (blank disk)" } else { "" }
+            );
         }
         for f in &self.filesystems {
             let kind = serde_json::to_value(f.kind).unwrap_or_default();
@@ -214,9 +229,17 @@ impl Inspection {
                 "filesystem: {} at {}{}{}{}",
                 kind.as_str().unwrap_or("?"),
                 f.offset,
-                f.partition.map(|n| format!(" (partition {n})")).unwrap_or_default(),
-                f.label.as_deref().map(|l| format!(" label {l:?}")).unwrap_or_default(),
-                f.uuid.as_deref().map(|u| format!(" uuid {u}")).unwrap_or_default(),
+                f.partition
+                    .map(|n| format!(" (partition {n})"))
+                    .unwrap_or_default(),
+                f.label
+                    .as_deref()
+                    .map(|l| format!(" label {l:?}"))
+                    .unwrap_or_default(),
+                f.uuid
+                    .as_deref()
+                    .map(|u| format!(" uuid {u}"))
+                    .unwrap_or_default(),
             );
         }
         s

@@ -123,7 +123,8 @@ pub fn authorized_keys(paths: &[PathBuf]) -> Result<Vec<u8>, KeyError> {
 mod tests {
     use super::*;
 
-    const ED: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdx1Q0XbE3W9r1HqQ0w3l3m8tZ1p2x3y4z5a6b7c8d9 me@host";
+    const ED: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdx1Q0XbE3W9r1HqQ0w3l3m8tZ1p2x3y4z5a6b7c8d9 me@host";
 
     fn write(dir: &Path, name: &str, s: &str) -> PathBuf {
         let p = dir.join(name);
@@ -134,7 +135,10 @@ mod tests {
     #[test]
     fn default_prefers_ed25519_then_rsa() {
         let d = tempfile::tempdir().unwrap();
-        assert!(matches!(default_key(d.path()), Err(KeyError::NoDefault { .. })));
+        assert!(matches!(
+            default_key(d.path()),
+            Err(KeyError::NoDefault { .. })
+        ));
         std::fs::create_dir(d.path().join(".ssh")).unwrap();
         let rsa = write(d.path(), ".ssh/id_rsa.pub", ED);
         assert_eq!(default_key(d.path()).unwrap(), rsa);
@@ -163,8 +167,14 @@ mod tests {
         let e = read_public_key(&g).unwrap_err();
         assert!(e.to_string().contains("line 2"), "{e}");
         let empty = write(d.path(), "e.pub", "\n# nothing\n");
-        assert!(matches!(read_public_key(&empty), Err(KeyError::Empty { .. })));
+        assert!(matches!(
+            read_public_key(&empty),
+            Err(KeyError::Empty { .. })
+        ));
         let missing = d.path().join("missing.pub");
-        assert!(read_public_key(&missing).unwrap_err().to_string().contains("missing.pub"));
+        assert!(read_public_key(&missing)
+            .unwrap_err()
+            .to_string()
+            .contains("missing.pub"));
     }
 }
