@@ -9,3 +9,34 @@ pub mod disk;
 pub mod guest;
 pub mod host;
 pub mod sys;
+
+/// An error and its causes as one line, `outer: cause: root`, skipping a
+/// cause whose text the message before it already carries.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut src = e.source();
+    while let Some(s) = src {
+        let t = s.to_string();
+        if !out.contains(&t) {
+            out.push_str(": ");
+            out.push_str(&t);
+        }
+        src = s.source();
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn error_chain_skips_repeated_causes() {
+        let io = std::io::Error::other("disk full");
+        let e = anyhow::Error::new(io).context("writing /tmp/x");
+        assert_eq!(super::error_chain(e.as_ref()), "writing /tmp/x: disk full");
+        let inner = std::io::Error::other("gone");
+        #[derive(Debug, thiserror::Error)]
+        #[error("/dev/sda: {0}")]
+        struct Wrap(#[source] std::io::Error);
+        assert_eq!(super::error_chain(&Wrap(inner)), "/dev/sda: gone");
+    }
+}

@@ -1,0 +1,226 @@
+//! `b2d disk create` / `b2d disk inspect` as a user runs them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const B2D: &str = env!("CARGO_BIN_EXE_b2d");
+
+fn b2d(home: &Path, args: &[&str]) -> Output {
+    Command::new(B2D)
+        .args(args)
+        .env("HOME", home)
+        .current_dir(home)
+        .output()
+        .expect("run b2d")
+}
+
+fn ok(out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "b2d failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+fn keygen(dir: &Path, name: &str, kind: &str) -> PathBuf {
+    let p = dir.join(name);
+    // RSA at 2048 bits, as docker-machine generated its keys.
+    let st = Command::new("ssh-keygen")
+        .args([
+            "-q",
+            "-t",
+            kind,
+            "-b",
+            if kind == "rsa" { "2048" } else { "256" },
+        ])
+        .args(["-N", "", "-C", "test@b2d", "-f"])
+        .arg(&p)
+        .status()
+        .expect("ssh-keygen (apt-get install openssh-client)");
+    assert!(st.success());
+    p.with_extension("pub")
+}
+
+fn json(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap()
+}
+
+#[test]
+fn create_then_inspect_every_format_with_the_default_key() {
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".ssh")).unwrap();
+    let pubkey = keygen(&home.path().join(".ssh"), "id_ed25519", "ed25519");
+    let key_line = std::fs::read_to_string(&pubkey).unwrap().trim().to_string();
+    for (fmt, size) in [
+        ("raw", "2T"),
+        ("qcow2", "2T"),
+        ("vmdk", "2T"),
+        ("vhd", "2040G"),
+    ] {
+        let name = format!("disk.{fmt}");
+        ok(&b2d(
+            home.path(),
+            &["disk", "create", &name, "--size", size, "--format", fmt],
+        ));
+        let v = json(&ok(&b2d(
+            home.path(),
+            &["disk", "inspect", &name, "--json"],
+        )));
+        assert_eq!(v["format"], fmt, "{v}");
+        assert_eq!(v["magic"], true, "{fmt}");
+        assert_eq!(v["authorized_keys"], serde_json::json!([key_line]), "{fmt}");
+        let paths: Vec<&str> = v["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| e["path"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            &paths[..4],
+            [
+                "boot2docker, please format-me",
+                ".ssh",
+                ".ssh/authorized_keys",
+                ".ssh/authorized_keys2"
+            ]
+        );
+        assert_eq!(v["partitions"], serde_json::json!([]));
+        assert_eq!(v["filesystems"], serde_json::json!([]));
+        assert!(v["virtual_size"].as_u64().unwrap() >= 2040 << 30);
+    }
+}
+
+#[test]
+fn compat_docker_machine_writes_exactly_four_entries() {
+    let home = tempfile::tempdir().unwrap();
+    let pubkey = keygen(home.path(), "id_rsa", "rsa");
+    let k = pubkey.to_str().unwrap();
+    ok(&b2d(
+        home.path(),
+        &[
+            "disk",
+            "create",
+            "dm.img",
+            "--size",
+            "1G",
+            "--compat",
+            "docker-machine",
+            "--ssh-key",
+            k,
+        ],
+    ));
+    let v = json(&ok(&b2d(
+        home.path(),
+        &["disk", "inspect", "dm.img", "--json"],
+    )));
+    assert_eq!(v["entries"].as_array().unwrap().len(), 4, "{v}");
+    assert!(v["archive_len"].as_u64().unwrap() <= 4608);
+    let human = ok(&b2d(home.path(), &["disk", "inspect", "dm.img"]));
+    assert!(human.contains("magic: yes"), "{human}");
+    assert!(human.contains(".ssh/authorized_keys2"), "{human}");
+}
+
+#[test]
+fn misuse_gets_clear_errors_and_never_overwrites() {
+    let home = tempfile::tempdir().unwrap();
+    // No key anywhere.
+    let out = b2d(home.path(), &["disk", "create", "a.img", "--size", "1G"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("id_ed25519.pub") && err.contains("--ssh-key"),
+        "{err}"
+    );
+    assert!(!home.path().join("a.img").exists());
+
+    let pubkey = keygen(home.path(), "k", "ed25519");
+    let k = pubkey.to_str().unwrap();
+    // A private key passed by mistake.
+    let privkey = home.path().join("k");
+    let out = b2d(
+        home.path(),
+        &[
+            "disk",
+            "create",
+            "a.img",
+            "--size",
+            "1G",
+            "--ssh-key",
+            privkey.to_str().unwrap(),
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("private key"));
+
+    // Bad size names the input.
+    let out = b2d(
+        home.path(),
+        &["disk", "create", "a.img", "--size", "20X", "--ssh-key", k],
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"20X\""));
+
+    // An existing file is left byte-identical without --force, replaced with it.
+    let victim = home.path().join("a.img");
+    std::fs::write(&victim, b"precious").unwrap();
+    let out = b2d(
+        home.path(),
+        &["disk", "create", "a.img", "--size", "1G", "--ssh-key", k],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("a.img"));
+    assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+    ok(&b2d(
+        home.path(),
+        &[
+            "disk",
+            "create",
+            "a.img",
+            "--size",
+            "1G",
+            "--ssh-key",
+            k,
+            "--force",
+        ],
+    ));
+    assert_eq!(std::fs::metadata(&victim).unwrap().len(), 1 << 30);
+
+    // --force never writes through to something that is not a regular file.
+    let out = b2d(
+        home.path(),
+        &[
+            "disk",
+            "create",
+            "/dev/null",
+            "--size",
+            "1G",
+            "--ssh-key",
+            k,
+            "--force",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/dev/null"));
+}
+
+#[test]
+fn inspect_reports_real_partitions_and_labels() {
+    let home = tempfile::tempdir().unwrap();
+    let img = home.path().join("fs.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(256 << 20)
+        .unwrap();
+    let st = Command::new("mkfs.ext4")
+        .args(["-q", "-F", "-L", "boot2docker-data"])
+        .arg(&img)
+        .status()
+        .expect("mkfs.ext4 (apt-get install e2fsprogs)");
+    assert!(st.success());
+    let v = json(&ok(&b2d(
+        home.path(),
+        &["disk", "inspect", "fs.img", "--json"],
+    )));
+    assert_eq!(v["magic"], false);
+    assert_eq!(v["filesystems"][0]["kind"], "ext4");
+    assert_eq!(v["filesystems"][0]["label"], "boot2docker-data");
+}
