@@ -6,6 +6,8 @@ OUT := out
 
 .PHONY: all build init deps lint test unit bench fuzz up clean
 
+-include iso/iso.mk
+
 all: build
 
 ## Host tools and packages the build and tests need (idempotent).
