@@ -6,9 +6,10 @@ OUT := out
 
 .PHONY: all build init deps lint test unit bench fuzz up clean
 
--include iso/iso.mk
-
 all: build
+
+# ISO rules (`make iso`), kept beside the ISO build script.
+-include iso/iso.mk
 
 ## Host tools and packages the build and tests need (idempotent).
 deps:
