@@ -1,5 +1,13 @@
-//! QEMU harness for end-to-end tests of the b2d ISO.
-//!
-//! The harness (boot the ISO with given disks, probe KVM and fall back to
-//! TCG, capture the serial console, wait for the `b2d-ready` line) arrives
-//! with the ISO build; this crate holds its place in the workspace.
+//! QEMU harness for end-to-end tests of the b2d ISO: boot with given disks,
+//! NIC and firmware; KVM when a probe boot proves it works, else TCG;
+//! serial console captured to a file; wait for the `b2d-ready` line; ssh
+//! with the test key; QEMU always killed on drop, with the serial tail
+//! printed when a test fails.
+
+pub mod accel;
+pub mod spec;
+pub mod vm;
+
+pub use accel::Accel;
+pub use spec::{DiskBus, Nic, VmSpec};
+pub use vm::{Ready, Vm};

@@ -1,0 +1,92 @@
+//! KVM when it really works, else TCG. Nested KVM can exist and still hang
+//! or assert, so `/dev/kvm` alone proves nothing: boot a real guest for a
+//! few seconds and require the kernel's first line on the serial port.
+
+use std::io::Read;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Accel {
+    Kvm,
+    Tcg,
+}
+
+impl Accel {
+    pub fn qemu_arg(self) -> &'static str {
+        match self {
+            Accel::Kvm => "kvm",
+            Accel::Tcg => "tcg",
+        }
+    }
+}
+
+/// `B2D_ACCEL=kvm|tcg` overrides the probe.
+pub fn choose(iso: &Path) -> Accel {
+    static CHOSEN: OnceLock<Accel> = OnceLock::new();
+    *CHOSEN.get_or_init(|| match std::env::var("B2D_ACCEL").as_deref() {
+        Ok("kvm") => Accel::Kvm,
+        Ok("tcg") => Accel::Tcg,
+        _ => {
+            let a = if probe_kvm(iso, Duration::from_secs(25)) {
+                Accel::Kvm
+            } else {
+                Accel::Tcg
+            };
+            eprintln!("qemu-tests: using {a:?}");
+            a
+        }
+    })
+}
+
+/// Boot `iso` under KVM and wait for "Linux version" on the serial console.
+pub fn probe_kvm(iso: &Path, limit: Duration) -> bool {
+    if std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/kvm")
+        .is_err()
+    {
+        return false;
+    }
+    let child = Command::new("qemu-system-x86_64")
+        .args([
+            "-accel",
+            "kvm",
+            "-m",
+            "256",
+            "-nodefaults",
+            "-nographic",
+            "-no-reboot",
+        ])
+        .args(["-serial", "stdio", "-display", "none", "-cdrom"])
+        .arg(iso)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn();
+    let Ok(mut child) = child else { return false };
+    let mut out = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = out.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            seen.extend_from_slice(&buf[..n]);
+            if seen.windows(13).any(|w| w == b"Linux version") {
+                let _ = tx.send(());
+                break;
+            }
+        }
+    });
+    let t0 = Instant::now();
+    let ok = rx.recv_timeout(limit.saturating_sub(t0.elapsed())).is_ok();
+    let _ = child.kill();
+    let _ = child.wait();
+    ok
+}

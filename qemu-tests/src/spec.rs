@@ -1,0 +1,181 @@
+//! What to boot: disks, NIC and firmware, and the QEMU command line for it.
+
+use crate::accel::Accel;
+use std::path::PathBuf;
+
+/// How a disk is attached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiskBus {
+    /// virtio-scsi (the default b2d profile: the disk is `sda`).
+    VirtioScsi,
+    /// AHCI SATA, as VirtualBox attaches disks.
+    Ahci,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Nic {
+    VirtioNet,
+    /// e1000, VirtualBox's default NIC.
+    E1000,
+}
+
+#[derive(Debug, Clone)]
+pub struct Disk {
+    pub path: PathBuf,
+    /// qemu's format name: raw, qcow2, vmdk, vpc.
+    pub format: String,
+    pub bus: DiskBus,
+}
+
+#[derive(Debug, Clone)]
+pub struct VmSpec {
+    pub iso: PathBuf,
+    pub disks: Vec<Disk>,
+    pub nic: Nic,
+    pub uefi: bool,
+    pub memory_mib: u32,
+    pub cpus: u32,
+}
+
+impl VmSpec {
+    pub fn new(iso: impl Into<PathBuf>) -> Self {
+        VmSpec {
+            iso: iso.into(),
+            disks: Vec::new(),
+            nic: Nic::VirtioNet,
+            uefi: false,
+            memory_mib: 2048,
+            cpus: 2,
+        }
+    }
+    pub fn disk(mut self, path: impl Into<PathBuf>, format: &str, bus: DiskBus) -> Self {
+        self.disks.push(Disk {
+            path: path.into(),
+            format: format.into(),
+            bus,
+        });
+        self
+    }
+
+    /// The QEMU arguments. Guest ports are forwarded from 127.0.0.1 only.
+    pub fn args(
+        &self,
+        accel: Accel,
+        ssh_port: u16,
+        docker_port: u16,
+        serial_log: &std::path::Path,
+        ovmf: Option<&std::path::Path>,
+    ) -> Vec<String> {
+        let mut a: Vec<String> = vec![
+            "-accel".into(),
+            accel.qemu_arg().into(),
+            "-m".into(),
+            self.memory_mib.to_string(),
+            "-smp".into(),
+            self.cpus.to_string(),
+            "-nodefaults".into(),
+            "-display".into(),
+            "none".into(),
+            "-no-reboot".into(),
+            "-serial".into(),
+            format!("file:{}", serial_log.display()),
+            "-device".into(),
+            "virtio-rng-pci".into(),
+            "-drive".into(),
+            format!(
+                "file={},media=cdrom,readonly=on,if=none,id=cd0",
+                self.iso.display()
+            ),
+        ];
+        if accel == Accel::Kvm {
+            a.extend(["-cpu".into(), "host".into()]);
+        }
+        let has_scsi = self.disks.iter().any(|d| d.bus == DiskBus::VirtioScsi);
+        // The CD sits on AHCI so it never takes the name sda on the SCSI bus.
+        a.extend([
+            "-device".into(),
+            "ahci,id=ahci0".into(),
+            "-device".into(),
+            "ide-cd,drive=cd0,bus=ahci0.0,bootindex=0".into(),
+        ]);
+        if has_scsi {
+            a.extend(["-device".into(), "virtio-scsi-pci,id=scsi0".into()]);
+        }
+        let mut ahci_port = 1;
+        for (i, d) in self.disks.iter().enumerate() {
+            a.push("-drive".into());
+            a.push(format!(
+                "file={},format={},if=none,id=d{i},cache=unsafe",
+                d.path.display(),
+                d.format
+            ));
+            a.push("-device".into());
+            a.push(match d.bus {
+                DiskBus::VirtioScsi => format!("scsi-hd,drive=d{i},bus=scsi0.0"),
+                DiskBus::Ahci => {
+                    ahci_port += 1;
+                    format!("ide-hd,drive=d{i},bus=ahci0.{}", ahci_port - 1)
+                }
+            });
+        }
+        let model = match self.nic {
+            Nic::VirtioNet => "virtio-net-pci",
+            Nic::E1000 => "e1000",
+        };
+        a.extend([
+            "-netdev".into(),
+            format!("user,id=n0,hostfwd=tcp:127.0.0.1:{ssh_port}-:22,hostfwd=tcp:127.0.0.1:{docker_port}-:2376"),
+            "-device".into(),
+            format!("{model},netdev=n0"),
+        ]);
+        if let Some(fw) = ovmf.filter(|_| self.uefi) {
+            a.extend(["-bios".into(), fw.display().to_string()]);
+        }
+        a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::Path;
+
+    #[test]
+    fn forwards_bind_loopback_only_and_disks_follow_their_bus() {
+        let spec = VmSpec::new("/b2d.iso")
+            .disk("/d.qcow2", "qcow2", DiskBus::VirtioScsi)
+            .disk("/v.vmdk", "vmdk", DiskBus::Ahci);
+        let a = spec
+            .args(Accel::Tcg, 2222, 2376, Path::new("/tmp/serial.log"), None)
+            .join(" ");
+        assert!(
+            a.contains("hostfwd=tcp:127.0.0.1:2222-:22,hostfwd=tcp:127.0.0.1:2376-:2376"),
+            "{a}"
+        );
+        assert!(!a.contains("hostfwd=tcp::"), "{a}");
+        assert!(a.contains("scsi-hd,drive=d0,bus=scsi0.0"));
+        assert!(a.contains("ide-hd,drive=d1,bus=ahci0.1"));
+        assert!(a.contains("-accel tcg"));
+        assert!(!a.contains("-cpu host"));
+        assert!(a.contains("serial file:/tmp/serial.log"));
+    }
+
+    #[test]
+    fn uefi_uses_the_given_firmware_and_e1000_when_asked() {
+        let mut spec = VmSpec::new("/b2d.iso");
+        spec.uefi = true;
+        spec.nic = Nic::E1000;
+        let a = spec
+            .args(
+                Accel::Kvm,
+                1,
+                2,
+                Path::new("/s"),
+                Some(Path::new("/usr/share/ovmf/OVMF.fd")),
+            )
+            .join(" ");
+        assert!(a.contains("-bios /usr/share/ovmf/OVMF.fd"));
+        assert!(a.contains("e1000,netdev=n0"));
+        assert!(a.contains("-cpu host"));
+    }
+}
