@@ -115,19 +115,51 @@ impl Sys for RealSys {
     }
 
     fn finit_module(&self, file: &Path, params: &str) -> io::Result<()> {
+        use std::os::unix::io::AsRawFd;
         let f = std::fs::File::open(file).map_err(|e| with_path(e, "open module", file))?;
         let params = std::ffi::CString::new(params)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in module params"))?;
-        nix::kmod::finit_module(&f, &params, nix::kmod::ModuleInitFlags::empty()).map_err(|e| {
-            if e == nix::Error::EEXIST {
-                io::Error::new(
-                    io::ErrorKind::AlreadyExists,
-                    format!("{}: already loaded", file.display()),
-                )
-            } else {
-                with_path(nix_io(e), "finit_module", file)
-            }
-        })
+        // A compressed module (.ko.xz / .ko.zst / .ko.gz) is handed to the
+        // kernel as is with MODULE_INIT_COMPRESSED_FILE, which the kernel
+        // decompresses itself (Linux >= 5.17 with CONFIG_MODULE_DECOMPRESS).
+        // Neither nix's ModuleInitFlags nor libc name this flag, so the
+        // syscall is made directly.
+        let flags = if is_compressed_module(file) {
+            MODULE_INIT_COMPRESSED_FILE
+        } else {
+            0
+        };
+        // SAFETY: finit_module(2) takes an fd, a NUL-terminated string and
+        // an int; `f` and `params` are alive for the duration of the call and
+        // the kernel only reads from them.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_finit_module,
+                f.as_raw_fd(),
+                params.as_ptr(),
+                flags,
+            )
+        };
+        if rc == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        match e.raw_os_error() {
+            Some(libc::EEXIST) => Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("{}: already loaded", file.display()),
+            )),
+            Some(libc::EOPNOTSUPP) if flags != 0 => Err(io::Error::new(
+                e.kind(),
+                format!(
+                    "finit_module {}: this kernel cannot decompress modules \
+                     (needs CONFIG_MODULE_DECOMPRESS with this compression); \
+                     ship uncompressed modules: {e}",
+                    file.display()
+                ),
+            )),
+            _ => Err(with_path(e, "finit_module", file)),
+        }
     }
 
     fn sethostname(&self, name: &str) -> io::Result<()> {
@@ -198,6 +230,17 @@ impl Sys for RealSys {
         };
         reboot(mode).map(drop).map_err(nix_io)
     }
+}
+
+/// `MODULE_INIT_COMPRESSED_FILE` from `<linux/module.h>` (Linux 5.17).
+const MODULE_INIT_COMPRESSED_FILE: libc::c_int = 4;
+
+/// Whether a module file is compressed, judged by its name as kmod does.
+pub fn is_compressed_module(file: &Path) -> bool {
+    let name = file.to_string_lossy();
+    [".ko.xz", ".ko.zst", ".ko.gz"]
+        .iter()
+        .any(|ext| name.ends_with(ext))
 }
 
 fn cpath(p: &Path) -> io::Result<std::ffi::CString> {
@@ -403,6 +446,15 @@ mod tests {
                 "run blkid -p",
             ]
         );
+    }
+
+    #[test]
+    fn compressed_modules_are_recognised_by_name() {
+        assert!(is_compressed_module(Path::new(
+            "/lib/modules/6.1/ext4.ko.xz"
+        )));
+        assert!(is_compressed_module(Path::new("crc32c.ko.zst")));
+        assert!(!is_compressed_module(Path::new("ext4.ko")));
     }
 
     #[test]

@@ -1,3 +1,11 @@
 //! Guest agent logic (`b2d-init`, PID 1).
 
+pub mod cmdline;
 pub mod disk;
+pub mod hostkeys;
+pub mod logger;
+pub mod modules;
+pub mod mounts;
+pub mod network;
+pub mod profile;
+pub mod users;

@@ -1,0 +1,261 @@
+//! Network (boot step 4): DHCP on every ethernet link with busybox
+//! `udhcpc`, whose hook script is b2d-init itself (`b2d-init bound` etc.).
+//!
+//! Pure parts: link discovery over a sysfs root, the udhcpc command line,
+//! udhcpc's environment → `ip` commands + resolv.conf, and `ip -o addr`
+//! parsing. Commands run through `Sys::run`.
+
+use crate::sys::Sys;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// How `ip` is invoked (Debian's busybox provides the applet).
+pub const IP: &[&str] = &["busybox", "ip"];
+
+/// Ethernet links under `sys_class_net`: ARP type 1, not `lo`, backed by a
+/// device (virtual links such as bridges, veth or dummy have no `device`).
+pub fn ethernet_links(sys_class_net: &Path) -> Vec<String> {
+    let Ok(rd) = std::fs::read_dir(sys_class_net) else {
+        return Vec::new();
+    };
+    let mut out: Vec<String> = rd
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let dir = e.path();
+            let ty = std::fs::read_to_string(dir.join("type")).ok()?;
+            (name != "lo" && ty.trim() == "1" && dir.join("device").exists()).then_some(name)
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// The udhcpc command: foreground, quit once bound, give up after `tries`.
+pub fn udhcpc_args(iface: &str, script: &Path, tries: u32) -> Vec<String> {
+    let mut v: Vec<String> = ["udhcpc", "-i", iface, "-f", "-q", "-n", "-t"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    v.push(tries.to_string());
+    v.extend(["-T", "2", "-s"].iter().map(|s| s.to_string()));
+    v.push(script.display().to_string());
+    v
+}
+
+/// The udhcpc hook events b2d-init answers to.
+pub const HOOK_EVENTS: &[&str] = &["deconfig", "bound", "renew", "leasefail", "nak"];
+
+/// What a hook invocation does.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct HookPlan {
+    /// Commands (program + args).
+    pub commands: Vec<Vec<String>>,
+    /// New /etc/resolv.conf content, if any.
+    pub resolv_conf: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("udhcpc hook {event}: missing environment variable {var}")]
+    MissingEnv { event: String, var: &'static str },
+    #[error("udhcpc hook: unknown event {0:?}")]
+    UnknownEvent(String),
+    #[error("udhcpc hook: {cmd} failed: {msg}")]
+    Command { cmd: String, msg: String },
+    #[error("udhcpc hook: cannot write {path}: {source}")]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+fn ip(args: &[&str]) -> Vec<String> {
+    IP.iter().chain(args).map(|s| s.to_string()).collect()
+}
+
+/// Translate one udhcpc event and its environment into actions.
+pub fn hook_plan(event: &str, env: &HashMap<String, String>) -> Result<HookPlan, HookError> {
+    let need = |var: &'static str| -> Result<&str, HookError> {
+        env.get(var)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+            .ok_or(HookError::MissingEnv {
+                event: event.to_string(),
+                var,
+            })
+    };
+    let mut plan = HookPlan::default();
+    match event {
+        "leasefail" | "nak" => {}
+        "deconfig" => {
+            let iface = need("interface")?;
+            plan.commands
+                .push(ip(&["-4", "addr", "flush", "dev", iface]));
+            plan.commands.push(ip(&["link", "set", "dev", iface, "up"]));
+        }
+        "bound" | "renew" => {
+            let iface = need("interface")?;
+            let addr = need("ip")?;
+            let prefix = match env.get("mask").filter(|m| !m.is_empty()) {
+                Some(m) => m.clone(),
+                None => mask_to_prefix(need("subnet")?).to_string(),
+            };
+            if event == "bound" {
+                plan.commands
+                    .push(ip(&["-4", "addr", "flush", "dev", iface]));
+            }
+            let cidr = format!("{addr}/{prefix}");
+            let mut add = vec!["addr", "replace", cidr.as_str()];
+            if let Some(b) = env.get("broadcast").filter(|b| !b.is_empty()) {
+                add.extend(["broadcast", b.as_str()]);
+            }
+            add.extend(["dev", iface]);
+            plan.commands.push(ip(&add));
+            if let Some(mtu) = env.get("mtu").filter(|m| !m.is_empty()) {
+                plan.commands
+                    .push(ip(&["link", "set", "dev", iface, "mtu", mtu]));
+            }
+            if let Some(r) = env.get("router").and_then(|r| r.split_whitespace().next()) {
+                plan.commands
+                    .push(ip(&["route", "replace", "default", "via", r, "dev", iface]));
+            }
+            let dns: Vec<&str> = env
+                .get("dns")
+                .map(|d| d.split_whitespace().collect())
+                .unwrap_or_default();
+            if !dns.is_empty() {
+                let mut rc = String::from("# written by b2d-init (udhcpc)\n");
+                if let Some(d) = env.get("domain").filter(|d| !d.is_empty()) {
+                    rc.push_str(&format!("search {d}\n"));
+                }
+                for d in dns {
+                    rc.push_str(&format!("nameserver {d}\n"));
+                }
+                plan.resolv_conf = Some(rc);
+            }
+        }
+        other => return Err(HookError::UnknownEvent(other.to_string())),
+    }
+    Ok(plan)
+}
+
+/// 255.255.255.0 → 24 (a malformed mask counts its valid octets' bits).
+pub fn mask_to_prefix(mask: &str) -> u32 {
+    mask.split('.')
+        .filter_map(|o| o.parse::<u8>().ok())
+        .map(|o| o.count_ones())
+        .sum()
+}
+
+/// Carry out a hook plan: run each command, then write resolv.conf
+/// atomically (temp + rename).
+pub fn apply_hook(sys: &dyn Sys, plan: &HookPlan, resolv: &Path) -> Result<(), HookError> {
+    for cmd in &plan.commands {
+        let args: Vec<&str> = cmd[1..].iter().map(String::as_str).collect();
+        let out = sys.run(&cmd[0], &args).map_err(|e| HookError::Command {
+            cmd: cmd.join(" "),
+            msg: e.to_string(),
+        })?;
+        if !out.success() {
+            return Err(HookError::Command {
+                cmd: cmd.join(" "),
+                msg: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
+        }
+    }
+    if let Some(rc) = &plan.resolv_conf {
+        let tmp = resolv.with_extension("b2d-tmp");
+        let write = |p: &Path| std::fs::write(p, rc);
+        write(&tmp)
+            .and_then(|()| std::fs::rename(&tmp, resolv))
+            .map_err(|source| HookError::Write {
+                path: resolv.to_path_buf(),
+                source,
+            })?;
+    }
+    Ok(())
+}
+
+/// IPv4 addresses (not loopback) from `ip -4 -o addr show` output.
+pub fn parse_ipv4_addrs(out: &str) -> Vec<String> {
+    let mut v = Vec::new();
+    for line in out.lines() {
+        let mut words = line.split_whitespace();
+        while let Some(w) = words.next() {
+            if w == "inet" {
+                if let Some(cidr) = words.next() {
+                    let a = cidr.split('/').next().unwrap_or(cidr);
+                    if !a.starts_with("127.") && !v.iter().any(|x| x == a) {
+                        v.push(a.to_string());
+                    }
+                }
+            }
+        }
+    }
+    v
+}
+
+/// Boot step 4 (network half): lo up, each ethernet link up and DHCP on
+/// all of them in parallel; returns the IPv4 addresses obtained.
+pub fn bring_up(sys: &dyn Sys, sys_root: &Path, hook: &Path, tries: u32) -> Vec<String> {
+    let run = |args: &[&str]| {
+        let argv: Vec<&str> = IP[1..]
+            .iter()
+            .copied()
+            .chain(args.iter().copied())
+            .collect();
+        match sys.run(IP[0], &argv) {
+            Ok(o) if o.success() => true,
+            Ok(o) => {
+                log::warn!(
+                    "ip {}: {}",
+                    args.join(" "),
+                    String::from_utf8_lossy(&o.stderr).trim()
+                );
+                false
+            }
+            Err(e) => {
+                log::warn!("ip {}: {e}", args.join(" "));
+                false
+            }
+        }
+    };
+    run(&["link", "set", "dev", "lo", "up"]);
+    let links = ethernet_links(&sys_root.join("class/net"));
+    if links.is_empty() {
+        log::warn!("network: no ethernet link found");
+        return Vec::new();
+    }
+    std::thread::scope(|s| {
+        for l in &links {
+            s.spawn(move || {
+                run(&["link", "set", "dev", l, "up"]);
+                let args = udhcpc_args(l, hook, tries);
+                let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+                match sys.run("busybox", &argv) {
+                    Ok(o) if o.success() => log::info!("network: {l}: DHCP lease obtained"),
+                    Ok(o) => log::warn!(
+                        "network: {l}: no DHCP lease (udhcpc exit {:?}): {}",
+                        o.code,
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    ),
+                    Err(e) => log::warn!("network: {l}: cannot run udhcpc: {e}"),
+                }
+            });
+        }
+    });
+    current_ipv4(sys)
+}
+
+/// The IPv4 addresses configured now.
+pub fn current_ipv4(sys: &dyn Sys) -> Vec<String> {
+    match sys.run(IP[0], &[IP[1], "-4", "-o", "addr", "show"]) {
+        Ok(o) if o.success() => parse_ipv4_addrs(&String::from_utf8_lossy(&o.stdout)),
+        _ => Vec::new(),
+    }
+}
+
+#[cfg(test)]
+#[path = "network_tests.rs"]
+mod tests;

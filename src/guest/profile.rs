@@ -1,0 +1,276 @@
+//! `/var/lib/boot2docker/profile`: KEY=VALUE lines, parsed and never
+//! sourced. Values may be quoted with '…' (literal) or "…" (backslash
+//! escapes `\" \\ \$ \``), may span lines inside quotes, and are never
+//! expanded. `export KEY=…` is tolerated, `#` starts a comment. Bad lines
+//! are reported with their line number and skipped.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+/// A parsed profile.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Profile {
+    pub vars: BTreeMap<String, String>,
+    /// (1-based line number, what is wrong).
+    pub errors: Vec<(usize, String)>,
+}
+
+impl Profile {
+    pub fn get(&self, key: &str) -> Option<&str> {
+        self.vars.get(key).map(String::as_str)
+    }
+
+    /// EXTRA_ARGS split into dockerd arguments.
+    pub fn extra_args(&self) -> Result<Vec<String>, String> {
+        split_words(self.get("EXTRA_ARGS").unwrap_or(""))
+    }
+}
+
+/// Parse one shell-style word list: whitespace separates words outside
+/// quotes; quotes and backslashes work as in sh; nothing is expanded.
+pub fn split_words(s: &str) -> Result<Vec<String>, String> {
+    let mut out = Vec::new();
+    let mut chars = s.chars().peekable();
+    loop {
+        while chars.peek().is_some_and(|c| c.is_whitespace()) {
+            chars.next();
+        }
+        if chars.peek().is_none() {
+            return Ok(out);
+        }
+        let mut word = String::new();
+        while let Some(&c) = chars.peek() {
+            if c.is_whitespace() {
+                break;
+            }
+            chars.next();
+            match c {
+                '\'' => loop {
+                    match chars.next() {
+                        Some('\'') => break,
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated '".into()),
+                    }
+                },
+                '"' => loop {
+                    match chars.next() {
+                        Some('"') => break,
+                        Some('\\') => match chars.next() {
+                            Some(e @ ('"' | '\\' | '$' | '`')) => word.push(e),
+                            Some('\n') => {}
+                            Some(o) => {
+                                word.push('\\');
+                                word.push(o);
+                            }
+                            None => return Err("unterminated \"".into()),
+                        },
+                        Some(c) => word.push(c),
+                        None => return Err("unterminated \"".into()),
+                    }
+                },
+                '\\' => match chars.next() {
+                    Some('\n') => {}
+                    Some(e) => word.push(e),
+                    None => return Err("trailing backslash".into()),
+                },
+                c => word.push(c),
+            }
+        }
+        out.push(word);
+    }
+}
+
+fn valid_key(k: &str) -> bool {
+    let mut cs = k.chars();
+    cs.next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && cs.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// Parse profile text.
+pub fn parse(text: &str) -> Profile {
+    let mut p = Profile::default();
+    let lines: Vec<&str> = text.split('\n').collect();
+    let mut i = 0;
+    while i < lines.len() {
+        let lineno = i + 1;
+        let mut line = lines[i].trim_start().to_string();
+        i += 1;
+        if line.trim().is_empty() || line.starts_with('#') {
+            continue;
+        }
+        if let Some(rest) = line.strip_prefix("export") {
+            if rest.starts_with(char::is_whitespace) {
+                line = rest.trim_start().to_string();
+            }
+        }
+        let Some((key, _)) = line.split_once('=') else {
+            p.errors
+                .push((lineno, format!("not KEY=VALUE: {}", line.trim())));
+            continue;
+        };
+        let key = key.to_string();
+        if !valid_key(&key) {
+            p.errors
+                .push((lineno, format!("bad variable name {key:?}")));
+            continue;
+        }
+        // Pull in continuation lines while a quote is open.
+        let mut value = line[key.len() + 1..].to_string();
+        let parsed = loop {
+            match parse_value(&value) {
+                Err(ValueError::Open) if i < lines.len() => {
+                    value.push('\n');
+                    value.push_str(lines[i]);
+                    i += 1;
+                }
+                other => break other,
+            }
+        };
+        match parsed {
+            Ok(v) => {
+                p.vars.insert(key, v);
+            }
+            Err(ValueError::Open) => p
+                .errors
+                .push((lineno, format!("{key}: unterminated quote"))),
+            Err(ValueError::Bad(msg)) => p.errors.push((lineno, format!("{key}: {msg}"))),
+        }
+    }
+    p
+}
+
+enum ValueError {
+    Open,
+    Bad(String),
+}
+
+/// One value: quoted parts and bare text concatenated up to the first
+/// unquoted whitespace; after that only a `#` comment may follow.
+fn parse_value(v: &str) -> Result<String, ValueError> {
+    let mut out = String::new();
+    let mut chars = v.chars();
+    let mut rest = String::new();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' => loop {
+                match chars.next() {
+                    Some('\'') => break,
+                    Some(c) => out.push(c),
+                    None => return Err(ValueError::Open),
+                }
+            },
+            '"' => loop {
+                match chars.next() {
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some(e @ ('"' | '\\' | '$' | '`')) => out.push(e),
+                        Some('\n') => {}
+                        Some(o) => {
+                            out.push('\\');
+                            out.push(o);
+                        }
+                        None => return Err(ValueError::Open),
+                    },
+                    Some(c) => out.push(c),
+                    None => return Err(ValueError::Open),
+                }
+            },
+            '\\' => match chars.next() {
+                Some(e) => out.push(e),
+                None => return Err(ValueError::Bad("trailing backslash".into())),
+            },
+            c if c.is_whitespace() => {
+                rest = chars.collect();
+                break;
+            }
+            c => out.push(c),
+        }
+    }
+    let rest = rest.trim();
+    if rest.is_empty() || rest.starts_with('#') {
+        Ok(out)
+    } else {
+        Err(ValueError::Bad(format!(
+            "unexpected text after the value: {rest:?} (quote values with spaces)"
+        )))
+    }
+}
+
+/// Read and parse a profile file; a missing file is an empty profile.
+/// Errors are logged with the file name and line number.
+pub fn read(path: &Path) -> Profile {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Profile::default(),
+        Err(e) => {
+            log::warn!("cannot read {}: {e}", path.display());
+            return Profile::default();
+        }
+    };
+    let p = parse(&text);
+    for (line, msg) in &p.errors {
+        log::warn!("{}:{line}: {msg} (line ignored)", path.display());
+    }
+    p
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn boot2docker_style_profile() {
+        let p = parse(
+            "# docker-machine profile\nEXTRA_ARGS='\n--label provider=qemu\n--insecure-registry \"my reg\"\n'\n\
+             CACHE=\"/var/lib/cache\" # trailing comment\nexport DOCKER_TLS=auto\nDOCKER_HOST='-H tcp://0.0.0.0:2376'\n\
+             EMPTY=\nMIXED=a'b c'\"d\\\"e\"\n",
+        );
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        assert_eq!(p.get("CACHE"), Some("/var/lib/cache"));
+        assert_eq!(p.get("DOCKER_TLS"), Some("auto"));
+        assert_eq!(p.get("DOCKER_HOST"), Some("-H tcp://0.0.0.0:2376"));
+        assert_eq!(p.get("EMPTY"), Some(""));
+        assert_eq!(p.get("MIXED"), Some("ab cd\"e"));
+        assert_eq!(
+            p.extra_args().unwrap(),
+            vec!["--label", "provider=qemu", "--insecure-registry", "my reg"]
+        );
+    }
+
+    #[test]
+    fn nothing_is_expanded_or_executed() {
+        let p = parse("A=$(reboot)\nB=\"$HOME `id`\"\n");
+        assert_eq!(p.get("A"), Some("$(reboot)"));
+        assert_eq!(p.get("B"), Some("$HOME `id`"));
+    }
+
+    #[test]
+    fn bad_lines_are_reported_with_line_numbers() {
+        let p = parse("OK=1\njust words\n1BAD=x\nSPACE=a b\nOPEN='never closed\nLAST=2");
+        assert_eq!(p.get("OK"), Some("1"));
+        assert_eq!(p.errors[0].0, 2);
+        assert_eq!(p.errors[1].0, 3);
+        assert_eq!(p.errors[2].0, 4);
+        assert_eq!(p.errors[3].0, 5);
+        assert!(p.errors[3].1.contains("unterminated"));
+        assert_eq!(p.errors.len(), 4);
+        // The open quote swallowed the rest of the file.
+        assert_eq!(p.get("LAST"), None);
+    }
+
+    #[test]
+    fn word_splitting() {
+        assert_eq!(
+            split_words(" a  'b c' \"d\\\"\" e\\ f ''").unwrap(),
+            vec!["a", "b c", "d\"", "e f", ""]
+        );
+        assert!(split_words("'x").is_err());
+        assert!(split_words("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn missing_file_is_empty() {
+        assert_eq!(read(Path::new("/nonexistent/profile")), Profile::default());
+    }
+}
