@@ -9,3 +9,4 @@ pub mod mounts;
 pub mod network;
 pub mod profile;
 pub mod users;
+pub mod supervisor;
