@@ -10,3 +10,5 @@ pub mod network;
 pub mod profile;
 pub mod users;
 pub mod supervisor;
+pub mod shutdown;
+pub mod ready;
