@@ -12,3 +12,4 @@ pub mod users;
 pub mod supervisor;
 pub mod shutdown;
 pub mod ready;
+pub mod services;

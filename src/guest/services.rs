@@ -1,0 +1,216 @@
+//! The services b2d runs (boot step 7) and the bootsync/bootlocal hooks.
+
+use super::profile::Profile;
+use super::supervisor::{Output, Restart, Service};
+use crate::sys::Sys;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Extension point for the TLS step: when set, dockerd also listens on
+/// `tcp` with `--tlsverify` and these files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsArgs {
+    pub tcp: String,
+    pub ca: PathBuf,
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+pub fn sshd_argv(keys: &[PathBuf]) -> Vec<String> {
+    let mut v: Vec<String> = ["/usr/sbin/sshd", "-D", "-e", "-f", "/etc/ssh/sshd_config"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    for k in keys {
+        v.push("-h".into());
+        v.push(k.display().to_string());
+    }
+    v
+}
+
+/// dockerd on the unix socket, plus TLS/tcp when configured, plus the
+/// profile's EXTRA_ARGS (a malformed EXTRA_ARGS is logged and ignored).
+pub fn dockerd_argv(profile: &Profile, tls: Option<&TlsArgs>) -> Vec<String> {
+    let mut v: Vec<String> = ["dockerd", "-H", "unix:///var/run/docker.sock"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if let Some(t) = tls {
+        v.extend([
+            "-H".into(),
+            t.tcp.clone(),
+            "--tlsverify".into(),
+            format!("--tlscacert={}", t.ca.display()),
+            format!("--tlscert={}", t.cert.display()),
+            format!("--tlskey={}", t.key.display()),
+        ]);
+    }
+    match profile.extra_args() {
+        Ok(a) => v.extend(a),
+        Err(e) => log::warn!("profile EXTRA_ARGS ignored: {e}"),
+    }
+    v
+}
+
+/// The tty behind /dev/console: the last entry of
+/// `sys/class/tty/console/active` (e.g. `tty0 ttyS0` → `ttyS0`).
+pub fn console_tty(sys_root: &Path) -> String {
+    std::fs::read_to_string(sys_root.join("class/tty/console/active"))
+        .ok()
+        .and_then(|s| s.split_whitespace().last().map(str::to_string))
+        .unwrap_or_else(|| "console".into())
+}
+
+/// A root shell (b2d.shell) or a login prompt on the console.
+pub fn getty_argv(shell: bool, tty: &str) -> Vec<String> {
+    let v: &[&str] = if shell {
+        // cttyhack opens the real console tty as the controlling terminal.
+        &["busybox", "cttyhack", "/bin/sh", "-l"]
+    } else {
+        &["busybox", "getty", "115200", tty]
+    };
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+/// What the service list depends on.
+#[derive(Debug, Clone)]
+pub struct Inputs<'a> {
+    /// `/var/lib/boot2docker` (for log/ and bootlocal.sh).
+    pub state_dir: &'a Path,
+    pub host_keys: &'a [PathBuf],
+    pub profile: &'a Profile,
+    pub shell: bool,
+    pub tty: String,
+    pub tls: Option<&'a TlsArgs>,
+}
+
+/// sshd, dockerd, bootlocal.sh (one-shot, if present), getty — in start
+/// order; shutdown stops them in reverse.
+pub fn build(i: &Inputs) -> Vec<Service> {
+    let log_dir = i.state_dir.join("log");
+    let base_env = vec![("PATH".to_string(), PATH.to_string())];
+    let mut out = Vec::new();
+
+    let mut sshd = Service::new("sshd", &[], Restart::Always);
+    sshd.argv = sshd_argv(i.host_keys);
+    sshd.env = base_env.clone();
+    sshd.output = Output::File(log_dir.join("sshd.log"));
+    sshd.stop_timeout = Duration::from_secs(5);
+    out.push(sshd);
+
+    let mut dockerd = Service::new("dockerd", &[], Restart::Always);
+    dockerd.argv = dockerd_argv(i.profile, i.tls);
+    dockerd.env = base_env.clone();
+    // The root is an initramfs: pivot_root is impossible there.
+    dockerd.env.push(("DOCKER_RAMDISK".into(), "true".into()));
+    dockerd.output = Output::File(log_dir.join("docker.log"));
+    dockerd.stop_timeout = Duration::from_secs(20);
+    out.push(dockerd);
+
+    let bootlocal = i.state_dir.join("bootlocal.sh");
+    if bootlocal.is_file() {
+        let mut s = Service::new("bootlocal", &[], Restart::Never);
+        s.argv = vec!["/bin/sh".into(), bootlocal.display().to_string()];
+        s.env = base_env.clone();
+        s.output = Output::File(log_dir.join("bootlocal.log"));
+        s.stop_timeout = Duration::from_secs(5);
+        out.push(s);
+    }
+
+    let mut getty = Service::new("getty", &[], Restart::Always);
+    getty.argv = getty_argv(i.shell, &i.tty);
+    getty.env = base_env;
+    getty.env.push(("TERM".into(), "linux".into()));
+    getty.stop_timeout = Duration::from_secs(2);
+    out.push(getty);
+    out
+}
+
+/// Run `state_dir/bootsync.sh` (if present) before dockerd, bounded by
+/// `timeout` (busybox timeout); failures are logged.
+pub fn run_bootsync(sys: &dyn Sys, state_dir: &Path, timeout: Duration) {
+    let script = state_dir.join("bootsync.sh");
+    if !script.is_file() {
+        return;
+    }
+    let secs = timeout.as_secs().max(1).to_string();
+    let path = script.display().to_string();
+    log::info!("running {path} (timeout {secs}s)");
+    match sys.run("busybox", &["timeout", &secs, "/bin/sh", &path]) {
+        Ok(o) if o.success() => log::info!("{path} done"),
+        Ok(o) => log::warn!(
+            "{path} failed ({}): {}",
+            o.code.map_or("killed".to_string(), |c| format!("exit {c}")),
+            String::from_utf8_lossy(&o.stderr).trim()
+        ),
+        Err(e) => log::warn!("cannot run {path}: {e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::FakeSys;
+
+    #[test]
+    fn service_list_and_argvs() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("bootlocal.sh"), "echo hi\n").unwrap();
+        let profile = super::super::profile::parse("EXTRA_ARGS='--label a=b --debug'\n");
+        let keys = vec![PathBuf::from("/k/ed"), PathBuf::from("/k/ec")];
+        let tls = TlsArgs {
+            tcp: "tcp://0.0.0.0:2376".into(),
+            ca: "/t/ca.pem".into(),
+            cert: "/t/cert.pem".into(),
+            key: "/t/key.pem".into(),
+        };
+        let s = build(&Inputs {
+            state_dir: d.path(),
+            host_keys: &keys,
+            profile: &profile,
+            shell: false,
+            tty: "ttyS0".into(),
+            tls: Some(&tls),
+        });
+        let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(names, vec!["sshd", "dockerd", "bootlocal", "getty"]);
+        assert_eq!(
+            s[0].argv.join(" "),
+            "/usr/sbin/sshd -D -e -f /etc/ssh/sshd_config -h /k/ed -h /k/ec"
+        );
+        assert_eq!(
+            s[1].argv.join(" "),
+            "dockerd -H unix:///var/run/docker.sock -H tcp://0.0.0.0:2376 --tlsverify \
+             --tlscacert=/t/ca.pem --tlscert=/t/cert.pem --tlskey=/t/key.pem --label a=b --debug"
+        );
+        assert!(s[1].env.contains(&("DOCKER_RAMDISK".into(), "true".into())));
+        assert_eq!(s[2].restart, Restart::Never);
+        assert_eq!(s[3].argv.join(" "), "busybox getty 115200 ttyS0");
+        assert_eq!(getty_argv(true, "x").join(" "), "busybox cttyhack /bin/sh -l");
+    }
+
+    #[test]
+    fn console_tty_and_bootsync() {
+        let d = tempfile::tempdir().unwrap();
+        assert_eq!(console_tty(d.path()), "console");
+        let a = d.path().join("class/tty/console");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::write(a.join("active"), "tty0 ttyS0\n").unwrap();
+        assert_eq!(console_tty(d.path()), "ttyS0");
+
+        let sys = FakeSys::new();
+        run_bootsync(&sys, d.path(), Duration::from_secs(60));
+        assert!(sys.calls().is_empty());
+        std::fs::write(d.path().join("bootsync.sh"), "true\n").unwrap();
+        run_bootsync(&sys, d.path(), Duration::from_secs(60));
+        assert_eq!(
+            sys.calls(),
+            vec![format!(
+                "run busybox timeout 60 /bin/sh {}/bootsync.sh",
+                d.path().display()
+            )]
+        );
+    }
+}
