@@ -13,3 +13,4 @@ pub mod supervisor;
 pub mod shutdown;
 pub mod ready;
 pub mod services;
+pub mod boot;

@@ -1,0 +1,331 @@
+//! The boot plan, in DESIGN order (see DESIGN.md "Boot (PID 1)"):
+//! panic hook; early mounts; cmdline; modules; disk ∥ network; swap; ssh
+//! host keys; hostname; profile; bootsync; services under the supervisor;
+//! the ready line; the signal loop; shutdown.
+//!
+//! [`prepare_system`] does everything up to the services over `&dyn Sys`
+//! and injectable roots, so its order is unit-tested with `FakeSys`;
+//! [`run`] is the thin PID 1 wrapper around it.
+
+use super::disk::{self, PrepareOptions, PrepareOutcome};
+use super::{
+    cmdline, hostkeys, logger, modules, mounts, network, profile, ready, services, shutdown,
+    supervisor, users,
+};
+use crate::sys::{PowerAction, RealSys, Sys};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Every root the boot touches; `/` and friends in production.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub root: PathBuf,
+    pub proc_root: PathBuf,
+    pub sys_root: PathBuf,
+    pub dev_root: PathBuf,
+    pub etc: PathBuf,
+    /// `/lib/modules` (the kernel release is appended).
+    pub lib_modules: PathBuf,
+    /// `uname -r` when None.
+    pub kernel_release: Option<String>,
+    /// `/var/lib/boot2docker`.
+    pub state_dir: PathBuf,
+    /// This binary, used as udhcpc's hook script.
+    pub self_exe: PathBuf,
+    pub dhcp_tries: u32,
+    pub bootsync_timeout: Duration,
+    pub ready_deadline: Duration,
+}
+
+impl Config {
+    /// All roots under `root` (`/` at boot, a temp dir in tests).
+    pub fn under(root: &Path) -> Config {
+        let j = |p: &str| root.join(p);
+        Config {
+            root: root.to_path_buf(),
+            proc_root: j("proc"),
+            sys_root: j("sys"),
+            dev_root: j("dev"),
+            etc: j("etc"),
+            lib_modules: j("lib/modules"),
+            kernel_release: None,
+            state_dir: j("var/lib/boot2docker"),
+            self_exe: PathBuf::from("/init"),
+            dhcp_tries: 5,
+            bootsync_timeout: Duration::from_secs(120),
+            ready_deadline: Duration::from_secs(120),
+        }
+    }
+
+    pub fn production() -> Config {
+        let mut c = Config::under(Path::new("/"));
+        c.self_exe = std::env::current_exe().unwrap_or_else(|_| PathBuf::from("/init"));
+        c
+    }
+
+    fn release(&self) -> String {
+        self.kernel_release.clone().unwrap_or_else(|| {
+            nix::sys::utsname::uname()
+                .map(|u| u.release().to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BootError {
+    #[error(transparent)]
+    Mount(#[from] mounts::MountError),
+}
+
+/// What the early boot produced.
+#[derive(Debug, Clone)]
+pub struct Booted {
+    pub cmdline: cmdline::Cmdline,
+    /// None when running from RAM.
+    pub disk: Option<PrepareOutcome>,
+    pub ips: Vec<String>,
+    pub host_keys: Vec<PathBuf>,
+    pub hostname: String,
+    pub profile: profile::Profile,
+}
+
+impl Booted {
+    /// The data mount point for the ready line.
+    pub fn data(&self) -> Option<String> {
+        self.disk
+            .as_ref()
+            .and_then(|o| o.mountpoint.as_ref())
+            .map(|p| p.display().to_string())
+    }
+}
+
+/// Boot steps 1–6 and bootsync. Only the early mounts are fatal: every
+/// later step logs its failure and the boot goes on (a Docker host from
+/// RAM beats a dead VM).
+pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> {
+    // 1. Early mounts.
+    mounts::mount_early(sys, &cfg.root, &mounts::early_table())?;
+    mounts::ensure_dev_nodes(sys, &cfg.dev_root);
+    mounts::make_root_shared(sys, &cfg.root);
+
+    // 2. Command line.
+    let cmd = cmdline::read(&cfg.proc_root);
+    if cmd.debug {
+        log::set_max_level(log::LevelFilter::Debug);
+    }
+    cmdline::log_options(&cmd);
+
+    // 3. Modules.
+    let mdir = cfg.lib_modules.join(cfg.release());
+    if let Err(e) = modules::load_all(
+        sys,
+        &mdir,
+        &cfg.etc.join("b2d/modules"),
+        &cfg.sys_root,
+    ) {
+        log::error!("modules: {e}; continuing with the built-in drivers only");
+    }
+
+    // 4. Disk and network in parallel.
+    let (disk, ips) = std::thread::scope(|s| {
+        let net = s.spawn(|| network::bring_up(sys, &cfg.sys_root, &cfg.self_exe, cfg.dhcp_tries));
+        let disk = prepare_disk(sys, cfg, &cmd);
+        (disk, net.join().unwrap_or_default())
+    });
+    log::info!("network: addresses {ips:?}");
+
+    // 5. Swap, host keys, hostname.
+    if let Some(swap) = disk.as_ref().and_then(|d| d.swap.as_ref()) {
+        match sys.swapon(swap) {
+            Ok(()) => log::info!("swap on {}", swap.display()),
+            Err(e) => log::warn!("swapon {}: {e}", swap.display()),
+        }
+    }
+    let b2d_dir = cfg.state_dir.join("b2d");
+    let host_keys = hostkeys::ensure(sys, &b2d_dir, &cfg.state_dir.join("ssh")).unwrap_or_else(|e| {
+        log::error!("{e}");
+        hostkeys::KEY_TYPES
+            .iter()
+            .map(|t| hostkeys::key_file(&cfg.state_dir.join("ssh"), t))
+            .collect()
+    });
+    let hostname = users::choose(cmd.hostname.as_deref(), &b2d_dir.join("hostname"));
+    if let Err(e) = users::apply(sys, &cfg.etc, &hostname) {
+        log::error!("{e}");
+    }
+
+    // Profile and bootsync (before dockerd).
+    let profile = profile::read(&cfg.state_dir.join("profile"));
+    for dir in [cfg.state_dir.join("log"), cfg.root.join("run/sshd")] {
+        if let Err(e) = std::fs::create_dir_all(&dir) {
+            log::warn!("cannot create {}: {e}", dir.display());
+        }
+    }
+    services::run_bootsync(sys, &cfg.state_dir, cfg.bootsync_timeout);
+
+    Ok(Booted {
+        cmdline: cmd,
+        disk,
+        ips,
+        host_keys,
+        hostname,
+        profile,
+    })
+}
+
+fn prepare_disk(sys: &dyn Sys, cfg: &Config, cmd: &cmdline::Cmdline) -> Option<PrepareOutcome> {
+    if cmd.nodisk {
+        log::warn!("disk: b2d.nodisk given; not touching any disk");
+        return None;
+    }
+    if cmd.noformat {
+        log::warn!("disk: b2d.noformat is not supported by the disk step yet; ignored");
+    }
+    let opts = PrepareOptions {
+        devices: vec![],
+        target: cfg.root.clone(),
+        sys_root: cfg.sys_root.clone(),
+        dev_root: cfg.dev_root.clone(),
+    };
+    match disk::prepare(sys, &opts) {
+        Ok(o) if o.mountpoint.is_some() => {
+            log::info!(
+                "disk: {:?} {} mounted on {}",
+                o.action,
+                o.partition.as_ref().map_or("?".into(), |p| p.display().to_string()),
+                o.mountpoint.as_ref().map_or("?".into(), |p| p.display().to_string())
+            );
+            for n in &o.notes {
+                log::info!("disk: {n}");
+            }
+            Some(o)
+        }
+        Ok(o) => {
+            for n in &o.notes {
+                log::warn!("disk: {n}");
+            }
+            log::error!("disk: NO DATA DISK; running from RAM");
+            None
+        }
+        Err(e) => {
+            log::error!("disk: {e}; RUNNING FROM RAM, nothing will persist");
+            None
+        }
+    }
+}
+
+/// The supervisor's services for this boot.
+pub fn service_list(cfg: &Config, b: &Booted) -> Vec<supervisor::Service> {
+    services::build(&services::Inputs {
+        state_dir: &cfg.state_dir,
+        host_keys: &b.host_keys,
+        profile: &b.profile,
+        shell: b.cmdline.shell,
+        tty: services::console_tty(&cfg.sys_root),
+        // The TLS step plugs in here.
+        tls: None,
+    })
+}
+
+/// Panic in PID 1: say so on the console, sync, power off.
+pub fn install_panic_hook(console: PathBuf) {
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = format!("b2d-init PANIC: {info}\nb2d-init: syncing and powering off\n");
+        eprint!("{msg}");
+        if let Ok(mut c) = std::fs::OpenOptions::new().write(true).open(&console) {
+            use std::io::Write;
+            let _ = c.write_all(msg.as_bytes());
+        }
+        RealSys.sync();
+        let _ = RealSys.power(PowerAction::PowerOff);
+    }));
+}
+
+/// Point fds 0–2 at the console when the kernel could not (no
+/// /dev/console in the initramfs).
+fn attach_console(dev_root: &Path) {
+    // SAFETY: F_GETFD on a small integer only queries the fd table.
+    let closed = unsafe { libc::fcntl(2, libc::F_GETFD) } == -1;
+    if !closed {
+        return;
+    }
+    use std::os::fd::AsRawFd;
+    if let Ok(f) = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(dev_root.join("console"))
+    {
+        for fd in 0..3 {
+            // SAFETY: dup2 onto fds 0–2 from an fd we own; both are ints.
+            unsafe { libc::dup2(f.as_raw_fd(), fd) };
+        }
+    }
+}
+
+/// PID 1: boot, supervise, shut down. Never returns.
+pub fn run() -> ! {
+    let cfg = Config::production();
+    let console = cfg.dev_root.join("console");
+    install_panic_hook(console.clone());
+    std::env::set_var("PATH", services::PATH);
+    logger::init(log::LevelFilter::Info);
+    log::info!("b2d-init {} starting", env!("CARGO_PKG_VERSION"));
+    let sys = RealSys;
+    let booted = match prepare_system(&sys, &cfg) {
+        Ok(b) => b,
+        Err(e) => panic!("early boot failed: {e}"),
+    };
+    attach_console(&cfg.dev_root);
+    if booted.disk.is_none() {
+        ready::announce(&console, ready::RAM_WARNING);
+    }
+
+    // From here on no tool is run through Sys::run: block the signals the
+    // supervisor takes through its signalfd (threads below inherit this).
+    if let Err(e) = supervisor::block_signals() {
+        panic!("cannot block signals: {e}");
+    }
+    shutdown::disable_cad();
+    let mut sup = supervisor::Supervisor::new(service_list(&cfg, &booted), Default::default())
+        .unwrap_or_else(|e| panic!("cannot create signalfd: {e}"));
+    shutdown::watch_power_buttons(shutdown::power_buttons(&cfg.sys_root, &cfg.dev_root), || {
+        supervisor::Supervisor::request(PowerAction::PowerOff)
+    });
+    let probes = ready::Probes {
+        ssh_addr: "127.0.0.1:22".into(),
+        docker_sock: cfg.root.join("var/run/docker.sock"),
+        deadline: cfg.ready_deadline,
+        interval: Duration::from_millis(250),
+    };
+    let (ips, data) = (booted.ips.clone(), booted.data());
+    let con = console.clone();
+    std::thread::spawn(move || {
+        let (ssh, docker) = ready::wait(&probes);
+        let line = ready::Ready {
+            ms: logger::monotonic_ms(),
+            ip: ips,
+            data,
+            ssh,
+            docker,
+        };
+        ready::announce(&con, &line.line());
+    });
+
+    let action = match sup.run(|_| false) {
+        supervisor::LoopEnd::Shutdown(a) => a,
+        supervisor::LoopEnd::Stopped => PowerAction::PowerOff,
+    };
+    log::info!("shutdown requested: {action:?}");
+    sup.stop_all();
+    sup.kill_everything(Duration::from_secs(3));
+    shutdown::finish(&sys, &cfg.proc_root, &cfg.root, action);
+    // power() only returns on failure: there is nothing left to do.
+    loop {
+        std::thread::sleep(Duration::from_secs(3600));
+    }
+}
+
+#[cfg(test)]
+#[path = "boot_tests.rs"]
+mod tests;

@@ -1,0 +1,104 @@
+use super::*;
+use crate::sys::FakeSys;
+
+fn setup() -> (tempfile::TempDir, Config) {
+    let d = tempfile::tempdir().unwrap();
+    let r = d.path();
+    let mut cfg = Config::under(r);
+    cfg.kernel_release = Some("6.12.0-test".into());
+    let mdir = r.join("lib/modules/6.12.0-test");
+    std::fs::create_dir_all(&mdir).unwrap();
+    std::fs::write(
+        mdir.join("modules.dep"),
+        "kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz\nkernel/fs/jbd2/jbd2.ko.xz:\nkernel/crypto/crc32c_generic.ko.xz:\n",
+    )
+    .unwrap();
+    std::fs::write(mdir.join("modules.softdep"), "softdep ext4 pre: crc32c\n").unwrap();
+    std::fs::write(mdir.join("modules.alias"), "alias crc32c crc32c_generic\n").unwrap();
+    std::fs::create_dir_all(r.join("etc/b2d")).unwrap();
+    std::fs::write(r.join("etc/b2d/modules"), "ext4\n").unwrap();
+    std::fs::create_dir_all(r.join("proc")).unwrap();
+    std::fs::write(r.join("proc/cmdline"), "console=ttyS0 b2d.hostname=testbox\n").unwrap();
+    let eth = r.join("sys/class/net/eth0");
+    std::fs::create_dir_all(eth.join("device")).unwrap();
+    std::fs::write(eth.join("type"), "1\n").unwrap();
+    std::fs::create_dir_all(&cfg.state_dir).unwrap();
+    std::fs::write(cfg.state_dir.join("bootsync.sh"), "true\n").unwrap();
+    std::fs::write(cfg.state_dir.join("profile"), "EXTRA_ARGS='--debug'\n").unwrap();
+    (d, cfg)
+}
+
+fn first(calls: &[String], prefix: &str) -> usize {
+    calls
+        .iter()
+        .position(|c| c.starts_with(prefix))
+        .unwrap_or_else(|| panic!("no call starting with {prefix:?} in {calls:#?}"))
+}
+
+fn last(calls: &[String], prefix: &str) -> usize {
+    calls.iter().rposition(|c| c.starts_with(prefix)).unwrap()
+}
+
+#[test]
+fn boot_plan_runs_in_design_order() {
+    let (_d, cfg) = setup();
+    let sys = FakeSys::new();
+    let b = prepare_system(&sys, &cfg).unwrap();
+    let calls = sys.calls();
+    let root = cfg.root.display().to_string();
+    let calls: Vec<String> = calls.iter().map(|c| c.replace(&root, "")).collect();
+
+    // Early mounts first, proc first.
+    assert_eq!(calls[0], "mount proc /proc proc nosuid|nodev|noexec -");
+    let mounts_done = last(&calls, "mount ");
+    // Modules after mounts, deps first (crc32c by softdep).
+    let m0 = first(&calls, "finit_module");
+    assert!(mounts_done < m0);
+    let mods: Vec<&String> = calls.iter().filter(|c| c.starts_with("finit_module")).collect();
+    assert_eq!(
+        mods,
+        vec![
+            "finit_module /lib/modules/6.12.0-test/kernel/crypto/crc32c_generic.ko.xz",
+            "finit_module /lib/modules/6.12.0-test/kernel/fs/jbd2/jbd2.ko.xz",
+            "finit_module /lib/modules/6.12.0-test/kernel/fs/ext4/ext4.ko.xz",
+        ]
+    );
+    // Network after modules; host keys, hostname, bootsync after network.
+    let net = first(&calls, "run busybox ip link set dev lo up");
+    assert!(last(&calls, "finit_module") < net);
+    let dhcp = first(&calls, "run busybox udhcpc -i eth0");
+    let keys = first(&calls, "run ssh-keygen");
+    let host = first(&calls, "sethostname testbox");
+    let sync = first(&calls, "run busybox timeout 120 /bin/sh");
+    assert!(net < dhcp && dhcp < keys && keys < host && host < sync, "{calls:#?}");
+    assert_eq!(sync, calls.len() - 1);
+
+    assert_eq!(b.hostname, "testbox");
+    assert_eq!(b.profile.get("EXTRA_ARGS"), Some("--debug"));
+    assert!(cfg.root.join("run/sshd").is_dir());
+    assert!(cfg.state_dir.join("log").is_dir());
+    let services = service_list(&cfg, &b);
+    assert_eq!(services[1].argv.last().unwrap(), "--debug");
+}
+
+#[test]
+fn nodisk_runs_from_ram_and_failed_modules_do_not_stop_the_boot() {
+    let (_d, cfg) = setup();
+    std::fs::write(cfg.proc_root.join("cmdline"), "b2d.nodisk\n").unwrap();
+    std::fs::remove_file(cfg.lib_modules.join("6.12.0-test/modules.dep")).unwrap();
+    let sys = FakeSys::new();
+    let b = prepare_system(&sys, &cfg).unwrap();
+    assert!(b.disk.is_none());
+    assert_eq!(b.data(), None);
+    assert!(!sys.calls().iter().any(|c| c.starts_with("finit_module")));
+    assert!(sys.calls().iter().any(|c| c == "sethostname b2d"));
+}
+
+#[test]
+fn failed_early_mount_is_fatal_and_names_the_mount() {
+    let (_d, cfg) = setup();
+    let sys = FakeSys::new();
+    sys.fail_on("mount devtmpfs", std::io::ErrorKind::PermissionDenied);
+    let e = prepare_system(&sys, &cfg).unwrap_err();
+    assert!(e.to_string().contains("devtmpfs"), "{e}");
+}
