@@ -26,11 +26,20 @@ fn version() {
 
 #[test]
 fn prepare_disk_help_and_bad_args() {
-    let out = b2d_init().args(["prepare-disk", "--help"]).output().unwrap();
+    let out = b2d_init()
+        .args(["prepare-disk", "--help"])
+        .output()
+        .unwrap();
     assert!(out.status.success());
     let text = String::from_utf8_lossy(&out.stdout);
-    assert!(text.contains("--device DEV") && text.contains("--json"), "{text}");
-    let out = b2d_init().args(["prepare-disk", "--frob"]).output().unwrap();
+    assert!(
+        text.contains("--device DEV") && text.contains("--json"),
+        "{text}"
+    );
+    let out = b2d_init()
+        .args(["prepare-disk", "--frob"])
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("--frob"));
 }
@@ -54,7 +63,11 @@ fn udhcpc_hook_dry_run_prints_the_commands() {
         .env("dns", "10.0.2.3")
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
         "busybox ip -4 addr flush dev eth0\n\

@@ -28,7 +28,11 @@ fn restarts_with_backoff_reaps_orphans_and_stops_in_order() {
         stubborn,
         Service::new("flaky", &["sh", "-c", "exit 3"], Restart::Always),
         // Leaves an orphan behind: the background sleep outlives its parent.
-        Service::new("orphaner", &["sh", "-c", "sleep 0.3 & exit 0"], Restart::Never),
+        Service::new(
+            "orphaner",
+            &["sh", "-c", "sleep 0.3 & exit 0"],
+            Restart::Never,
+        ),
         Service::new("missing", &["/nonexistent/b2d-test-binary"], Restart::Never),
     ];
     let mut sup = Supervisor::new(services, backoff).unwrap();
@@ -40,9 +44,7 @@ fn restarts_with_backoff_reaps_orphans_and_stops_in_order() {
             .filter(|e| matches!(e, Event::Orphan { .. }))
             .count()
     };
-    let end = sup.run(|s| {
-        Instant::now() > deadline || (s.exits("flaky") >= 5 && orphans(s) >= 1)
-    });
+    let end = sup.run(|s| Instant::now() > deadline || (s.exits("flaky") >= 5 && orphans(s) >= 1));
     assert_eq!(end, LoopEnd::Stopped);
     assert!(Instant::now() <= deadline, "timed out: {:#?}", sup.events);
 

@@ -118,12 +118,7 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
 
     // 3. Modules.
     let mdir = cfg.lib_modules.join(cfg.release());
-    if let Err(e) = modules::load_all(
-        sys,
-        &mdir,
-        &cfg.etc.join("b2d/modules"),
-        &cfg.sys_root,
-    ) {
+    if let Err(e) = modules::load_all(sys, &mdir, &cfg.etc.join("b2d/modules"), &cfg.sys_root) {
         log::error!("modules: {e}; continuing with the built-in drivers only");
     }
 
@@ -143,13 +138,14 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
         }
     }
     let b2d_dir = cfg.state_dir.join("b2d");
-    let host_keys = hostkeys::ensure(sys, &b2d_dir, &cfg.state_dir.join("ssh")).unwrap_or_else(|e| {
-        log::error!("{e}");
-        hostkeys::KEY_TYPES
-            .iter()
-            .map(|t| hostkeys::key_file(&cfg.state_dir.join("ssh"), t))
-            .collect()
-    });
+    let host_keys =
+        hostkeys::ensure(sys, &b2d_dir, &cfg.state_dir.join("ssh")).unwrap_or_else(|e| {
+            log::error!("{e}");
+            hostkeys::KEY_TYPES
+                .iter()
+                .map(|t| hostkeys::key_file(&cfg.state_dir.join("ssh"), t))
+                .collect()
+        });
     let hostname = users::choose(cmd.hostname.as_deref(), &b2d_dir.join("hostname"));
     if let Err(e) = users::apply(sys, &cfg.etc, &hostname) {
         log::error!("{e}");
@@ -193,8 +189,12 @@ fn prepare_disk(sys: &dyn Sys, cfg: &Config, cmd: &cmdline::Cmdline) -> Option<P
             log::info!(
                 "disk: {:?} {} mounted on {}",
                 o.action,
-                o.partition.as_ref().map_or("?".into(), |p| p.display().to_string()),
-                o.mountpoint.as_ref().map_or("?".into(), |p| p.display().to_string())
+                o.partition
+                    .as_ref()
+                    .map_or("?".into(), |p| p.display().to_string()),
+                o.mountpoint
+                    .as_ref()
+                    .map_or("?".into(), |p| p.display().to_string())
             );
             for n in &o.notes {
                 log::info!("disk: {n}");
@@ -289,9 +289,10 @@ pub fn run() -> ! {
     shutdown::disable_cad();
     let mut sup = supervisor::Supervisor::new(service_list(&cfg, &booted), Default::default())
         .unwrap_or_else(|e| panic!("cannot create signalfd: {e}"));
-    shutdown::watch_power_buttons(shutdown::power_buttons(&cfg.sys_root, &cfg.dev_root), || {
-        supervisor::Supervisor::request(PowerAction::PowerOff)
-    });
+    shutdown::watch_power_buttons(
+        shutdown::power_buttons(&cfg.sys_root, &cfg.dev_root),
+        || supervisor::Supervisor::request(PowerAction::PowerOff),
+    );
     let probes = ready::Probes {
         ssh_addr: "127.0.0.1:22".into(),
         docker_sock: cfg.root.join("var/run/docker.sock"),

@@ -18,7 +18,11 @@ fn setup() -> (tempfile::TempDir, Config) {
     std::fs::create_dir_all(r.join("etc/b2d")).unwrap();
     std::fs::write(r.join("etc/b2d/modules"), "ext4\n").unwrap();
     std::fs::create_dir_all(r.join("proc")).unwrap();
-    std::fs::write(r.join("proc/cmdline"), "console=ttyS0 b2d.hostname=testbox\n").unwrap();
+    std::fs::write(
+        r.join("proc/cmdline"),
+        "console=ttyS0 b2d.hostname=testbox\n",
+    )
+    .unwrap();
     let eth = r.join("sys/class/net/eth0");
     std::fs::create_dir_all(eth.join("device")).unwrap();
     std::fs::write(eth.join("type"), "1\n").unwrap();
@@ -54,7 +58,10 @@ fn boot_plan_runs_in_design_order() {
     // Modules after mounts, deps first (crc32c by softdep).
     let m0 = first(&calls, "finit_module");
     assert!(mounts_done < m0);
-    let mods: Vec<&String> = calls.iter().filter(|c| c.starts_with("finit_module")).collect();
+    let mods: Vec<&String> = calls
+        .iter()
+        .filter(|c| c.starts_with("finit_module"))
+        .collect();
     assert_eq!(
         mods,
         vec![
@@ -70,7 +77,10 @@ fn boot_plan_runs_in_design_order() {
     let keys = first(&calls, "run ssh-keygen");
     let host = first(&calls, "sethostname testbox");
     let sync = first(&calls, "run busybox timeout 120 /bin/sh");
-    assert!(net < dhcp && dhcp < keys && keys < host && host < sync, "{calls:#?}");
+    assert!(
+        net < dhcp && dhcp < keys && keys < host && host < sync,
+        "{calls:#?}"
+    );
     assert_eq!(sync, calls.len() - 1);
 
     assert_eq!(b.hostname, "testbox");

@@ -1,5 +1,6 @@
 //! Guest agent logic (`b2d-init`, PID 1).
 
+pub mod boot;
 pub mod cmdline;
 pub mod disk;
 pub mod hostkeys;
@@ -8,9 +9,8 @@ pub mod modules;
 pub mod mounts;
 pub mod network;
 pub mod profile;
-pub mod users;
-pub mod supervisor;
-pub mod shutdown;
 pub mod ready;
 pub mod services;
-pub mod boot;
+pub mod shutdown;
+pub mod supervisor;
+pub mod users;

@@ -64,8 +64,7 @@ pub fn docker_ping(sock: &Path, timeout: Duration) -> bool {
     };
     let _ = s.set_read_timeout(Some(timeout));
     let _ = s.set_write_timeout(Some(timeout));
-    if s
-        .write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
+    if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
         .is_err()
     {
         return false;
@@ -145,7 +144,9 @@ mod tests {
 
     #[test]
     fn ping_response_parsing() {
-        assert!(ping_ok(b"HTTP/1.0 200 OK\r\nApi-Version: 1.47\r\nContent-Length: 2\r\n\r\nOK"));
+        assert!(ping_ok(
+            b"HTTP/1.0 200 OK\r\nApi-Version: 1.47\r\nContent-Length: 2\r\n\r\nOK"
+        ));
         assert!(!ping_ok(b"HTTP/1.0 500 Internal Server Error\r\n\r\nOK"));
         assert!(!ping_ok(b"HTTP/1.0 200 OK\r\n\r\nnope"));
         assert!(!ping_ok(b""));
@@ -161,11 +162,15 @@ mod tests {
             let mut buf = [0u8; 256];
             let n = c.read(&mut buf).unwrap();
             assert!(buf[..n].starts_with(b"GET /_ping HTTP/1.0\r\n"));
-            c.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nOK").unwrap();
+            c.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nOK")
+                .unwrap();
         });
         assert!(docker_ping(&sock, Duration::from_secs(5)));
         t.join().unwrap();
-        assert!(!docker_ping(&d.path().join("none.sock"), Duration::from_secs(1)));
+        assert!(!docker_ping(
+            &d.path().join("none.sock"),
+            Duration::from_secs(1)
+        ));
 
         let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = tcp.local_addr().unwrap().to_string();

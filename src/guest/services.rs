@@ -188,7 +188,10 @@ mod tests {
         assert!(s[1].env.contains(&("DOCKER_RAMDISK".into(), "true".into())));
         assert_eq!(s[2].restart, Restart::Never);
         assert_eq!(s[3].argv.join(" "), "busybox getty 115200 ttyS0");
-        assert_eq!(getty_argv(true, "x").join(" "), "busybox cttyhack /bin/sh -l");
+        assert_eq!(
+            getty_argv(true, "x").join(" "),
+            "busybox cttyhack /bin/sh -l"
+        );
     }
 
     #[test]

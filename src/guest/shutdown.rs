@@ -34,8 +34,13 @@ pub fn unescape(s: &str) -> String {
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;
     while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            let v = (b[i + 1] - b'0') as u32 * 64 + (b[i + 2] - b'0') as u32 * 8 + (b[i + 3] - b'0') as u32;
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            let v = (b[i + 1] - b'0') as u32 * 64
+                + (b[i + 2] - b'0') as u32 * 8
+                + (b[i + 3] - b'0') as u32;
             out.push(v as u8);
             i += 4;
         } else {
@@ -204,8 +209,12 @@ pub fn request_pid1(action: PowerAction) -> std::io::Result<()> {
         PowerAction::PowerOff => Signal::SIGUSR2,
         PowerAction::Reboot => Signal::SIGUSR1,
     };
-    kill(nix::unistd::Pid::from_raw(1), sig)
-        .map_err(|e| std::io::Error::new(std::io::Error::from(e).kind(), format!("cannot signal PID 1 ({sig}): {e}")))
+    kill(nix::unistd::Pid::from_raw(1), sig).map_err(|e| {
+        std::io::Error::new(
+            std::io::Error::from(e).kind(),
+            format!("cannot signal PID 1 ({sig}): {e}"),
+        )
+    })
 }
 
 /// Ask the kernel to send SIGINT to PID 1 on ctrl-alt-del instead of

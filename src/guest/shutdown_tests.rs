@@ -68,7 +68,14 @@ fn input_events_parse_and_detect_power_press() {
     buf.extend([1, 2, 3]); // a partial record is ignored
     let ev = parse_input_events(&buf);
     assert_eq!(ev.len(), 3);
-    assert_eq!(ev[0], InputEvent { kind: 1, code: 116, value: 1 });
+    assert_eq!(
+        ev[0],
+        InputEvent {
+            kind: 1,
+            code: 116,
+            value: 1
+        }
+    );
     let presses: Vec<bool> = ev.iter().map(is_power_press).collect();
     assert_eq!(presses, vec![true, false, false]);
 }
@@ -76,7 +83,10 @@ fn input_events_parse_and_detect_power_press() {
 #[test]
 fn power_button_found_by_name() {
     let d = tempfile::tempdir().unwrap();
-    for (ev, name) in [("event0", "Power Button"), ("event1", "AT Translated Set 2 keyboard")] {
+    for (ev, name) in [
+        ("event0", "Power Button"),
+        ("event1", "AT Translated Set 2 keyboard"),
+    ] {
         let p = d.path().join("class/input").join(ev).join("device");
         std::fs::create_dir_all(&p).unwrap();
         std::fs::write(p.join("name"), format!("{name}\n")).unwrap();
@@ -92,7 +102,11 @@ fn finish_unmounts_swapoffs_then_powers_off() {
     let d = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(d.path().join("self")).unwrap();
     std::fs::write(d.path().join("self/mountinfo"), MOUNTINFO).unwrap();
-    std::fs::write(d.path().join("swaps"), "Filename Type\n/dev/sda2 partition 1 0 -2\n").unwrap();
+    std::fs::write(
+        d.path().join("swaps"),
+        "Filename Type\n/dev/sda2 partition 1 0 -2\n",
+    )
+    .unwrap();
     let sys = FakeSys::new();
     sys.fail_on("umount /home/docker", std::io::ErrorKind::ResourceBusy);
     finish(&sys, d.path(), Path::new("/"), PowerAction::PowerOff);

@@ -93,15 +93,24 @@ impl Backoff {
 /// Something the supervisor did or saw (kept for status and tests).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
-    Started { name: String, pid: i32 },
-    StartFailed { name: String, error: String },
+    Started {
+        name: String,
+        pid: i32,
+    },
+    StartFailed {
+        name: String,
+        error: String,
+    },
     Exited {
         name: String,
         pid: i32,
         status: String,
         restart_in: Option<Duration>,
     },
-    Orphan { pid: i32, status: String },
+    Orphan {
+        pid: i32,
+        status: String,
+    },
 }
 
 /// Why the loop returned.
@@ -165,7 +174,10 @@ pub fn describe(status: &WaitStatus) -> String {
     match status {
         WaitStatus::Exited(_, code) => format!("exit code {code}"),
         WaitStatus::Signaled(_, sig, core) => {
-            format!("killed by {sig}{}", if *core { " (core dumped)" } else { "" })
+            format!(
+                "killed by {sig}{}",
+                if *core { " (core dumped)" } else { "" }
+            )
         }
         other => format!("{other:?}"),
     }
@@ -252,7 +264,9 @@ impl Supervisor {
                     .create(true)
                     .append(true)
                     .open(path)
-                    .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+                    .map_err(|e| {
+                        std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
+                    })?;
                 cmd.stdin(std::process::Stdio::null())
                     .stdout(f.try_clone()?)
                     .stderr(f);
@@ -269,7 +283,9 @@ impl Supervisor {
                     Some(&SigSet::empty()),
                     None,
                 )?;
-                nix::unistd::setsid().map(drop).map_err(std::io::Error::from)
+                nix::unistd::setsid()
+                    .map(drop)
+                    .map_err(std::io::Error::from)
             });
         }
         // The Child handle is dropped without waiting: the reaper owns exits.
@@ -283,7 +299,7 @@ impl Supervisor {
         }
         let now = Instant::now();
         for s in &mut self.slots {
-            if s.pid.is_some() || !s.restart_at.is_some_and(|t| t <= now) {
+            if s.pid.is_some() || s.restart_at.is_none_or(|t| t > now) {
                 continue;
             }
             s.restart_at = None;
@@ -299,7 +315,11 @@ impl Supervisor {
                     });
                 }
                 Err(e) => {
-                    log::error!("service {}: cannot start {:?}: {e}", s.spec.name, s.spec.argv);
+                    log::error!(
+                        "service {}: cannot start {:?}: {e}",
+                        s.spec.name,
+                        s.spec.argv
+                    );
                     self.events.push(Event::StartFailed {
                         name: s.spec.name.clone(),
                         error: e.to_string(),
@@ -381,7 +401,8 @@ impl Supervisor {
     /// Wait for a signal or `timeout`; returns a shutdown request if one came.
     fn wait(&mut self, timeout: Duration) -> Option<PowerAction> {
         use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-        let ms = PollTimeout::try_from(timeout.min(Duration::from_secs(60))).unwrap_or(PollTimeout::MAX);
+        let ms =
+            PollTimeout::try_from(timeout.min(Duration::from_secs(60))).unwrap_or(PollTimeout::MAX);
         let mut fds = [PollFd::new(self.sfd.as_fd(), PollFlags::POLLIN)];
         let _ = poll(&mut fds, ms);
         let mut req = None;
@@ -418,7 +439,9 @@ impl Supervisor {
                 .iter()
                 .filter_map(|s| s.restart_at)
                 .min()
-                .map_or(self.tick, |t| t.saturating_duration_since(now).min(self.tick));
+                .map_or(self.tick, |t| {
+                    t.saturating_duration_since(now).min(self.tick)
+                });
             if let Some(a) = self.wait(next) {
                 return LoopEnd::Shutdown(a);
             }
@@ -516,7 +539,10 @@ mod tests {
         assert_eq!(seen[1], Duration::from_secs(1));
         assert_eq!(seen[2], Duration::from_secs(2));
         assert_eq!(*seen.last().unwrap(), Duration::from_secs(30));
-        assert_eq!(b.next(Some(d), Duration::from_secs(61)), Duration::from_millis(500));
+        assert_eq!(
+            b.next(Some(d), Duration::from_secs(61)),
+            Duration::from_millis(500)
+        );
     }
 
     #[test]
