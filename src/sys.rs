@@ -56,6 +56,9 @@ pub trait Sys: Send + Sync {
     fn device_size(&self, dev: &Path) -> io::Result<u64>;
     /// Ask the kernel to re-read a disk's partition table (BLKRRPART).
     fn reread_partitions(&self, dev: &Path) -> io::Result<()>;
+    /// Tell the kernel about one partition (BLKPG_ADD_PARTITION), for
+    /// kernels that do not parse the table themselves; byte offsets.
+    fn add_partition(&self, dev: &Path, number: u32, start: u64, len: u64) -> io::Result<()>;
     /// Run a program to completion, capturing its output.
     fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput>;
     fn power(&self, action: PowerAction) -> io::Result<()>;
@@ -67,6 +70,28 @@ pub struct RealSys;
 
 nix::ioctl_read!(blkgetsize64, 0x12, 114, u64);
 nix::ioctl_none!(blkrrpart, 0x12, 95);
+
+/// `struct blkpg_partition` from <linux/blkpg.h>.
+#[repr(C)]
+struct BlkpgPartition {
+    start: libc::c_longlong,
+    length: libc::c_longlong,
+    pno: libc::c_int,
+    devname: [libc::c_char; 64],
+    volname: [libc::c_char; 64],
+}
+
+/// `struct blkpg_ioctl_arg` from <linux/blkpg.h>.
+#[repr(C)]
+struct BlkpgIoctlArg {
+    op: libc::c_int,
+    flags: libc::c_int,
+    datalen: libc::c_int,
+    data: *mut libc::c_void,
+}
+
+const BLKPG_ADD_PARTITION: libc::c_int = 1;
+nix::ioctl_write_ptr_bad!(blkpg, nix::request_code_none!(0x12, 105), BlkpgIoctlArg);
 
 fn nix_io(e: nix::Error) -> io::Error {
     io::Error::from_raw_os_error(e as i32)
@@ -207,6 +232,30 @@ impl Sys for RealSys {
         unsafe { blkrrpart(f.as_raw_fd()) }
             .map(drop)
             .map_err(|e| with_path(nix_io(e), "BLKRRPART", dev))
+    }
+
+    fn add_partition(&self, dev: &Path, number: u32, start: u64, len: u64) -> io::Result<()> {
+        use std::os::unix::io::AsRawFd;
+        let f = std::fs::File::open(dev).map_err(|e| with_path(e, "open", dev))?;
+        let mut part = BlkpgPartition {
+            start: start as libc::c_longlong,
+            length: len as libc::c_longlong,
+            pno: number as libc::c_int,
+            devname: [0; 64],
+            volname: [0; 64],
+        };
+        let arg = BlkpgIoctlArg {
+            op: BLKPG_ADD_PARTITION,
+            flags: 0,
+            datalen: std::mem::size_of::<BlkpgPartition>() as libc::c_int,
+            data: (&mut part as *mut BlkpgPartition).cast(),
+        };
+        // SAFETY: BLKPG reads `arg` and the `part` it points to, both alive
+        // and correctly laid out (repr(C) copies of the kernel structs) for
+        // the duration of the call; `f` is an open block device.
+        unsafe { blkpg(f.as_raw_fd(), &arg) }
+            .map(drop)
+            .map_err(|e| with_path(nix_io(e), "BLKPG add partition", dev))
     }
 
     fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput> {
@@ -381,6 +430,12 @@ impl Sys for FakeSys {
     }
     fn reread_partitions(&self, dev: &Path) -> io::Result<()> {
         self.record(format!("reread_partitions {}", dev.display()))
+    }
+    fn add_partition(&self, dev: &Path, number: u32, start: u64, len: u64) -> io::Result<()> {
+        self.record(format!(
+            "add_partition {} {number} {start} {len}",
+            dev.display()
+        ))
     }
     fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput> {
         let line = format!("run {program} {}", args.join(" "))

@@ -52,6 +52,35 @@ fn open_rw(disk: &Path) -> Result<File, DiskError> {
         .map_err(|e| DiskError::io(disk, "open for formatting", e))
 }
 
+/// Make sure partition nodes exist for `parts` (number, byte start, byte
+/// length). A kernel that parses GPT creates them on BLKRRPART within
+/// moments; one built without GPT support (minimal VM kernels) does not,
+/// and is told about each partition with BLKPG, as `partx -a` does.
+pub fn ensure_partitions(
+    sys: &dyn Sys,
+    disk: &Path,
+    parts: &[(u32, u64, u64)],
+) -> Result<(), DiskError> {
+    let missing = |n: u32| !partition_path(disk, n).exists();
+    let t0 = Instant::now();
+    while parts.iter().any(|p| missing(p.0)) && t0.elapsed() < Duration::from_secs(2) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    for &(n, start, len) in parts.iter().filter(|p| missing(p.0)) {
+        log::info!(
+            "{}: kernel did not list partition {n}; adding it with BLKPG",
+            disk.display()
+        );
+        if let Err(e) = sys.add_partition(disk, n, start, len) {
+            log::warn!("{}: BLKPG add partition {n}: {e}", disk.display());
+        }
+    }
+    for &(n, ..) in parts {
+        wait_for(&partition_path(disk, n), Duration::from_secs(10))?;
+    }
+    Ok(())
+}
+
 fn wait_for(path: &Path, timeout: Duration) -> Result<(), DiskError> {
     let t0 = Instant::now();
     while !path.exists() {
@@ -112,10 +141,11 @@ pub fn format(
     drop(dev);
     sys.reread_partitions(disk)
         .map_err(|e| DiskError::io(disk, "re-read partition table", e))?;
-    wait_for(&data, Duration::from_secs(10))?;
-    if let Some(s) = &swap {
-        wait_for(s, Duration::from_secs(10))?;
+    let mut parts = vec![(1, layout.data.start, layout.data.end - layout.data.start)];
+    if let Some(s) = &layout.swap {
+        parts.push((2, s.start, s.end - s.start));
     }
+    ensure_partitions(sys, disk, &parts)?;
     failpoint::hit("gpt");
 
     let data_s = data.to_string_lossy();

@@ -108,6 +108,8 @@ struct Candidate {
     size: u64,
     verdict: Verdict,
     swap: Option<u32>,
+    /// (number, byte start, byte length) of the partitions the probe saw.
+    parts: Vec<(u32, u64, u64)>,
 }
 
 fn candidates(
@@ -137,21 +139,26 @@ fn candidates(
             std::fs::File::open(&path).map_err(|e| DiskError::io(&path, "open for probing", e))?;
         let verdict =
             classify::classify(&mut f, size).map_err(|e| DiskError::io(&path, "probe", e))?;
-        let swap = probe::probe(&mut f, size).ok().and_then(|r| {
-            r.filesystems
-                .iter()
-                .find(|fs| {
-                    fs.kind == probe::FsKind::Swap
-                        && fs.label.as_deref() == Some(layout::SWAP_LABEL)
-                })
-                .and_then(|fs| fs.partition)
-        });
-        log::info!("{}: {} bytes: {:?}", path.display(), size, short(&verdict));
+        let report = probe::probe(&mut f, size).map_err(|e| DiskError::io(&path, "probe", e))?;
+        let swap = report
+            .filesystems
+            .iter()
+            .find(|fs| {
+                fs.kind == probe::FsKind::Swap && fs.label.as_deref() == Some(layout::SWAP_LABEL)
+            })
+            .and_then(|fs| fs.partition);
+        let parts = report
+            .partitions
+            .iter()
+            .map(|p| (p.number, p.start, p.size))
+            .collect();
+        log::info!("{}: {} bytes: {}", path.display(), size, short(&verdict));
         out.push(Candidate {
             path,
             size,
             verdict,
             swap,
+            parts,
         });
     }
     Ok(out)
@@ -203,6 +210,22 @@ pub fn prepare(sys: &dyn Sys, opts: &PrepareOptions) -> Result<PrepareOutcome, P
     let (action, data, swap, grew) = match c.verdict {
         Verdict::Data { partition } => {
             let grew = partition.is_some() && grow(sys, &c.path)?;
+            if partition.is_some() {
+                let mut parts = c.parts.clone();
+                if grew {
+                    // Re-read the grown table for partition 1's new length.
+                    let mut f = std::fs::File::open(&c.path)
+                        .map_err(|e| DiskError::io(&c.path, "open", e))?;
+                    let r = probe::probe(&mut f, c.size)
+                        .map_err(|e| DiskError::io(&c.path, "probe", e))?;
+                    parts = r
+                        .partitions
+                        .iter()
+                        .map(|p| (p.number, p.start, p.size))
+                        .collect();
+                }
+                format::ensure_partitions(sys, &c.path, &parts)?;
+            }
             let data = partition.map_or(c.path.clone(), |n| format::partition_path(&c.path, n));
             let swap = c.swap.map(|n| format::partition_path(&c.path, n));
             fsck(sys, &data)?;

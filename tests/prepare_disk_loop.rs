@@ -1,0 +1,439 @@
+//! `b2d-init prepare-disk` on real loop devices (root): a fresh magic disk
+//! is formatted to the boot2docker layout with the key installed; the next
+//! run mounts without reformatting; SIGKILL at every step of formatting
+//! converges on the next run; foreign disks and hostile archives are left
+//! byte-identical.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+const INIT: &str = env!("CARGO_BIN_EXE_b2d-init");
+const B2D: &str = env!("CARGO_BIN_EXE_b2d");
+const POINTS: &[&str] = &["journal", "gpt", "mkfs", "populate", "mkswap", "commit"];
+
+fn sh(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e} (is it installed? see .ci/deps)"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// A loop device with partition scanning, detached on drop.
+struct Loop {
+    dev: String,
+}
+
+impl Loop {
+    fn new(img: &Path) -> Loop {
+        let dev = sh("losetup", &["-fP", "--show", img.to_str().unwrap()])
+            .trim()
+            .to_string();
+        Loop { dev }
+    }
+    fn part(&self, n: u32) -> String {
+        format!("{}p{n}", self.dev)
+    }
+}
+
+impl Drop for Loop {
+    fn drop(&mut self) {
+        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
+    }
+}
+
+/// A scratch root; everything mounted under it is unmounted on drop and
+/// between runs (a power cut leaves no mounts behind).
+struct Scratch {
+    dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    fn new() -> Scratch {
+        Scratch {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    fn target(&self) -> PathBuf {
+        self.path().join("root")
+    }
+    fn unmount_all(&self) {
+        let root = self.target();
+        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+        let mut points: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split(' ').nth(1))
+            .filter(|m| Path::new(m).starts_with(&root))
+            .collect();
+        points.reverse();
+        for m in points {
+            let _ = Command::new("umount").arg(m).status();
+        }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.unmount_all();
+    }
+}
+
+fn keygen(dir: &Path) -> (PathBuf, String) {
+    let key = dir.join("id_ed25519");
+    sh(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "loop@test",
+            "-f",
+            key.to_str().unwrap(),
+        ],
+    );
+    let pubkey = key.with_extension("pub");
+    let line = std::fs::read_to_string(&pubkey).unwrap();
+    (pubkey, line)
+}
+
+fn magic_disk(s: &Scratch, size: &str) -> (PathBuf, String) {
+    let (pubkey, line) = keygen(s.path());
+    let img = s.path().join("disk.img");
+    sh(
+        B2D,
+        &[
+            "disk",
+            "create",
+            img.to_str().unwrap(),
+            "--size",
+            size,
+            "--ssh-key",
+            pubkey.to_str().unwrap(),
+        ],
+    );
+    (img, line)
+}
+
+fn prepare(s: &Scratch, dev: &str, failpoint: Option<&str>) -> Output {
+    let mut c = Command::new(INIT);
+    c.args([
+        "prepare-disk",
+        "--device",
+        dev,
+        "--target",
+        s.target().to_str().unwrap(),
+        "--json",
+    ]);
+    match failpoint {
+        Some(p) => c.env("B2D_FAILPOINT", p),
+        None => c.env_remove("B2D_FAILPOINT"),
+    };
+    c.output().unwrap()
+}
+
+fn prepare_ok(s: &Scratch, dev: &str) -> serde_json::Value {
+    let out = prepare(s, dev, None);
+    assert!(
+        out.status.success(),
+        "prepare-disk failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn blkid(dev: &str, tag: &str) -> String {
+    // -p: read the device itself, not blkid's cache.
+    let out = Command::new("blkid")
+        .args(["-p", "-s", tag, "-o", "value", dev])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn sha(p: &Path) -> String {
+    sh("sha256sum", &[p.to_str().unwrap()])
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+fn assert_formatted(s: &Scratch, l: &Loop, key: &str) {
+    assert_eq!(blkid(&l.part(1), "LABEL"), "boot2docker-data");
+    assert_eq!(blkid(&l.part(1), "TYPE"), "ext4");
+    assert_eq!(blkid(&l.part(2), "LABEL"), "boot2dockerswap");
+    assert_eq!(blkid(&l.part(2), "TYPE"), "swap");
+    let ak = s.target().join("home/docker/.ssh/authorized_keys");
+    assert_eq!(std::fs::read_to_string(&ak).unwrap(), key);
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(&ak).unwrap().uid(), 1000);
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    for d in [
+        "mnt/",
+        "var/lib/docker",
+        "var/lib/containerd",
+        "var/lib/boot2docker",
+        "home/docker",
+    ] {
+        let want = s.target().join(d);
+        assert!(
+            mounts.lines().any(|m| m
+                .split(' ')
+                .nth(1)
+                .is_some_and(|p| p.starts_with(want.to_str().unwrap()))),
+            "{d} not mounted"
+        );
+    }
+}
+
+#[test]
+fn magic_disk_is_formatted_then_mounted_without_reformatting() {
+    let s = Scratch::new();
+    let (img, key) = magic_disk(&s, "2G");
+    let l = Loop::new(&img);
+    let v = prepare_ok(&s, &l.dev);
+    assert_eq!(v["action"], "formatted", "{v}");
+    assert_eq!(v["partition"], l.part(1));
+    assert_eq!(
+        v["mountpoint"],
+        s.target()
+            .join(format!(
+                "mnt/{}",
+                Path::new(&l.part(1)).file_name().unwrap().to_str().unwrap()
+            ))
+            .to_str()
+            .unwrap()
+    );
+    assert_formatted(&s, &l, &key);
+    // boot2docker's mkfs options: -i 8192 and swap of disk/8 under 8 GiB.
+    let tune = sh("tune2fs", &["-l", &l.part(1)]);
+    let field = |k: &str| -> u64 {
+        tune.lines()
+            .find(|x| x.starts_with(k))
+            .unwrap()
+            .split(':')
+            .nth(1)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap()
+    };
+    let bytes_per_inode = field("Block count:") * field("Block size:") / field("Inode count:");
+    assert!(
+        (7000..=9000).contains(&bytes_per_inode),
+        "bytes per inode {bytes_per_inode}"
+    );
+    let swap_bytes: u64 = sh("blockdev", &["--getsize64", &l.part(2)])
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(swap_bytes, 256 << 20);
+    assert!(s
+        .target()
+        .join("var/lib/boot2docker/userdata.tar")
+        .is_file());
+
+    let uuid = blkid(&l.part(1), "UUID");
+    s.unmount_all();
+    let v = prepare_ok(&s, &l.dev);
+    assert_eq!(v["action"], "mounted", "{v}");
+    assert_eq!(
+        blkid(&l.part(1), "UUID"),
+        uuid,
+        "second run must not reformat"
+    );
+    assert_formatted(&s, &l, &key);
+}
+
+#[test]
+fn sigkill_at_every_step_of_formatting_converges() {
+    for point in POINTS {
+        let s = Scratch::new();
+        let (img, key) = magic_disk(&s, "2G");
+        let l = Loop::new(&img);
+        let out = prepare(&s, &l.dev, Some(point));
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(9),
+            "{point}: expected SIGKILL, got {:?}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        s.unmount_all();
+        let v = prepare_ok(&s, &l.dev);
+        let action = v["action"].as_str().unwrap();
+        let expected = if *point == "commit" {
+            "mounted"
+        } else {
+            "resumed"
+        };
+        assert_eq!(action, expected, "after a kill at {point}: {v}");
+        assert_formatted(&s, &l, &key);
+        // And the journal is gone: a third run only mounts.
+        s.unmount_all();
+        assert_eq!(prepare_ok(&s, &l.dev)["action"], "mounted", "{point}");
+    }
+}
+
+fn assert_left_alone(s: &Scratch, img: &Path, what: &str) -> serde_json::Value {
+    let before = sha(img);
+    let l = Loop::new(img);
+    let v = prepare_ok(s, &l.dev);
+    assert_eq!(v["action"], "none", "{what}: {v}");
+    drop(l);
+    assert_eq!(sha(img), before, "{what} was modified");
+    v
+}
+
+fn sparse(s: &Scratch, name: &str, size: u64) -> PathBuf {
+    let p = s.path().join(name);
+    std::fs::File::create(&p).unwrap().set_len(size).unwrap();
+    p
+}
+
+#[test]
+fn foreign_disks_stay_byte_identical() {
+    let s = Scratch::new();
+    let ext4 = sparse(&s, "ext4.img", 128 << 20);
+    sh("mkfs.ext4", &["-q", "-F", ext4.to_str().unwrap()]);
+    assert_left_alone(&s, &ext4, "unlabelled ext4");
+
+    let gpt = sparse(&s, "gpt.img", 128 << 20);
+    sh(
+        "sgdisk",
+        &["-n", "1:2048:+32M", "-c", "1:home", gpt.to_str().unwrap()],
+    );
+    assert_left_alone(&s, &gpt, "GPT disk");
+
+    let dos = sparse(&s, "dos.img", 128 << 20);
+    let mut c = Command::new("sfdisk")
+        .args(["-q", dos.to_str().unwrap()])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    c.stdin
+        .take()
+        .unwrap()
+        .write_all(b"label: dos\n,32M,83\n")
+        .unwrap();
+    assert!(c.wait().unwrap().success());
+    assert_left_alone(&s, &dos, "DOS disk");
+
+    let random = sparse(&s, "random.img", 128 << 20);
+    sh(
+        "dd",
+        &[
+            "if=/dev/urandom",
+            &format!("of={}", random.display()),
+            "bs=1M",
+            "count=2",
+            "conv=notrunc",
+            "status=none",
+        ],
+    );
+    assert_left_alone(&s, &random, "random bytes");
+
+    // The magic one byte late: not a docker-machine disk.
+    let (magic, _) = magic_disk(&s, "128M");
+    let late = s.path().join("late.img");
+    sh(
+        "dd",
+        &[
+            &format!("if={}", magic.display()),
+            &format!("of={}", late.display()),
+            "bs=1",
+            "seek=1",
+            "count=8192",
+            "status=none",
+        ],
+    );
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&late)
+        .unwrap()
+        .set_len(128 << 20)
+        .unwrap();
+    assert_left_alone(&s, &late, "magic at the wrong offset");
+}
+
+/// A magic disk whose archive (written by Python's tarfile, independent of
+/// b2d) carries `extra`, a Python snippet adding hostile members to `t`.
+fn hostile_disk(s: &Scratch, name: &str, extra: &str) -> PathBuf {
+    let img = s.path().join(name);
+    let script = format!(
+        r#"
+import io, tarfile
+buf = io.BytesIO()
+t = tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT)
+def add(name, data=b"", kind=tarfile.REGTYPE, link="", mode=0o644):
+    i = tarfile.TarInfo(name); i.type = kind; i.linkname = link; i.mode = mode; i.size = len(data)
+    t.addfile(i, io.BytesIO(data) if data else None)
+m = b"boot2docker, please format-me"
+add(m.decode(), m)
+{extra}
+t.close()
+open("{img}", "wb").write(buf.getvalue())
+"#,
+        img = img.display()
+    );
+    sh("python3", &["-c", &script]);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&img)
+        .unwrap()
+        .set_len(128 << 20)
+        .unwrap();
+    img
+}
+
+#[test]
+fn hostile_archives_write_nothing_and_say_why() {
+    let s = Scratch::new();
+    let outside = s.path().join("outside");
+    std::fs::create_dir(&outside).unwrap();
+    let cases = [
+        ("dotdot.img", "add('../../escaped', b'x')".to_string(), ".."),
+        (
+            "abs.img",
+            format!("add('{}/abs', b'x')", outside.display()),
+            "absolute",
+        ),
+        (
+            "link.img",
+            format!(
+                "add('.ssh', kind=tarfile.SYMTYPE, link='{}')\nadd('.ssh/authorized_keys', b'k')",
+                outside.display()
+            ),
+            "link",
+        ),
+    ];
+    for (name, extra, why) in cases {
+        let img = hostile_disk(&s, name, &extra);
+        let v = assert_left_alone(&s, &img, name);
+        let notes = v["notes"].to_string();
+        assert!(
+            notes.contains(why),
+            "{name}: notes should say {why:?}: {notes}"
+        );
+    }
+    assert_eq!(
+        std::fs::read_dir(&outside).unwrap().count(),
+        0,
+        "something was written outside"
+    );
+    assert!(!s.path().join("escaped").exists() && !Path::new("/escaped").exists());
+}
