@@ -59,6 +59,10 @@ pub trait Sys: Send + Sync {
     /// Tell the kernel about one partition (BLKPG_ADD_PARTITION), for
     /// kernels that do not parse the table themselves; byte offsets.
     fn add_partition(&self, dev: &Path, number: u32, start: u64, len: u64) -> io::Result<()>;
+    /// Attach `file` read-only to a free loop device; returns its node.
+    fn loop_attach(&self, file: &Path) -> io::Result<PathBuf>;
+    /// Make `new_root` the root: chdir, move-mount it over `/`, chroot.
+    fn switch_root(&self, new_root: &Path) -> io::Result<()>;
     /// Run a program to completion, capturing its output.
     fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput>;
     fn power(&self, action: PowerAction) -> io::Result<()>;
@@ -70,6 +74,8 @@ pub struct RealSys;
 
 nix::ioctl_read!(blkgetsize64, 0x12, 114, u64);
 nix::ioctl_none!(blkrrpart, 0x12, 95);
+nix::ioctl_none!(loop_ctl_get_free, 0x4C, 0x82);
+nix::ioctl_write_int_bad!(loop_set_fd, 0x4C00);
 
 /// `struct blkpg_partition` from <linux/blkpg.h>.
 #[repr(C)]
@@ -258,6 +264,41 @@ impl Sys for RealSys {
             .map_err(|e| with_path(nix_io(e), "BLKPG add partition", dev))
     }
 
+    fn loop_attach(&self, file: &Path) -> io::Result<PathBuf> {
+        use std::os::unix::io::AsRawFd;
+        let ctl = std::fs::File::open("/dev/loop-control")
+            .map_err(|e| with_path(e, "open", Path::new("/dev/loop-control")))?;
+        let backing = std::fs::File::open(file).map_err(|e| with_path(e, "open", file))?;
+        // SAFETY: LOOP_CTL_GET_FREE takes no argument and returns a number.
+        let n = unsafe { loop_ctl_get_free(ctl.as_raw_fd()) }.map_err(|e| {
+            with_path(
+                nix_io(e),
+                "LOOP_CTL_GET_FREE",
+                Path::new("/dev/loop-control"),
+            )
+        })?;
+        let node = PathBuf::from(format!("/dev/loop{n}"));
+        let t0 = std::time::Instant::now();
+        while !node.exists() && t0.elapsed() < std::time::Duration::from_secs(5) {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        let dev = std::fs::File::open(&node).map_err(|e| with_path(e, "open", &node))?;
+        // SAFETY: LOOP_SET_FD takes the backing file's descriptor by value;
+        // both files are open for the call. A read-only backing fd makes a
+        // read-only loop device.
+        unsafe { loop_set_fd(dev.as_raw_fd(), backing.as_raw_fd() as libc::c_int) }
+            .map_err(|e| with_path(nix_io(e), "LOOP_SET_FD", &node))?;
+        Ok(node)
+    }
+
+    fn switch_root(&self, new_root: &Path) -> io::Result<()> {
+        nix::unistd::chdir(new_root).map_err(|e| with_path(nix_io(e), "chdir", new_root))?;
+        nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .map_err(|e| with_path(nix_io(e), "move mount onto /", new_root))?;
+        nix::unistd::chroot(".").map_err(|e| with_path(nix_io(e), "chroot", new_root))?;
+        nix::unistd::chdir("/").map_err(|e| with_path(nix_io(e), "chdir", Path::new("/")))
+    }
+
     fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput> {
         let out = std::process::Command::new(program)
             .args(args)
@@ -436,6 +477,13 @@ impl Sys for FakeSys {
             "add_partition {} {number} {start} {len}",
             dev.display()
         ))
+    }
+    fn loop_attach(&self, file: &Path) -> io::Result<PathBuf> {
+        self.record(format!("loop_attach {}", file.display()))?;
+        Ok(PathBuf::from("/dev/loop0"))
+    }
+    fn switch_root(&self, new_root: &Path) -> io::Result<()> {
+        self.record(format!("switch_root {}", new_root.display()))
     }
     fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput> {
         let line = format!("run {program} {}", args.join(" "))

@@ -58,10 +58,12 @@ fn dispatch(argv0: &str, args: &[String]) -> Result<i32> {
         "reboot" => return request(PowerAction::Reboot),
         _ => {}
     }
+    // As PID 1 the kernel may hand over stray command-line words as
+    // arguments; PID 1 always boots.
+    if std::process::id() == 1 {
+        boot::run();
+    }
     let Some(cmd) = args.first() else {
-        if std::process::id() == 1 {
-            boot::run();
-        }
         bail!("b2d-init is PID 1; use a subcommand\n{USAGE}");
     };
     match cmd.as_str() {

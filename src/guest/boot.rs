@@ -270,8 +270,12 @@ pub fn run() -> ! {
     install_panic_hook(console.clone());
     std::env::set_var("PATH", services::PATH);
     logger::init(log::LevelFilter::Info);
-    log::info!("b2d-init {} starting", env!("CARGO_PKG_VERSION"));
     let sys = RealSys;
+    if super::initrd::in_initramfs(&cfg.root) {
+        log::info!("b2d-init {} in the initramfs", env!("CARGO_PKG_VERSION"));
+        super::initrd::run(&sys);
+    }
+    log::info!("b2d-init {} starting", env!("CARGO_PKG_VERSION"));
     let booted = match prepare_system(&sys, &cfg) {
         Ok(b) => b,
         Err(e) => panic!("early boot failed: {e}"),

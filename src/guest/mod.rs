@@ -4,6 +4,7 @@ pub mod boot;
 pub mod cmdline;
 pub mod disk;
 pub mod hostkeys;
+pub mod initrd;
 pub mod logger;
 pub mod modules;
 pub mod mounts;
