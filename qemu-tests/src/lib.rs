@@ -5,6 +5,7 @@
 //! printed when a test fails.
 
 pub mod accel;
+pub mod fixture;
 pub mod spec;
 pub mod vm;
 

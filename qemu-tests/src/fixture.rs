@@ -1,0 +1,127 @@
+//! Test inputs: the ISO under test, ssh keys, data disks made by the real
+//! `b2d` binary, and helpers to look at a disk image from the host.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The workspace root (this crate lives in `qemu-tests/`).
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
+}
+
+/// `B2D_ISO`, else `out/b2d.iso`; a missing ISO fails the test with what to run.
+pub fn iso() -> PathBuf {
+    let p = std::env::var_os("B2D_ISO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("out/b2d.iso"));
+    assert!(
+        p.is_file(),
+        "{} is missing: run `make iso` first (make test does)",
+        p.display()
+    );
+    p
+}
+
+/// The host `b2d` binary (built by `make build`/cargo in the same target dir).
+pub fn b2d_bin() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| workspace().join("target"));
+    for profile in ["release", "debug"] {
+        let p = target.join(profile).join("b2d");
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "no b2d binary under {}: run `cargo build --bin b2d`",
+        target.display()
+    );
+}
+
+pub fn run(cmd: &str, args: &[&str]) -> String {
+    let out = Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// An ed25519 key pair in `dir`; returns the private key path.
+pub fn keygen(dir: &Path) -> PathBuf {
+    let key = dir.join("id_ed25519");
+    run(
+        "ssh-keygen",
+        &[
+            "-q",
+            "-t",
+            "ed25519",
+            "-N",
+            "",
+            "-C",
+            "qemu-test",
+            "-f",
+            key.to_str().unwrap(),
+        ],
+    );
+    key
+}
+
+/// `b2d disk create` with the key's public half.
+pub fn data_disk(
+    dir: &Path,
+    name: &str,
+    size: &str,
+    format: &str,
+    key: &Path,
+    extra: &[&str],
+) -> PathBuf {
+    let p = dir.join(name);
+    let pubkey = key.with_extension("pub");
+    let mut args = vec![
+        "disk",
+        "create",
+        p.to_str().unwrap(),
+        "--size",
+        size,
+        "--format",
+        format,
+        "--ssh-key",
+        pubkey.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    run(b2d_bin().to_str().unwrap(), &args);
+    p
+}
+
+pub fn sha256(p: &Path) -> String {
+    run("sha256sum", &[p.to_str().unwrap()])
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// `dumpe2fs -h` of partition 1 of a raw image, through a loop device.
+pub fn ext4_header(raw: &Path) -> String {
+    let dev = run("losetup", &["-fP", "--show", "-r", raw.to_str().unwrap()])
+        .trim()
+        .to_string();
+    // Partition nodes may need a moment, or a kernel without a GPT parser.
+    let part = format!("{dev}p1");
+    if !Path::new(&part).exists() {
+        let _ = Command::new("partx").args(["-a", &dev]).status();
+    }
+    let out = Command::new("dumpe2fs").args(["-h", &part]).output();
+    let _ = Command::new("losetup").args(["-d", &dev]).status();
+    let out = out.expect("dumpe2fs (e2fsprogs)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
