@@ -8,7 +8,7 @@
 
 use crate::sys::Sys;
 use std::io;
-use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// Key types sshd is given, in `-h` order.
@@ -38,23 +38,9 @@ pub fn key_file(ssh_dir: &Path, ty: &str) -> PathBuf {
     ssh_dir.join(format!("ssh_host_{ty}_key"))
 }
 
-/// Write `data` to `path` with `mode` via a temp file + rename.
+/// Write `data` to `path` with `mode`, atomically.
 fn install_file(path: &Path, data: &[u8], mode: u32) -> Result<(), HostKeyError> {
-    use std::io::Write;
-    let tmp = path.with_extension("b2d-tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(&tmp)
-        .map_err(io_err("create", &tmp))?;
-    f.write_all(data)
-        .and_then(|()| f.sync_all())
-        .map_err(io_err("write", &tmp))?;
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
-        .map_err(io_err("chmod", &tmp))?;
-    std::fs::rename(&tmp, path).map_err(io_err("rename to", path))
+    crate::guest::atomic::write_atomic(path, data, mode).map_err(io_err("write", path))
 }
 
 /// Ensure host keys in `ssh_dir`, preferring the pair from `b2d_dir`.

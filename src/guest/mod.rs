@@ -1,5 +1,6 @@
 //! Guest agent logic (`b2d-init`, PID 1).
 
+pub mod atomic;
 pub mod boot;
 pub mod cmdline;
 pub mod disk;

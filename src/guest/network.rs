@@ -165,14 +165,12 @@ pub fn apply_hook(sys: &dyn Sys, plan: &HookPlan, resolv: &Path) -> Result<(), H
         }
     }
     if let Some(rc) = &plan.resolv_conf {
-        let tmp = resolv.with_extension("b2d-tmp");
-        let write = |p: &Path| std::fs::write(p, rc);
-        write(&tmp)
-            .and_then(|()| std::fs::rename(&tmp, resolv))
-            .map_err(|source| HookError::Write {
+        crate::guest::atomic::write_atomic(resolv, rc.as_bytes(), 0o644).map_err(|source| {
+            HookError::Write {
                 path: resolv.to_path_buf(),
                 source,
-            })?;
+            }
+        })?;
     }
     Ok(())
 }

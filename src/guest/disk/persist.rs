@@ -5,7 +5,6 @@
 use super::DiskError;
 use crate::disk::userdata::{self, Archive};
 use crate::sys::{MsFlags, Sys};
-use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -44,23 +43,10 @@ pub fn mount_data(sys: &dyn Sys, dev: &Path, mnt: &Path) -> Result<(), DiskError
     .map_err(|e| DiskError::io(dev, "mount ext4", e))
 }
 
-/// Write `path` atomically: temp file, fsync, rename, fsync the directory.
+/// Write `path` atomically (see [`crate::guest::atomic`]).
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), DiskError> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".{}.tmp",
-        path.file_name().unwrap_or_default().to_string_lossy()
-    ));
-    let io = |what, e| DiskError::io(path, what, e);
-    let mut f = std::fs::File::create(&tmp).map_err(|e| io("create temp", e))?;
-    f.write_all(data).map_err(|e| io("write", e))?;
-    f.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| io("chmod", e))?;
-    f.sync_all().map_err(|e| io("fsync", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| io("rename", e))?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| io("fsync directory", e))
+    crate::guest::atomic::write_atomic(path, data, mode)
+        .map_err(|e| DiskError::io(path, "write atomically", e))
 }
 
 /// Lay out a fresh data filesystem mounted at `mnt`: persisted
@@ -152,20 +138,6 @@ mod tests {
         assert_eq!(
             mountpoint(Path::new("/"), Path::new("/dev/sda1")),
             PathBuf::from("/mnt/sda1")
-        );
-    }
-
-    #[test]
-    fn atomic_write_leaves_no_temp() {
-        let t = tempfile::tempdir().unwrap();
-        let p = t.path().join("userdata.tar");
-        write_atomic(&p, b"abc", 0o600).unwrap();
-        write_atomic(&p, b"defg", 0o600).unwrap();
-        assert_eq!(std::fs::read(&p).unwrap(), b"defg");
-        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1);
-        assert_eq!(
-            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
-            0o600
         );
     }
 }

@@ -1,0 +1,57 @@
+//! State written atomically: temp file in the same directory, fsync,
+//! rename over the target, fsync the directory. A crash leaves the old
+//! file or the new one, never a torn one.
+
+use std::io::{self, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::Path;
+
+/// Replace `path` with `data` (permissions `mode`); errors name the path.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    let ctx = |what: &str, e: io::Error| {
+        io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
+    };
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().unwrap_or_default().to_string_lossy();
+    let tmp = dir.join(format!(".{name}.b2d-tmp"));
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(&tmp)
+        .map_err(|e| ctx("create temp for", e))?;
+    f.write_all(data).map_err(|e| ctx("write", e))?;
+    // The umask may have narrowed `mode` at creation.
+    f.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(|e| ctx("chmod", e))?;
+    f.sync_all().map_err(|e| ctx("fsync", e))?;
+    std::fs::rename(&tmp, path).map_err(|e| ctx("rename onto", e))?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| ctx("fsync directory of", e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replaces_whole_with_mode_and_leaves_no_temp() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("userdata.tar");
+        write_atomic(&p, b"abc", 0o600).unwrap();
+        write_atomic(&p, b"defg", 0o644).unwrap();
+        assert_eq!(std::fs::read(&p).unwrap(), b"defg");
+        assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+        let e = write_atomic(&t.path().join("missing/x"), b"", 0o600).unwrap_err();
+        assert!(e.to_string().contains("missing/x"), "{e}");
+    }
+}
