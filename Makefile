@@ -29,8 +29,9 @@ lint:
 unit:
 	$(CARGO) nextest run --workspace --no-fail-fast
 
-## Everything CI runs: lint, the static guest binary, all tests.
-test: deps lint init unit
+## Everything CI runs: lint, the static guest binary, the ISO, all tests
+## (unit, loop-device, real tools, and QEMU boots of out/b2d.iso).
+test: deps lint iso unit
 
 bench:
 	$(CARGO) bench --bench disk_create

@@ -129,6 +129,9 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
         (disk, net.join().unwrap_or_default())
     });
     log::info!("network: addresses {ips:?}");
+    if disk.is_none() {
+        ram_state_dirs(sys, &cfg.root);
+    }
 
     // 5. Swap, host keys, hostname.
     if let Some(swap) = disk.as_ref().and_then(|d| d.swap.as_ref()) {
@@ -168,6 +171,27 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
         hostname,
         profile,
     })
+}
+
+/// Without a data disk, Docker's state goes on tmpfs: overlay2 cannot use
+/// the overlay root itself as its upper layer.
+fn ram_state_dirs(sys: &dyn Sys, root: &Path) {
+    for d in ["var/lib/docker", "var/lib/containerd"] {
+        let p = root.join(d);
+        let r = std::fs::create_dir_all(&p).and_then(|()| {
+            sys.mount(
+                Some("tmpfs"),
+                &p,
+                Some("tmpfs"),
+                crate::sys::MsFlags::empty(),
+                Some("mode=0711"),
+            )
+        });
+        match r {
+            Ok(()) => log::info!("running from RAM: Docker state on tmpfs at {}", p.display()),
+            Err(e) => log::warn!("tmpfs on {}: {e}", p.display()),
+        }
+    }
 }
 
 fn prepare_disk(sys: &dyn Sys, cfg: &Config, cmd: &cmdline::Cmdline) -> Option<PrepareOutcome> {
