@@ -30,15 +30,37 @@ pub fn choose(iso: &Path) -> Accel {
         Ok("kvm") => Accel::Kvm,
         Ok("tcg") => Accel::Tcg,
         _ => {
-            let a = if probe_kvm(iso, Duration::from_secs(25)) {
-                Accel::Kvm
-            } else {
-                Accel::Tcg
+            let cache = cache_file();
+            let a = match cache
+                .as_ref()
+                .and_then(|c| std::fs::read_to_string(c).ok())
+                .as_deref()
+            {
+                Some("kvm") => Accel::Kvm,
+                Some("tcg") => Accel::Tcg,
+                _ => {
+                    let a = if probe_kvm(iso, Duration::from_secs(25)) {
+                        Accel::Kvm
+                    } else {
+                        Accel::Tcg
+                    };
+                    if let Some(c) = &cache {
+                        let _ = std::fs::write(c, a.qemu_arg());
+                    }
+                    a
+                }
             };
             eprintln!("qemu-tests: using {a:?}");
             a
         }
     })
+}
+
+/// One probe per host boot: each test runs in its own process, and a
+/// hanging nested KVM costs the whole probe time.
+fn cache_file() -> Option<std::path::PathBuf> {
+    let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
+    Some(std::env::temp_dir().join(format!("b2d-accel-{}", boot_id.trim())))
 }
 
 /// Boot `iso` under KVM and wait for "Linux version" on the serial console.
