@@ -46,7 +46,8 @@ fuzz:
 ## it and print how to connect. The ISO and the machine verbs are not built
 ## yet; this says so instead of pretending.
 up: deps build
-	@echo "b2d: the ISO build and 'b2d up' are not implemented yet; available now:" >&2
+	@echo "b2d: 'b2d up' (create and boot a machine) is not implemented yet; available now:" >&2
+	@echo "  make iso                                     # out/b2d.iso" >&2
 	@echo "  target/release/b2d disk create disk.img --size 20G" >&2
 	@echo "  target/release/b2d disk inspect disk.img" >&2
 	@exit 1
