@@ -80,8 +80,15 @@ impl Vm {
     pub fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
         let t0 = Instant::now();
         loop {
-            if let Some(l) = self.serial().lines().find(|l| l.contains(needle)) {
+            let serial = self.serial();
+            if let Some(l) = serial.lines().find(|l| l.contains(needle)) {
                 return l.to_string();
+            }
+            if serial.contains("Kernel panic - not syncing") {
+                panic!(
+                    "the guest kernel panicked while waiting for {needle:?}\n{}",
+                    self.tail(80)
+                );
             }
             if !self.running() {
                 panic!(
