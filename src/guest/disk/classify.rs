@@ -10,7 +10,7 @@ use super::journal;
 use super::layout::{
     self, DATA_LABEL, DATA_PART_NAME, FORMATTING_LABEL, SWAP_LABEL, SWAP_PART_NAME,
 };
-use crate::disk::probe::{self, FsKind, Report, TableKind};
+use crate::disk::probe::{FsKind, Report, TableKind};
 use crate::disk::{magic, userdata};
 use std::io::{Read, Seek, SeekFrom};
 
@@ -97,9 +97,13 @@ fn describe(r: &Report) -> String {
     parts.join(", ")
 }
 
-/// Classify the disk behind `dev` (`size` bytes). Only reads.
-pub fn classify<D: Read + Seek>(dev: &mut D, size: u64) -> std::io::Result<Verdict> {
-    let report = probe::probe(dev, size)?;
+/// Classify the disk behind `dev` (`size` bytes) given its probe `report`.
+/// Only reads.
+pub fn classify<D: Read + Seek>(
+    dev: &mut D,
+    size: u64,
+    report: &Report,
+) -> std::io::Result<Verdict> {
     if let Some(f) = report
         .filesystems
         .iter()
@@ -115,19 +119,19 @@ pub fn classify<D: Read + Seek>(dev: &mut D, size: u64) -> std::io::Result<Verdi
         )));
     }
     if let Some(j) = journal::read(dev)? {
-        if only_our_layout(&report) {
+        if only_our_layout(report) {
             return Ok(Verdict::Resume { archive: j.archive });
         }
         log::warn!(
             "a b2d format journal is present but the disk holds {}; left alone",
-            describe(&report)
+            describe(report)
         );
     }
     if magic::has_magic(dev)? {
         if report.table.is_some() || !report.filesystems.is_empty() {
             return Ok(Verdict::Foreign(format!(
                 "magic present but the disk also holds {}",
-                describe(&report)
+                describe(report)
             )));
         }
         dev.seek(SeekFrom::Start(0))?;
@@ -148,5 +152,5 @@ pub fn classify<D: Read + Seek>(dev: &mut D, size: u64) -> std::io::Result<Verdi
     if report.blank {
         return Ok(Verdict::Blank);
     }
-    Ok(Verdict::Foreign(describe(&report)))
+    Ok(Verdict::Foreign(describe(report)))
 }

@@ -137,9 +137,9 @@ fn candidates(
         };
         let mut f =
             std::fs::File::open(&path).map_err(|e| DiskError::io(&path, "open for probing", e))?;
-        let verdict =
-            classify::classify(&mut f, size).map_err(|e| DiskError::io(&path, "probe", e))?;
         let report = probe::probe(&mut f, size).map_err(|e| DiskError::io(&path, "probe", e))?;
+        let verdict = classify::classify(&mut f, size, &report)
+            .map_err(|e| DiskError::io(&path, "classify", e))?;
         let swap = report
             .filesystems
             .iter()
