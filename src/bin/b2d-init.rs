@@ -23,7 +23,7 @@ usage: b2d-init                      (as PID 1: boot the system)
        b2d-init --version";
 
 const PREPARE_USAGE: &str = "\
-usage: b2d-init prepare-disk [--device DEV]... [--target DIR] [--sys DIR] [--dev DIR] [--json]
+usage: b2d-init prepare-disk [--device DEV]... [--target DIR] [--sys DIR] [--dev DIR] [--no-format] [--json]
 
 Find the b2d data disk (or a disk to format), format it crash-safely if
 needed, mount it under TARGET/mnt/<partition> and set up the persistence
@@ -33,6 +33,7 @@ binds. Without --device, every disk under SYS/block is considered.
   --target DIR   root to mount under (default /)
   --sys DIR      sysfs root (default /sys)
   --dev DIR      device root (default /dev)
+  --no-format    only mount an existing data filesystem (b2d.noformat)
   --json         print the outcome as JSON";
 
 fn main() {
@@ -110,6 +111,7 @@ fn prepare_disk(args: &[String]) -> Result<i32> {
         target: PathBuf::from("/"),
         sys_root: PathBuf::from("/sys"),
         dev_root: PathBuf::from("/dev"),
+        no_format: false,
     };
     let mut json = false;
     let mut it = args.iter();
@@ -125,6 +127,7 @@ fn prepare_disk(args: &[String]) -> Result<i32> {
                 return Ok(0);
             }
             "--json" => json = true,
+            "--no-format" => opts.no_format = true,
             "--device" => opts.devices.push(value("--device")?),
             "--target" => opts.target = value("--target")?,
             "--sys" => opts.sys_root = value("--sys")?,

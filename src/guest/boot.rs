@@ -199,14 +199,12 @@ fn prepare_disk(sys: &dyn Sys, cfg: &Config, cmd: &cmdline::Cmdline) -> Option<P
         log::warn!("disk: b2d.nodisk given; not touching any disk");
         return None;
     }
-    if cmd.noformat {
-        log::warn!("disk: b2d.noformat is not supported by the disk step yet; ignored");
-    }
     let opts = PrepareOptions {
         devices: vec![],
         target: cfg.root.clone(),
         sys_root: cfg.sys_root.clone(),
         dev_root: cfg.dev_root.clone(),
+        no_format: cmd.noformat,
     };
     match disk::prepare(sys, &opts) {
         Ok(o) if o.mountpoint.is_some() => {

@@ -31,6 +31,9 @@ pub struct PrepareOptions {
     pub sys_root: PathBuf,
     /// `/dev` (device nodes named by the scan).
     pub dev_root: PathBuf,
+    /// `b2d.noformat`: only mount an existing data filesystem; never
+    /// format, resume or grow anything.
+    pub no_format: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -187,8 +190,15 @@ pub fn prepare(sys: &dyn Sys, opts: &PrepareOptions) -> Result<PrepareOutcome, P
     });
     let mut chosen = None;
     for c in cands {
-        if chosen.is_none() && c.verdict.rank().is_some() {
+        let needs_write = !matches!(c.verdict, Verdict::Data { .. });
+        if chosen.is_none() && c.verdict.rank().is_some() && !(opts.no_format && needs_write) {
             chosen = Some(c);
+        } else if opts.no_format && needs_write && c.verdict.rank().is_some() {
+            notes.push(format!(
+                "{}: {}, but b2d.noformat: left alone",
+                c.path.display(),
+                short(&c.verdict)
+            ));
         } else {
             notes.push(format!("{}: {}", c.path.display(), short(&c.verdict)));
         }
@@ -209,7 +219,7 @@ pub fn prepare(sys: &dyn Sys, opts: &PrepareOptions) -> Result<PrepareOutcome, P
     }
     let (action, data, swap, grew) = match c.verdict {
         Verdict::Data { partition } => {
-            let grew = partition.is_some() && grow(sys, &c.path)?;
+            let grew = partition.is_some() && !opts.no_format && grow(sys, &c.path)?;
             if partition.is_some() {
                 let mut parts = c.parts.clone();
                 if grew {

@@ -44,6 +44,7 @@ impl Rig {
             target: self.target(),
             sys_root: self.dir.path().join("sys"),
             dev_root: self.dir.path().join("dev"),
+            no_format: false,
         }
     }
 }
@@ -292,4 +293,27 @@ fn failing_mkfs_is_an_error_naming_the_command() {
     f.seek(SeekFrom::Start(510)).unwrap();
     f.read_exact(&mut head).unwrap();
     assert_eq!(head, [0x55, 0xaa]);
+}
+
+#[test]
+fn noformat_mounts_data_but_writes_nothing_else() {
+    let rig = Rig::new();
+    let magic = rig.disk("sda", 2 * GIB, &magic_archive());
+    let blank = rig.disk("sdb", 2 * GIB, &[]);
+    let before = [sha(&magic), sha(&blank)];
+    let mut opts = rig.opts(&[&magic, &blank]);
+    opts.no_format = true;
+    let out = prepare(&rig.sys, &opts).unwrap();
+    assert_eq!(out.action, Action::None);
+    assert_eq!([sha(&magic), sha(&blank)], before);
+    assert!(
+        out.notes.iter().all(|n| n.contains("b2d.noformat")),
+        "{:?}",
+        out.notes
+    );
+    assert!(!rig
+        .sys
+        .calls()
+        .iter()
+        .any(|c| c.starts_with("run") || c.starts_with("mount")));
 }
