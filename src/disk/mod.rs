@@ -6,6 +6,7 @@
 //! - [`image`]: sparse disk image writers and readers (raw, qcow2, vmdk, vhd).
 //! - [`size`]: human size strings such as `20G`.
 
+pub(crate) mod bytes;
 pub mod image;
 pub mod magic;
 pub mod probe;

@@ -214,32 +214,7 @@ impl Region {
     }
 }
 
-/// Little-endian and big-endian field readers over a fixed buffer. Callers
-/// only pass offsets inside the buffers they declared, so slicing is safe;
-/// the `get` keeps a bad constant from panicking anyway.
-pub(crate) fn le16(b: &[u8], o: usize) -> u16 {
-    b.get(o..o + 2)
-        .map_or(0, |s| u16::from_le_bytes([s[0], s[1]]))
-}
-pub(crate) fn le32(b: &[u8], o: usize) -> u32 {
-    b.get(o..o + 4)
-        .map_or(0, |s| u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
-}
-pub(crate) fn le64(b: &[u8], o: usize) -> u64 {
-    b.get(o..o + 8).map_or(0, |s| {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(s);
-        u64::from_le_bytes(a)
-    })
-}
-pub(crate) fn be16(b: &[u8], o: usize) -> u16 {
-    b.get(o..o + 2)
-        .map_or(0, |s| u16::from_be_bytes([s[0], s[1]]))
-}
-pub(crate) fn be32(b: &[u8], o: usize) -> u32 {
-    b.get(o..o + 4)
-        .map_or(0, |s| u32::from_be_bytes([s[0], s[1], s[2], s[3]]))
-}
+pub(crate) use crate::disk::bytes::{be16, be32, le16, le32, le64};
 
 /// A byte string up to its first NUL, as UTF-8 (lossy), with trailing
 /// spaces removed; `None` when nothing is left.

@@ -10,6 +10,7 @@
 //! the archive follows at `JOURNAL_OFFSET + 4096`.
 
 use super::layout::JOURNAL_OFFSET;
+use crate::disk::bytes::{le32, le64};
 use crate::disk::userdata::MAX_ARCHIVE;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Seek, SeekFrom, Write};
@@ -82,16 +83,14 @@ pub fn read<D: Read + Seek>(dev: &mut D) -> io::Result<Option<Journal>> {
         log::warn!("format journal header at {JOURNAL_OFFSET:#x} fails its checksum; ignored");
         return Ok(None);
     }
-    let u32_at = |o: usize| u32::from_le_bytes(h[o..o + 4].try_into().unwrap());
-    let u64_at = |o: usize| u64::from_le_bytes(h[o..o + 8].try_into().unwrap());
-    if u32_at(16) != VERSION {
+    if le32(&h, 16) != VERSION {
         log::warn!(
             "format journal version {} is not understood; ignored",
-            u32_at(16)
+            le32(&h, 16)
         );
         return Ok(None);
     }
-    let len = u64_at(24);
+    let len = le64(&h, 24);
     if len > MAX_ARCHIVE as u64 {
         return Ok(None);
     }
@@ -110,7 +109,7 @@ pub fn read<D: Read + Seek>(dev: &mut D) -> io::Result<Option<Journal>> {
     }
     Ok(Some(Journal {
         archive,
-        disk_size: u64_at(32),
+        disk_size: le64(&h, 32),
     }))
 }
 
