@@ -46,7 +46,7 @@ fn main() {
     let code = match dispatch(&argv0, &rest) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("b2d-init: {e:#}");
+            eprintln!("b2d-init: {}", b2d::error_chain(e.as_ref()));
             1
         }
     };
