@@ -11,9 +11,9 @@ use std::fmt::Write as _;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-/// The smallest disk b2d will create: room for the archive, a data
-/// filesystem and Docker's first layers.
-pub const MIN_DISK: u64 = 64 << 20;
+/// The smallest disk b2d will create: the smallest the guest agent will
+/// format, so a created disk is never one the guest leaves alone.
+pub const MIN_DISK: u64 = crate::guest::disk::layout::MIN_FORMAT_SIZE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiskCmdError {
