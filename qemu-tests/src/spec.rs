@@ -10,6 +10,10 @@ pub enum DiskBus {
     VirtioScsi,
     /// AHCI SATA, as VirtualBox attaches disks.
     Ahci,
+    /// virtio-blk: the disk is `vda`, named apart from the `sd*` disks
+    /// (two disks on one SCSI bus are named in whatever order the
+    /// kernel's asynchronous scan finishes).
+    VirtioBlk,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -112,6 +116,7 @@ impl VmSpec {
             a.push("-device".into());
             a.push(match d.bus {
                 DiskBus::VirtioScsi => format!("scsi-hd,drive=d{i},bus=scsi0.0"),
+                DiskBus::VirtioBlk => format!("virtio-blk-pci,drive=d{i}"),
                 DiskBus::Ahci => {
                     ahci_port += 1;
                     format!("ide-hd,drive=d{i},bus=ahci0.{}", ahci_port - 1)
@@ -144,7 +149,8 @@ mod tests {
     fn forwards_bind_loopback_only_and_disks_follow_their_bus() {
         let spec = VmSpec::new("/b2d.iso")
             .disk("/d.qcow2", "qcow2", DiskBus::VirtioScsi)
-            .disk("/v.vmdk", "vmdk", DiskBus::Ahci);
+            .disk("/v.vmdk", "vmdk", DiskBus::Ahci)
+            .disk("/b.img", "raw", DiskBus::VirtioBlk);
         let a = spec
             .args(Accel::Tcg, 2222, 2376, Path::new("/tmp/serial.log"), None)
             .join(" ");
@@ -155,6 +161,7 @@ mod tests {
         assert!(!a.contains("hostfwd=tcp::"), "{a}");
         assert!(a.contains("scsi-hd,drive=d0,bus=scsi0.0"));
         assert!(a.contains("ide-hd,drive=d1,bus=ahci0.1"));
+        assert!(a.contains("virtio-blk-pci,drive=d2"));
         assert!(a.contains("-accel tcg"));
         assert!(!a.contains("-cpu host"));
         assert!(a.contains("serial file:/tmp/serial.log"));

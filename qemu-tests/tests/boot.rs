@@ -172,9 +172,16 @@ fn foreign_disk_beside_the_data_disk_is_untouched() {
     let before = sha256(&foreign);
     let spec = VmSpec::new(fixture::iso())
         .disk(&disk, "raw", DiskBus::VirtioScsi)
-        .disk(&foreign, "raw", DiskBus::VirtioScsi);
+        .disk(&foreign, "raw", DiskBus::VirtioBlk);
     let (mut vm, ready) = boot(&spec, t.path(), Some(&key));
     assert_eq!(ready["data"], "/mnt/sda1");
+    // The guest saw the foreign disk and chose to leave it alone.
+    assert!(
+        vm.serial()
+            .contains("/dev/vda: 1073741824 bytes: not ours, left alone"),
+        "{}",
+        vm.tail(40)
+    );
     let _ = vm.ssh("sudo poweroff");
     assert!(vm.wait_exit(Duration::from_secs(120)));
     drop(vm);
