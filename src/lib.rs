@@ -5,10 +5,12 @@
 //! - `guest`: the PID 1 agent logic (`b2d-init`).
 //! - `host`: the host companion logic (`b2d`).
 
+pub mod atomic;
 pub mod disk;
 pub mod guest;
 pub mod host;
 pub mod sys;
+pub mod tls;
 
 /// An error and its causes as one line, `outer: cause: root`, skipping a
 /// cause whose text the message before it already carries.

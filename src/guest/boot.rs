@@ -88,6 +88,8 @@ pub struct Booted {
     pub host_keys: Vec<PathBuf>,
     pub hostname: String,
     pub profile: profile::Profile,
+    /// dockerd's TLS listener; None serves the unix socket only.
+    pub tls: Option<services::TlsArgs>,
 }
 
 impl Booted {
@@ -154,6 +156,9 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
         log::error!("{e}");
     }
 
+    // 6. This boot's server certificate.
+    let tls = super::tls::prepare(&b2d_dir, &cfg.state_dir.join("tls"), &hostname, &ips);
+
     // Profile and bootsync (before dockerd).
     let profile = profile::read(&cfg.state_dir.join("profile"));
     for dir in [cfg.state_dir.join("log"), cfg.root.join("run/sshd")] {
@@ -170,6 +175,7 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
         host_keys,
         hostname,
         profile,
+        tls,
     })
 }
 
@@ -245,8 +251,7 @@ pub fn service_list(cfg: &Config, b: &Booted) -> Vec<supervisor::Service> {
         profile: &b.profile,
         shell: b.cmdline.shell,
         tty: services::console_tty(&cfg.sys_root),
-        // The TLS step plugs in here.
-        tls: None,
+        tls: b.tls.as_ref(),
     })
 }
 

@@ -40,7 +40,7 @@ pub fn key_file(ssh_dir: &Path, ty: &str) -> PathBuf {
 
 /// Write `data` to `path` with `mode`, atomically.
 fn install_file(path: &Path, data: &[u8], mode: u32) -> Result<(), HostKeyError> {
-    crate::guest::atomic::write_atomic(path, data, mode).map_err(io_err("write", path))
+    crate::atomic::write_atomic(path, data, mode).map_err(io_err("write", path))
 }
 
 /// Ensure host keys in `ssh_dir`, preferring the pair from `b2d_dir`.

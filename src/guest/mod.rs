@@ -1,6 +1,5 @@
 //! Guest agent logic (`b2d-init`, PID 1).
 
-pub mod atomic;
 pub mod boot;
 pub mod cmdline;
 pub mod disk;
@@ -15,4 +14,5 @@ pub mod ready;
 pub mod services;
 pub mod shutdown;
 pub mod supervisor;
+pub mod tls;
 pub mod users;

@@ -165,7 +165,7 @@ pub fn apply_hook(sys: &dyn Sys, plan: &HookPlan, resolv: &Path) -> Result<(), H
         }
     }
     if let Some(rc) = &plan.resolv_conf {
-        crate::guest::atomic::write_atomic(resolv, rc.as_bytes(), 0o644).map_err(|source| {
+        crate::atomic::write_atomic(resolv, rc.as_bytes(), 0o644).map_err(|source| {
             HookError::Write {
                 path: resolv.to_path_buf(),
                 source,

@@ -43,9 +43,9 @@ pub fn mount_data(sys: &dyn Sys, dev: &Path, mnt: &Path) -> Result<(), DiskError
     .map_err(|e| DiskError::io(dev, "mount ext4", e))
 }
 
-/// Write `path` atomically (see [`crate::guest::atomic`]).
+/// Write `path` atomically (see [`crate::atomic`]).
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), DiskError> {
-    crate::guest::atomic::write_atomic(path, data, mode)
+    crate::atomic::write_atomic(path, data, mode)
         .map_err(|e| DiskError::io(path, "write atomically", e))
 }
 
