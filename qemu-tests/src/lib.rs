@@ -4,10 +4,12 @@
 //! with the test key; QEMU always killed on drop, with the serial tail
 //! printed when a test fails.
 
-pub mod accel;
 pub mod fixture;
-pub mod spec;
 pub mod vm;
+
+/// The accelerator probe and the QEMU command line are the host
+/// companion's own (`b2d up` boots with the same code).
+pub use b2d::host::{accel, vmspec as spec};
 
 pub use accel::Accel;
 pub use spec::{DiskBus, Nic, VmSpec};

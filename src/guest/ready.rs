@@ -2,13 +2,13 @@
 //! console once sshd and dockerd answer, or at the deadline anyway:
 //! `b2d-ready {"ms":1234,"ip":["10.0.2.15"],"data":"/mnt/sda1","ssh":true,"docker":true}`
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// Field order is the key order of the line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Ready {
     pub ms: u64,
     pub ip: Vec<String>,
@@ -18,7 +18,18 @@ pub struct Ready {
     pub docker: bool,
 }
 
+pub const PREFIX: &str = "b2d-ready ";
+
 impl Ready {
+    /// The last ready line in a console log (the host reads the serial log
+    /// with this); a line that does not parse is skipped.
+    pub fn last_in(log: &str) -> Option<Ready> {
+        log.lines()
+            .rev()
+            .filter_map(|l| l.split_once(PREFIX).map(|(_, j)| j.trim()))
+            .find_map(|j| serde_json::from_str(j).ok())
+    }
+
     pub fn line(&self) -> String {
         format!(
             "b2d-ready {}",
@@ -140,6 +151,14 @@ mod tests {
             ram.line(),
             r#"b2d-ready {"ms":1234,"ip":[],"data":null,"ssh":false,"docker":true}"#
         );
+        // The host finds the last one in a noisy console log.
+        let log = format!(
+            "{}\r\nb2d login: {}\r\nb2d-ready {{broken\n",
+            r.line(),
+            ram.line()
+        );
+        assert_eq!(Ready::last_in(&log), Some(ram));
+        assert_eq!(Ready::last_in("no line"), None);
     }
 
     #[test]

@@ -33,7 +33,8 @@ impl Accel {
     }
 }
 
-/// `B2D_ACCEL=kvm|tcg` overrides the probe.
+/// `B2D_ACCEL=kvm|tcg` overrides the probe; the probe's answer is kept for
+/// the rest of this host boot.
 pub fn choose(iso: &Path) -> Accel {
     static CHOSEN: OnceLock<Accel> = OnceLock::new();
     *CHOSEN.get_or_init(|| match std::env::var("B2D_ACCEL").as_deref() {
@@ -60,7 +61,7 @@ pub fn choose(iso: &Path) -> Accel {
                     a
                 }
             };
-            eprintln!("qemu-tests: using {a:?}");
+            log::debug!("accelerator: {a:?}");
             a
         }
     })
@@ -83,7 +84,7 @@ pub fn probe_kvm(iso: &Path, limit: Duration) -> bool {
     {
         return false;
     }
-    let child = Command::new("qemu-system-x86_64")
+    let child = Command::new(super::qemu::binary())
         .args([
             "-accel",
             "kvm",

@@ -1,6 +1,6 @@
 //! What to boot: disks, NIC and firmware, and the QEMU command line for it.
 
-use crate::accel::Accel;
+use super::accel::Accel;
 use std::path::PathBuf;
 
 /// How a disk is attached.
@@ -39,6 +39,12 @@ pub struct VmSpec {
     pub uefi: bool,
     pub memory_mib: u32,
     pub cpus: u32,
+    /// A guest reboot ends QEMU (tests); a machine reboots in place.
+    pub no_reboot: bool,
+    /// Disk writes reach the image file as the guest flushes them and
+    /// discards punch holes back into it (machines). Tests use
+    /// `cache=unsafe`: their images are thrown away.
+    pub durable: bool,
 }
 
 impl VmSpec {
@@ -50,6 +56,8 @@ impl VmSpec {
             uefi: false,
             memory_mib: 2048,
             cpus: 2,
+            no_reboot: true,
+            durable: false,
         }
     }
     pub fn disk(mut self, path: impl Into<PathBuf>, format: &str, bus: DiskBus) -> Self {
@@ -80,17 +88,19 @@ impl VmSpec {
             "-nodefaults".into(),
             "-display".into(),
             "none".into(),
-            "-no-reboot".into(),
             "-serial".into(),
-            format!("file:{}", serial_log.display()),
+            format!("file:{}", opt_path(serial_log)),
             "-device".into(),
             "virtio-rng-pci".into(),
             "-drive".into(),
             format!(
                 "file={},media=cdrom,readonly=on,if=none,id=cd0",
-                self.iso.display()
+                opt_path(&self.iso)
             ),
         ];
+        if self.no_reboot {
+            a.push("-no-reboot".into());
+        }
         if accel == Accel::Kvm {
             a.extend(["-cpu".into(), "host".into()]);
         }
@@ -106,11 +116,16 @@ impl VmSpec {
             a.extend(["-device".into(), "virtio-scsi-pci,id=scsi0".into()]);
         }
         let mut ahci_port = 1;
+        let cache = if self.durable {
+            "cache=writeback,discard=unmap"
+        } else {
+            "cache=unsafe"
+        };
         for (i, d) in self.disks.iter().enumerate() {
             a.push("-drive".into());
             a.push(format!(
-                "file={},format={},if=none,id=d{i},cache=unsafe",
-                d.path.display(),
+                "file={},format={},if=none,id=d{i},{cache}",
+                opt_path(&d.path),
                 d.format
             ));
             a.push("-device".into());
@@ -140,6 +155,11 @@ impl VmSpec {
     }
 }
 
+/// A path inside a QEMU option list, where a comma must be doubled.
+pub fn opt_path(p: &std::path::Path) -> String {
+    p.display().to_string().replace(',', ",,")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +185,26 @@ mod tests {
         assert!(a.contains("-accel tcg"));
         assert!(!a.contains("-cpu host"));
         assert!(a.contains("serial file:/tmp/serial.log"));
+        assert!(a.contains("-no-reboot"));
+        assert!(a.contains("cache=unsafe"));
+    }
+
+    #[test]
+    fn a_machine_reboots_in_place_and_keeps_its_writes() {
+        let mut spec = VmSpec::new("/b2d.iso").disk("/d.img", "raw", DiskBus::VirtioScsi);
+        spec.no_reboot = false;
+        spec.durable = true;
+        let a = spec.args(Accel::Tcg, 1, 2, Path::new("/s"), None).join(" ");
+        assert!(!a.contains("-no-reboot"), "{a}");
+        let odd = VmSpec::new("/x,y/b2d.iso")
+            .args(Accel::Tcg, 1, 2, Path::new("/s,1"), None)
+            .join(" ");
+        assert!(odd.contains("file=/x,,y/b2d.iso,media=cdrom"), "{odd}");
+        assert!(odd.contains("file:/s,,1"), "{odd}");
+        assert!(
+            a.contains("format=raw,if=none,id=d0,cache=writeback,discard=unmap"),
+            "{a}"
+        );
     }
 
     #[test]

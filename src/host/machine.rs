@@ -1,0 +1,274 @@
+//! The machine store: `$XDG_DATA_HOME/b2d/machines/NAME/` holds a
+//! machine's disk, ISO copy, keys, certificates, known_hosts, serial log,
+//! QEMU pid and QMP socket, and `config.json`.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+pub const DEFAULT_NAME: &str = "default";
+
+#[derive(Debug, thiserror::Error)]
+pub enum MachineError {
+    #[error(
+        "no machine named {name:?} (machines live in {store}); create it with `b2d up {name}`"
+    )]
+    Unknown { name: String, store: PathBuf },
+    #[error("{name:?} is not a valid machine name: use 1-63 letters, digits and '-', starting with a letter or digit")]
+    BadName { name: String },
+    #[error("neither XDG_DATA_HOME nor HOME is set: cannot place the machine store")]
+    NoHome,
+    #[error("{path}: {what}: {source}")]
+    Io {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}: not a b2d machine config: {source}")]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("machine {name:?} is busy: another b2d command holds {path}")]
+    Busy { name: String, path: PathBuf },
+}
+
+pub fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> MachineError {
+    let path = path.to_path_buf();
+    move |source| MachineError::Io { path, what, source }
+}
+
+/// A machine name doubles as its hostname and directory name.
+pub fn validate_name(name: &str) -> Result<(), MachineError> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        && name.as_bytes()[0].is_ascii_alphanumeric()
+        && !name.ends_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(MachineError::BadName { name: name.into() })
+    }
+}
+
+/// What a machine is booted with; kept in `config.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Config {
+    pub cpus: u32,
+    pub memory_mib: u32,
+    /// Virtual size of `disk.img` in bytes.
+    pub disk_size: u64,
+    /// Forwarded 127.0.0.1 ports, kept across boots so DOCKER_HOST stays.
+    pub ssh_port: u16,
+    pub docker_port: u16,
+}
+
+#[derive(Debug, Clone)]
+pub struct Store {
+    /// `.../b2d/machines`
+    pub root: PathBuf,
+}
+
+impl Store {
+    /// `$XDG_DATA_HOME/b2d/machines`, else `~/.local/share/b2d/machines`.
+    pub fn from_env() -> Result<Store, MachineError> {
+        let data = std::env::var_os("XDG_DATA_HOME")
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
+            .ok_or(MachineError::NoHome)?;
+        Ok(Store {
+            root: data.join("b2d/machines"),
+        })
+    }
+
+    pub fn dir(&self, name: &str) -> PathBuf {
+        self.root.join(name)
+    }
+
+    pub fn exists(&self, name: &str) -> bool {
+        self.dir(name).join(CONFIG).is_file()
+    }
+
+    pub fn open(&self, name: &str) -> Result<Machine, MachineError> {
+        validate_name(name)?;
+        if !self.exists(name) {
+            return Err(MachineError::Unknown {
+                name: name.into(),
+                store: self.root.clone(),
+            });
+        }
+        let dir = self.dir(name);
+        let path = dir.join(CONFIG);
+        let text = std::fs::read(&path).map_err(io_err("reading", &path))?;
+        let config = serde_json::from_slice(&text)
+            .map_err(|source| MachineError::Config { path, source })?;
+        Ok(Machine {
+            name: name.into(),
+            dir,
+            config,
+        })
+    }
+
+    /// Every machine, by name.
+    pub fn list(&self) -> Result<Vec<Machine>, MachineError> {
+        let rd = match std::fs::read_dir(&self.root) {
+            Ok(rd) => rd,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+            Err(e) => return Err(io_err("listing", &self.root)(e)),
+        };
+        let mut names: Vec<String> = rd
+            .filter_map(|e| e.ok())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|n| validate_name(n).is_ok() && self.exists(n))
+            .collect();
+        names.sort();
+        names.iter().map(|n| self.open(n)).collect()
+    }
+}
+
+pub const CONFIG: &str = "config.json";
+
+#[derive(Debug, Clone)]
+pub struct Machine {
+    pub name: String,
+    pub dir: PathBuf,
+    pub config: Config,
+}
+
+impl Machine {
+    pub fn disk(&self) -> PathBuf {
+        self.dir.join("disk.img")
+    }
+    pub fn iso(&self) -> PathBuf {
+        self.dir.join("b2d.iso")
+    }
+    pub fn serial_log(&self) -> PathBuf {
+        self.dir.join("serial.log")
+    }
+    pub fn qemu_log(&self) -> PathBuf {
+        self.dir.join("qemu.log")
+    }
+    pub fn pid_file(&self) -> PathBuf {
+        self.dir.join("qemu.pid")
+    }
+    pub fn qmp_socket(&self) -> PathBuf {
+        self.dir.join("qmp.sock")
+    }
+    pub fn ssh_key(&self) -> PathBuf {
+        self.dir.join("id_ed25519")
+    }
+    pub fn known_hosts(&self) -> PathBuf {
+        self.dir.join("known_hosts")
+    }
+    /// `DOCKER_CERT_PATH`: ca.pem, cert.pem, key.pem.
+    pub fn cert_dir(&self) -> PathBuf {
+        self.dir.join("certs")
+    }
+    /// The name the guest's host key is filed under in known_hosts.
+    pub fn host_key_alias(&self) -> String {
+        format!("b2d-{}", self.name)
+    }
+
+    pub fn save_config(&self) -> Result<(), MachineError> {
+        let path = self.dir.join(CONFIG);
+        let mut text = serde_json::to_vec_pretty(&self.config).expect("config serializes");
+        text.push(b'\n');
+        crate::atomic::write_atomic(&path, &text, 0o644).map_err(io_err("writing", &path))
+    }
+
+    /// Hold the machine's lock for the life of the returned file, so two
+    /// `b2d` commands never start, stop or remove one machine at once.
+    pub fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>, MachineError> {
+        let path = self.dir.join("lock");
+        let f = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_err("opening", &path))?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
+            MachineError::Busy {
+                name: self.name.clone(),
+                path,
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_hostnames() {
+        for ok in ["default", "dev-2", "a", "A1"] {
+            validate_name(ok).unwrap();
+        }
+        for bad in ["", "-x", "x-", "a.b", "a/b", "..", "a b", &"x".repeat(64)] {
+            let e = validate_name(bad).unwrap_err().to_string();
+            assert!(e.contains("not a valid machine name"), "{e}");
+        }
+    }
+
+    #[test]
+    fn unknown_machine_says_how_to_create_it() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store {
+            root: t.path().join("machines"),
+        };
+        let e = s.open("dev").unwrap_err().to_string();
+        assert!(e.contains("no machine named \"dev\""), "{e}");
+        assert!(e.contains("b2d up dev"), "{e}");
+        assert!(s.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn config_round_trips_and_a_bad_one_names_its_file() {
+        let t = tempfile::tempdir().unwrap();
+        let s = Store {
+            root: t.path().to_path_buf(),
+        };
+        std::fs::create_dir(s.dir("m")).unwrap();
+        let m = Machine {
+            name: "m".into(),
+            dir: s.dir("m"),
+            config: Config {
+                cpus: 2,
+                memory_mib: 2048,
+                disk_size: 20 << 30,
+                ssh_port: 40022,
+                docker_port: 40376,
+            },
+        };
+        m.save_config().unwrap();
+        assert_eq!(s.open("m").unwrap().config, m.config);
+        assert_eq!(s.list().unwrap().len(), 1);
+        std::fs::write(s.dir("m").join(CONFIG), "{").unwrap();
+        let e = s.open("m").unwrap_err().to_string();
+        assert!(e.contains("config.json: not a b2d machine config"), "{e}");
+    }
+
+    #[test]
+    fn a_second_lock_is_refused_while_the_first_is_held() {
+        let t = tempfile::tempdir().unwrap();
+        let m = Machine {
+            name: "m".into(),
+            dir: t.path().to_path_buf(),
+            config: Config {
+                cpus: 1,
+                memory_mib: 1,
+                disk_size: 1,
+                ssh_port: 1,
+                docker_port: 1,
+            },
+        };
+        let held = m.lock().unwrap();
+        let e = m.lock().unwrap_err().to_string();
+        assert!(e.contains("is busy"), "{e}");
+        drop(held);
+        m.lock().unwrap();
+    }
+}

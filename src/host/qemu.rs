@@ -1,0 +1,268 @@
+//! The QEMU driver for machines: find QEMU, start it detached with the
+//! machine's disk, ISO and forwards, tell whether it still runs, and stop
+//! it through QMP (ACPI power button) or a signal.
+
+use super::accel::Accel;
+use super::machine::Machine;
+use super::vmspec::{opt_path, DiskBus, VmSpec};
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// `B2D_QEMU` names another QEMU binary.
+pub fn binary() -> PathBuf {
+    std::env::var_os("B2D_QEMU")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "qemu-system-x86_64".into())
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QemuError {
+    #[error("{0} not found: install QEMU with `sudo apt-get install qemu-system-x86 qemu-utils` (or set B2D_QEMU)")]
+    Missing(String),
+    #[error("127.0.0.1:{port} ({what} of machine {machine:?}) is in use by another program: free it or pick another port with --{what}-port")]
+    PortInUse {
+        port: u16,
+        what: &'static str,
+        machine: String,
+    },
+    #[error("QEMU did not start machine {machine:?}: {msg}")]
+    Start { machine: String, msg: String },
+    #[error("{path}: the QMP socket path is {len} bytes, over the 107 a unix socket allows: set XDG_DATA_HOME to a shorter directory")]
+    SocketPath { path: PathBuf, len: usize },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The QEMU binary, or what to install.
+pub fn find() -> Result<PathBuf, QemuError> {
+    let b = binary();
+    if b.components().count() > 1 {
+        return if b.is_file() {
+            Ok(b)
+        } else {
+            Err(QemuError::Missing(b.display().to_string()))
+        };
+    }
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join(&b))
+        .find(|p| p.is_file())
+        .ok_or_else(|| QemuError::Missing(b.display().to_string()))
+}
+
+/// Whether `port` on 127.0.0.1 can be bound now.
+pub fn port_free(port: u16) -> bool {
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
+
+/// A port the kernel picks as free on 127.0.0.1.
+pub fn any_free_port() -> std::io::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The full QEMU command line for `m`.
+pub fn args(m: &Machine, accel: Accel) -> Vec<String> {
+    let mut spec = VmSpec::new(m.iso()).disk(m.disk(), "raw", DiskBus::VirtioScsi);
+    spec.cpus = m.config.cpus;
+    spec.memory_mib = m.config.memory_mib;
+    spec.no_reboot = false;
+    spec.durable = true;
+    let mut a = vec![
+        "-name".into(),
+        format!("b2d-{},process=b2d-{}", m.name, m.name),
+        "-daemonize".into(),
+        "-pidfile".into(),
+        m.pid_file().display().to_string(),
+        "-qmp".into(),
+        format!("unix:{},server=on,wait=off", opt_path(&m.qmp_socket())),
+    ];
+    a.extend(spec.args(
+        accel,
+        m.config.ssh_port,
+        m.config.docker_port,
+        &m.serial_log(),
+        None,
+    ));
+    a
+}
+
+/// Start QEMU detached; returns its pid once the VM runs. QEMU's own
+/// messages go to `qemu.log`; a forward it cannot bind is a port error.
+pub fn start(m: &Machine, qemu: &Path, accel: Accel) -> Result<u32, QemuError> {
+    let sock = m.qmp_socket();
+    let len = sock.as_os_str().len();
+    if len > 107 {
+        return Err(QemuError::SocketPath { path: sock, len });
+    }
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(m.pid_file());
+    let log_path = m.qemu_log();
+    let log = std::fs::File::create(&log_path).map_err(|source| QemuError::Io {
+        path: log_path.clone(),
+        source,
+    })?;
+    let status = std::process::Command::new(qemu)
+        .args(args(m, accel))
+        .current_dir(&m.dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(|source| QemuError::Io {
+            path: log_path.clone(),
+            source,
+        })?)
+        .stderr(log)
+        .status()
+        .map_err(|e| QemuError::Start {
+            machine: m.name.clone(),
+            msg: format!("{}: {e}", qemu.display()),
+        })?;
+    let said = std::fs::read_to_string(&log_path).unwrap_or_default();
+    if !status.success() {
+        for (port, what) in [(m.config.ssh_port, "ssh"), (m.config.docker_port, "docker")] {
+            if said.contains("host forwarding") && said.contains(&format!(":{port}-")) {
+                return Err(QemuError::PortInUse {
+                    port,
+                    what,
+                    machine: m.name.clone(),
+                });
+            }
+        }
+        return Err(QemuError::Start {
+            machine: m.name.clone(),
+            msg: format!("{status}: {}", said.trim()),
+        });
+    }
+    read_pid(m).ok_or_else(|| QemuError::Start {
+        machine: m.name.clone(),
+        msg: format!("no pid in {}", m.pid_file().display()),
+    })
+}
+
+fn read_pid(m: &Machine) -> Option<u32> {
+    std::fs::read_to_string(m.pid_file())
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
+/// The pid of the machine's QEMU if it runs: the pid file names a live
+/// process whose command line carries this machine's directory (a reused
+/// pid does not count).
+pub fn running_pid(m: &Machine) -> Option<u32> {
+    let pid = read_pid(m)?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let needle = m.pid_file().display().to_string();
+    cmdline
+        .split(|b| *b == 0)
+        .any(|arg| arg == needle.as_bytes())
+        .then_some(pid)
+}
+
+/// Press the ACPI power button through QMP.
+pub fn powerdown(m: &Machine) -> std::io::Result<()> {
+    let sock = m.qmp_socket();
+    let s = std::os::unix::net::UnixStream::connect(&sock)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let mut w = s.try_clone()?;
+    let mut r = BufReader::new(s);
+    let mut line = String::new();
+    r.read_line(&mut line)?; // greeting
+    for cmd in ["qmp_capabilities", "system_powerdown"] {
+        writeln!(w, "{{\"execute\":\"{cmd}\"}}")?;
+        loop {
+            line.clear();
+            if r.read_line(&mut line)? == 0 {
+                return Err(std::io::Error::other("QMP closed the connection"));
+            }
+            if line.contains("\"error\"") {
+                return Err(std::io::Error::other(format!("QMP {cmd}: {}", line.trim())));
+            }
+            if line.contains("\"return\"") {
+                break;
+            }
+        }
+    }
+    Ok(())
+}
+
+pub fn kill(pid: u32) {
+    let _ = nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid as i32),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::machine::Config;
+
+    fn machine(dir: &Path) -> Machine {
+        Machine {
+            name: "dev".into(),
+            dir: dir.to_path_buf(),
+            config: Config {
+                cpus: 3,
+                memory_mib: 1536,
+                disk_size: 1 << 30,
+                ssh_port: 40022,
+                docker_port: 40376,
+            },
+        }
+    }
+
+    #[test]
+    fn machine_command_line() {
+        let m = machine(Path::new("/data/m/dev"));
+        let a = args(&m, Accel::Tcg).join(" ");
+        for want in [
+            "-name b2d-dev,process=b2d-dev",
+            "-daemonize -pidfile /data/m/dev/qemu.pid",
+            "-qmp unix:/data/m/dev/qmp.sock,server=on,wait=off",
+            "-m 1536 -smp 3",
+            "file=/data/m/dev/disk.img,format=raw",
+            "scsi-hd,drive=d0",
+            "file=/data/m/dev/b2d.iso,media=cdrom",
+            "hostfwd=tcp:127.0.0.1:40022-:22,hostfwd=tcp:127.0.0.1:40376-:2376",
+            "serial file:/data/m/dev/serial.log",
+            "-accel tcg,thread=single",
+        ] {
+            assert!(a.contains(want), "{want} missing from {a}");
+        }
+        assert!(!a.contains("-no-reboot"));
+    }
+
+    #[test]
+    fn missing_qemu_says_what_to_install() {
+        let e = QemuError::Missing("qemu-system-x86_64".into()).to_string();
+        assert!(
+            e.contains("apt-get install qemu-system-x86 qemu-utils"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_stale_pid_file_is_not_a_running_machine() {
+        let t = tempfile::tempdir().unwrap();
+        let m = machine(t.path());
+        assert_eq!(running_pid(&m), None);
+        // Our own pid is alive but not this machine's QEMU.
+        std::fs::write(m.pid_file(), std::process::id().to_string()).unwrap();
+        assert_eq!(running_pid(&m), None);
+    }
+
+    #[test]
+    fn a_taken_port_is_seen() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(!port_free(l.local_addr().unwrap().port()));
+        assert!(port_free(any_free_port().unwrap()));
+    }
+}
