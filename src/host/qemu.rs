@@ -193,6 +193,39 @@ pub fn powerdown(m: &Machine) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Whether something accepts connections on 127.0.0.1:`port`.
+pub fn port_open(port: u16) -> bool {
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok()
+}
+
+/// Kill the machine's QEMU if it runs and forget its pid and socket.
+pub fn stop_now(m: &Machine) {
+    if let Some(pid) = running_pid(m) {
+        kill(pid);
+        wait_gone(m, Duration::from_secs(10));
+    }
+    cleanup(m);
+}
+
+/// Wait until the machine's QEMU is gone; false on timeout.
+pub fn wait_gone(m: &Machine, limit: Duration) -> bool {
+    let start = std::time::Instant::now();
+    while running_pid(m).is_some() {
+        if start.elapsed() > limit {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    true
+}
+
+/// Remove what a QEMU run leaves behind.
+pub fn cleanup(m: &Machine) {
+    let _ = std::fs::remove_file(m.pid_file());
+    let _ = std::fs::remove_file(m.qmp_socket());
+}
+
 pub fn kill(pid: u32) {
     let _ = nix::sys::signal::kill(
         nix::unistd::Pid::from_raw(pid as i32),

@@ -1,0 +1,119 @@
+//! Reading a machine's serial console log on the host: where the boot is
+//! (the last `b2d-init` message), whether it died (kernel panic), what it
+//! complained about, and whether it reached the ready line.
+
+use crate::guest::ready::Ready;
+
+/// What the console log says about a boot in progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Boot {
+    /// Still booting; the last thing b2d-init (or the kernel) said.
+    Booting {
+        last: Option<String>,
+    },
+    Ready(Ready),
+    /// The guest cannot come up; the line that says why.
+    Failed(String),
+}
+
+/// Lines that mean the guest will not reach the ready line. b2d-init's
+/// own errors are not among them: it carries on (from RAM, without TLS…)
+/// and still prints the ready line.
+const FATAL: &[&str] = &["Kernel panic"];
+
+pub fn read(log: &str) -> Boot {
+    if let Some(r) = Ready::last_in(log) {
+        return Boot::Ready(r);
+    }
+    if let Some(line) = log.lines().find(|l| FATAL.iter().any(|f| l.contains(f))) {
+        return Boot::Failed(line.trim().to_string());
+    }
+    Boot::Booting {
+        last: last_message(log),
+    }
+}
+
+/// The text of the last `b2d-init INFO` line, without its timestamp, or
+/// "kernel booting" once the kernel has printed anything.
+pub fn last_message(log: &str) -> Option<String> {
+    log.lines()
+        .rev()
+        .find_map(|l| {
+            l.split_once("b2d-init INFO")
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .or_else(|| (!log.trim().is_empty()).then(|| "kernel booting".to_string()))
+}
+
+/// b2d-init's ERROR messages (a boot that went on without something).
+pub fn errors(log: &str) -> Vec<String> {
+    log.lines()
+        .filter_map(|l| {
+            l.split_once("b2d-init ERROR")
+                .map(|(_, m)| m.trim().to_string())
+        })
+        .collect()
+}
+
+/// The last `n` lines, for error reports.
+pub fn tail(log: &str, n: usize) -> String {
+    let lines: Vec<&str> = log.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BOOTING: &str = "\
+[    0.000000] Linux version 6.12.0
+[    812ms] b2d-init INFO  b2d-init 0.1.0 starting
+[   1503ms] b2d-init INFO  data disk /dev/sda: formatting
+[   1504ms] b2d-init DEBUG wrote journal
+";
+
+    #[test]
+    fn progress_is_the_last_info_message() {
+        assert_eq!(
+            read(BOOTING),
+            Boot::Booting {
+                last: Some("data disk /dev/sda: formatting".into())
+            }
+        );
+        assert_eq!(read(""), Boot::Booting { last: None });
+        assert_eq!(
+            last_message("SeaBIOS\n"),
+            Some("kernel booting".to_string())
+        );
+    }
+
+    #[test]
+    fn ready_line_wins_and_is_parsed() {
+        let log = format!(
+            "{BOOTING}b2d-ready {{\"ms\":9000,\"ip\":[\"10.0.2.15\"],\"data\":\"/mnt/sda1\",\"ssh\":true,\"docker\":true}}\n"
+        );
+        match read(&log) {
+            Boot::Ready(r) => {
+                assert_eq!(r.ip, vec!["10.0.2.15".to_string()]);
+                assert_eq!(r.data.as_deref(), Some("/mnt/sda1"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_panic_fails_the_boot_and_init_errors_do_not() {
+        let log =
+            format!("{BOOTING}[    3.1] Kernel panic - not syncing: Attempted to kill init!\n");
+        assert!(matches!(read(&log), Boot::Failed(l) if l.contains("Attempted to kill init")));
+        let log = format!("{BOOTING}[   1600ms] b2d-init ERROR disk: x; RUNNING FROM RAM\n");
+        assert!(matches!(read(&log), Boot::Booting { .. }));
+        assert_eq!(errors(&log), vec!["disk: x; RUNNING FROM RAM".to_string()]);
+    }
+
+    #[test]
+    fn tail_keeps_the_last_lines() {
+        assert_eq!(tail("a\nb\nc\n", 2), "b\nc");
+        assert_eq!(tail("a", 5), "a");
+    }
+}

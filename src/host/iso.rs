@@ -1,0 +1,143 @@
+//! Which ISO a machine boots: `--iso`, else `B2D_ISO`, else the one
+//! `make iso` built in the source tree the `b2d` binary was built in (or
+//! the current directory's). A file that is not an ISO 9660 image is
+//! refused by name before anything is written.
+
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum IsoError {
+    #[error("{path}: no such ISO ({from})")]
+    Missing { path: PathBuf, from: &'static str },
+    #[error("no b2d ISO found (looked for out/b2d.iso beside the b2d binary and in the current directory): build one with `make iso` in the b2d source tree, or pass --iso PATH")]
+    NotFound,
+    #[error("{path}: not an ISO 9660 image (no CD001 volume descriptor at byte 32769)")]
+    NotIso { path: PathBuf },
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+const BUILT: &str = "out/b2d.iso";
+
+/// The ISO to create a machine with.
+pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf, IsoError> {
+    let env = std::env::var_os("B2D_ISO").filter(|v| !v.is_empty());
+    let (path, from) = match (explicit, env) {
+        (Some(p), _) => (p.to_path_buf(), "--iso"),
+        (None, Some(p)) => (PathBuf::from(p), "B2D_ISO"),
+        (None, None) => return built().ok_or(IsoError::NotFound),
+    };
+    if !path.is_file() {
+        return Err(IsoError::Missing { path, from });
+    }
+    check(&path)?;
+    Ok(path)
+}
+
+/// `out/b2d.iso` in a directory above the running binary
+/// (`target/release/b2d` of a source tree), else in the current directory.
+fn built() -> Option<PathBuf> {
+    let exe = std::env::current_exe().ok()?;
+    exe.ancestors()
+        .skip(1)
+        .map(|d| d.join(BUILT))
+        .chain(std::env::current_dir().ok().map(|d| d.join(BUILT)))
+        .find(|p| p.is_file() && check(p).is_ok())
+}
+
+/// Refuse a file without the ISO 9660 primary volume descriptor magic.
+pub fn check(path: &Path) -> Result<(), IsoError> {
+    let io = |source| IsoError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut f = std::fs::File::open(path).map_err(io)?;
+    let mut magic = [0u8; 5];
+    f.seek(SeekFrom::Start(0x8001)).map_err(io)?;
+    match f.read_exact(&mut magic) {
+        Ok(()) if &magic == b"CD001" => Ok(()),
+        Ok(()) => Err(IsoError::NotIso {
+            path: path.to_path_buf(),
+        }),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(IsoError::NotIso {
+            path: path.to_path_buf(),
+        }),
+        Err(e) => Err(io(e)),
+    }
+}
+
+/// Whether two files hold the same bytes (so an unchanged ISO is not
+/// copied again at every `b2d up --iso`).
+pub fn same_contents(a: &Path, b: &Path) -> std::io::Result<bool> {
+    let (ma, mb) = match (std::fs::metadata(a), std::fs::metadata(b)) {
+        (Ok(x), Ok(y)) => (x, y),
+        _ => return Ok(false),
+    };
+    if ma.len() != mb.len() {
+        return Ok(false);
+    }
+    let mut fa = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(a)?);
+    let mut fb = std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(b)?);
+    let (mut ba, mut bb) = (vec![0u8; 1 << 20], vec![0u8; 1 << 20]);
+    loop {
+        let n = fa.read(&mut ba)?;
+        if n == 0 {
+            return Ok(true);
+        }
+        fb.read_exact(&mut bb[..n])?;
+        if ba[..n] != bb[..n] {
+            return Ok(false);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fake_iso(path: &Path) {
+        let mut v = vec![0u8; 0x8800];
+        v[0x8000] = 1;
+        v[0x8001..0x8006].copy_from_slice(b"CD001");
+        std::fs::write(path, v).unwrap();
+    }
+
+    #[test]
+    fn an_iso_is_recognised_and_anything_else_named() {
+        let t = tempfile::tempdir().unwrap();
+        let iso = t.path().join("b2d.iso");
+        fake_iso(&iso);
+        check(&iso).unwrap();
+        assert_eq!(resolve(Some(&iso)).unwrap(), iso);
+        let img = t.path().join("disk.img");
+        std::fs::write(&img, vec![0u8; 1 << 16]).unwrap();
+        let e = resolve(Some(&img)).unwrap_err().to_string();
+        assert!(e.contains("disk.img: not an ISO 9660 image"), "{e}");
+        let short = t.path().join("short");
+        std::fs::write(&short, b"x").unwrap();
+        assert!(matches!(check(&short), Err(IsoError::NotIso { .. })));
+        let e = resolve(Some(&t.path().join("nope.iso")))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("nope.iso: no such ISO (--iso)"), "{e}");
+    }
+
+    #[test]
+    fn same_contents_compares_bytes() {
+        let t = tempfile::tempdir().unwrap();
+        let (a, b, c) = (t.path().join("a"), t.path().join("b"), t.path().join("c"));
+        std::fs::write(&a, vec![7u8; 3 << 20]).unwrap();
+        std::fs::write(&b, vec![7u8; 3 << 20]).unwrap();
+        let mut other = vec![7u8; 3 << 20];
+        other[(3 << 20) - 1] = 8;
+        std::fs::write(&c, other).unwrap();
+        assert!(same_contents(&a, &b).unwrap());
+        assert!(!same_contents(&a, &c).unwrap());
+        assert!(!same_contents(&a, &t.path().join("missing")).unwrap());
+    }
+}

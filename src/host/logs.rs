@@ -1,0 +1,79 @@
+//! `b2d logs [-f]`: the machine's serial console, this boot's (the one
+//! before is kept as `serial.log.1`).
+
+use super::machine::{io_err, Machine};
+use super::qemu;
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::time::Duration;
+
+/// Copy the console log to `out`; with `follow`, keep copying what the
+/// guest writes until its QEMU exits.
+pub fn copy(m: &Machine, follow: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+    let path = m.serial_log();
+    let mut f = match std::fs::File::open(&path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            anyhow::bail!(
+                "machine {:?} has no console log yet ({}): start it with `b2d up {}`",
+                m.name,
+                path.display(),
+                m.name
+            )
+        }
+        Err(e) => return Err(io_err("opening", &path)(e).into()),
+    };
+    let mut pos = 0u64;
+    let mut buf = vec![0u8; 64 << 10];
+    loop {
+        let n = f.read(&mut buf).map_err(io_err("reading", &path))?;
+        if n > 0 {
+            pos += n as u64;
+            out.write_all(&buf[..n])?;
+            continue;
+        }
+        out.flush()?;
+        if !follow || qemu::running_pid(m).is_none() {
+            return Ok(());
+        }
+        std::thread::sleep(Duration::from_millis(300));
+        // A new boot rotates the log: start over on the new file.
+        if std::fs::metadata(&path)
+            .map(|md| md.len() < pos)
+            .unwrap_or(false)
+        {
+            f = std::fs::File::open(&path).map_err(io_err("opening", &path))?;
+            pos = 0;
+        }
+        f.seek(SeekFrom::Start(pos))
+            .map_err(io_err("seeking", &path))?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::machine::Config;
+
+    #[test]
+    fn the_log_is_copied_and_a_missing_one_is_explained() {
+        let t = tempfile::tempdir().unwrap();
+        let m = Machine {
+            name: "dev".into(),
+            dir: t.path().into(),
+            config: Config {
+                cpus: 1,
+                memory_mib: 1024,
+                disk_size: 1,
+                ssh_port: 1,
+                docker_port: 2,
+            },
+        };
+        let mut out = Vec::new();
+        let e = copy(&m, false, &mut out).unwrap_err().to_string();
+        assert!(e.contains("has no console log yet"), "{e}");
+        std::fs::write(m.serial_log(), "Linux version\nb2d-init\n").unwrap();
+        // Follow ends at once: no QEMU runs for this machine.
+        copy(&m, true, &mut out).unwrap();
+        assert_eq!(out, b"Linux version\nb2d-init\n");
+    }
+}

@@ -1,0 +1,72 @@
+//! `b2d ssh`: OpenSSH's own client, pinned to the machine. The guest's host
+//! key was made by `b2d up` and written to the machine's known_hosts under
+//! an alias, so checking is strict from the very first connection and the
+//! user's own ~/.ssh/known_hosts is neither read nor written.
+
+use super::machine::Machine;
+
+/// Arguments for `ssh` (without the program name) to reach `m` as docker,
+/// running `cmd` if it is not empty.
+pub fn args(m: &Machine, cmd: &[String]) -> Vec<String> {
+    let opt = |k: &str, v: &str| ["-o".to_string(), format!("{k}={v}")];
+    let mut a: Vec<String> = [
+        opt("StrictHostKeyChecking", "yes"),
+        opt("UserKnownHostsFile", &m.known_hosts().display().to_string()),
+        opt("GlobalKnownHostsFile", "/dev/null"),
+        opt("HostKeyAlias", &m.host_key_alias()),
+        opt("HostKeyAlgorithms", "ssh-ed25519"),
+        opt("CheckHostIP", "no"),
+        opt("UpdateHostKeys", "no"),
+        opt("IdentitiesOnly", "yes"),
+        opt("PasswordAuthentication", "no"),
+        opt("KbdInteractiveAuthentication", "no"),
+        opt("LogLevel", "ERROR"),
+    ]
+    .concat();
+    a.extend([
+        "-i".into(),
+        m.ssh_key().display().to_string(),
+        "-p".into(),
+        m.config.ssh_port.to_string(),
+        "docker@127.0.0.1".into(),
+    ]);
+    if !cmd.is_empty() {
+        a.push("--".into());
+        a.extend(cmd.iter().cloned());
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::machine::Config;
+    use std::path::Path;
+
+    #[test]
+    fn strict_pinned_key_and_the_machine_identity() {
+        let m = Machine {
+            name: "dev".into(),
+            dir: Path::new("/m/dev").into(),
+            config: Config {
+                cpus: 1,
+                memory_mib: 512,
+                disk_size: 1 << 30,
+                ssh_port: 40022,
+                docker_port: 40376,
+            },
+        };
+        let a = args(&m, &["docker".into(), "ps".into()]).join(" ");
+        for want in [
+            "-o StrictHostKeyChecking=yes",
+            "-o UserKnownHostsFile=/m/dev/known_hosts",
+            "-o GlobalKnownHostsFile=/dev/null",
+            "-o HostKeyAlias=b2d-dev",
+            "-o IdentitiesOnly=yes",
+            "-i /m/dev/id_ed25519 -p 40022 docker@127.0.0.1 -- docker ps",
+        ] {
+            assert!(a.contains(want), "{want} missing from {a}");
+        }
+        assert!(args(&m, &[]).last().unwrap() == "docker@127.0.0.1");
+    }
+}

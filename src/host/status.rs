@@ -1,0 +1,235 @@
+//! `b2d status` and `b2d ls`: what a machine is doing, from its QEMU
+//! process and the ready line on its console.
+
+use super::console::{self, Boot};
+use super::machine::Machine;
+use super::qemu;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum State {
+    /// QEMU runs and the guest printed its ready line.
+    Running,
+    /// QEMU runs; the guest has not reached the ready line yet.
+    Starting,
+    Stopped,
+}
+
+impl std::fmt::Display for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            State::Running => "Running",
+            State::Starting => "Starting",
+            State::Stopped => "Stopped",
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Status {
+    pub name: String,
+    pub state: State,
+    pub pid: Option<u32>,
+    /// "kvm" or "tcg", read off the running QEMU's command line.
+    pub accel: Option<String>,
+    pub docker_host: String,
+    pub ssh_port: u16,
+    /// The guest's own addresses (on QEMU's user network; the host reaches
+    /// the guest through the 127.0.0.1 forwards).
+    pub guest_ip: Vec<String>,
+    /// Where the data disk is mounted, when the guest runs from it.
+    pub data: Option<String>,
+    /// Whether docker's data survives a stop (a data disk is in use).
+    /// Unknown (null) until the guest is ready.
+    pub persistent: Option<bool>,
+    pub docker: Option<bool>,
+    pub cpus: u32,
+    pub memory_mib: u32,
+    pub disk_size: u64,
+    pub dir: String,
+}
+
+pub fn of(m: &Machine) -> Status {
+    let pid = qemu::running_pid(m);
+    let ready = pid
+        .and_then(|_| std::fs::read_to_string(m.serial_log()).ok())
+        .and_then(|log| match console::read(&log) {
+            Boot::Ready(r) => Some(r),
+            _ => None,
+        });
+    let state = match (pid, &ready) {
+        (None, _) => State::Stopped,
+        (Some(_), None) => State::Starting,
+        (Some(_), Some(_)) => State::Running,
+    };
+    Status {
+        name: m.name.clone(),
+        state,
+        pid,
+        accel: pid.and_then(accel_of),
+        docker_host: format!("tcp://127.0.0.1:{}", m.config.docker_port),
+        ssh_port: m.config.ssh_port,
+        guest_ip: ready.as_ref().map(|r| r.ip.clone()).unwrap_or_default(),
+        data: ready.as_ref().and_then(|r| r.data.clone()),
+        persistent: ready.as_ref().map(|r| r.data.is_some()),
+        docker: ready.as_ref().map(|r| r.docker),
+        cpus: m.config.cpus,
+        memory_mib: m.config.memory_mib,
+        disk_size: m.config.disk_size,
+        dir: m.dir.display().to_string(),
+    }
+}
+
+fn accel_of(pid: u32) -> Option<String> {
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    let i = args.iter().position(|a| *a == b"-accel")?;
+    let v = String::from_utf8_lossy(args.get(i + 1)?);
+    Some(v.split(',').next().unwrap_or_default().to_string())
+}
+
+pub fn gib(bytes: u64) -> String {
+    let g = bytes as f64 / (1u64 << 30) as f64;
+    if g.fract() == 0.0 {
+        format!("{g:.0} GiB")
+    } else {
+        format!("{g:.1} GiB")
+    }
+}
+
+/// The human form of `b2d status`.
+pub fn render(s: &Status) -> String {
+    let mut out = String::new();
+    let mut row = |k: &str, v: String| out += &format!("{k:<12}{v}\n");
+    let state = match (s.pid, &s.accel) {
+        (Some(pid), Some(a)) => format!("{} (QEMU pid {pid}, {a})", s.state),
+        (Some(pid), None) => format!("{} (QEMU pid {pid})", s.state),
+        _ => s.state.to_string(),
+    };
+    row("Name", s.name.clone());
+    row("State", state);
+    row("DOCKER_HOST", s.docker_host.clone());
+    row(
+        "SSH",
+        format!("127.0.0.1:{} (b2d ssh {})", s.ssh_port, s.name),
+    );
+    if s.state == State::Running {
+        row("Guest IP", s.guest_ip.join(", "));
+        row(
+            "Persistence",
+            match &s.data {
+                Some(d) => format!("data disk mounted at {d}"),
+                None => "NONE: running from RAM, data is lost at stop".into(),
+            },
+        );
+        if s.docker == Some(false) {
+            row("Docker", "not answering (see `b2d logs`)".into());
+        }
+    }
+    row(
+        "Resources",
+        format!(
+            "{} CPUs, {} MiB memory, {} disk",
+            s.cpus,
+            s.memory_mib,
+            gib(s.disk_size)
+        ),
+    );
+    row("Directory", s.dir.clone());
+    out
+}
+
+/// The `b2d ls` table.
+pub fn table(all: &[Status]) -> String {
+    let mut rows = vec![[
+        "NAME".to_string(),
+        "STATE".into(),
+        "DOCKER_HOST".into(),
+        "SSH".into(),
+        "CPUS".into(),
+        "MEMORY".into(),
+        "DISK".into(),
+    ]];
+    for s in all {
+        rows.push([
+            s.name.clone(),
+            s.state.to_string(),
+            s.docker_host.clone(),
+            format!("127.0.0.1:{}", s.ssh_port),
+            s.cpus.to_string(),
+            format!("{} MiB", s.memory_mib),
+            gib(s.disk_size),
+        ]);
+    }
+    let widths: Vec<usize> = (0..7)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
+    rows.iter()
+        .map(|r| {
+            let line: Vec<String> = r
+                .iter()
+                .zip(&widths)
+                .map(|(v, w)| format!("{v:<w$}"))
+                .collect();
+            line.join("  ").trim_end().to_string() + "\n"
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::machine::Config;
+
+    fn stopped(dir: &std::path::Path) -> Machine {
+        Machine {
+            name: "dev".into(),
+            dir: dir.into(),
+            config: Config {
+                cpus: 2,
+                memory_mib: 2048,
+                disk_size: 20 << 30,
+                ssh_port: 40022,
+                docker_port: 40376,
+            },
+        }
+    }
+
+    #[test]
+    fn a_machine_without_qemu_is_stopped_whatever_its_log_says() {
+        let t = tempfile::tempdir().unwrap();
+        let m = stopped(t.path());
+        std::fs::write(
+            m.serial_log(),
+            "b2d-ready {\"ms\":1,\"ip\":[],\"data\":null,\"ssh\":true,\"docker\":true}\n",
+        )
+        .unwrap();
+        let s = of(&m);
+        assert_eq!(s.state, State::Stopped);
+        assert_eq!(s.persistent, None);
+        let text = render(&s);
+        assert!(text.contains("State       Stopped\n"), "{text}");
+        assert!(text.contains("DOCKER_HOST tcp://127.0.0.1:40376"), "{text}");
+        assert!(
+            text.contains("2 CPUs, 2048 MiB memory, 20 GiB disk"),
+            "{text}"
+        );
+        assert!(!text.contains("Persistence"), "{text}");
+    }
+
+    #[test]
+    fn table_aligns_columns() {
+        let t = tempfile::tempdir().unwrap();
+        let a = of(&stopped(t.path()));
+        let mut b = a.clone();
+        b.name = "a-much-longer-name".into();
+        b.disk_size = 3 << 29;
+        let out = table(&[a, b]);
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 3);
+        let col = lines[0].find("STATE").unwrap();
+        assert_eq!(lines[1].find("Stopped"), Some(col), "{out}");
+        assert_eq!(lines[2].find("Stopped"), Some(col), "{out}");
+        assert!(lines[2].ends_with("1.5 GiB"), "{out}");
+    }
+}

@@ -1,0 +1,475 @@
+//! `b2d up`: create the machine if it does not exist, apply changed
+//! settings to a stopped one (a new ISO, CPUs, memory, a larger disk),
+//! boot it and wait for the guest's ready line. A running machine is left
+//! as it is.
+
+use super::console::{self, Boot};
+use super::create::{self, NewMachine};
+use super::machine::{Config, Machine, Store};
+use super::progress::Progress;
+use super::{accel, iso, qemu, ssh_keys};
+use crate::guest::ready::Ready;
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub const DEFAULT_CPUS: u32 = 2;
+pub const DEFAULT_MEMORY_MIB: u32 = 2048;
+pub const DEFAULT_DISK: u64 = 20 << 30;
+pub const MIN_MEMORY_MIB: u32 = 512;
+
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    pub name: String,
+    pub iso: Option<PathBuf>,
+    pub cpus: Option<u32>,
+    pub memory_mib: Option<u32>,
+    pub disk_size: Option<u64>,
+    pub ssh_port: Option<u16>,
+    pub docker_port: Option<u16>,
+    pub timeout: Duration,
+}
+
+/// What `up` did.
+#[derive(Debug)]
+pub enum Outcome {
+    AlreadyRunning {
+        ignored: Vec<String>,
+    },
+    Booted {
+        ready: Ready,
+        secs: f64,
+        accel: accel::Accel,
+        notes: Vec<String>,
+    },
+}
+
+/// `--memory`: a bare number is MiB (as QEMU's `-m`), else a size.
+pub fn parse_memory(s: &str) -> Result<u32, String> {
+    let mib = if s.trim().bytes().all(|b| b.is_ascii_digit()) && !s.trim().is_empty() {
+        s.trim().parse::<u64>().map_err(|e| format!("{s:?}: {e}"))?
+    } else {
+        crate::disk::size::parse_size(s).map_err(|e| e.to_string())? >> 20
+    };
+    if mib < MIN_MEMORY_MIB as u64 || mib > u32::MAX as u64 {
+        return Err(format!(
+            "{s:?}: memory must be at least {MIN_MEMORY_MIB} MiB (e.g. 2G or 2048)"
+        ));
+    }
+    Ok(mib as u32)
+}
+
+pub fn up(store: &Store, o: &UpOptions) -> Result<(Machine, Outcome)> {
+    super::machine::validate_name(&o.name)?;
+    let qemu = qemu::find()?;
+    if !store.exists(&o.name) {
+        let iso = iso::resolve(o.iso.as_deref())?;
+        let new = new_machine(store, o, iso)?;
+        eprintln!(
+            "Creating machine {:?} ({} CPUs, {} MiB memory, {} disk) in {}",
+            o.name,
+            new.config.cpus,
+            new.config.memory_mib,
+            super::status::gib(new.config.disk_size),
+            store.dir(&o.name).display()
+        );
+        create::create(store, &new)?;
+    }
+    let mut m = store.open(&o.name)?;
+    let _lock = m.lock()?;
+    if qemu::running_pid(&m).is_some() {
+        let ignored = ignored_options(&m, o)?;
+        return Ok((m, Outcome::AlreadyRunning { ignored }));
+    }
+    let mut notes = apply_changes(&mut m, o)?;
+    notes.extend(pick_ports(store, &mut m, o)?);
+    m.save_config()?;
+    rotate_log(&m);
+    let accel = accel::choose(&m.iso());
+    let mut progress = Progress::new(format!("Booting {} ({})", m.name, accel.name()));
+    progress.update(Some("starting QEMU"));
+    qemu::start(&m, &qemu, accel)?;
+    let ready = wait_ready(&m, o.timeout, &mut progress)?;
+    let secs = progress.elapsed().as_secs_f64();
+    progress.finish();
+    if !qemu::port_open(m.config.docker_port) {
+        bail!(
+            "machine {:?} is up but nothing answers on 127.0.0.1:{} (see {})",
+            m.name,
+            m.config.docker_port,
+            m.qemu_log().display()
+        );
+    }
+    let log = std::fs::read_to_string(m.serial_log()).unwrap_or_default();
+    notes.extend(
+        console::errors(&log)
+            .into_iter()
+            .map(|e| format!("guest: {e}")),
+    );
+    Ok((
+        m,
+        Outcome::Booted {
+            ready,
+            secs,
+            accel,
+            notes,
+        },
+    ))
+}
+
+fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine> {
+    let taken = ports_of_others(store, &o.name)?;
+    let mut config = Config {
+        cpus: o.cpus.unwrap_or(DEFAULT_CPUS),
+        memory_mib: o.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB),
+        disk_size: o.disk_size.unwrap_or(DEFAULT_DISK),
+        ssh_port: 0,
+        docker_port: 0,
+    };
+    config.ssh_port = choose_port(o.ssh_port, None, &taken, "ssh", &o.name)?;
+    let mut taken = taken;
+    taken.push(config.ssh_port);
+    config.docker_port = choose_port(o.docker_port, None, &taken, "docker", &o.name)?;
+    if config.cpus == 0 {
+        bail!("--cpus must be at least 1");
+    }
+    // The user's own key too, so plain `ssh -p PORT docker@127.0.0.1` works.
+    let extra_keys = std::env::var_os("HOME")
+        .and_then(|h| ssh_keys::default_key(std::path::Path::new(&h)).ok())
+        .into_iter()
+        .collect();
+    Ok(NewMachine {
+        name: o.name.clone(),
+        iso,
+        config,
+        extra_keys,
+    })
+}
+
+/// Options given to `up` of a running machine that it cannot apply now.
+fn ignored_options(m: &Machine, o: &UpOptions) -> Result<Vec<String>> {
+    let mut ignored = Vec::new();
+    if let Some(p) = &o.iso {
+        iso::check(p)?;
+        if !iso::same_contents(p, &m.iso()).unwrap_or(false) {
+            ignored.push(format!("--iso {}", p.display()));
+        }
+    }
+    let c = &m.config;
+    let changed = [
+        (
+            "--cpus",
+            o.cpus.filter(|v| *v != c.cpus).map(|v| v.to_string()),
+        ),
+        (
+            "--memory",
+            o.memory_mib
+                .filter(|v| *v != c.memory_mib)
+                .map(|v| format!("{v}M")),
+        ),
+        (
+            "--disk-size",
+            o.disk_size
+                .filter(|v| *v != c.disk_size)
+                .map(|v| crate::disk::size::Human(v).to_string()),
+        ),
+        (
+            "--ssh-port",
+            o.ssh_port
+                .filter(|v| *v != c.ssh_port)
+                .map(|v| v.to_string()),
+        ),
+        (
+            "--docker-port",
+            o.docker_port
+                .filter(|v| *v != c.docker_port)
+                .map(|v| v.to_string()),
+        ),
+    ];
+    ignored.extend(
+        changed
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k} {v}"))),
+    );
+    Ok(ignored)
+}
+
+/// New ISO, CPUs, memory or a larger disk for a stopped machine.
+fn apply_changes(m: &mut Machine, o: &UpOptions) -> Result<Vec<String>> {
+    let mut notes = Vec::new();
+    if let Some(p) = &o.iso {
+        iso::check(p)?;
+        if !iso::same_contents(p, &m.iso()).unwrap_or(false) {
+            create::copy_iso(p, &m.iso())?;
+            notes.push(format!("now booting {}", p.display()));
+        }
+    }
+    if let Some(c) = o.cpus {
+        if c == 0 {
+            bail!("--cpus must be at least 1");
+        }
+        m.config.cpus = c;
+    }
+    if let Some(mem) = o.memory_mib {
+        m.config.memory_mib = mem;
+    }
+    if let Some(size) = o.disk_size {
+        if let Some(note) = grow_disk(m, size)? {
+            notes.push(note);
+        }
+    }
+    Ok(notes)
+}
+
+/// Grow the raw disk image to `size` (sparse); the guest grows partition
+/// and filesystem at boot. Shrinking would cut the filesystem: refused.
+fn grow_disk(m: &mut Machine, size: u64) -> Result<Option<String>> {
+    let disk = m.disk();
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&disk)
+        .with_context(|| format!("{}: opening the disk to resize it", disk.display()))?;
+    let now = f
+        .metadata()
+        .with_context(|| format!("{}: reading its size", disk.display()))?
+        .len();
+    if size < now {
+        bail!(
+            "{}: the disk is {} and cannot shrink to {} (that would cut its filesystem); to start over, `b2d rm {}` and `b2d up {} --disk-size …`",
+            disk.display(),
+            super::status::gib(now),
+            super::status::gib(size),
+            m.name,
+            m.name
+        );
+    }
+    m.config.disk_size = size;
+    if size == now {
+        return Ok(None);
+    }
+    f.set_len(size)
+        .with_context(|| format!("{}: growing to {size} bytes", disk.display()))?;
+    f.sync_all()
+        .with_context(|| format!("{}: syncing", disk.display()))?;
+    Ok(Some(format!(
+        "disk grown from {} to {}; the guest grows its filesystem at this boot",
+        super::status::gib(now),
+        super::status::gib(size)
+    )))
+}
+
+fn ports_of_others(store: &Store, name: &str) -> Result<Vec<u16>> {
+    Ok(store
+        .list()?
+        .into_iter()
+        .filter(|m| m.name != name)
+        .flat_map(|m| [m.config.ssh_port, m.config.docker_port])
+        .collect())
+}
+
+/// An explicit port must be free; a remembered one is kept if free; else
+/// a fresh one the kernel offers, not remembered by another machine.
+fn choose_port(
+    explicit: Option<u16>,
+    remembered: Option<u16>,
+    taken: &[u16],
+    what: &'static str,
+    machine: &str,
+) -> Result<u16, qemu::QemuError> {
+    if let Some(p) = explicit {
+        return if qemu::port_free(p) {
+            Ok(p)
+        } else {
+            Err(qemu::QemuError::PortInUse {
+                port: p,
+                what,
+                machine: machine.into(),
+            })
+        };
+    }
+    if let Some(p) = remembered.filter(|p| *p != 0 && qemu::port_free(*p)) {
+        return Ok(p);
+    }
+    loop {
+        let p = qemu::any_free_port().map_err(|source| qemu::QemuError::Io {
+            path: "127.0.0.1:0".into(),
+            source,
+        })?;
+        if !taken.contains(&p) {
+            return Ok(p);
+        }
+    }
+}
+
+fn pick_ports(store: &Store, m: &mut Machine, o: &UpOptions) -> Result<Vec<String>> {
+    let mut taken = ports_of_others(store, &m.name)?;
+    let old = (m.config.ssh_port, m.config.docker_port);
+    m.config.ssh_port = choose_port(o.ssh_port, Some(old.0), &taken, "ssh", &m.name)?;
+    taken.push(m.config.ssh_port);
+    m.config.docker_port = choose_port(o.docker_port, Some(old.1), &taken, "docker", &m.name)?;
+    let mut notes = Vec::new();
+    if m.config.docker_port != old.1 && o.docker_port.is_none() {
+        notes.push(format!(
+            "127.0.0.1:{} is taken by another program: DOCKER_HOST is now tcp://127.0.0.1:{} (run `b2d env` again)",
+            old.1, m.config.docker_port
+        ));
+    }
+    if m.config.ssh_port != old.0 && o.ssh_port.is_none() {
+        notes.push(format!(
+            "127.0.0.1:{} is taken by another program: ssh is now on port {}",
+            old.0, m.config.ssh_port
+        ));
+    }
+    Ok(notes)
+}
+
+/// Keep the previous boot's console as `serial.log.1`.
+fn rotate_log(m: &Machine) {
+    let log = m.serial_log();
+    if log.exists() {
+        let _ = std::fs::rename(&log, log.with_extension("log.1"));
+    }
+}
+
+fn wait_ready(m: &Machine, timeout: Duration, progress: &mut Progress) -> Result<Ready> {
+    loop {
+        let log = String::from_utf8_lossy(&std::fs::read(m.serial_log()).unwrap_or_default())
+            .into_owned();
+        match console::read(&log) {
+            Boot::Ready(r) if r.docker => return Ok(r),
+            Boot::Ready(_) => {
+                progress.finish();
+                bail!(
+                    "machine {:?} booted but its Docker engine did not answer; it is left running: see `b2d logs {}`, then `b2d stop {}`\n{}",
+                    m.name,
+                    m.name,
+                    m.name,
+                    console::tail(&log, 15)
+                );
+            }
+            Boot::Failed(why) => {
+                progress.finish();
+                qemu::stop_now(m);
+                bail!(
+                    "machine {:?} failed to boot: {why}\nlast console lines ({}):\n{}",
+                    m.name,
+                    m.serial_log().display(),
+                    console::tail(&log, 15)
+                );
+            }
+            Boot::Booting { last } => progress.update(last.as_deref()),
+        }
+        if qemu::running_pid(m).is_none() {
+            progress.finish();
+            let said = std::fs::read_to_string(m.qemu_log()).unwrap_or_default();
+            bail!(
+                "QEMU for machine {:?} exited during boot: {}\nlast console lines ({}):\n{}",
+                m.name,
+                said.trim(),
+                m.serial_log().display(),
+                console::tail(&log, 15)
+            );
+        }
+        if progress.elapsed() > timeout {
+            progress.finish();
+            bail!(
+                "machine {:?} did not finish booting in {} s; it is left running: watch it with `b2d logs -f {}`, or `b2d stop {}`",
+                m.name,
+                timeout.as_secs(),
+                m.name,
+                m.name
+            );
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory("2048"), Ok(2048));
+        assert_eq!(parse_memory("4G"), Ok(4096));
+        assert_eq!(parse_memory("1536M"), Ok(1536));
+        assert!(parse_memory("100")
+            .unwrap_err()
+            .contains("at least 512 MiB"));
+        assert!(parse_memory("lots").unwrap_err().contains("invalid size"));
+    }
+
+    fn machine(dir: &std::path::Path, disk: u64) -> Machine {
+        let m = Machine {
+            name: "dev".into(),
+            dir: dir.into(),
+            config: Config {
+                cpus: 1,
+                memory_mib: 1024,
+                disk_size: disk,
+                ssh_port: 1,
+                docker_port: 2,
+            },
+        };
+        std::fs::File::create(m.disk())
+            .unwrap()
+            .set_len(disk)
+            .unwrap();
+        m
+    }
+
+    #[test]
+    fn a_disk_grows_and_never_shrinks() {
+        let t = tempfile::tempdir().unwrap();
+        let mut m = machine(t.path(), 2 << 30);
+        assert!(grow_disk(&mut m, 2 << 30).unwrap().is_none());
+        let note = grow_disk(&mut m, 3 << 30).unwrap().unwrap();
+        assert!(note.contains("from 2 GiB to 3 GiB"), "{note}");
+        assert_eq!(std::fs::metadata(m.disk()).unwrap().len(), 3 << 30);
+        assert_eq!(m.config.disk_size, 3 << 30);
+        let e = grow_disk(&mut m, 1 << 30).unwrap_err().to_string();
+        assert!(
+            e.contains("disk.img: the disk is 3 GiB and cannot shrink to 1 GiB"),
+            "{e}"
+        );
+        assert_eq!(std::fs::metadata(m.disk()).unwrap().len(), 3 << 30);
+    }
+
+    #[test]
+    fn a_busy_explicit_port_is_an_error_and_a_busy_remembered_one_is_replaced() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let busy = l.local_addr().unwrap().port();
+        let e = choose_port(Some(busy), None, &[], "docker", "dev")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!(
+                "127.0.0.1:{busy} (docker of machine \"dev\") is in use"
+            )),
+            "{e}"
+        );
+        let p = choose_port(None, Some(busy), &[], "docker", "dev").unwrap();
+        assert_ne!(p, busy);
+        let free = qemu::any_free_port().unwrap();
+        assert_eq!(
+            choose_port(None, Some(free), &[], "ssh", "dev").unwrap(),
+            free
+        );
+    }
+
+    #[test]
+    fn options_a_running_machine_cannot_take_are_named() {
+        let t = tempfile::tempdir().unwrap();
+        let m = machine(t.path(), 1 << 20);
+        let o = UpOptions {
+            cpus: Some(1),
+            memory_mib: Some(4096),
+            disk_size: Some(2 << 20),
+            ..Default::default()
+        };
+        assert_eq!(
+            ignored_options(&m, &o).unwrap(),
+            vec!["--memory 4096M".to_string(), "--disk-size 2M".to_string()]
+        );
+    }
+}
