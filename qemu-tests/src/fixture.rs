@@ -25,21 +25,25 @@ pub fn iso() -> PathBuf {
     p
 }
 
-/// The host `b2d` binary (built by `make build`/cargo in the same target dir).
+/// The host `b2d` binary: the newer of the release and debug builds in
+/// the workspace's target dir (`cargo nextest run --workspace` rebuilds
+/// debug; `make build` release), so a stale build is never tested.
 pub fn b2d_bin() -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| workspace().join("target"));
-    for profile in ["release", "debug"] {
-        let p = target.join(profile).join("b2d");
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "no b2d binary under {}: run `cargo build --bin b2d`",
-        target.display()
-    );
+    ["release", "debug"]
+        .iter()
+        .map(|profile| target.join(profile).join("b2d"))
+        .filter_map(|p| Some((p.metadata().ok()?.modified().ok()?, p)))
+        .max()
+        .map(|(_, p)| p)
+        .unwrap_or_else(|| {
+            panic!(
+                "no b2d binary under {}: run `cargo build --bin b2d`",
+                target.display()
+            )
+        })
 }
 
 pub fn run(cmd: &str, args: &[&str]) -> String {
