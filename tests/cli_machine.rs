@@ -242,11 +242,7 @@ fn a_stopped_machine_explains_itself_and_keeps_its_disk() {
     assert!(msg.contains("cannot shrink to 1 GiB"), "{msg}");
     let msg = stderr(&e.run(&["rm", "dev"]));
     assert!(msg.contains("pass -f"), "{msg}");
-    assert_eq!(
-        std::fs::read(dir.join("disk.img")).unwrap(),
-        disk,
-        "disk changed"
-    );
+    assert_eq!(head(&dir.join("disk.img")), disk, "disk changed");
 
     assert!(stdout(&e.run(&["rm", "-f", "dev"])).is_empty());
     assert!(!dir.exists());
