@@ -42,15 +42,14 @@ fuzz:
 	cd fuzz && for t in $$(RUSTC_BOOTSTRAP=1 cargo fuzz list); do \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
 
-## The main job: build the ISO if needed, create the default machine, boot
-## it and print how to connect. The ISO and the machine verbs are not built
-## yet; this says so instead of pretending.
-up: deps build
-	@echo "b2d: 'b2d up' (create and boot a machine) is not implemented yet; available now:" >&2
-	@echo "  make iso                                     # out/b2d.iso" >&2
-	@echo "  target/release/b2d disk create disk.img --size 20G" >&2
-	@echo "  target/release/b2d disk inspect disk.img" >&2
-	@exit 1
+## The main job: build the ISO if needed (cached: seconds when nothing
+## changed), create the machine NAME (default: default) if needed, boot it,
+## and print how to connect. UP_ARGS passes more options, e.g.
+## UP_ARGS="--memory 4G --disk-size 40G".
+NAME ?= default
+UP_ARGS ?=
+up: deps iso build
+	target/release/b2d up $(NAME) --iso $(OUT)/b2d.iso $(UP_ARGS)
 
 clean:
 	$(CARGO) clean
