@@ -453,6 +453,9 @@ cp "$SQ" "$S/b2d/rootfs.squashfs"
 cp "$W/manifest" "$S/b2d/manifest"
 printf '%s\n' "$VERSION" > "$S/b2d/version"
 
+# Same inputs, same ISO bytes: file dates too come from $EPOCH (machines
+# compare their ISO copy with out/b2d.iso to see whether it changed).
+find "$S" -exec touch -h -d "@$EPOCH" {} +
 log "xorriso: hybrid ISO (BIOS isolinux + UEFI GRUB), label $VOLID"
 rm -f "$OUT/b2d.iso.tmp"
 SOURCE_DATE_EPOCH=$EPOCH xorriso -as mkisofs \
