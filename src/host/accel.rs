@@ -67,6 +67,16 @@ pub fn choose(iso: &Path) -> Accel {
     })
 }
 
+/// Whether `choose` is going to run the probe boot (no override, no
+/// answer cached for this host boot), so callers can say why they wait.
+pub fn will_probe() -> bool {
+    let overridden = matches!(std::env::var("B2D_ACCEL").as_deref(), Ok("kvm" | "tcg"));
+    let cached = cache_file()
+        .and_then(|c| std::fs::read_to_string(c).ok())
+        .is_some_and(|v| v == "kvm" || v == "tcg");
+    !overridden && !cached && Path::new("/dev/kvm").exists()
+}
+
 /// One probe per host boot: each test runs in its own process, and a
 /// hanging nested KVM costs the whole probe time.
 fn cache_file() -> Option<std::path::PathBuf> {

@@ -77,14 +77,23 @@ pub fn up(store: &Store, o: &UpOptions) -> Result<(Machine, Outcome)> {
     }
     let mut m = store.open(&o.name)?;
     let _lock = m.lock()?;
-    if qemu::running_pid(&m).is_some() {
+    if let Some(pid) = qemu::running_pid(&m) {
         let ignored = ignored_options(&m, o)?;
+        let log = std::fs::read_to_string(m.serial_log()).unwrap_or_default();
+        if !matches!(console::read(&log), Boot::Ready(_)) {
+            // Still booting (an earlier `up` gave up waiting): wait again.
+            let mut progress = Progress::new(format!("Waiting for {} (QEMU pid {pid})", m.name));
+            wait_ready(&m, o.timeout, &mut progress)?;
+        }
         return Ok((m, Outcome::AlreadyRunning { ignored }));
     }
     let mut notes = apply_changes(&mut m, o)?;
     notes.extend(pick_ports(store, &mut m, o)?);
     m.save_config()?;
     rotate_log(&m);
+    if accel::will_probe() {
+        eprintln!("Checking whether KVM works here (a short test boot, once per host boot)…");
+    }
     let accel = accel::choose(&m.iso());
     let mut progress = Progress::new(format!("Booting {} ({})", m.name, accel.name()));
     progress.update(Some("starting QEMU"));
