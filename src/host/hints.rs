@@ -68,7 +68,7 @@ pub fn connected(m: &Machine, r: &Ready, exe: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::Config;
+    use crate::host::machine::sample;
 
     #[test]
     fn default_machine_needs_no_name() {
@@ -86,17 +86,7 @@ mod tests {
 
     #[test]
     fn the_connect_text_gives_the_next_commands() {
-        let m = Machine {
-            name: "dev".into(),
-            dir: "/m/dev".into(),
-            config: Config {
-                cpus: 2,
-                memory_mib: 2048,
-                disk_size: 20 << 30,
-                ssh_port: 40022,
-                docker_port: 40376,
-            },
-        };
+        let m = sample("/m/dev");
         let r = Ready {
             ms: 1,
             ip: vec!["10.0.2.15".into()],

@@ -67,20 +67,10 @@ pub fn rm(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::Config;
+    use crate::host::machine::sample;
 
     fn machine(store: &Store) -> Machine {
-        let m = Machine {
-            name: "dev".into(),
-            dir: store.dir("dev"),
-            config: Config {
-                cpus: 1,
-                memory_mib: 1024,
-                disk_size: 1 << 30,
-                ssh_port: 1,
-                docker_port: 2,
-            },
-        };
+        let m = sample(store.dir("dev"));
         std::fs::create_dir_all(&m.dir).unwrap();
         m.save_config().unwrap();
         std::fs::write(m.disk(), b"data").unwrap();

@@ -52,22 +52,12 @@ pub fn copy(m: &Machine, follow: bool, out: &mut dyn Write) -> anyhow::Result<()
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::Config;
+    use crate::host::machine::sample;
 
     #[test]
     fn the_log_is_copied_and_a_missing_one_is_explained() {
         let t = tempfile::tempdir().unwrap();
-        let m = Machine {
-            name: "dev".into(),
-            dir: t.path().into(),
-            config: Config {
-                cpus: 1,
-                memory_mib: 1024,
-                disk_size: 1,
-                ssh_port: 1,
-                docker_port: 2,
-            },
-        };
+        let m = sample(t.path());
         let mut out = Vec::new();
         let e = copy(&m, false, &mut out).unwrap_err().to_string();
         assert!(e.contains("has no console log yet"), "{e}");

@@ -198,6 +198,23 @@ impl Machine {
     }
 }
 
+/// A machine "dev" in `dir` (2 CPUs, 2048 MiB, 20 GiB, ports 40022 and
+/// 40376) for unit tests; nothing is written.
+#[cfg(test)]
+pub(crate) fn sample(dir: impl Into<PathBuf>) -> Machine {
+    Machine {
+        name: "dev".into(),
+        dir: dir.into(),
+        config: Config {
+            cpus: 2,
+            memory_mib: 2048,
+            disk_size: 20 << 30,
+            ssh_port: 40022,
+            docker_port: 40376,
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -231,40 +248,20 @@ mod tests {
         let s = Store {
             root: t.path().to_path_buf(),
         };
-        std::fs::create_dir(s.dir("m")).unwrap();
-        let m = Machine {
-            name: "m".into(),
-            dir: s.dir("m"),
-            config: Config {
-                cpus: 2,
-                memory_mib: 2048,
-                disk_size: 20 << 30,
-                ssh_port: 40022,
-                docker_port: 40376,
-            },
-        };
+        std::fs::create_dir(s.dir("dev")).unwrap();
+        let m = sample(s.dir("dev"));
         m.save_config().unwrap();
-        assert_eq!(s.open("m").unwrap().config, m.config);
+        assert_eq!(s.open("dev").unwrap().config, m.config);
         assert_eq!(s.list().unwrap().len(), 1);
-        std::fs::write(s.dir("m").join(CONFIG), "{").unwrap();
-        let e = s.open("m").unwrap_err().to_string();
+        std::fs::write(s.dir("dev").join(CONFIG), "{").unwrap();
+        let e = s.open("dev").unwrap_err().to_string();
         assert!(e.contains("config.json: not a b2d machine config"), "{e}");
     }
 
     #[test]
     fn a_second_lock_is_refused_while_the_first_is_held() {
         let t = tempfile::tempdir().unwrap();
-        let m = Machine {
-            name: "m".into(),
-            dir: t.path().to_path_buf(),
-            config: Config {
-                cpus: 1,
-                memory_mib: 1,
-                disk_size: 1,
-                ssh_port: 1,
-                docker_port: 1,
-            },
-        };
+        let m = sample(t.path());
         let held = m.lock().unwrap();
         let e = m.lock().unwrap_err().to_string();
         assert!(e.contains("is busy"), "{e}");

@@ -236,20 +236,13 @@ pub fn kill(pid: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::Config;
+    use crate::host::machine::sample;
 
     fn machine(dir: &Path) -> Machine {
-        Machine {
-            name: "dev".into(),
-            dir: dir.to_path_buf(),
-            config: Config {
-                cpus: 3,
-                memory_mib: 1536,
-                disk_size: 1 << 30,
-                ssh_port: 40022,
-                docker_port: 40376,
-            },
-        }
+        let mut m = sample(dir);
+        m.config.cpus = 3;
+        m.config.memory_mib = 1536;
+        m
     }
 
     #[test]

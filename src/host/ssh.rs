@@ -40,22 +40,11 @@ pub fn args(m: &Machine, cmd: &[String]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::Config;
-    use std::path::Path;
+    use crate::host::machine::sample;
 
     #[test]
     fn strict_pinned_key_and_the_machine_identity() {
-        let m = Machine {
-            name: "dev".into(),
-            dir: Path::new("/m/dev").into(),
-            config: Config {
-                cpus: 1,
-                memory_mib: 512,
-                disk_size: 1 << 30,
-                ssh_port: 40022,
-                docker_port: 40376,
-            },
-        };
+        let m = sample("/m/dev");
         let a = args(&m, &["docker".into(), "ps".into()]).join(" ");
         for want in [
             "-o StrictHostKeyChecking=yes",

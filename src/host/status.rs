@@ -179,26 +179,12 @@ pub fn table(all: &[Status]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::Config;
-
-    fn stopped(dir: &std::path::Path) -> Machine {
-        Machine {
-            name: "dev".into(),
-            dir: dir.into(),
-            config: Config {
-                cpus: 2,
-                memory_mib: 2048,
-                disk_size: 20 << 30,
-                ssh_port: 40022,
-                docker_port: 40376,
-            },
-        }
-    }
+    use crate::host::machine::sample;
 
     #[test]
     fn a_machine_without_qemu_is_stopped_whatever_its_log_says() {
         let t = tempfile::tempdir().unwrap();
-        let m = stopped(t.path());
+        let m = sample(t.path());
         std::fs::write(
             m.serial_log(),
             "b2d-ready {\"ms\":1,\"ip\":[],\"data\":null,\"ssh\":true,\"docker\":true}\n",
@@ -220,7 +206,7 @@ mod tests {
     #[test]
     fn table_aligns_columns() {
         let t = tempfile::tempdir().unwrap();
-        let a = of(&stopped(t.path()));
+        let a = of(&sample(t.path()));
         let mut b = a.clone();
         b.name = "a-much-longer-name".into();
         b.disk_size = 3 << 29;

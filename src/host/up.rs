@@ -409,17 +409,8 @@ mod tests {
     }
 
     fn machine(dir: &std::path::Path, disk: u64) -> Machine {
-        let m = Machine {
-            name: "dev".into(),
-            dir: dir.into(),
-            config: Config {
-                cpus: 1,
-                memory_mib: 1024,
-                disk_size: disk,
-                ssh_port: 1,
-                docker_port: 2,
-            },
-        };
+        let mut m = crate::host::machine::sample(dir);
+        m.config.disk_size = disk;
         std::fs::File::create(m.disk())
             .unwrap()
             .set_len(disk)
@@ -470,8 +461,9 @@ mod tests {
     fn options_a_running_machine_cannot_take_are_named() {
         let t = tempfile::tempdir().unwrap();
         let m = machine(t.path(), 1 << 20);
+        // The CPU count is unchanged (2), so not named.
         let o = UpOptions {
-            cpus: Some(1),
+            cpus: Some(2),
             memory_mib: Some(4096),
             disk_size: Some(2 << 20),
             ..Default::default()
