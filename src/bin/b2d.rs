@@ -33,7 +33,7 @@ enum Cmd {
         /// ISO to boot (default: the one `make iso` built).
         #[arg(long)]
         iso: Option<PathBuf>,
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=255))]
         cpus: Option<u32>,
         /// Memory, e.g. 4G or 4096 (MiB).
         #[arg(long, value_parser = parse_memory)]

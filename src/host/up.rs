@@ -139,9 +139,6 @@ fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine>
     let mut taken = taken;
     taken.push(config.ssh_port);
     config.docker_port = choose_port(o.docker_port, None, &taken, "docker", &o.name)?;
-    if config.cpus == 0 {
-        bail!("--cpus must be at least 1");
-    }
     // The user's own key too, so plain `ssh -p PORT docker@127.0.0.1` works.
     let extra_keys = std::env::var_os("HOME")
         .and_then(|h| ssh_keys::default_key(std::path::Path::new(&h)).ok())
@@ -214,9 +211,6 @@ fn apply_changes(m: &mut Machine, o: &UpOptions) -> Result<Vec<String>> {
         }
     }
     if let Some(c) = o.cpus {
-        if c == 0 {
-            bail!("--cpus must be at least 1");
-        }
         m.config.cpus = c;
     }
     if let Some(mem) = o.memory_mib {
