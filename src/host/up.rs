@@ -62,7 +62,8 @@ pub fn parse_memory(s: &str) -> Result<u32, String> {
 pub fn up(store: &Store, o: &UpOptions) -> Result<(Machine, Outcome)> {
     super::machine::validate_name(&o.name)?;
     let qemu = qemu::find()?;
-    if !store.exists(&o.name) {
+    let created = !store.exists(&o.name);
+    if created {
         let iso = iso::resolve(o.iso.as_deref())?;
         let new = new_machine(store, o, iso)?;
         eprintln!(
@@ -87,7 +88,12 @@ pub fn up(store: &Store, o: &UpOptions) -> Result<(Machine, Outcome)> {
         }
         return Ok((m, Outcome::AlreadyRunning { ignored }));
     }
-    let mut notes = apply_changes(&mut m, o)?;
+    // A machine made just now already has what the options asked for.
+    let mut notes = if created {
+        Vec::new()
+    } else {
+        apply_changes(&mut m, o)?
+    };
     notes.extend(pick_ports(store, &mut m, o)?);
     m.save_config()?;
     rotate_log(&m);
