@@ -73,10 +73,11 @@ pub struct Store {
 
 impl Store {
     /// `$XDG_DATA_HOME/b2d/machines`, else `~/.local/share/b2d/machines`.
+    /// A relative XDG_DATA_HOME is ignored, as the XDG spec says.
     pub fn from_env() -> Result<Store, MachineError> {
         let data = std::env::var_os("XDG_DATA_HOME")
-            .filter(|v| !v.is_empty())
             .map(PathBuf::from)
+            .filter(|v| v.is_absolute())
             .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/share")))
             .ok_or(MachineError::NoHome)?;
         Ok(Store {
