@@ -53,7 +53,7 @@ impl Env {
     fn fake_iso(&self) -> PathBuf {
         let p = self.dir.path().join("fake.iso");
         let mut v = vec![0u8; 0x8800];
-        v[0x8001..0x8006].copy_from_slice(b"CD001");
+        v[0x8000..0x8006].copy_from_slice(b"\x01CD001");
         std::fs::write(&p, v).unwrap();
         p
     }

@@ -177,13 +177,9 @@ impl Vm {
 
     /// The last `n` lines of the serial console.
     pub fn tail(&self, n: usize) -> String {
-        let s = self.serial();
-        let lines: Vec<&str> = s.lines().collect();
-        let from = lines.len().saturating_sub(n);
         format!(
-            "--- serial console (last {} lines) ---\n{}",
-            lines.len() - from,
-            lines[from..].join("\n")
+            "--- serial console (last {n} lines at most) ---\n{}",
+            b2d::host::console::tail(&self.serial(), n)
         )
     }
 }

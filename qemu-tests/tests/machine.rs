@@ -55,8 +55,7 @@ impl Store {
     fn serial_tail(&self) -> String {
         let log =
             std::fs::read_to_string(self.machine_dir().join("serial.log")).unwrap_or_default();
-        let lines: Vec<&str> = log.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        b2d::host::console::tail(&log, 30)
     }
 
     /// stdout of a command that must succeed.

@@ -13,14 +13,19 @@ pub fn command_name() -> String {
         .unwrap_or_else(|| exe.map(|e| e.display().to_string()).unwrap_or("b2d".into()))
 }
 
-/// `name` if the first `name` on PATH is the binary `exe` itself.
-fn on_path(name: &str, exe: Option<&Path>) -> Option<String> {
-    let exe = exe?.canonicalize().ok()?;
-    let first: PathBuf = std::env::var_os("PATH")
+/// The first file `name` in a PATH directory.
+pub fn which(name: &Path) -> Option<PathBuf> {
+    std::env::var_os("PATH")
         .iter()
         .flat_map(std::env::split_paths)
         .map(|d| d.join(name))
-        .find(|p| p.is_file())?;
+        .find(|p| p.is_file())
+}
+
+/// `name` if the first `name` on PATH is the binary `exe` itself.
+fn on_path(name: &str, exe: Option<&Path>) -> Option<String> {
+    let exe = exe?.canonicalize().ok()?;
+    let first = which(Path::new(name))?;
     (first.canonicalize().ok()? == exe).then(|| name.to_string())
 }
 

@@ -3,7 +3,7 @@
 //! the current directory's). A file that is not an ISO 9660 image is
 //! refused by name before anything is written.
 
-use std::io::{Read, Seek, SeekFrom};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
@@ -50,24 +50,18 @@ fn built() -> Option<PathBuf> {
         .find(|p| p.is_file() && check(p).is_ok())
 }
 
-/// Refuse a file without the ISO 9660 primary volume descriptor magic.
+/// Refuse a file without an ISO 9660 primary volume descriptor (read as
+/// the guest's initramfs reads its boot medium).
 pub fn check(path: &Path) -> Result<(), IsoError> {
-    let io = |source| IsoError::Io {
+    let mut f = std::fs::File::open(path).map_err(|source| IsoError::Io {
         path: path.to_path_buf(),
         source,
-    };
-    let mut f = std::fs::File::open(path).map_err(io)?;
-    let mut magic = [0u8; 5];
-    f.seek(SeekFrom::Start(0x8001)).map_err(io)?;
-    match f.read_exact(&mut magic) {
-        Ok(()) if &magic == b"CD001" => Ok(()),
-        Ok(()) => Err(IsoError::NotIso {
+    })?;
+    match crate::guest::initrd::iso9660_label(&mut f) {
+        Some(_) => Ok(()),
+        None => Err(IsoError::NotIso {
             path: path.to_path_buf(),
         }),
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(IsoError::NotIso {
-            path: path.to_path_buf(),
-        }),
-        Err(e) => Err(io(e)),
     }
 }
 

@@ -48,12 +48,7 @@ pub fn find() -> Result<PathBuf, QemuError> {
             Err(QemuError::Missing(b.display().to_string()))
         };
     }
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join(&b))
-        .find(|p| p.is_file())
-        .ok_or_else(|| QemuError::Missing(b.display().to_string()))
+    super::hints::which(&b).ok_or_else(|| QemuError::Missing(b.display().to_string()))
 }
 
 /// Whether `port` on 127.0.0.1 can be bound now.
@@ -158,12 +153,18 @@ fn read_pid(m: &Machine) -> Option<u32> {
 /// pid does not count).
 pub fn running_pid(m: &Machine) -> Option<u32> {
     let pid = read_pid(m)?;
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     let needle = m.pid_file().display().to_string();
-    cmdline
-        .split(|b| *b == 0)
-        .any(|arg| arg == needle.as_bytes())
-        .then_some(pid)
+    cmdline(pid)?.contains(&needle).then_some(pid)
+}
+
+/// The arguments of process `pid` (none for a zombie or a gone process).
+pub fn cmdline(pid: u32) -> Option<Vec<String>> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    Some(
+        raw.split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect(),
+    )
 }
 
 /// Press the ACPI power button through QMP.
@@ -191,12 +192,6 @@ pub fn powerdown(m: &Machine) -> std::io::Result<()> {
         }
     }
     Ok(())
-}
-
-/// Whether something accepts connections on 127.0.0.1:`port`.
-pub fn port_open(port: u16) -> bool {
-    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-    std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(3)).is_ok()
 }
 
 /// Kill the machine's QEMU if it runs and forget its pid and socket.

@@ -81,11 +81,15 @@ pub fn of(m: &Machine) -> Status {
 }
 
 fn accel_of(pid: u32) -> Option<String> {
-    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
-    let i = args.iter().position(|a| *a == b"-accel")?;
-    let v = String::from_utf8_lossy(args.get(i + 1)?);
-    Some(v.split(',').next().unwrap_or_default().to_string())
+    let args = qemu::cmdline(pid)?;
+    let i = args.iter().position(|a| a == "-accel")?;
+    Some(
+        args.get(i + 1)?
+            .split(',')
+            .next()
+            .unwrap_or_default()
+            .to_string(),
+    )
 }
 
 pub fn gib(bytes: u64) -> String {

@@ -107,7 +107,8 @@ pub fn up(store: &Store, o: &UpOptions) -> Result<(Machine, Outcome)> {
     let ready = wait_ready(&m, o.timeout, &mut progress)?;
     let secs = progress.elapsed().as_secs_f64();
     progress.finish();
-    if !qemu::port_open(m.config.docker_port) {
+    let docker_addr = format!("127.0.0.1:{}", m.config.docker_port);
+    if !crate::guest::ready::tcp_open(&docker_addr, Duration::from_secs(3)) {
         bail!(
             "machine {:?} is up but nothing answers on 127.0.0.1:{} (see {})",
             m.name,
@@ -162,8 +163,7 @@ fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine>
 fn ignored_options(m: &Machine, o: &UpOptions) -> Result<Vec<String>> {
     let mut ignored = Vec::new();
     if let Some(p) = &o.iso {
-        iso::check(p)?;
-        if !iso::same_contents(p, &m.iso()).unwrap_or(false) {
+        if iso_changed(m, p)? {
             ignored.push(format!("--iso {}", p.display()));
         }
     }
@@ -206,12 +206,17 @@ fn ignored_options(m: &Machine, o: &UpOptions) -> Result<Vec<String>> {
     Ok(ignored)
 }
 
+/// Whether ISO `p` (checked to be one) differs from the machine's copy.
+fn iso_changed(m: &Machine, p: &std::path::Path) -> Result<bool> {
+    iso::check(p)?;
+    Ok(!iso::same_contents(p, &m.iso()).unwrap_or(false))
+}
+
 /// New ISO, CPUs, memory or a larger disk for a stopped machine.
 fn apply_changes(m: &mut Machine, o: &UpOptions) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     if let Some(p) = &o.iso {
-        iso::check(p)?;
-        if !iso::same_contents(p, &m.iso()).unwrap_or(false) {
+        if iso_changed(m, p)? {
             create::copy_iso(p, &m.iso())?;
             notes.push(format!("now booting {}", p.display()));
         }
