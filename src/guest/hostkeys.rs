@@ -5,8 +5,19 @@
 //! keys (ed25519 and ecdsa: fast, no entropy stall) are generated once with
 //! ssh-keygen and persisted in `/var/lib/boot2docker/ssh/`, where sshd
 //! reads them (`-h`).
+//!
+//! A power cut can strike at any instant, so nothing is trusted because it
+//! exists: a key pair is used only when both files parse as OpenSSH keys
+//! of the right type and the public half matches the private one. A broken
+//! pair (a zero-length file left by delayed allocation, a torn write, a
+//! stray `.pub`) is logged and replaced. New keys are made by ssh-keygen
+//! under a temporary name and land with [`crate::atomic::write_atomic`]
+//! (fsync, rename, fsync the directory): public half first, private half
+//! last, so a cut between the two leaves a mismatch that the next boot
+//! repairs.
 
 use crate::sys::Sys;
+use ssh_key::{PrivateKey, PublicKey};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -38,9 +49,122 @@ pub fn key_file(ssh_dir: &Path, ty: &str) -> PathBuf {
     ssh_dir.join(format!("ssh_host_{ty}_key"))
 }
 
-/// Write `data` to `path` with `mode`, atomically.
-fn install_file(path: &Path, data: &[u8], mode: u32) -> Result<(), HostKeyError> {
-    crate::atomic::write_atomic(path, data, mode).map_err(io_err("write", path))
+/// `key` with `.pub` appended, as ssh-keygen names the public half.
+fn pub_file(key: &Path) -> PathBuf {
+    let mut name = key.as_os_str().to_owned();
+    name.push(".pub");
+    PathBuf::from(name)
+}
+
+/// The ssh-keygen `-t` name of a key's algorithm.
+fn type_name(key: &PrivateKey) -> &'static str {
+    match key.algorithm() {
+        ssh_key::Algorithm::Ed25519 => "ed25519",
+        ssh_key::Algorithm::Ecdsa { .. } => "ecdsa",
+        ssh_key::Algorithm::Rsa { .. } => "rsa",
+        _ => "other",
+    }
+}
+
+/// Why the key pair `private`/`public` (file contents) cannot serve as a
+/// `ty` host key; None when it can.
+pub fn pair_problem(ty: &str, private: &[u8], public: &[u8]) -> Option<String> {
+    if private.is_empty() {
+        return Some("the private key is empty".into());
+    }
+    if public.is_empty() {
+        return Some("the public key is empty".into());
+    }
+    let key = match PrivateKey::from_openssh(private) {
+        Ok(k) => k,
+        Err(e) => return Some(format!("the private key does not parse ({e})")),
+    };
+    if key.is_encrypted() {
+        return Some("the private key is encrypted".into());
+    }
+    if type_name(&key) != ty {
+        return Some(format!("the private key is {}, not {ty}", type_name(&key)));
+    }
+    let text = String::from_utf8_lossy(public);
+    let public = match PublicKey::from_openssh(text.trim()) {
+        Ok(k) => k,
+        Err(e) => return Some(format!("the public key does not parse ({e})")),
+    };
+    if public.key_data() != key.public_key().key_data() {
+        return Some("the public key does not match the private key".into());
+    }
+    None
+}
+
+/// What is on disk at `key` and `key.pub`.
+enum Pair {
+    Absent,
+    Broken(String),
+    Good { private: Vec<u8>, public: Vec<u8> },
+}
+
+fn check(ty: &str, key: &Path) -> Pair {
+    let private = std::fs::read(key);
+    let public = std::fs::read(pub_file(key));
+    let missing =
+        |r: &io::Result<Vec<u8>>| matches!(r, Err(e) if e.kind() == io::ErrorKind::NotFound);
+    if missing(&private) && missing(&public) {
+        return Pair::Absent;
+    }
+    match (private, public) {
+        (Ok(private), Ok(public)) => match pair_problem(ty, &private, &public) {
+            None => Pair::Good { private, public },
+            Some(why) => Pair::Broken(why),
+        },
+        (Err(e), _) => Pair::Broken(format!("the private key cannot be read ({e})")),
+        (_, Err(e)) => Pair::Broken(format!("the public key cannot be read ({e})")),
+    }
+}
+
+/// Install a pair durably: public half first, private half last.
+fn install_pair(key: &Path, private: &[u8], public: &[u8]) -> Result<(), HostKeyError> {
+    let pubf = pub_file(key);
+    crate::atomic::write_atomic(&pubf, public, 0o644).map_err(io_err("write", &pubf))?;
+    crate::atomic::write_atomic(key, private, 0o600).map_err(io_err("write", key))
+}
+
+/// Make a `ty` key with ssh-keygen under a temporary name in `ssh_dir`,
+/// check it, and install it durably at `key`.
+fn generate(sys: &dyn Sys, ssh_dir: &Path, ty: &str, key: &Path) -> Result<(), HostKeyError> {
+    let tmp = ssh_dir.join(format!(".ssh_host_{ty}_key.b2d-new"));
+    let tmp_pub = pub_file(&tmp);
+    for p in [&tmp, &tmp_pub] {
+        match std::fs::remove_file(p) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err("remove", p)(e)),
+            _ => {}
+        }
+    }
+    let shown = tmp.display().to_string();
+    let keygen_err = |msg: String| HostKeyError::Keygen {
+        path: key.to_path_buf(),
+        msg,
+    };
+    let out = sys
+        .run(
+            "ssh-keygen",
+            &["-q", "-t", ty, "-N", "", "-C", "", "-f", &shown],
+        )
+        .map_err(|e| keygen_err(e.to_string()))?;
+    if !out.success() {
+        return Err(keygen_err(
+            String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        ));
+    }
+    let private = std::fs::read(&tmp).map_err(io_err("read", &tmp))?;
+    let public = std::fs::read(&tmp_pub).map_err(io_err("read", &tmp_pub))?;
+    if let Some(why) = pair_problem(ty, &private, &public) {
+        return Err(keygen_err(format!("it wrote an unusable key: {why}")));
+    }
+    install_pair(key, &private, &public)?;
+    for p in [&tmp, &tmp_pub] {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
 }
 
 /// Ensure host keys in `ssh_dir`, preferring the pair from `b2d_dir`.
@@ -51,44 +175,40 @@ pub fn ensure(sys: &dyn Sys, b2d_dir: &Path, ssh_dir: &Path) -> Result<Vec<PathB
         .map_err(io_err("chmod", ssh_dir))?;
 
     let shipped = key_file(b2d_dir, "ed25519");
-    let shipped_pub = shipped.with_extension("pub");
-    if shipped.is_file() && shipped_pub.is_file() {
-        let key = std::fs::read(&shipped).map_err(io_err("read", &shipped))?;
-        let public = std::fs::read(&shipped_pub).map_err(io_err("read", &shipped_pub))?;
-        let dst = key_file(ssh_dir, "ed25519");
-        if std::fs::read(&dst).ok().as_deref() != Some(&key[..]) {
-            install_file(&dst, &key, 0o600)?;
-            install_file(&dst.with_extension("pub"), &public, 0o644)?;
-            log::info!("ssh: host key from userdata installed as {}", dst.display());
-        }
-    } else if shipped.exists() {
-        log::warn!(
-            "ssh: {} has no .pub next to it; ignoring it",
+    match check("ed25519", &shipped) {
+        Pair::Absent => {}
+        Pair::Broken(why) => log::warn!(
+            "ssh: the host key from userdata, {}, is unusable: {why}; ignoring it",
             shipped.display()
-        );
+        ),
+        Pair::Good { private, public } => {
+            let dst = key_file(ssh_dir, "ed25519");
+            let same = std::fs::read(&dst).ok().as_deref() == Some(&private[..])
+                && std::fs::read(pub_file(&dst)).ok().as_deref() == Some(&public[..]);
+            if !same {
+                install_pair(&dst, &private, &public)?;
+                log::info!("ssh: host key from userdata installed as {}", dst.display());
+            }
+        }
     }
 
     let mut keys = Vec::new();
     for ty in KEY_TYPES {
         let path = key_file(ssh_dir, ty);
-        if !path.exists() {
-            let p = path.display().to_string();
-            let out = sys
-                .run(
-                    "ssh-keygen",
-                    &["-q", "-t", ty, "-N", "", "-C", "", "-f", &p],
-                )
-                .map_err(|e| HostKeyError::Keygen {
-                    path: path.clone(),
-                    msg: e.to_string(),
-                })?;
-            if !out.success() {
-                return Err(HostKeyError::Keygen {
-                    path,
-                    msg: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-                });
+        match check(ty, &path) {
+            Pair::Good { .. } => {}
+            Pair::Absent => {
+                generate(sys, ssh_dir, ty, &path)?;
+                log::info!("ssh: generated {ty} host key {}", path.display());
             }
-            log::info!("ssh: generated {ty} host key {p}");
+            Pair::Broken(why) => {
+                log::warn!(
+                    "ssh: host key {} is broken: {why}; generating a new one",
+                    path.display()
+                );
+                generate(sys, ssh_dir, ty, &path)?;
+                log::info!("ssh: generated {ty} host key {}", path.display());
+            }
         }
         keys.push(path);
     }
@@ -98,7 +218,45 @@ pub fn ensure(sys: &dyn Sys, b2d_dir: &Path, ssh_dir: &Path) -> Result<Vec<PathB
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::FakeSys;
+    use crate::sys::{FakeSys, RealSys};
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o777
+    }
+
+    /// A real key pair made by ssh-keygen (a test dependency, in .ci/deps).
+    fn real_pair(dir: &Path, ty: &str) -> (Vec<u8>, Vec<u8>) {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let k = dir.join(format!("made-{ty}-{n}"));
+        let out = std::process::Command::new("ssh-keygen")
+            .args(["-q", "-t", ty, "-N", "", "-C", "", "-f"])
+            .arg(&k)
+            .output()
+            .expect("ssh-keygen (apt-get install openssh-client)");
+        assert!(out.status.success(), "{out:?}");
+        (
+            std::fs::read(&k).unwrap(),
+            std::fs::read(pub_file(&k)).unwrap(),
+        )
+    }
+
+    fn assert_good(ssh: &Path) {
+        for ty in KEY_TYPES {
+            let k = key_file(ssh, ty);
+            let private = std::fs::read(&k).unwrap();
+            let public = std::fs::read(pub_file(&k)).unwrap();
+            assert_eq!(pair_problem(ty, &private, &public), None, "{}", k.display());
+            assert_eq!(mode(&k), 0o600);
+            assert_eq!(mode(&pub_file(&k)), 0o644);
+        }
+        let stray: Vec<_> = std::fs::read_dir(ssh)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(stray.is_empty(), "temporary files left: {stray:?}");
+    }
 
     #[test]
     fn shipped_key_is_installed_and_only_missing_types_generated() {
@@ -106,66 +264,124 @@ mod tests {
         let b2d = d.path().join("b2d");
         let ssh = d.path().join("ssh");
         std::fs::create_dir_all(&b2d).unwrap();
-        std::fs::write(key_file(&b2d, "ed25519"), "PRIVATE").unwrap();
-        std::fs::write(b2d.join("ssh_host_ed25519_key.pub"), "PUBLIC").unwrap();
-        let sys = FakeSys::new();
-        let keys = ensure(&sys, &b2d, &ssh).unwrap();
+        let (private, public) = real_pair(d.path(), "ed25519");
+        std::fs::write(key_file(&b2d, "ed25519"), &private).unwrap();
+        std::fs::write(b2d.join("ssh_host_ed25519_key.pub"), &public).unwrap();
+        let keys = ensure(&RealSys, &b2d, &ssh).unwrap();
         assert_eq!(
             keys,
             vec![key_file(&ssh, "ed25519"), key_file(&ssh, "ecdsa")]
         );
-        let k = key_file(&ssh, "ed25519");
-        assert_eq!(std::fs::read_to_string(&k).unwrap(), "PRIVATE");
+        assert_good(&ssh);
+        assert_eq!(std::fs::read(key_file(&ssh, "ed25519")).unwrap(), private);
         assert_eq!(
-            std::fs::metadata(&k).unwrap().permissions().mode() & 0o777,
-            0o600
+            std::fs::read(ssh.join("ssh_host_ed25519_key.pub")).unwrap(),
+            public
         );
-        assert_eq!(
-            std::fs::read_to_string(ssh.join("ssh_host_ed25519_key.pub")).unwrap(),
-            "PUBLIC"
-        );
-        assert_eq!(
-            std::fs::metadata(&ssh).unwrap().permissions().mode() & 0o777,
-            0o700
-        );
-        assert_eq!(
-            sys.calls(),
-            vec![format!(
-                "run ssh-keygen -q -t ecdsa -N  -C  -f {}",
-                key_file(&ssh, "ecdsa").display()
-            )]
-        );
+        assert_eq!(mode(&ssh), 0o700);
+
+        // A second boot finds everything in order and runs nothing.
+        let sys = FakeSys::new();
+        ensure(&sys, &b2d, &ssh).unwrap();
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
     }
 
     #[test]
     fn without_userdata_both_are_generated_once() {
         let d = tempfile::tempdir().unwrap();
         let ssh = d.path().join("ssh");
+        ensure(&RealSys, &d.path().join("b2d"), &ssh).unwrap();
+        assert_good(&ssh);
+        let before = std::fs::read(key_file(&ssh, "ecdsa")).unwrap();
         let sys = FakeSys::new();
         ensure(&sys, &d.path().join("b2d"), &ssh).unwrap();
-        assert_eq!(sys.calls().len(), 2);
-        std::fs::write(key_file(&ssh, "ed25519"), "x").unwrap();
-        std::fs::write(key_file(&ssh, "ecdsa"), "x").unwrap();
-        let sys = FakeSys::new();
-        ensure(&sys, &d.path().join("b2d"), &ssh).unwrap();
-        assert!(sys.calls().is_empty());
+        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+        assert_eq!(std::fs::read(key_file(&ssh, "ecdsa")).unwrap(), before);
+    }
+
+    /// The power-cut defect: ssh-keygen's files reached the disk as
+    /// zero-length inodes, and every later boot took them as present.
+    #[test]
+    fn zero_length_keys_after_a_power_cut_are_regenerated() {
+        let d = tempfile::tempdir().unwrap();
+        let ssh = d.path().join("ssh");
+        std::fs::create_dir_all(&ssh).unwrap();
+        for ty in KEY_TYPES {
+            let k = key_file(&ssh, ty);
+            std::fs::write(&k, b"").unwrap();
+            std::fs::write(pub_file(&k), b"").unwrap();
+        }
+        ensure(&RealSys, &d.path().join("b2d"), &ssh).unwrap();
+        assert_good(&ssh);
     }
 
     #[test]
-    fn real_ssh_keygen_makes_a_key() {
-        if std::process::Command::new("ssh-keygen")
-            .arg("-?")
-            .output()
-            .is_err()
-        {
-            return; // not installed here
-        }
+    fn torn_mismatched_or_half_missing_pairs_are_replaced() {
         let d = tempfile::tempdir().unwrap();
         let ssh = d.path().join("ssh");
-        let keys = ensure(&crate::sys::RealSys, &d.path().join("b2d"), &ssh).unwrap();
-        for k in keys {
-            assert!(k.is_file());
-            assert!(k.with_extension("pub").is_file());
+        std::fs::create_dir_all(&ssh).unwrap();
+        let (good, _) = real_pair(d.path(), "ed25519");
+        let (_, other_pub) = real_pair(d.path(), "ed25519");
+        let ed = key_file(&ssh, "ed25519");
+        std::fs::write(&ed, &good).unwrap();
+        std::fs::write(pub_file(&ed), &other_pub).unwrap();
+        // The ecdsa pair: half a private key, and no public half at all.
+        let (ec, _) = real_pair(d.path(), "ecdsa");
+        std::fs::write(key_file(&ssh, "ecdsa"), &ec[..ec.len() / 2]).unwrap();
+        ensure(&RealSys, &d.path().join("b2d"), &ssh).unwrap();
+        assert_good(&ssh);
+        assert_ne!(
+            std::fs::read(&ed).unwrap(),
+            good,
+            "a mismatched pair is replaced"
+        );
+    }
+
+    #[test]
+    fn an_unusable_shipped_key_is_ignored_not_installed() {
+        let d = tempfile::tempdir().unwrap();
+        let b2d = d.path().join("b2d");
+        let ssh = d.path().join("ssh");
+        std::fs::create_dir_all(&b2d).unwrap();
+        std::fs::write(key_file(&b2d, "ed25519"), b"").unwrap();
+        std::fs::write(b2d.join("ssh_host_ed25519_key.pub"), b"").unwrap();
+        ensure(&RealSys, &b2d, &ssh).unwrap();
+        assert_good(&ssh);
+    }
+
+    #[test]
+    fn pair_problems_are_named() {
+        let d = tempfile::tempdir().unwrap();
+        let (ed, ed_pub) = real_pair(d.path(), "ed25519");
+        let (ec, ec_pub) = real_pair(d.path(), "ecdsa");
+        assert_eq!(pair_problem("ed25519", &ed, &ed_pub), None);
+        assert_eq!(pair_problem("ecdsa", &ec, &ec_pub), None);
+        let cases: [(&str, &[u8], &[u8], &str); 6] = [
+            ("ed25519", b"", &ed_pub, "private key is empty"),
+            ("ed25519", &ed, b"", "public key is empty"),
+            ("ed25519", b"PRIVATE", &ed_pub, "private key does not parse"),
+            (
+                "ed25519",
+                &ed,
+                b"ssh-ed25519 AAAA",
+                "public key does not parse",
+            ),
+            ("ecdsa", &ed, &ed_pub, "is ed25519, not ecdsa"),
+            ("ed25519", &ed, &ec_pub, "does not match"),
+        ];
+        for (ty, private, public, want) in cases {
+            let got = pair_problem(ty, private, public).unwrap_or_default();
+            assert!(got.contains(want), "{want:?} in {got:?}");
         }
+    }
+
+    #[test]
+    fn a_failing_keygen_names_the_key() {
+        let d = tempfile::tempdir().unwrap();
+        let ssh = d.path().join("ssh");
+        let sys = FakeSys::new();
+        sys.fail_on("run ssh-keygen", io::ErrorKind::NotFound);
+        let e = ensure(&sys, &d.path().join("b2d"), &ssh).unwrap_err();
+        assert!(e.to_string().contains("ssh_host_ed25519_key"), "{e}");
     }
 }
