@@ -4,6 +4,9 @@
 //!   companion (magic, userdata archive, probing, sparse image writers).
 //! - `guest`: the PID 1 agent logic (`b2d-init`).
 //! - `host`: the host companion logic (`b2d`).
+//! - [`wire`]: the run-time contract between them (ready line, console
+//!   log lines).
+//! - [`sys`]: the one seam to the kernel.
 
 pub mod atomic;
 pub mod disk;
@@ -11,6 +14,8 @@ pub mod guest;
 pub mod host;
 pub mod sys;
 pub mod tls;
+pub mod util;
+pub mod wire;
 
 /// An error and its causes as one line, `outer: cause: root`, skipping a
 /// cause whose text the message before it already carries.

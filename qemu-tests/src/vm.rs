@@ -109,14 +109,11 @@ impl Vm {
 
     /// Wait for the `b2d-ready` line and parse its JSON.
     pub fn ready(&mut self, limit: Duration) -> Ready {
-        let line = self.wait_for("b2d-ready {", limit);
-        let json = line
-            .split_once("b2d-ready ")
-            .map(|(_, j)| j.trim())
-            .unwrap_or("");
+        let line = self.wait_for(b2d::wire::ready::PREFIX, limit);
+        let ready = b2d::wire::ready::Ready::parse_line(&line)
+            .unwrap_or_else(|| panic!("bad ready line {line:?}"));
         Ready {
-            json: serde_json::from_str(json)
-                .unwrap_or_else(|e| panic!("bad ready line {line:?}: {e}")),
+            json: serde_json::to_value(ready).expect("a Ready serializes"),
             wall: self.started.elapsed(),
         }
     }

@@ -199,7 +199,7 @@ fn confirm_rm(m: &b2d::host::machine::Machine) -> bool {
     eprint!(
         "Remove machine {:?} and its {} disk with all its images, containers and volumes? [y/N] ",
         m.name,
-        status::gib(m.config.disk_size)
+        b2d::disk::size::gib(m.config.disk_size)
     );
     let _ = std::io::stderr().flush();
     let mut answer = String::new();

@@ -81,6 +81,16 @@ impl fmt::Display for Human {
     }
 }
 
+/// Bytes in GiB for people: `20 GiB`, `1.5 GiB`.
+pub fn gib(bytes: u64) -> String {
+    let g = bytes as f64 / (1u64 << 30) as f64;
+    if g.fract() == 0.0 {
+        format!("{g:.0} GiB")
+    } else {
+        format!("{g:.1} GiB")
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -334,7 +334,7 @@ pub fn run() -> ! {
     let con = console.clone();
     std::thread::spawn(move || {
         let (ssh, docker) = ready::wait(&probes);
-        let line = ready::Ready {
+        let line = crate::wire::ready::Ready {
             ms: logger::monotonic_ms(),
             ip: ips,
             data,

@@ -6,7 +6,6 @@
 
 use super::modules;
 use crate::sys::{MsFlags, Sys};
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -40,17 +39,6 @@ fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> 
 /// True when running from the initramfs rooted at `root`.
 pub fn in_initramfs(root: &Path) -> bool {
     root.join(MARKER).is_file()
-}
-
-/// The volume identifier of an ISO 9660 image, if `dev` holds one.
-pub fn iso9660_label<R: Read + Seek>(dev: &mut R) -> Option<String> {
-    let mut pvd = [0u8; 2048];
-    dev.seek(SeekFrom::Start(32768)).ok()?;
-    dev.read_exact(&mut pvd).ok()?;
-    if &pvd[..6] != b"\x01CD001" {
-        return None;
-    }
-    Some(String::from_utf8_lossy(&pvd[40..72]).trim_end().to_string())
 }
 
 /// Block devices in search order: whole CD/disk devices, then partitions.
@@ -91,7 +79,7 @@ pub fn find_medium(
             let Ok(mut f) = std::fs::File::open(&node) else {
                 continue;
             };
-            match iso9660_label(&mut f) {
+            match crate::disk::probe::iso9660_label(&mut f) {
                 Some(l) if l == label => return Ok((node, true)),
                 Some(_) if any_iso.is_none() => any_iso = Some(node),
                 _ => {}
@@ -281,11 +269,17 @@ mod tests {
     #[test]
     fn reads_iso_labels() {
         assert_eq!(
-            iso9660_label(&mut Cursor::new(iso("B2D-0.1.0"))).as_deref(),
+            crate::disk::probe::iso9660_label(&mut Cursor::new(iso("B2D-0.1.0"))).as_deref(),
             Some("B2D-0.1.0")
         );
-        assert_eq!(iso9660_label(&mut Cursor::new(vec![0u8; 40000])), None);
-        assert_eq!(iso9660_label(&mut Cursor::new(vec![0u8; 100])), None);
+        assert_eq!(
+            crate::disk::probe::iso9660_label(&mut Cursor::new(vec![0u8; 40000])),
+            None
+        );
+        assert_eq!(
+            crate::disk::probe::iso9660_label(&mut Cursor::new(vec![0u8; 100])),
+            None
+        );
     }
 
     fn rig() -> tempfile::TempDir {

@@ -1,6 +1,8 @@
 //! A tiny logger for PID 1: one line per record on stderr (the console at
-//! boot), prefixed with milliseconds since the kernel booted.
+//! boot), prefixed with milliseconds since the kernel booted, in the shape
+//! of [`crate::wire::console`], which the host parses.
 
+use crate::wire::console;
 use log::{LevelFilter, Log, Metadata, Record};
 use std::io::Write;
 
@@ -33,11 +35,10 @@ impl Log for ConsoleLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let line = format!(
-            "[{:>7}ms] b2d-init {:<5} {}\n",
+        let line = console::format_line(
             monotonic_ms(),
-            record.level(),
-            record.args()
+            record.level().into(),
+            &record.args().to_string(),
         );
         // One write per line so lines from threads do not interleave.
         let _ = std::io::stderr().lock().write_all(line.as_bytes());

@@ -1,42 +1,12 @@
 //! The ready line (boot step 8): one machine-readable status line on the
 //! console once sshd and dockerd answer, or at the deadline anyway:
-//! `b2d-ready {"ms":1234,"ip":["10.0.2.15"],"data":"/mnt/sda1","ssh":true,"docker":true}`
+//! the line itself is the contract in [`crate::wire::ready`]; this module
+//! probes sshd and dockerd and prints it.
 
-use serde::{Deserialize, Serialize};
+use crate::util::tcp_open;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-
-/// Field order is the key order of the line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Ready {
-    pub ms: u64,
-    pub ip: Vec<String>,
-    /// Data mount point; null when running from RAM.
-    pub data: Option<String>,
-    pub ssh: bool,
-    pub docker: bool,
-}
-
-pub const PREFIX: &str = "b2d-ready ";
-
-impl Ready {
-    /// The last ready line in a console log (the host reads the serial log
-    /// with this); a line that does not parse is skipped.
-    pub fn last_in(log: &str) -> Option<Ready> {
-        log.lines()
-            .rev()
-            .filter_map(|l| l.split_once(PREFIX).map(|(_, j)| j.trim()))
-            .find_map(|j| serde_json::from_str(j).ok())
-    }
-
-    pub fn line(&self) -> String {
-        format!(
-            "b2d-ready {}",
-            serde_json::to_string(self).unwrap_or_else(|_| "{}".into())
-        )
-    }
-}
 
 /// The console warning when no data disk is in use.
 pub const RAM_WARNING: &str = "\
@@ -46,13 +16,6 @@ pub const RAM_WARNING: &str = "\
 * Attach a disk made by `b2d disk create` (or a blank disk) and *
 * reboot to keep your data.                                     *
 *****************************************************************";
-
-/// Whether something accepts TCP connections at `addr` (sshd on :22).
-pub fn tcp_open(addr: &str, timeout: Duration) -> bool {
-    addr.parse()
-        .ok()
-        .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, timeout).is_ok())
-}
 
 /// Whether an HTTP response is `200` with body `OK` (Docker's /_ping).
 pub fn ping_ok(resp: &[u8]) -> bool {
@@ -127,39 +90,6 @@ pub fn announce(console: &Path, text: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn line_has_exactly_the_agreed_keys_in_order() {
-        let r = Ready {
-            ms: 1234,
-            ip: vec!["10.0.2.15".into()],
-            data: Some("/mnt/sda1".into()),
-            ssh: true,
-            docker: true,
-        };
-        assert_eq!(
-            r.line(),
-            r#"b2d-ready {"ms":1234,"ip":["10.0.2.15"],"data":"/mnt/sda1","ssh":true,"docker":true}"#
-        );
-        let ram = Ready {
-            data: None,
-            ip: vec![],
-            ssh: false,
-            ..r
-        };
-        assert_eq!(
-            ram.line(),
-            r#"b2d-ready {"ms":1234,"ip":[],"data":null,"ssh":false,"docker":true}"#
-        );
-        // The host finds the last one in a noisy console log.
-        let log = format!(
-            "{}\r\nb2d login: {}\r\nb2d-ready {{broken\n",
-            r.line(),
-            ram.line()
-        );
-        assert_eq!(Ready::last_in(&log), Some(ram));
-        assert_eq!(Ready::last_in("no line"), None);
-    }
 
     #[test]
     fn ping_response_parsing() {

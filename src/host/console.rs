@@ -2,7 +2,8 @@
 //! (the last `b2d-init` message), whether it died (kernel panic), what it
 //! complained about, and whether it reached the ready line.
 
-use crate::guest::ready::Ready;
+use crate::wire::console::{self, Level};
+use crate::wire::ready::Ready;
 
 /// What the console log says about a boot in progress.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -33,25 +34,21 @@ pub fn read(log: &str) -> Boot {
     }
 }
 
-/// The text of the last `b2d-init INFO` line, without its timestamp, or
+/// The text of the last agent INFO line, without its timestamp, or
 /// "kernel booting" once the kernel has printed anything.
 pub fn last_message(log: &str) -> Option<String> {
-    log.lines()
-        .rev()
-        .find_map(|l| {
-            l.split_once("b2d-init INFO")
-                .map(|(_, m)| m.trim().to_string())
-        })
-        .or_else(|| (!log.trim().is_empty()).then(|| "kernel booting".to_string()))
+    let last = console::lines(log)
+        .filter(|l| l.level == Level::Info)
+        .last()
+        .map(|l| l.text.trim().to_string());
+    last.or_else(|| (!log.trim().is_empty()).then(|| "kernel booting".to_string()))
 }
 
-/// b2d-init's ERROR messages (a boot that went on without something).
+/// The agent's ERROR messages (a boot that went on without something).
 pub fn errors(log: &str) -> Vec<String> {
-    log.lines()
-        .filter_map(|l| {
-            l.split_once("b2d-init ERROR")
-                .map(|(_, m)| m.trim().to_string())
-        })
+    console::lines(log)
+        .filter(|l| l.level == Level::Error)
+        .map(|l| l.text.trim().to_string())
         .collect()
 }
 

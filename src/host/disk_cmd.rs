@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 /// The smallest disk b2d will create: the smallest the guest agent will
 /// format, so a created disk is never one the guest leaves alone.
-pub const MIN_DISK: u64 = crate::guest::disk::layout::MIN_FORMAT_SIZE;
+pub const MIN_DISK: u64 = crate::disk::layout::MIN_FORMAT_SIZE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiskCmdError {

@@ -3,8 +3,8 @@
 //! the machine name only when it is not the default.
 
 use super::machine::{Machine, DEFAULT_NAME};
-use crate::guest::ready::Ready;
-use std::path::{Path, PathBuf};
+use crate::wire::ready::Ready;
+use std::path::Path;
 
 /// How to invoke this binary from the user's shell.
 pub fn command_name() -> String {
@@ -13,19 +13,10 @@ pub fn command_name() -> String {
         .unwrap_or_else(|| exe.map(|e| e.display().to_string()).unwrap_or("b2d".into()))
 }
 
-/// The first file `name` in a PATH directory.
-pub fn which(name: &Path) -> Option<PathBuf> {
-    std::env::var_os("PATH")
-        .iter()
-        .flat_map(std::env::split_paths)
-        .map(|d| d.join(name))
-        .find(|p| p.is_file())
-}
-
 /// `name` if the first `name` on PATH is the binary `exe` itself.
 fn on_path(name: &str, exe: Option<&Path>) -> Option<String> {
     let exe = exe?.canonicalize().ok()?;
-    let first = which(Path::new(name))?;
+    let first = crate::util::which(Path::new(name))?;
     (first.canonicalize().ok()? == exe).then(|| name.to_string())
 }
 
@@ -43,7 +34,7 @@ pub fn connected(m: &Machine, r: &Ready, exe: &str) -> String {
     let data = match &r.data {
         Some(d) => format!(
             "{d} on the {} data disk (images and volumes persist)",
-            super::status::gib(m.config.disk_size)
+            crate::disk::size::gib(m.config.disk_size)
         ),
         None => "NONE: running from RAM, data is lost at stop (see `b2d logs`)".into(),
     };

@@ -57,7 +57,7 @@ pub fn check(path: &Path) -> Result<(), IsoError> {
         path: path.to_path_buf(),
         source,
     })?;
-    match crate::guest::initrd::iso9660_label(&mut f) {
+    match crate::disk::probe::iso9660_label(&mut f) {
         Some(_) => Ok(()),
         None => Err(IsoError::NotIso {
             path: path.to_path_buf(),

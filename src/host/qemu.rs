@@ -48,7 +48,7 @@ pub fn find() -> Result<PathBuf, QemuError> {
             Err(QemuError::Missing(b.display().to_string()))
         };
     }
-    super::hints::which(&b).ok_or_else(|| QemuError::Missing(b.display().to_string()))
+    crate::util::which(&b).ok_or_else(|| QemuError::Missing(b.display().to_string()))
 }
 
 /// Whether `port` on 127.0.0.1 can be bound now.

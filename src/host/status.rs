@@ -92,15 +92,6 @@ fn accel_of(pid: u32) -> Option<String> {
     )
 }
 
-pub fn gib(bytes: u64) -> String {
-    let g = bytes as f64 / (1u64 << 30) as f64;
-    if g.fract() == 0.0 {
-        format!("{g:.0} GiB")
-    } else {
-        format!("{g:.1} GiB")
-    }
-}
-
 /// The human form of `b2d status`.
 pub fn render(s: &Status) -> String {
     let mut out = String::new();
@@ -136,7 +127,7 @@ pub fn render(s: &Status) -> String {
             "{} CPUs, {} MiB memory, {} disk",
             s.cpus,
             s.memory_mib,
-            gib(s.disk_size)
+            crate::disk::size::gib(s.disk_size)
         ),
     );
     row("Directory", s.dir.clone());
@@ -162,7 +153,7 @@ pub fn table(all: &[Status]) -> String {
             format!("127.0.0.1:{}", s.ssh_port),
             s.cpus.to_string(),
             format!("{} MiB", s.memory_mib),
-            gib(s.disk_size),
+            crate::disk::size::gib(s.disk_size),
         ]);
     }
     let widths: Vec<usize> = (0..7)

@@ -8,7 +8,7 @@ use super::create::{self, NewMachine};
 use super::machine::{Config, Machine, Store};
 use super::progress::Progress;
 use super::{accel, iso, qemu, ssh_keys};
-use crate::guest::ready::Ready;
+use crate::wire::ready::Ready;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -71,7 +71,7 @@ pub fn up(store: &Store, o: &UpOptions) -> Result<(Machine, Outcome)> {
             o.name,
             new.config.cpus,
             new.config.memory_mib,
-            super::status::gib(new.config.disk_size),
+            crate::disk::size::gib(new.config.disk_size),
             store.dir(&o.name).display()
         );
         create::create(store, &new)?;
@@ -108,7 +108,7 @@ pub fn up(store: &Store, o: &UpOptions) -> Result<(Machine, Outcome)> {
     let secs = progress.elapsed().as_secs_f64();
     progress.finish();
     let docker_addr = format!("127.0.0.1:{}", m.config.docker_port);
-    if !crate::guest::ready::tcp_open(&docker_addr, Duration::from_secs(3)) {
+    if !crate::util::tcp_open(&docker_addr, Duration::from_secs(3)) {
         bail!(
             "machine {:?} is up but nothing answers on 127.0.0.1:{} (see {})",
             m.name,
@@ -251,8 +251,8 @@ fn grow_disk(m: &mut Machine, size: u64) -> Result<Option<String>> {
         bail!(
             "{}: the disk is {} and cannot shrink to {} (that would cut its filesystem); to start over, `b2d rm {}` and `b2d up {} --disk-size …`",
             disk.display(),
-            super::status::gib(now),
-            super::status::gib(size),
+            crate::disk::size::gib(now),
+            crate::disk::size::gib(size),
             m.name,
             m.name
         );
@@ -267,8 +267,8 @@ fn grow_disk(m: &mut Machine, size: u64) -> Result<Option<String>> {
         .with_context(|| format!("{}: syncing", disk.display()))?;
     Ok(Some(format!(
         "disk grown from {} to {}; the guest grows its filesystem at this boot",
-        super::status::gib(now),
-        super::status::gib(size)
+        crate::disk::size::gib(now),
+        crate::disk::size::gib(size)
     )))
 }
 

@@ -265,7 +265,10 @@ const ISO_PVD: u64 = 16 * 2048;
 /// ISO 9660: the primary volume descriptor in sector 16 ("\x01CD001").
 /// Label is the volume identifier; UUID is built from the volume
 /// creation time the way blkid shows it (YYYY-MM-DD-HH-MM-SS-cc).
-fn iso9660<R: Read + Seek>(dev: &mut Dev<'_, R>, reg: Region) -> io::Result<Option<Found>> {
+pub(super) fn iso9660<R: Read + Seek>(
+    dev: &mut Dev<'_, R>,
+    reg: Region,
+) -> io::Result<Option<Found>> {
     let mut pvd = [0u8; 2048];
     if !reg.read(dev, ISO_PVD, &mut pvd)? || &pvd[1..6] != b"CD001" || pvd[0] != 1 {
         return Ok(None);

@@ -93,6 +93,16 @@ pub struct Report {
 /// How much of each end of the device must be zero for it to count as blank.
 const BLANK_SPAN: u64 = 1 << 20;
 
+/// The volume identifier of the ISO 9660 image in `r` (the reader the
+/// initramfs uses to find its boot medium, and `b2d up --iso` to check a
+/// file; empty when the volume has none), or None when `r` holds no ISO 9660 primary volume descriptor.
+pub fn iso9660_label<R: Read + Seek>(r: &mut R) -> Option<String> {
+    let size = r.seek(SeekFrom::End(0)).ok()?;
+    let mut dev = Dev { r, size };
+    let found = fs::iso9660(&mut dev, Region { base: 0, len: size }).ok()??;
+    Some(found.label.unwrap_or_default())
+}
+
 /// Probe a device or image of `size` bytes.
 ///
 /// The reader's position is left wherever the last read put it.

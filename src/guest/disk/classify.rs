@@ -6,8 +6,8 @@
 //! (4) blank → format it without userdata;
 //! anything else is foreign and is never written.
 
-use super::journal;
-use super::layout::{
+use crate::disk::journal;
+use crate::disk::layout::{
     self, DATA_LABEL, DATA_PART_NAME, FORMATTING_LABEL, SWAP_LABEL, SWAP_PART_NAME,
 };
 use crate::disk::probe::{FsKind, Report, TableKind};

@@ -12,8 +12,9 @@
 //! 6. commit: relabel partition 1 `boot2docker-data`;
 //! 7. clear the journal.
 
-use super::layout::{self, partition_name, DATA_LABEL, FORMATTING_LABEL, SWAP_LABEL};
-use super::{failpoint, journal, persist, run_tool, DiskError};
+use super::{failpoint, persist, run_tool, DiskError};
+use crate::disk::journal;
+use crate::disk::layout::{self, partition_name, DATA_LABEL, FORMATTING_LABEL, SWAP_LABEL};
 use crate::disk::userdata;
 use crate::sys::Sys;
 use std::fs::{File, OpenOptions};

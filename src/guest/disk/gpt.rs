@@ -1,7 +1,7 @@
 //! Writing b2d's GPT (via gptman) and growing partition 1 when the disk
 //! was enlarged.
 
-use super::layout::{
+use crate::disk::layout::{
     Layout, DATA_PART_NAME, LINUX_FS_GUID, LINUX_SWAP_GUID, SECTOR, SWAP_PART_NAME,
 };
 use gptman::{GPTPartitionEntry, GPT};
@@ -98,8 +98,8 @@ pub fn grow<D: Read + Write + Seek>(dev: &mut D) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::disk::layout::{layout, GIB};
     use crate::disk::probe::{probe, TableKind};
-    use crate::guest::disk::layout::{layout, GIB};
 
     /// A sparse-ish in-memory disk: 2 GiB would be too big, so use a file.
     fn disk(size: u64) -> std::fs::File {

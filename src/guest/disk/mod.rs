@@ -6,14 +6,12 @@ pub mod classify;
 pub mod failpoint;
 pub mod format;
 pub mod gpt;
-pub mod journal;
-pub mod layout;
 pub mod persist;
 pub mod scan;
 #[cfg(test)]
 mod tests;
 
-use crate::disk::probe;
+use crate::disk::{layout, probe};
 use crate::sys::Sys;
 use classify::Verdict;
 use serde::Serialize;

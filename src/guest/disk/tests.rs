@@ -3,6 +3,7 @@
 //! foreign disks are never written.
 
 use super::*;
+use crate::disk::journal;
 use crate::disk::userdata::{self, Compat};
 use crate::sys::{CmdOutput, FakeSys};
 use sha2::{Digest, Sha256};

@@ -9,9 +9,9 @@
 //!  archive_sha256[32] | header_sha256[32]` (the last over all bytes before it);
 //! the archive follows at `JOURNAL_OFFSET + 4096`.
 
+use super::bytes::{le32, le64};
 use super::layout::JOURNAL_OFFSET;
-use crate::disk::bytes::{le32, le64};
-use crate::disk::userdata::MAX_ARCHIVE;
+use super::userdata::MAX_ARCHIVE;
 use sha2::{Digest, Sha256};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 

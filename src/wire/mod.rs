@@ -1,0 +1,9 @@
+//! The run-time contract between guest and host: what `b2d-init` prints
+//! on the serial console and what `b2d` (and the QEMU test harness) read
+//! back from it. Both sides use these types; neither parses by hand.
+//!
+//! - [`ready`]: the one machine-readable `b2d-ready {json}` line.
+//! - [`console`]: the agent's log lines, `[   812ms] b2d-init INFO  text`.
+
+pub mod console;
+pub mod ready;
