@@ -5,10 +5,11 @@ use anyhow::{Context, Result};
 use b2d::disk::image::ImageFormat;
 use b2d::disk::size::parse_size;
 use b2d::disk::userdata::Compat;
-use b2d::host::env::Shell;
+use b2d::host::cmd::env::Shell;
+use b2d::host::cmd::up::{parse_memory, Outcome, UpOptions};
+use b2d::host::cmd::{disk as disk_cmd, env, lifecycle, logs, ssh, status};
 use b2d::host::machine::{Store, DEFAULT_NAME};
-use b2d::host::up::{parse_memory, Outcome, UpOptions};
-use b2d::host::{disk_cmd, env, hints, lifecycle, logs, qemu, ssh, ssh_keys, status};
+use b2d::host::{hints, qemu, ssh_keys};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -229,7 +230,7 @@ fn run(cli: Cli) -> Result<()> {
                 docker_port,
                 timeout: Duration::from_secs(timeout),
             };
-            let (m, outcome) = b2d::host::up::up(&Store::from_env()?, &opts)?;
+            let (m, outcome) = b2d::host::cmd::up::up(&Store::from_env()?, &opts)?;
             let exe = hints::command_name();
             match outcome {
                 Outcome::AlreadyRunning { ignored } => {

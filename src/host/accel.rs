@@ -94,7 +94,7 @@ pub fn probe_kvm(iso: &Path, limit: Duration) -> bool {
     {
         return false;
     }
-    let child = Command::new(super::qemu::binary())
+    let child = Command::new(super::vmspec::binary())
         .args([
             "-accel",
             "kvm",

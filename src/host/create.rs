@@ -5,7 +5,7 @@
 //! failed creation leaves no half machine behind.
 
 use super::certs;
-use super::disk_cmd::{self, CreateSpec};
+use super::cmd::disk::{self as disk_cmd, CreateSpec};
 use super::machine::{io_err, Config, Machine, MachineError, Store};
 use crate::disk::image::ImageFormat;
 use crate::disk::userdata::{Compat, Extension};

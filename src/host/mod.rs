@@ -1,20 +1,19 @@
 //! Host companion logic (`b2d`).
+//!
+//! [`cmd`] holds one module per verb; everything else here is plumbing
+//! the verbs share: the machine store, creation, certificates, the QEMU
+//! driver and VM spec, the accelerator probe, the console reader and the
+//! progress display.
 
 pub mod accel;
 pub mod certs;
+pub mod cmd;
 pub mod console;
 pub mod create;
-pub mod disk_cmd;
-pub mod env;
 pub mod hints;
 pub mod iso;
-pub mod lifecycle;
-pub mod logs;
 pub mod machine;
 pub mod progress;
 pub mod qemu;
-pub mod ssh;
 pub mod ssh_keys;
-pub mod status;
-pub mod up;
 pub mod vmspec;

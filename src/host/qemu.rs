@@ -4,17 +4,10 @@
 
 use super::accel::Accel;
 use super::machine::Machine;
-use super::vmspec::{opt_path, DiskBus, VmSpec};
+use super::vmspec::{binary, opt_path, DiskBus, VmSpec};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-
-/// `B2D_QEMU` names another QEMU binary.
-pub fn binary() -> PathBuf {
-    std::env::var_os("B2D_QEMU")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "qemu-system-x86_64".into())
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum QemuError {

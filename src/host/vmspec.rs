@@ -3,6 +3,13 @@
 use super::accel::Accel;
 use std::path::PathBuf;
 
+/// `B2D_QEMU` names another QEMU binary.
+pub fn binary() -> PathBuf {
+    std::env::var_os("B2D_QEMU")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| "qemu-system-x86_64".into())
+}
+
 /// How a disk is attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiskBus {

@@ -112,7 +112,7 @@ pub fn render(shell: Shell, vars: &[(&'static str, String)], unset: bool, cmd: &
 /// change the output, and the name unless it is the default.
 pub fn hint_command(exe: &str, name: &str, shell: Option<Shell>, unset: bool) -> String {
     let mut cmd = format!("{exe} env");
-    if name != super::machine::DEFAULT_NAME {
+    if name != crate::host::machine::DEFAULT_NAME {
         cmd += &format!(" {name}");
     }
     if let Some(s) = shell {

@@ -3,11 +3,14 @@
 //! boot it and wait for the guest's ready line. A running machine is left
 //! as it is.
 
-use super::console::{self, Boot};
-use super::create::{self, NewMachine};
-use super::machine::{Config, Machine, Store};
-use super::progress::Progress;
-use super::{accel, iso, qemu, ssh_keys};
+use crate::host::accel;
+use crate::host::console::{self, Boot};
+use crate::host::create::{self, NewMachine};
+use crate::host::iso;
+use crate::host::machine::{Config, Machine, Store};
+use crate::host::progress::Progress;
+use crate::host::qemu;
+use crate::host::ssh_keys;
 use crate::wire::ready::Ready;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -60,7 +63,7 @@ pub fn parse_memory(s: &str) -> Result<u32, String> {
 }
 
 pub fn up(store: &Store, o: &UpOptions) -> Result<(Machine, Outcome)> {
-    super::machine::validate_name(&o.name)?;
+    crate::host::machine::validate_name(&o.name)?;
     let qemu = qemu::find()?;
     let created = !store.exists(&o.name);
     if created {

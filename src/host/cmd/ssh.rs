@@ -3,7 +3,7 @@
 //! an alias, so checking is strict from the very first connection and the
 //! user's own ~/.ssh/known_hosts is neither read nor written.
 
-use super::machine::Machine;
+use crate::host::machine::Machine;
 
 /// Arguments for `ssh` (without the program name) to reach `m` as docker,
 /// running `cmd` if it is not empty.

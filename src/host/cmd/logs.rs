@@ -1,8 +1,8 @@
 //! `b2d logs [-f]`: the machine's serial console, this boot's (the one
 //! before is kept as `serial.log.1`).
 
-use super::machine::{io_err, Machine};
-use super::qemu;
+use crate::host::machine::{io_err, Machine};
+use crate::host::qemu;
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::time::Duration;
 

@@ -1,9 +1,9 @@
 //! `b2d status` and `b2d ls`: what a machine is doing, from its QEMU
 //! process and the ready line on its console.
 
-use super::console::{self, Boot};
-use super::machine::Machine;
-use super::qemu;
+use crate::host::console::{self, Boot};
+use crate::host::machine::Machine;
+use crate::host::qemu;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]

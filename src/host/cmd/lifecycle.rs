@@ -1,8 +1,8 @@
 //! `b2d stop` and `b2d rm`: ACPI power-down with a deadline, then a kill;
 //! removal only of a stopped machine unless forced.
 
-use super::machine::{io_err, Machine, Store};
-use super::qemu;
+use crate::host::machine::{io_err, Machine, Store};
+use crate::host::qemu;
 use anyhow::{bail, Result};
 use std::time::Duration;
 
