@@ -216,3 +216,68 @@ fn the_generator_still_reproduces_the_committed_fixture() {
         .arg(&out));
     assert_eq!(std::fs::read(&out).unwrap(), committed_fixture());
 }
+
+/// A `.ssh` tree as a user would pack it by hand.
+fn ssh_tree(dir: &Path) -> PathBuf {
+    let src = dir.join("src");
+    std::fs::create_dir_all(src.join(".ssh")).unwrap();
+    std::fs::write(src.join(".ssh/authorized_keys"), fixture_key()).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    let private = std::fs::Permissions::from_mode(0o700);
+    std::fs::set_permissions(src.join(".ssh"), private).unwrap();
+    let public = std::fs::Permissions::from_mode(0o644);
+    std::fs::set_permissions(src.join(".ssh/authorized_keys"), public).unwrap();
+    src
+}
+
+fn assert_reads_the_ssh_tree(bytes: &[u8], writer: &str) {
+    let a = userdata::read(bytes).unwrap_or_else(|e| panic!("{writer}: {e}"));
+    let got: Vec<(&str, EntryKind, u32)> = a
+        .entries
+        .iter()
+        .map(|e| (e.path.as_str(), e.kind, e.mode))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (".ssh", EntryKind::Dir, 0o700),
+            (".ssh/authorized_keys", EntryKind::File, 0o644)
+        ],
+        "{writer}"
+    );
+    assert_eq!(a.entries[1].data, fixture_key(), "{writer}");
+}
+
+/// GNU tar's and Python's headers differ from Go's (GNU magic, empty device
+/// fields, v7 headers without magic, uid/gid/mtime of the packing user);
+/// the reader takes all of them.
+#[test]
+fn archives_written_by_gnu_tar_and_python_read_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = ssh_tree(dir.path());
+    for format in ["gnu", "oldgnu", "ustar", "v7"] {
+        let out = dir.path().join(format!("{format}.tar"));
+        run(Command::new("tar")
+            .arg(format!("--format={format}"))
+            .arg("-cf")
+            .arg(&out)
+            .arg("-C")
+            .arg(&src)
+            .arg(".ssh"));
+        assert_reads_the_ssh_tree(&std::fs::read(&out).unwrap(), &format!("tar {format}"));
+    }
+    for format in ["USTAR_FORMAT", "GNU_FORMAT"] {
+        let out = dir.path().join(format!("{format}.tar"));
+        let script = format!(
+            "import sys, tarfile\n\
+             with tarfile.open(sys.argv[1], 'w', format=tarfile.{format}) as t:\n\
+             \x20   t.add(sys.argv[2], arcname='.ssh')\n"
+        );
+        run(Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&out)
+            .arg(src.join(".ssh")));
+        assert_reads_the_ssh_tree(&std::fs::read(&out).unwrap(), &format!("python {format}"));
+    }
+}

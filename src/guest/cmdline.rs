@@ -4,6 +4,10 @@
 //! parameters except inside double quotes, and the quotes are dropped
 //! (`b2d.hostname="my box"` and `"b2d.hostname=my box"` are the same).
 //! Everything after a lone `--` belongs to init's argv, not to us.
+//!
+//! The splitting is hand-written: `procfs-core`'s `KernelCmdline` splits on
+//! single spaces only, so it keeps the quotes (`b2d.hostname="my` and
+//! `box"` come out as two words) and the trailing newline.
 
 use std::path::Path;
 

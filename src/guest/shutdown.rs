@@ -4,6 +4,11 @@
 //! /proc/swaps, sync, power off or reboot. Also the ACPI power button
 //! (KEY_POWER from the "Power Button" input device) and the
 //! `b2d-init poweroff|reboot` request to PID 1.
+//!
+//! /proc/self/mountinfo lines are split by `procfs-core`. Two things stay
+//! here: undoing the kernel's octal escapes in paths (`\040` for a space),
+//! which `procfs-core` leaves in, and /proc/swaps, for which it has no
+//! parser (its first column is all shutdown needs).
 
 use crate::sys::{PowerAction, Sys};
 use std::path::{Path, PathBuf};
@@ -25,6 +30,7 @@ pub struct MountInfo {
     pub parent: u32,
     pub mount_point: String,
     pub fstype: String,
+    /// `none` when the kernel shows none.
     pub source: String,
 }
 
@@ -55,18 +61,17 @@ pub fn unescape(s: &str) -> String {
 pub fn parse_mountinfo(text: &str) -> Vec<MountInfo> {
     text.lines()
         .filter_map(|line| {
-            let (left, right) = line.split_once(" - ")?;
-            let l: Vec<&str> = left.split(' ').collect();
-            let r: Vec<&str> = right.split(' ').collect();
-            if l.len() < 5 || r.len() < 2 {
-                return None;
-            }
+            let m = procfs_core::process::MountInfo::from_line(line).ok()?;
             Some(MountInfo {
-                id: l[0].parse().ok()?,
-                parent: l[1].parse().ok()?,
-                mount_point: unescape(l[4]),
-                fstype: r[0].to_string(),
-                source: unescape(r[1]),
+                id: u32::try_from(m.mnt_id).ok()?,
+                parent: u32::try_from(m.pid).ok()?,
+                mount_point: unescape(&m.mount_point.to_string_lossy()),
+                fstype: m.fs_type,
+                // procfs-core maps the kernel's `none` (and an empty field)
+                // to no source.
+                source: m
+                    .mount_source
+                    .map_or_else(|| "none".into(), |s| unescape(&s)),
             })
         })
         .collect()

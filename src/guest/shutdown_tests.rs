@@ -121,3 +121,26 @@ fn finish_unmounts_swapoffs_then_powers_off() {
     assert!(i_sda1 < i_swap);
     assert_eq!(&calls[calls.len() - 2..], &["sync", "power PowerOff"]);
 }
+
+#[test]
+fn mountinfo_with_optional_fields_and_no_source_parses() {
+    let text = "\
+25 1 8:1 / / rw,relatime shared:1 master:2 - ext4 /dev/sda1 rw
+26 25 0:5 / /dev rw,nosuid shared:2 unbindable foo:3 - devtmpfs none rw,size=4k
+27 25 0:6 / /mnt/a\\134b rw propagate_from:4 - tmpfs tmpfs rw
+";
+    let m = parse_mountinfo(text);
+    assert_eq!(m.len(), 3);
+    assert_eq!((m[0].id, m[0].parent), (25, 1));
+    assert_eq!(m[1].fstype, "devtmpfs");
+    assert_eq!(m[1].source, "none");
+    assert_eq!(m[2].mount_point, "/mnt/a\\b");
+}
+
+#[test]
+fn every_line_of_this_machines_mountinfo_parses() {
+    let text = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let m = parse_mountinfo(&text);
+    assert_eq!(m.len(), text.lines().count(), "{text}");
+    assert!(m.iter().any(|m| m.mount_point == "/"), "{text}");
+}

@@ -151,6 +151,8 @@ pub fn running_pid(m: &Machine) -> Option<u32> {
 }
 
 /// The arguments of process `pid` (none for a zombie or a gone process).
+/// (NUL-separated; `procfs-core` has no parser for it, and the `procfs`
+/// crate that has one would add its own /proc access layer for two lines.)
 pub fn cmdline(pid: u32) -> Option<Vec<String>> {
     let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
     Some(

@@ -11,13 +11,19 @@
 //! - magic `ustar\0`, version `00`, empty uname, gname, linkname and prefix;
 //! - checksum: six octal digits, NUL, space;
 //! - data padded with zeros to 512 bytes; two zero blocks at the end.
+//!
+//! [`tar::Header`]'s setters give exactly these bytes for every field but
+//! one, and [`tar::Builder`] writes the blocks, padding and end marker. The
+//! exception is the checksum field: `tar` writes seven digits and a NUL
+//! (`0012345\0`), Go six digits, a NUL and a space (`012345\0 `), so the
+//! sum is `tar`'s and only its encoding is written here.
 
-use super::header::{self as h, TYPE_DIR, TYPE_REG};
 use super::{
     Compat, Extension, UserdataError, B2D_PREFIX, BLOCK, MAX_ARCHIVE, MAX_EXTENSION_NAME, MAX_FILE,
 };
 use crate::disk::magic::MAGIC;
 use std::collections::HashSet;
+use tar::{EntryType, Header};
 
 /// Build an archive (bytes, padded to 512 and ended by two zero blocks).
 ///
@@ -30,7 +36,7 @@ pub fn build(
     extensions: &[Extension],
     compat: Compat,
 ) -> Result<Vec<u8>, UserdataError> {
-    let mut w = Writer::default();
+    let mut w = Writer::new();
     w.file(std::str::from_utf8(MAGIC).unwrap_or_default(), 0, MAGIC)?;
     w.dir(".ssh", 0o700)?;
     w.file(".ssh/authorized_keys", 0o644, authorized_keys)?;
@@ -89,16 +95,19 @@ fn check_extension_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-#[derive(Default)]
 struct Writer {
-    out: Vec<u8>,
+    out: tar::Builder<Vec<u8>>,
 }
 
 impl Writer {
+    fn new() -> Self {
+        Writer {
+            out: tar::Builder::new(Vec::new()),
+        }
+    }
+
     fn dir(&mut self, name: &str, mode: u32) -> Result<(), UserdataError> {
-        let block = header(name, TYPE_DIR, mode, 0)?;
-        self.out.extend_from_slice(&block);
-        Ok(())
+        self.append(name, EntryType::Directory, mode, &[])
     }
 
     fn file(&mut self, name: &str, mode: u32, data: &[u8]) -> Result<(), UserdataError> {
@@ -111,12 +120,8 @@ impl Writer {
                 ),
             });
         }
-        let block = header(name, TYPE_REG, mode, data.len())?;
-        self.out.extend_from_slice(&block);
-        self.out.extend_from_slice(data);
-        let pad = (BLOCK - data.len() % BLOCK) % BLOCK;
-        self.out.resize(self.out.len() + pad, 0);
-        if self.out.len() + 2 * BLOCK > MAX_ARCHIVE {
+        self.append(name, EntryType::Regular, mode, data)?;
+        if self.out.get_ref().len() + 2 * BLOCK > MAX_ARCHIVE {
             return Err(UserdataError::Build {
                 entry: name.into(),
                 problem: format!("the archive would exceed {MAX_ARCHIVE} bytes"),
@@ -125,65 +130,55 @@ impl Writer {
         Ok(())
     }
 
-    fn finish(mut self) -> Result<Vec<u8>, UserdataError> {
-        self.out.resize(self.out.len() + 2 * BLOCK, 0);
-        Ok(self.out)
+    fn append(
+        &mut self,
+        name: &str,
+        kind: EntryType,
+        mode: u32,
+        data: &[u8],
+    ) -> Result<(), UserdataError> {
+        let problem = |problem: String| UserdataError::Build {
+            entry: name.into(),
+            problem,
+        };
+        let h = go_header(name, kind, mode, data.len()).map_err(problem)?;
+        self.out
+            .append(&h, data)
+            .map_err(|e| problem(format!("cannot write it: {e}")))
+    }
+
+    fn finish(self) -> Result<Vec<u8>, UserdataError> {
+        // Writes the two zero blocks.
+        Ok(self.out.into_inner()?)
     }
 }
 
-/// Encode one ustar header the way Go's writer does.
-fn header(name: &str, typeflag: u8, mode: u32, size: usize) -> Result<[u8; BLOCK], UserdataError> {
-    let (prefix, name_part) = split_name(name).ok_or_else(|| UserdataError::Build {
-        entry: name.into(),
-        problem: "path does not fit a ustar header (100-byte name, 155-byte prefix)".into(),
+/// One ustar header as Go's writer encodes it.
+fn go_header(name: &str, kind: EntryType, mode: u32, size: usize) -> Result<Header, String> {
+    let mut h = Header::new_ustar();
+    // Puts the whole path in the name field when it fits in 100 bytes,
+    // else splits it at the last `/` that leaves at most 155 bytes of
+    // prefix, as Go does; refuses NULs, `..` and absolute paths.
+    h.set_path(name).map_err(|_| {
+        "path does not fit a ustar header (100-byte name, 155-byte prefix)".to_string()
     })?;
-    let mut b = [0u8; BLOCK];
-    put_str(&mut b[h::NAME], name_part);
-    put_octal(&mut b[h::MODE], u64::from(mode));
-    put_octal(&mut b[h::UID], 0);
-    put_octal(&mut b[h::GID], 0);
-    put_octal(&mut b[h::SIZE], size as u64);
-    put_octal(&mut b[h::MTIME], 0);
-    b[h::TYPEFLAG] = typeflag;
-    // linkname, uname and gname stay empty (all NUL).
-    b[h::MAGIC].copy_from_slice(h::USTAR_MAGIC);
-    b[h::VERSION].copy_from_slice(h::USTAR_VERSION);
-    put_octal(&mut b[h::DEVMAJOR], 0);
-    put_octal(&mut b[h::DEVMINOR], 0);
-    put_str(&mut b[h::PREFIX], prefix);
-    let (sum, _) = h::checksums(&b);
-    put_octal(&mut b[h::CHKSUM.start..h::CHKSUM.end - 1], sum);
-    b[h::CHKSUM.end - 1] = b' ';
-    Ok(b)
-}
-
-/// Split a path into (prefix, name) as ustar allows: the whole path in the
-/// name field when it fits in 100 bytes, else split at a `/` so that the
-/// prefix is at most 155 bytes and the name at most 100.
-fn split_name(path: &str) -> Option<(&str, &str)> {
-    let nul_free = !path.as_bytes().contains(&0);
-    if !nul_free || path.is_empty() {
-        return None;
-    }
-    if path.len() <= h::NAME.len() {
-        return Some(("", path));
-    }
-    let limit = path.len().min(h::PREFIX.len() + 1);
-    let cut = path.as_bytes()[..limit].iter().rposition(|&c| c == b'/')?;
-    let (prefix, rest) = (&path[..cut], &path[cut + 1..]);
-    (cut > 0 && !rest.is_empty() && rest.len() <= h::NAME.len()).then_some((prefix, rest))
-}
-
-/// Copy `s` into the field; the rest of the field stays NUL.
-fn put_str(field: &mut [u8], s: &str) {
-    field[..s.len()].copy_from_slice(s.as_bytes());
-}
-
-/// Octal digits zero-padded to the field width minus one, then a NUL.
-/// All values written here fit (sizes are capped far below 8 GiB).
-fn put_octal(field: &mut [u8], value: u64) {
-    let digits = field.len() - 1;
-    let s = format!("{value:0digits$o}");
-    field[..digits].copy_from_slice(&s.as_bytes()[s.len() - digits..]);
-    field[digits] = 0;
+    h.set_entry_type(kind);
+    h.set_mode(mode);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_size(size as u64);
+    h.set_mtime(0);
+    let zero_devices = h.set_device_major(0).and_then(|()| h.set_device_minor(0));
+    zero_devices.map_err(|e| format!("cannot write the device fields: {e}"))?;
+    h.set_cksum();
+    let sum = h
+        .cksum()
+        .map_err(|e| format!("cannot compute the header checksum: {e}"))?;
+    // A 512-byte header sums to at most 130560 (0o377000): six digits.
+    let digits = format!("{sum:06o}");
+    let field = &mut h.as_old_mut().cksum;
+    field[..6].copy_from_slice(&digits.as_bytes()[digits.len() - 6..]);
+    field[6] = 0;
+    field[7] = b' ';
+    Ok(h)
 }

@@ -1,8 +1,8 @@
 //! Unit tests of the builder: header bytes, layout, validation, limits.
 
-use super::header as h;
 use super::*;
 use crate::disk::magic::MAGIC;
+use tar::Header;
 
 const KEY: &[u8] =
     b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBtestkeytestkeytestkeytestkeytestkeytestkey user@host\n";
@@ -43,35 +43,47 @@ fn docker_machine_layout_is_four_entries_and_the_end_marker() {
 fn headers_are_encoded_like_go_archive_tar() {
     let a = build(KEY, &[], Compat::DockerMachine).unwrap();
     let magic_hdr: &[u8; BLOCK] = block(&a, 0).try_into().unwrap();
-    assert_eq!(&magic_hdr[h::MODE], b"0000000\0");
-    assert_eq!(&magic_hdr[h::UID], b"0000000\0");
-    assert_eq!(&magic_hdr[h::GID], b"0000000\0");
-    assert_eq!(&magic_hdr[h::SIZE], b"00000000035\0");
-    assert_eq!(&magic_hdr[h::MTIME], b"00000000000\0");
-    assert_eq!(magic_hdr[h::TYPEFLAG], b'0');
-    assert_eq!(&magic_hdr[h::MAGIC], b"ustar\0");
-    assert_eq!(&magic_hdr[h::VERSION], b"00");
-    assert_eq!(&magic_hdr[h::DEVMAJOR], b"0000000\0");
-    assert_eq!(&magic_hdr[h::DEVMINOR], b"0000000\0");
+    // Field views from the `tar` crate, so the offsets are not ours.
+    let ustar = Header::from_byte_slice(magic_hdr).as_ustar().unwrap();
+    assert_eq!(&ustar.mode, b"0000000\0");
+    assert_eq!(&ustar.uid, b"0000000\0");
+    assert_eq!(&ustar.gid, b"0000000\0");
+    assert_eq!(&ustar.size, b"00000000035\0");
+    assert_eq!(&ustar.mtime, b"00000000000\0");
+    assert_eq!(ustar.typeflag, [b'0']);
+    assert_eq!(&ustar.magic, b"ustar\0");
+    assert_eq!(&ustar.version, b"00");
+    assert_eq!(&ustar.dev_major, b"0000000\0");
+    assert_eq!(&ustar.dev_minor, b"0000000\0");
     // linkname, uname, gname and prefix are empty.
+    assert!(ustar.linkname.iter().all(|&b| b == 0));
+    assert!(ustar.uname.iter().chain(&ustar.gname).all(|&b| b == 0));
+    assert!(ustar.prefix.iter().chain(&ustar.pad).all(|&b| b == 0));
     assert!(magic_hdr[157..257].iter().all(|&b| b == 0));
     assert!(magic_hdr[265..329].iter().all(|&b| b == 0));
     assert!(magic_hdr[345..].iter().all(|&b| b == 0));
     // Checksum: six octal digits, NUL, space, matching the unsigned sum.
-    let ck = &magic_hdr[h::CHKSUM];
+    let ck = &ustar.cksum;
     assert_eq!(&ck[6..], b"\0 ");
     let digits = std::str::from_utf8(&ck[..6]).unwrap();
-    let (sum, _) = h::checksums(magic_hdr);
-    assert_eq!(u64::from_str_radix(digits, 8).unwrap(), sum);
+    let sum = u64::from_str_radix(digits, 8).unwrap();
+    let (unsigned, _) = super::read::checksums(Header::from_byte_slice(magic_hdr));
+    assert_eq!(sum, unsigned);
+    // An independent sum: every byte, the checksum field as eight spaces.
+    let by_hand: u64 = (magic_hdr[..148].iter().chain(&magic_hdr[156..]))
+        .map(|&b| u64::from(b))
+        .sum::<u64>()
+        + 8 * 32;
+    assert_eq!(sum, by_hand);
 
-    let ssh = block(&a, 2);
-    assert_eq!(ssh[h::TYPEFLAG], b'5');
-    assert_eq!(&ssh[h::MODE], b"0000700\0");
-    assert_eq!(&ssh[h::SIZE], b"00000000000\0");
-    let keys = block(&a, 3);
-    assert_eq!(keys[h::TYPEFLAG], b'0');
-    assert_eq!(&keys[h::MODE], b"0000644\0");
-    assert_eq!(&keys[h::SIZE], format!("{:011o}\0", KEY.len()).as_bytes());
+    let ssh = Header::from_byte_slice(block(&a, 2)).as_ustar().unwrap();
+    assert_eq!(ssh.typeflag, [b'5']);
+    assert_eq!(&ssh.mode, b"0000700\0");
+    assert_eq!(&ssh.size, b"00000000000\0");
+    let keys = Header::from_byte_slice(block(&a, 3)).as_ustar().unwrap();
+    assert_eq!(keys.typeflag, [b'0']);
+    assert_eq!(&keys.mode, b"0000644\0");
+    assert_eq!(&keys.size, format!("{:011o}\0", KEY.len()).as_bytes());
 }
 
 #[test]
@@ -133,9 +145,11 @@ fn keys_are_written_verbatim() {
 fn a_100_byte_extension_name_goes_through_the_prefix_field() {
     let name = "n".repeat(100);
     let bytes = build(KEY, &[ext(&name, 0o600, b"x")], Compat::B2d).unwrap();
-    let hdr = block(&bytes, 8);
-    assert_eq!(&hdr[h::NAME], name.as_bytes());
-    assert_eq!(&hdr[h::PREFIX][..5], b".b2d\0");
+    let hdr = Header::from_byte_slice(block(&bytes, 8))
+        .as_ustar()
+        .unwrap();
+    assert_eq!(&hdr.name, name.as_bytes());
+    assert_eq!(&hdr.prefix[..5], b".b2d\0");
     let a = read(&bytes[..]).unwrap();
     assert_eq!(a.b2d_files()[0].path, format!(".b2d/{name}"));
 }

@@ -24,7 +24,6 @@
 use super::magic::MAGIC;
 
 mod build;
-mod header;
 mod install;
 mod read;
 

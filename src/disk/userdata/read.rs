@@ -1,5 +1,7 @@
 //! The reader. The input is untrusted (whatever is at byte 0 of a disk), so
-//! it is parsed strictly and never read past [`MAX_ARCHIVE`] bytes.
+//! it is parsed strictly and never read past [`MAX_ARCHIVE`] bytes: the
+//! input is wrapped in a [`Read::take`] of that size, and every header is
+//! checked before its data is read.
 //!
 //! Accepted:
 //! - ustar (`ustar\0` + `00`), GNU (`ustar  \0`) and v7 (no magic) headers
@@ -10,10 +12,11 @@
 //! - a leading `./` (stripped) and a trailing `/` (stripped); a lone `./`
 //!   directory entry, as `tar -C dir .` writes first, is skipped.
 //!
-//! Refused, with an error naming the entry: bad checksums, numeric fields
-//! that are not plain octal (base-256 included), unknown header magic,
-//! absolute paths, empty paths or components, `.` or `..` components,
-//! control characters or non-UTF-8 bytes in paths, links, devices, fifos,
+//! Refused, with an error naming the entry: blocks that are not tar headers
+//! (bad checksum or a checksum field that is not a number), numeric fields
+//! that are not octal (base-256 included), unknown header magic, absolute
+//! paths, empty paths or components, `.` or `..` components, control
+//! characters or non-UTF-8 bytes in paths, links, devices, fifos,
 //! contiguous files, pax (`x`, `g`) and GNU long-name (`L`, `K`) or other
 //! extension headers, directories with data, duplicate paths, a file used as
 //! a parent directory, files over [`MAX_FILE`], and anything that would make
@@ -25,11 +28,30 @@
 //! block after the archive can always be read. A zero block followed by a
 //! non-zero block is refused too, since it would hide entries from readers
 //! that stop at the first zero block.
+//!
+//! # What the `tar` crate does here, and what stays hand-written
+//!
+//! Each header block is a [`tar::Header`]: it tells ustar from GNU, joins the
+//! ustar prefix to the name, gives the entry type and decodes every numeric
+//! field. The policy layer on top of it (which types, which paths, which
+//! sizes) is this module's.
+//!
+//! The framing — reading 512-byte blocks, an entry's data and padding, the
+//! end-of-archive marker — is written here rather than left to
+//! [`tar::Archive`], because `Archive` cannot keep the rules above:
+//! - it accepts only the unsigned header checksum (GNU tar and Python also
+//!   accept the signed one that old writers produced);
+//! - it takes the end of the input where a header should be as a clean end,
+//!   and stops at the first zero block, so a missing or half marker, and a
+//!   zero block hiding later entries, would be accepted, and the archive's
+//!   length (which the journal copies) would not be known;
+//! - it reports a truncated block as "failed to read entire block", without
+//!   saying where, and decodes base-256 numbers instead of refusing them.
 
-use super::header::{self as h, TYPE_DIR, TYPE_REG, TYPE_REG_OLD};
 use super::{Archive, Entry, EntryKind, UserdataError, BLOCK, MAX_ARCHIVE, MAX_FILE};
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
+use tar::{EntryType, Header};
 
 /// Read and validate an archive from the start of `r`.
 ///
@@ -37,7 +59,7 @@ use std::io::{self, Read};
 /// [`MAX_ARCHIVE`] bytes, so `r` may be a whole disk.
 pub fn read<R: Read>(r: R) -> Result<Archive, UserdataError> {
     Parser {
-        r,
+        r: r.take(MAX_ARCHIVE as u64),
         offset: 0,
         entries: Vec::new(),
         index: 0,
@@ -48,7 +70,8 @@ pub fn read<R: Read>(r: R) -> Result<Archive, UserdataError> {
 }
 
 struct Parser<R> {
-    r: R,
+    /// The input, unable to yield more than [`MAX_ARCHIVE`] bytes.
+    r: io::Take<R>,
     /// Bytes consumed so far.
     offset: usize,
     entries: Vec<Entry>,
@@ -61,7 +84,7 @@ struct Parser<R> {
 }
 
 /// A decoded header that passed every check.
-struct Header {
+struct Checked {
     /// `None` for the skipped `./` root entry.
     path: Option<String>,
     kind: EntryKind,
@@ -73,6 +96,8 @@ impl<R: Read> Parser<R> {
     fn run(mut self) -> Result<Archive, UserdataError> {
         loop {
             let at = self.offset;
+            // Unreachable through the size checks below; kept so that the
+            // message stays clear should those ever change.
             if at + 2 * BLOCK > MAX_ARCHIVE {
                 return Err(archive_err(
                     at,
@@ -80,9 +105,9 @@ impl<R: Read> Parser<R> {
                 ));
             }
             let block = self.block("a header")?;
-            if is_zero(&block) {
+            if is_zero(block.as_bytes()) {
                 let second = self.block("the second block of the end-of-archive marker")?;
-                if !is_zero(&second) {
+                if !is_zero(second.as_bytes()) {
                     return Err(archive_err(
                         at + BLOCK,
                         format!(
@@ -96,7 +121,7 @@ impl<R: Read> Parser<R> {
                     len: self.offset,
                 });
             }
-            let hdr = self.header(&block, at)?;
+            let hdr = self.check(&block, at)?;
             let data = self.data(&hdr, at)?;
             if let Some(path) = hdr.path {
                 self.entries.push(Entry {
@@ -111,9 +136,9 @@ impl<R: Read> Parser<R> {
     }
 
     /// Read one 512-byte block; the end of the input is an error.
-    fn block(&mut self, what: &str) -> Result<[u8; BLOCK], UserdataError> {
-        let mut b = [0u8; BLOCK];
-        let got = fill(&mut self.r, &mut b)?;
+    fn block(&mut self, what: &str) -> Result<Header, UserdataError> {
+        let mut b = Header::new_old();
+        let got = fill(&mut self.r, b.as_mut_bytes())?;
         if got < BLOCK {
             let problem = if got == 0 {
                 format!("the input ends where {what} should be; no end-of-archive marker")
@@ -127,7 +152,7 @@ impl<R: Read> Parser<R> {
     }
 
     /// Read an entry's data and skip its padding.
-    fn data(&mut self, hdr: &Header, at: usize) -> Result<Vec<u8>, UserdataError> {
+    fn data(&mut self, hdr: &Checked, at: usize) -> Result<Vec<u8>, UserdataError> {
         let padded = hdr.size.div_ceil(BLOCK) * BLOCK;
         let mut data = vec![0u8; padded];
         let got = fill(&mut self.r, &mut data)?;
@@ -160,7 +185,7 @@ impl<R: Read> Parser<R> {
     }
 
     /// Decode and validate one header block found at byte `at`.
-    fn header(&mut self, b: &[u8; BLOCK], at: usize) -> Result<Header, UserdataError> {
+    fn check(&mut self, h: &Header, at: usize) -> Result<Checked, UserdataError> {
         let index = self.index;
         let err = |path: Option<&str>, problem: String| UserdataError::Entry {
             index,
@@ -169,53 +194,39 @@ impl<R: Read> Parser<R> {
             problem,
         };
         // Nothing in an unverified header can be trusted, not even its name.
-        let stored = octal(&b[h::CHKSUM]).map_err(|p| err(None, format!("checksum field: {p}")))?;
-        let (unsigned, signed) = h::checksums(b);
-        if stored != unsigned && i64::try_from(stored).ok() != Some(signed) {
+        verify_checksum(h).map_err(|p| err(None, format!("not a valid tar header ({p})")))?;
+        let old = h.as_old();
+        // In ustar and GNU headers the magic and version fields start the
+        // area a v7 header leaves as padding.
+        let (magic, version) = old.pad[..8].split_at(6);
+        let v7 = magic.iter().chain(version).all(|&c| c == 0);
+        if h.as_ustar().is_none() && h.as_gnu().is_none() && !v7 {
             return Err(err(
                 None,
                 format!(
-                    "bad header checksum: the header says {stored}, its bytes sum to {unsigned}"
+                    "unknown header format (magic `{}`, version `{}`)",
+                    magic.escape_ascii(),
+                    version.escape_ascii()
                 ),
             ));
         }
-        let ustar = match (&b[h::MAGIC], &b[h::VERSION]) {
-            (m, v) if m == h::USTAR_MAGIC && v == h::USTAR_VERSION => true,
-            (m, v) if m == h::GNU_MAGIC && v == h::GNU_VERSION => false,
-            (m, v) if m.iter().chain(v).all(|&c| c == 0) => false,
-            (m, v) => {
-                return Err(err(
-                    None,
-                    format!(
-                        "unknown header format (magic {:?}, version {:?})",
-                        m.escape_ascii().to_string(),
-                        v.escape_ascii().to_string()
-                    ),
-                ))
-            }
-        };
-        let raw = raw_path(b, ustar).map_err(|p| err(None, p))?;
+        // `tar` joins the prefix field to the name for ustar headers only
+        // (GNU keeps timestamps there).
+        let raw = String::from_utf8(h.path_bytes().into_owned()).map_err(|e| {
+            err(
+                None,
+                format!("path `{}` is not valid UTF-8", e.as_bytes().escape_ascii()),
+            )
+        })?;
         let shown = Some(raw.as_str());
-        let typeflag = b[h::TYPEFLAG];
-        let kind = match typeflag {
-            TYPE_REG_OLD if raw.ends_with('/') => EntryKind::Dir,
-            TYPE_REG | TYPE_REG_OLD => EntryKind::File,
-            TYPE_DIR => EntryKind::Dir,
+        let kind = match h.entry_type() {
+            // v7 writers mark directories only by the trailing slash.
+            EntryType::Regular if old.linkflag[0] == 0 && raw.ends_with('/') => EntryKind::Dir,
+            EntryType::Regular => EntryKind::File,
+            EntryType::Directory => EntryKind::Dir,
             other => return Err(err(shown, refused_type(other))),
         };
-        for (field, name) in [
-            (h::MODE, "mode"),
-            (h::UID, "uid"),
-            (h::GID, "gid"),
-            (h::SIZE, "size"),
-            (h::MTIME, "mtime"),
-            (h::DEVMAJOR, "devmajor"),
-            (h::DEVMINOR, "devminor"),
-        ] {
-            octal(&b[field]).map_err(|p| err(shown, format!("{name} field: {p}")))?;
-        }
-        let mode = octal(&b[h::MODE]).unwrap_or_default();
-        let size = octal(&b[h::SIZE]).unwrap_or_default();
+        let (mode, size) = numeric_fields(h).map_err(|p| err(shown, p))?;
         if kind == EntryKind::Dir && size != 0 {
             return Err(err(shown, format!("a directory with {size} bytes of data")));
         }
@@ -249,7 +260,7 @@ impl<R: Read> Parser<R> {
                 Some(p)
             }
         };
-        Ok(Header {
+        Ok(Checked {
             path,
             kind,
             mode: (mode & 0o777) as u32,
@@ -280,6 +291,86 @@ impl<R: Read> Parser<R> {
     }
 }
 
+/// The header sums with the checksum field counted as eight spaces:
+/// (unsigned, signed). POSIX asks for the unsigned one; some old writers
+/// used signed bytes, and common readers accept either. (`tar` computes
+/// only the unsigned one, and keeps it private.)
+pub(crate) fn checksums(h: &Header) -> (u64, i64) {
+    let field = &h.as_old().cksum;
+    let spaces = 8 * u64::from(b' ');
+    let unsigned: u64 = h.as_bytes().iter().map(|&b| u64::from(b)).sum();
+    let signed: i64 = h.as_bytes().iter().map(|&b| i64::from(b as i8)).sum();
+    let field_u: u64 = field.iter().map(|&b| u64::from(b)).sum();
+    let field_s: i64 = field.iter().map(|&b| i64::from(b as i8)).sum();
+    (
+        unsigned - field_u + spaces,
+        signed - field_s + spaces as i64,
+    )
+}
+
+/// Why a block is not a tar header, if it is not.
+fn verify_checksum(h: &Header) -> Result<(), String> {
+    let stored = h.cksum().map_err(|_| {
+        format!(
+            "its checksum field `{}` is not an octal number",
+            text(&h.as_old().cksum)
+        )
+    })?;
+    let (unsigned, signed) = checksums(h);
+    if u64::from(stored) == unsigned || i64::from(stored) == signed {
+        return Ok(());
+    }
+    Err(format!(
+        "bad header checksum: the header says {stored}, its bytes sum to {unsigned}"
+    ))
+}
+
+/// Decode every numeric field with `tar`, so that a malformed one is
+/// refused even where b2d ignores its value (uid, gid, mtime, devices).
+/// Returns (mode, size).
+fn numeric_fields(h: &Header) -> Result<(u64, u64), String> {
+    let old = h.as_old();
+    let mode = number("mode", &old.mode, || h.mode().map(u64::from))?;
+    number("uid", &old.uid, || h.uid())?;
+    number("gid", &old.gid, || h.gid())?;
+    let size = number("size", &old.size, || h.entry_size())?;
+    number("mtime", &old.mtime, || h.mtime())?;
+    // v7 headers have no device fields.
+    let devices = match (h.as_ustar(), h.as_gnu()) {
+        (Some(u), _) => Some((u.dev_major, u.dev_minor)),
+        (None, Some(g)) => Some((g.dev_major, g.dev_minor)),
+        (None, None) => None,
+    };
+    if let Some((major, minor)) = devices {
+        let dev = |v: io::Result<Option<u32>>| v.map(|d| u64::from(d.unwrap_or(0)));
+        number("devmajor", &major, || dev(h.device_major()))?;
+        number("devminor", &minor, || dev(h.device_minor()))?;
+    }
+    Ok((mode, size))
+}
+
+/// One numeric field, decoded by `decode` (a `tar::Header` accessor) after
+/// the two rules `tar` does not have: an empty field (NULs or spaces, as
+/// GNU tar and Python leave the device fields of files) is zero, and
+/// base-256 numbers, which no writer uses for a small archive, are refused.
+fn number(name: &str, raw: &[u8], decode: impl FnOnce() -> io::Result<u64>) -> Result<u64, String> {
+    if raw.first().is_some_and(|&c| c & 0x80 != 0) {
+        return Err(format!(
+            "{name} field: base-256 (binary) numbers are not supported"
+        ));
+    }
+    if raw.iter().take_while(|&&c| c != 0).all(|&c| c == b' ') {
+        return Ok(0);
+    }
+    decode().map_err(|_| format!("{name} field `{}` is not an octal number", text(raw)))
+}
+
+/// A field's bytes up to the first NUL, printable.
+fn text(field: &[u8]) -> String {
+    let end = field.iter().position(|&c| c == 0).unwrap_or(field.len());
+    field[..end].escape_ascii().to_string()
+}
+
 fn archive_err(offset: usize, problem: String) -> UserdataError {
     UserdataError::Archive { offset, problem }
 }
@@ -300,58 +391,6 @@ fn fill<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(got)
-}
-
-/// Parse a numeric header field: optional leading spaces, octal digits,
-/// then only NULs or spaces. An empty field is zero.
-fn octal(field: &[u8]) -> Result<u64, String> {
-    if field.first().is_some_and(|&c| c & 0x80 != 0) {
-        return Err("base-256 (binary) numbers are not supported".into());
-    }
-    let start = field.iter().position(|&c| c != b' ').unwrap_or(field.len());
-    let digits = &field[start..];
-    let end = digits
-        .iter()
-        .position(|&c| c == 0 || c == b' ')
-        .unwrap_or(digits.len());
-    let (num, rest) = digits.split_at(end);
-    if let Some(&c) = num.iter().find(|&&c| !(b'0'..=b'7').contains(&c)) {
-        return Err(format!("{:?} is not an octal digit", char::from(c)));
-    }
-    if rest.iter().any(|&c| c != 0 && c != b' ') {
-        return Err(format!(
-            "unexpected bytes {:?} after the number",
-            rest.escape_ascii().to_string()
-        ));
-    }
-    // At most 12 digits (36 bits): no overflow.
-    Ok(num
-        .iter()
-        .fold(0u64, |acc, &c| (acc << 3) | u64::from(c - b'0')))
-}
-
-/// The NUL-terminated string at the start of a field.
-fn cstr(field: &[u8]) -> &[u8] {
-    let end = field.iter().position(|&c| c == 0).unwrap_or(field.len());
-    &field[..end]
-}
-
-/// The entry's path as stored: the ustar prefix and the name joined by `/`.
-fn raw_path(b: &[u8; BLOCK], ustar: bool) -> Result<String, String> {
-    let name = cstr(&b[h::NAME]);
-    let prefix = if ustar { cstr(&b[h::PREFIX]) } else { &[] };
-    let mut joined = Vec::with_capacity(prefix.len() + 1 + name.len());
-    if !prefix.is_empty() {
-        joined.extend_from_slice(prefix);
-        joined.push(b'/');
-    }
-    joined.extend_from_slice(name);
-    String::from_utf8(joined).map_err(|e| {
-        format!(
-            "path {:?} is not valid UTF-8",
-            e.as_bytes().escape_ascii().to_string()
-        )
-    })
 }
 
 /// Normalise a stored path: strip leading `./` and trailing `/`, then
@@ -387,24 +426,25 @@ fn clean_path(raw: &str) -> Result<Option<String>, String> {
 }
 
 /// Why a header type other than a file or directory is refused.
-fn refused_type(flag: u8) -> String {
-    let what = match flag {
-        b'1' => "hard links are not allowed",
-        b'2' => "symbolic links are not allowed",
-        b'3' => "character devices are not allowed",
-        b'4' => "block devices are not allowed",
-        b'6' => "fifos are not allowed",
-        b'7' => "contiguous files are not supported",
-        b'x' => "pax extended headers are not supported (docker-machine never writes them)",
-        b'g' => "pax global headers are not supported (docker-machine never writes them)",
-        b'L' | b'K' => {
+fn refused_type(t: EntryType) -> String {
+    let what = match t {
+        EntryType::Link => "hard links are not allowed",
+        EntryType::Symlink => "symbolic links are not allowed",
+        EntryType::Char => "character devices are not allowed",
+        EntryType::Block => "block devices are not allowed",
+        EntryType::Fifo => "fifos are not allowed",
+        EntryType::Continuous => "contiguous files are not supported",
+        EntryType::XHeader => {
+            "pax extended headers are not supported (docker-machine never writes them)"
+        }
+        EntryType::XGlobalHeader => {
+            "pax global headers are not supported (docker-machine never writes them)"
+        }
+        EntryType::GNULongName | EntryType::GNULongLink => {
             "GNU long name/link headers are not supported (docker-machine never writes them)"
         }
-        b'S' => "GNU sparse files are not supported",
+        EntryType::GNUSparse => "GNU sparse files are not supported",
         _ => "only regular files ('0') and directories ('5') are allowed",
     };
-    format!(
-        "type {:?}: {what}",
-        char::from(flag).escape_default().to_string()
-    )
+    format!("type '{}': {what}", t.as_byte().escape_ascii())
 }

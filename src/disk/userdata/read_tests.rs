@@ -1,8 +1,12 @@
 //! Unit tests of the reader, mostly on hand-made malformed input.
 
-use super::header as h;
 use super::*;
 use std::io::Read;
+
+/// The header's (unsigned, signed) checksums.
+fn sums(b: &[u8; BLOCK]) -> (u64, i64) {
+    super::read::checksums(tar::Header::from_byte_slice(b))
+}
 
 /// A ustar header written independently of the builder, with a valid
 /// checksum. Fields can be overwritten afterwards and [`reseal`]ed.
@@ -22,7 +26,7 @@ fn hdr(name: &str, flag: u8, mode: u32, size: usize) -> [u8; BLOCK] {
 }
 
 fn reseal(b: &mut [u8; BLOCK]) {
-    let (sum, _) = h::checksums(b);
+    let (sum, _) = sums(b);
     b[148..156].copy_from_slice(format!("{sum:06o}\0 ").as_bytes());
 }
 
@@ -227,7 +231,7 @@ fn modes_are_masked() {
 #[test]
 fn signed_checksums_are_accepted() {
     let mut b = set(hdr("s", b'0', 0o644, 0), 265, &[0xff; 8]);
-    let (_, signed) = h::checksums(&b);
+    let (_, signed) = sums(&b);
     b[148..156].copy_from_slice(format!("{signed:06o}\0 ").as_bytes());
     assert_eq!(
         read(&tar(&[entry(b, &[])])[..]).unwrap().entries[0].path,
@@ -239,7 +243,7 @@ fn signed_checksums_are_accepted() {
 fn bad_checksums_are_refused() {
     for delta in [1i64, -1] {
         let mut b = hdr("c", b'0', 0o644, 0);
-        let (sum, _) = h::checksums(&b);
+        let (sum, _) = sums(&b);
         let wrong = (sum as i64 + delta) as u64;
         b[148..156].copy_from_slice(format!("{wrong:06o}\0 ").as_bytes());
         assert_refused(
@@ -249,7 +253,10 @@ fn bad_checksums_are_refused() {
     }
     let mut b = hdr("c", b'0', 0o644, 0);
     b[148..156].copy_from_slice(b"01x345\0 ");
-    assert_refused(&tar(&[entry(b, &[])]), &["checksum field", "'x'"]);
+    assert_refused(
+        &tar(&[entry(b, &[])]),
+        &["not a valid tar header", "checksum field `01x345`"],
+    );
 }
 
 #[test]
@@ -413,5 +420,58 @@ fn errors_name_index_offset_and_path() {
     assert_eq!(
         msg,
         "userdata archive: entry #2 at byte 1536 (`../x`): '..' path component"
+    );
+}
+
+/// Deterministic noise (xorshift64), standing in for whatever follows a
+/// cut-off archive on a disk.
+fn noise(seed: u64, len: usize) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect()
+}
+
+#[test]
+fn a_truncated_archive_followed_by_random_bytes_is_not_a_tar_header() {
+    let whole = tar(&[dir(".ssh"), file(".ssh/authorized_keys", b"key")]);
+    let cut = &whole[..3 * BLOCK];
+    let mut high_bit_in_checksum = 0;
+    for seed in 0..64 {
+        let mut bytes = cut.to_vec();
+        bytes.extend(noise(seed, 4 * BLOCK));
+        high_bit_in_checksum += usize::from(bytes[3 * BLOCK + 148] & 0x80 != 0);
+        let msg = err(&bytes);
+        assert!(
+            msg.starts_with("userdata archive: entry #2 at byte 1536: not a valid tar header ("),
+            "seed {seed}: {msg}"
+        );
+        assert!(!msg.contains("base-256"), "seed {seed}: {msg}");
+    }
+    // The seeds cover the case that used to be reported as a base-256 number.
+    assert!(high_bit_in_checksum > 0);
+}
+
+#[test]
+fn not_a_tar_header_says_why() {
+    let mut b = hdr("c", b'0', 0o644, 0);
+    b[148..156].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef, 0, 0, 0, 0]);
+    assert_refused(
+        &tar(&[entry(b, &[])]),
+        &[
+            "entry #0 at byte 0: not a valid tar header",
+            "checksum field `\\xde\\xad\\xbe\\xef` is not an octal number",
+        ],
+    );
+    // A valid checksum but bytes no tar writer produces in the magic field.
+    let b = set(hdr("m", b'0', 0o644, 0), 257, &[0xff; 8]);
+    assert_refused(
+        &tar(&[entry(b, &[])]),
+        &["unknown header format (magic `\\xff\\xff\\xff\\xff\\xff\\xff`"],
     );
 }
