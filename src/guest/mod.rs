@@ -9,6 +9,7 @@ pub mod logger;
 pub mod modules;
 pub mod mounts;
 pub mod network;
+pub mod portwatch;
 pub mod profile;
 pub mod ready;
 pub mod services;

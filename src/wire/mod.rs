@@ -4,6 +4,9 @@
 //!
 //! - [`ready`]: the one machine-readable `b2d-ready {json}` line.
 //! - [`console`]: the agent's log lines, `[   812ms] b2d-init INFO  text`.
+//! - [`ports`]: the guest's listening ports, sent over virtio-serial to
+//!   the host agent that forwards them.
 
 pub mod console;
+pub mod ports;
 pub mod ready;

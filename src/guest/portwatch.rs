@@ -1,0 +1,340 @@
+//! The port watch: which TCP and UDP ports listen in the guest on an
+//! address other than loopback (docker-proxy for `-p`/`-P`, a
+//! `--network host` server, swarm's published ports), sent to the host
+//! agent over virtio-serial whenever the set changes (see
+//! [`crate::wire::ports`]). The host forwards each to its own 127.0.0.1.
+//!
+//! Polling `/proc/net/{tcp,tcp6,udp,udp6}` every [`INTERVAL`] costs a few
+//! hundred microseconds a round and needs no netlink socket; the set goes
+//! out again every [`RESEND`] so a host agent that (re)connects late
+//! catches up. The channel is opened non-blocking: with no host agent
+//! connected a write would otherwise block until one is.
+
+use crate::wire::ports::{Listener, PortsMsg, Proto, CHANNEL, RESERVED};
+use procfs_core::net::{TcpNetEntries, TcpState, UdpNetEntries, UdpState};
+use procfs_core::{ExplicitSystemInfo, FromReadSI};
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::Write;
+use std::net::{IpAddr, SocketAddr};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+pub const INTERVAL: Duration = Duration::from_millis(500);
+pub const RESEND: Duration = Duration::from_secs(5);
+
+/// UDP ports of the agent's own (the DHCP client), never announced.
+const RESERVED_UDP: &[u16] = &[68];
+
+fn system_info() -> ExplicitSystemInfo {
+    ExplicitSystemInfo {
+        boot_time_secs: 0,
+        ticks_per_second: 100,
+        page_size: 4096,
+        is_little_endian: cfg!(target_endian = "little"),
+    }
+}
+
+/// Whether a listener on `addr` is reachable from outside the guest.
+fn outside(addr: &SocketAddr) -> bool {
+    let ip = match addr.ip() {
+        IpAddr::V6(v6) => v6
+            .to_ipv4_mapped()
+            .map(IpAddr::V4)
+            .unwrap_or(IpAddr::V6(v6)),
+        v4 => v4,
+    };
+    !ip.is_loopback()
+}
+
+/// A socket found listening: its port, protocol and inode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Sock {
+    proto: Proto,
+    port: u16,
+    inode: u64,
+}
+
+/// The listening sockets under `proc_root/net` (an absent or unreadable
+/// table, e.g. IPv6 disabled, counts as empty).
+fn sockets(proc_root: &Path) -> Vec<Sock> {
+    let si = system_info();
+    let net = proc_root.join("net");
+    let mut out = Vec::new();
+    for name in ["tcp", "tcp6"] {
+        let Ok(f) = std::fs::File::open(net.join(name)) else {
+            continue;
+        };
+        if let Ok(TcpNetEntries(entries)) = TcpNetEntries::from_read(f, &si) {
+            out.extend(
+                entries
+                    .iter()
+                    .filter(|e| e.state == TcpState::Listen && outside(&e.local_address))
+                    .map(|e| Sock {
+                        proto: Proto::Tcp,
+                        port: e.local_address.port(),
+                        inode: e.inode,
+                    }),
+            );
+        }
+    }
+    for name in ["udp", "udp6"] {
+        let Ok(f) = std::fs::File::open(net.join(name)) else {
+            continue;
+        };
+        if let Ok(UdpNetEntries(entries)) = UdpNetEntries::from_read(f, &si) {
+            // An unconnected bound UDP socket shows as state 07 (close).
+            out.extend(
+                entries
+                    .iter()
+                    .filter(|e| e.state == UdpState::Close && outside(&e.local_address))
+                    .filter(|e| !RESERVED_UDP.contains(&e.local_address.port()))
+                    .map(|e| Sock {
+                        proto: Proto::Udp,
+                        port: e.local_address.port(),
+                        inode: e.inode,
+                    }),
+            );
+        }
+    }
+    out.retain(|s| s.port != 0 && !RESERVED.contains(&s.port));
+    out
+}
+
+/// Socket inode → the `comm` of a process holding it, for the inodes in
+/// `want` (a walk of `/proc/*/fd`, done only when the set changes).
+fn owners(proc_root: &Path, want: &BTreeSet<u64>) -> BTreeMap<u64, String> {
+    let mut found = BTreeMap::new();
+    let Ok(procs) = std::fs::read_dir(proc_root) else {
+        return found;
+    };
+    for p in procs.flatten() {
+        let dir = p.path();
+        if !p
+            .file_name()
+            .to_string_lossy()
+            .bytes()
+            .all(|b| b.is_ascii_digit())
+        {
+            continue;
+        }
+        let Ok(fds) = std::fs::read_dir(dir.join("fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let t = target.to_string_lossy();
+            let Some(inode) = t
+                .strip_prefix("socket:[")
+                .and_then(|r| r.strip_suffix(']'))
+                .and_then(|n| n.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if want.contains(&inode) && !found.contains_key(&inode) {
+                let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+                found.insert(inode, comm.trim().to_string());
+            }
+        }
+        if found.len() == want.len() {
+            break;
+        }
+    }
+    found
+}
+
+/// The current set of outside listeners under `proc_root`, one entry a
+/// (protocol, port), with the listening program's name when known.
+pub fn scan(proc_root: &Path) -> PortsMsg {
+    let socks = sockets(proc_root);
+    let inodes: BTreeSet<u64> = socks.iter().map(|s| s.inode).collect();
+    let names = owners(proc_root, &inodes);
+    let mut ports: Vec<Listener> = socks
+        .iter()
+        .map(|s| Listener {
+            proto: s.proto,
+            port: s.port,
+            by: names.get(&s.inode).filter(|n| !n.is_empty()).cloned(),
+        })
+        .collect();
+    ports.sort();
+    // One entry a (protocol, port): 0.0.0.0 and :: both listening, keeping
+    // whichever name was found.
+    ports.dedup_by(|next, kept| {
+        let same = next.proto == kept.proto && next.port == kept.port;
+        if same && kept.by.is_none() {
+            kept.by = next.by.take();
+        }
+        same
+    });
+    PortsMsg { ports }
+}
+
+/// The channel's device node: the `vportNpM` whose sysfs `name` is
+/// [`CHANNEL`] (there is no udev to make `/dev/virtio-ports/` links).
+pub fn channel_device(sys_root: &Path, dev_root: &Path) -> Option<PathBuf> {
+    let dir = std::fs::read_dir(sys_root.join("class/virtio-ports")).ok()?;
+    dir.flatten().find_map(|e| {
+        let name = std::fs::read_to_string(e.path().join("name")).ok()?;
+        (name.trim() == CHANNEL).then(|| dev_root.join(e.file_name()))
+    })
+}
+
+/// Where the watch reads and writes.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub proc_root: PathBuf,
+    pub sys_root: PathBuf,
+    pub dev_root: PathBuf,
+}
+
+/// Run the watch forever (a thread of PID 1). Without the channel (not a
+/// b2d-made QEMU machine) it says so once and ends.
+pub fn run(w: &Watch) {
+    let Some(dev) = channel_device(&w.sys_root, &w.dev_root) else {
+        log::info!("ports: no {CHANNEL} channel; published ports are not forwarded to the host");
+        return;
+    };
+    let mut out = match std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&dev)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            log::warn!(
+                "ports: cannot open {}: {e}; no port forwarding",
+                dev.display()
+            );
+            return;
+        }
+    };
+    log::info!("ports: watching listeners, reporting on {}", dev.display());
+    let mut last: Option<PortsMsg> = None;
+    let mut sent_at = Instant::now();
+    loop {
+        let now = scan(&w.proc_root);
+        let changed = last.as_ref() != Some(&now);
+        if changed || sent_at.elapsed() >= RESEND {
+            if changed {
+                let list: Vec<String> = now
+                    .ports
+                    .iter()
+                    .map(|l| format!("{}/{}", l.port, l.proto))
+                    .collect();
+                log::debug!("ports: listening now: {}", list.join(" "));
+            }
+            // EAGAIN: no host agent reads right now; the next round resends.
+            let _ = out.write_all(now.line().as_bytes());
+            sent_at = Instant::now();
+            last = Some(now);
+        }
+        std::thread::sleep(INTERVAL);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TCP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000:4E98 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1001 1 0000000000000000 100 0 0 10 0
+   1: 0100007F:1F90 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1002 1 0000000000000000 100 0 0 10 0
+   2: 00000000:0016 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1003 1 0000000000000000 100 0 0 10 0
+   3: 0F02000A:0050 0202000A:C350 01 00000000:00000000 00:00000000 00000000     0        0 1004 1 0000000000000000 100 0 0 10 0
+   4: 0F02000A:1F91 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1005 1 0000000000000000 100 0 0 10 0
+";
+    const TCP6: &str = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode
+   0: 00000000000000000000000000000000:0948 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2001 1 0000000000000000 100 0 0 10 0
+   1: 00000000000000000000000001000000:0949 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2002 1 0000000000000000 100 0 0 10 0
+   2: 00000000000000000000000000000000:4E98 00000000000000000000000000000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 2003 1 0000000000000000 100 0 0 10 0
+";
+    const UDP: &str = "  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops
+  10: 00000000:14E9 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 3001 2 0000000000000000 0
+  11: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 3002 2 0000000000000000 0
+  12: 0100007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 3003 2 0000000000000000 0
+";
+
+    fn proc_tree() -> tempfile::TempDir {
+        let t = tempfile::tempdir().unwrap();
+        let net = t.path().join("net");
+        std::fs::create_dir_all(&net).unwrap();
+        std::fs::write(net.join("tcp"), TCP).unwrap();
+        std::fs::write(net.join("tcp6"), TCP6).unwrap();
+        std::fs::write(net.join("udp"), UDP).unwrap();
+        // No udp6: IPv6 UDP table absent counts as empty.
+        let p = t.path().join("4242");
+        std::fs::create_dir_all(p.join("fd")).unwrap();
+        std::fs::write(p.join("comm"), "docker-proxy\n").unwrap();
+        std::os::unix::fs::symlink("socket:[1001]", p.join("fd/3")).unwrap();
+        std::os::unix::fs::symlink("/dev/null", p.join("fd/0")).unwrap();
+        t
+    }
+
+    #[test]
+    fn outside_listeners_only_with_their_program() {
+        let t = proc_tree();
+        let got: Vec<(Proto, u16, Option<String>)> = scan(t.path())
+            .ports
+            .into_iter()
+            .map(|l| (l.proto, l.port, l.by))
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (Proto::Tcp, 8081, None),
+                // On 0.0.0.0 (docker-proxy's) and on :: — one entry.
+                (Proto::Tcp, 20120, Some("docker-proxy".to_string())),
+                (Proto::Udp, 5353, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn loopback_reserved_and_connected_sockets_are_left_out() {
+        let t = proc_tree();
+        let ports: Vec<u16> = scan(t.path()).ports.iter().map(|l| l.port).collect();
+        for p in [8080, 2377, 22, 80, 68, 53] {
+            assert!(!ports.contains(&p), "{p} in {ports:?}");
+        }
+        assert_eq!(scan(Path::new("/nonexistent")).ports, vec![]);
+    }
+
+    #[test]
+    fn finds_the_channel_by_its_sysfs_name() {
+        let t = tempfile::tempdir().unwrap();
+        let vp = t.path().join("sys/class/virtio-ports");
+        for (port, name) in [
+            ("vport0p1", "org.qemu.guest_agent.0\n"),
+            ("vport0p2", "org.b2d.agent.0\n"),
+        ] {
+            std::fs::create_dir_all(vp.join(port)).unwrap();
+            std::fs::write(vp.join(port).join("name"), name).unwrap();
+        }
+        assert_eq!(
+            channel_device(&t.path().join("sys"), Path::new("/dev")),
+            Some(PathBuf::from("/dev/vport0p2"))
+        );
+        assert_eq!(
+            channel_device(&t.path().join("none"), Path::new("/dev")),
+            None
+        );
+    }
+
+    #[test]
+    fn the_real_proc_parses() {
+        let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let m = scan(Path::new("/proc"));
+        assert!(
+            m.ports
+                .iter()
+                .any(|p| p.proto == Proto::Tcp && p.port == port),
+            "{port} not in {m:?}"
+        );
+        let me = m.ports.iter().find(|p| p.port == port).unwrap();
+        assert!(me.by.is_some(), "the test process owns {port}");
+    }
+}

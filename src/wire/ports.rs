@@ -1,0 +1,137 @@
+//! The guest → host port messages, over the virtio-serial port
+//! [`CHANNEL`]: one JSON object per line, the whole set of ports that
+//! listen in the guest on a non-loopback address each time it changes
+//! (and again every few seconds, so a host agent that restarts catches up):
+//!
+//! `{"ports":[{"proto":"tcp","port":18080,"by":"docker-proxy"}]}`
+//!
+//! The host agent forwards each to the same port on the host's 127.0.0.1.
+//! The channel carries data only, never commands for the host: the guest
+//! never reaches QMP.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+/// The virtio-serial port name (`/dev/virtio-ports/<CHANNEL>` in the guest).
+pub const CHANNEL: &str = "org.b2d.agent.0";
+
+/// Ports that already have fixed forwards (ssh, the Docker API) and are
+/// never announced.
+pub const RESERVED: &[u16] = &[22, 2376];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Proto {
+    Tcp,
+    Udp,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Tcp => "tcp",
+            Proto::Udp => "udp",
+        }
+    }
+}
+
+impl fmt::Display for Proto {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One listening port in the guest.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Listener {
+    pub proto: Proto,
+    pub port: u16,
+    /// The listening program's name (`comm`), when the agent found it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+}
+
+/// One message: the complete current set, sorted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct PortsMsg {
+    pub ports: Vec<Listener>,
+}
+
+/// Longest line the host reads; a longer one is dropped, not buffered.
+pub const MAX_LINE: usize = 256 << 10;
+
+impl PortsMsg {
+    pub fn line(&self) -> String {
+        let mut s = serde_json::to_string(self).unwrap_or_else(|_| "{\"ports\":[]}".into());
+        s.push('\n');
+        s
+    }
+
+    /// A message from one line; None for anything else (noise on the
+    /// channel, a torn line after a reconnect). Reserved and zero ports
+    /// are dropped here too, whatever the guest sent.
+    pub fn parse(line: &str) -> Option<PortsMsg> {
+        if line.len() > MAX_LINE {
+            return None;
+        }
+        let mut m: PortsMsg = serde_json::from_str(line.trim()).ok()?;
+        m.ports
+            .retain(|l| l.port != 0 && !RESERVED.contains(&l.port));
+        m.ports.sort();
+        m.ports
+            .dedup_by(|a, b| a.proto == b.proto && a.port == b.port);
+        Some(m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn line_round_trips_and_hostile_lines_are_dropped() {
+        let m = PortsMsg {
+            ports: vec![
+                Listener {
+                    proto: Proto::Tcp,
+                    port: 18080,
+                    by: Some("docker-proxy".into()),
+                },
+                Listener {
+                    proto: Proto::Udp,
+                    port: 5353,
+                    by: None,
+                },
+            ],
+        };
+        let line = m.line();
+        assert_eq!(
+            line,
+            "{\"ports\":[{\"proto\":\"tcp\",\"port\":18080,\"by\":\"docker-proxy\"},{\"proto\":\"udp\",\"port\":5353}]}\n"
+        );
+        let back = PortsMsg::parse(&line).unwrap();
+        assert_eq!(back.ports.len(), 2);
+        assert_eq!(back.ports[0].proto, Proto::Tcp);
+        for bad in [
+            "",
+            "garbage",
+            "{\"ports\":[{\"proto\":\"sctp\",\"port\":1}]}",
+            "{\"ports\":[{\"proto\":\"tcp\",\"port\":70000}]}",
+        ] {
+            assert_eq!(PortsMsg::parse(bad), None, "{bad}");
+        }
+        let reserved = PortsMsg::parse(
+            "{\"ports\":[{\"proto\":\"tcp\",\"port\":22},{\"proto\":\"tcp\",\"port\":2376},{\"proto\":\"tcp\",\"port\":0},{\"proto\":\"tcp\",\"port\":80},{\"proto\":\"tcp\",\"port\":80}]}",
+        )
+        .unwrap();
+        assert_eq!(
+            reserved.ports,
+            vec![Listener {
+                proto: Proto::Tcp,
+                port: 80,
+                by: None
+            }]
+        );
+        assert_eq!(PortsMsg::parse(&"x".repeat(MAX_LINE + 1)), None);
+    }
+}
