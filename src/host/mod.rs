@@ -6,6 +6,7 @@
 //! progress display.
 
 pub mod accel;
+pub mod agent;
 pub mod certs;
 pub mod cmd;
 pub mod console;
@@ -15,5 +16,6 @@ pub mod iso;
 pub mod machine;
 pub mod progress;
 pub mod qemu;
+pub mod qmp;
 pub mod ssh_keys;
 pub mod vmspec;

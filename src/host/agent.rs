@@ -1,0 +1,311 @@
+//! The host agent: a detached `b2d` process per running machine that
+//! reads the guest's listening ports from the virtio-serial channel (see
+//! [`crate::wire::ports`]) and forwards each to the same port on the
+//! host's 127.0.0.1 through QMP `hostfwd_add` / `hostfwd_remove` on the
+//! user network. It lives as long as the machine's QEMU; `b2d up` starts
+//! it and starts it again if it is missing.
+//!
+//! What is forwarded, and what was skipped and why, is kept in the
+//! machine's `ports.json` (written atomically after every change), which
+//! `b2d ports` shows and a restarted agent takes over from. Every change
+//! is also one line in `agent.log`.
+
+use crate::wire::ports::{Listener, PortsMsg, Proto};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io;
+
+/// Why a port is not forwarded.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    pub proto: Proto,
+    pub port: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub by: Option<String>,
+    pub reason: String,
+}
+
+/// `ports.json`: the forwards in place on QEMU `pid`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct State {
+    pub pid: u32,
+    pub active: Vec<Listener>,
+    pub skipped: Vec<Skipped>,
+}
+
+/// How forwards are made: QMP in production, a recorder in tests.
+pub trait Forwarder {
+    /// Whether 127.0.0.1:`port` can be had on the host; the reason if not.
+    fn available(&mut self, proto: Proto, port: u16) -> Result<(), String>;
+    fn add(&mut self, proto: Proto, port: u16) -> Result<(), String>;
+    fn remove(&mut self, proto: Proto, port: u16) -> Result<(), String>;
+}
+
+/// What changed in one reconciliation, for the log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Changes {
+    pub added: Vec<Listener>,
+    pub removed: Vec<Listener>,
+    pub skipped: Vec<Skipped>,
+    /// Removals QEMU refused (the forward may linger).
+    pub failed: Vec<String>,
+}
+
+type Key = (Proto, u16);
+
+fn key(l: &Listener) -> Key {
+    (l.proto, l.port)
+}
+
+/// Bring `state` to `want`: remove forwards whose listener went away, add
+/// the new ones the host can give, remember the rest as skipped. A port
+/// skipped before is tried again each time (the host program holding it
+/// may have quit).
+pub fn reconcile(state: &mut State, want: &PortsMsg, fw: &mut dyn Forwarder) -> Changes {
+    let mut ch = Changes::default();
+    let wanted: BTreeMap<Key, &Listener> = want.ports.iter().map(|l| (key(l), l)).collect();
+    let mut kept = Vec::new();
+    for l in std::mem::take(&mut state.active) {
+        if wanted.contains_key(&key(&l)) {
+            kept.push(l);
+            continue;
+        }
+        match fw.remove(l.proto, l.port) {
+            Ok(()) => ch.removed.push(l),
+            Err(e) => ch.failed.push(format!("{}/{}: {e}", l.port, l.proto)),
+        }
+    }
+    let mut skipped_now = Vec::new();
+    for (k, l) in &wanted {
+        if let Some(existing) = kept.iter_mut().find(|a| key(a) == *k) {
+            existing.by = l.by.clone();
+            continue;
+        }
+        let result = fw.available(k.0, k.1).and_then(|()| fw.add(k.0, k.1));
+        match result {
+            Ok(()) => {
+                ch.added.push((*l).clone());
+                kept.push((*l).clone());
+            }
+            Err(reason) => {
+                let s = Skipped {
+                    proto: k.0,
+                    port: k.1,
+                    by: l.by.clone(),
+                    reason,
+                };
+                if !state.skipped.contains(&s) {
+                    ch.skipped.push(s.clone());
+                }
+                skipped_now.push(s);
+            }
+        }
+    }
+    kept.sort();
+    state.active = kept;
+    state.skipped = skipped_now;
+    ch
+}
+
+/// The lowest port an ordinary user may bind here.
+fn unprivileged_start() -> u16 {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_unprivileged_port_start")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1024)
+}
+
+/// Whether 127.0.0.1:`port` can be bound now, and why not.
+pub fn host_port_free(proto: Proto, port: u16) -> Result<(), String> {
+    let r = match proto {
+        Proto::Tcp => std::net::TcpListener::bind(("127.0.0.1", port)).map(drop),
+        Proto::Udp => std::net::UdpSocket::bind(("127.0.0.1", port)).map(drop),
+    };
+    r.map_err(|e| match e.kind() {
+        io::ErrorKind::AddrInUse => {
+            format!("127.0.0.1:{port}/{proto} is in use by another program on the host")
+        }
+        io::ErrorKind::PermissionDenied => format!(
+            "ports below {} need root on this host (net.ipv4.ip_unprivileged_port_start); \
+             publish a higher port, e.g. -p {}:{port}",
+            unprivileged_start(),
+            u32::from(port) + 8000
+        ),
+        _ => format!("127.0.0.1:{port}/{proto}: {e}"),
+    })
+}
+
+/// The `hostfwd_add`/`hostfwd_remove` rule for a forward on the user
+/// netdev `netdev`.
+pub fn hostfwd_add(netdev: &str, proto: Proto, port: u16) -> String {
+    format!("hostfwd_add {netdev} {proto}:127.0.0.1:{port}-:{port}")
+}
+
+pub fn hostfwd_remove(netdev: &str, proto: Proto, port: u16) -> String {
+    format!("hostfwd_remove {netdev} {proto}:127.0.0.1:{port}")
+}
+
+/// One line per change for `agent.log`.
+pub fn log_lines(ch: &Changes) -> Vec<String> {
+    let name = |by: &Option<String>| by.as_deref().map(|b| format!(" ({b})")).unwrap_or_default();
+    let mut out = Vec::new();
+    for l in &ch.added {
+        out.push(format!(
+            "forwarding 127.0.0.1:{p}/{} to the guest's {p}{}",
+            l.proto,
+            name(&l.by),
+            p = l.port
+        ));
+    }
+    for l in &ch.removed {
+        out.push(format!(
+            "stopped forwarding {}/{}: no longer listening",
+            l.port, l.proto
+        ));
+    }
+    for s in &ch.skipped {
+        out.push(format!(
+            "not forwarding {}/{}{}: {}",
+            s.port,
+            s.proto,
+            name(&s.by),
+            s.reason
+        ));
+    }
+    for f in &ch.failed {
+        out.push(format!("could not remove the forward of {f}"));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Default)]
+    struct Rec {
+        taken: Vec<Key>,
+        calls: Vec<String>,
+    }
+
+    impl Forwarder for Rec {
+        fn available(&mut self, proto: Proto, port: u16) -> Result<(), String> {
+            if self.taken.contains(&(proto, port)) {
+                Err("in use".into())
+            } else {
+                Ok(())
+            }
+        }
+        fn add(&mut self, proto: Proto, port: u16) -> Result<(), String> {
+            self.calls.push(hostfwd_add("n0", proto, port));
+            Ok(())
+        }
+        fn remove(&mut self, proto: Proto, port: u16) -> Result<(), String> {
+            self.calls.push(hostfwd_remove("n0", proto, port));
+            Ok(())
+        }
+    }
+
+    fn msg(ports: &[(Proto, u16)]) -> PortsMsg {
+        PortsMsg {
+            ports: ports
+                .iter()
+                .map(|&(proto, port)| Listener {
+                    proto,
+                    port,
+                    by: None,
+                })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn adds_new_removes_gone_and_keeps_the_rest() {
+        let mut st = State::default();
+        let mut fw = Rec::default();
+        let ch = reconcile(
+            &mut st,
+            &msg(&[(Proto::Tcp, 8080), (Proto::Udp, 5353)]),
+            &mut fw,
+        );
+        assert_eq!(ch.added.len(), 2);
+        assert_eq!(
+            fw.calls,
+            vec![
+                "hostfwd_add n0 tcp:127.0.0.1:8080-:8080",
+                "hostfwd_add n0 udp:127.0.0.1:5353-:5353"
+            ]
+        );
+        fw.calls.clear();
+        let ch = reconcile(
+            &mut st,
+            &msg(&[(Proto::Tcp, 8080), (Proto::Tcp, 9090)]),
+            &mut fw,
+        );
+        assert_eq!(
+            fw.calls,
+            vec![
+                "hostfwd_remove n0 udp:127.0.0.1:5353",
+                "hostfwd_add n0 tcp:127.0.0.1:9090-:9090"
+            ]
+        );
+        assert_eq!((ch.added.len(), ch.removed.len()), (1, 1));
+        fw.calls.clear();
+        // The same set again changes nothing.
+        let ch = reconcile(
+            &mut st,
+            &msg(&[(Proto::Tcp, 8080), (Proto::Tcp, 9090)]),
+            &mut fw,
+        );
+        assert!(fw.calls.is_empty());
+        assert_eq!(ch, Changes::default());
+        assert_eq!(st.active.len(), 2);
+    }
+
+    #[test]
+    fn a_taken_port_is_skipped_with_its_reason_once_and_retried() {
+        let mut st = State::default();
+        let mut fw = Rec {
+            taken: vec![(Proto::Tcp, 80)],
+            ..Default::default()
+        };
+        let ch = reconcile(&mut st, &msg(&[(Proto::Tcp, 80)]), &mut fw);
+        assert_eq!(ch.skipped.len(), 1);
+        assert_eq!(st.skipped[0].reason, "in use");
+        assert!(st.active.is_empty());
+        // Logged once, still listed.
+        let ch = reconcile(&mut st, &msg(&[(Proto::Tcp, 80)]), &mut fw);
+        assert!(ch.skipped.is_empty());
+        assert_eq!(st.skipped.len(), 1);
+        // Freed on the host: the next round forwards it.
+        fw.taken.clear();
+        let ch = reconcile(&mut st, &msg(&[(Proto::Tcp, 80)]), &mut fw);
+        assert_eq!(ch.added.len(), 1);
+        assert!(st.skipped.is_empty());
+        // Gone in the guest: nothing skipped stays behind either.
+        reconcile(&mut st, &msg(&[]), &mut fw);
+        assert!(st.active.is_empty() && st.skipped.is_empty());
+    }
+
+    #[test]
+    fn host_port_check_names_the_reason() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let e = host_port_free(Proto::Tcp, port).unwrap_err();
+        assert!(e.contains("in use by another program"), "{e}");
+        drop(l);
+        assert_eq!(host_port_free(Proto::Tcp, port), Ok(()));
+        let lines = log_lines(&Changes {
+            skipped: vec![Skipped {
+                proto: Proto::Tcp,
+                port,
+                by: Some("docker-proxy".into()),
+                reason: e,
+            }],
+            ..Default::default()
+        });
+        assert!(lines[0].starts_with(&format!(
+            "not forwarding {port}/tcp (docker-proxy): 127.0.0.1"
+        )));
+    }
+}
