@@ -343,6 +343,12 @@ pub fn run() -> ! {
         };
         ready::announce(&con, &line.line());
     });
+    let watch = super::portwatch::Watch {
+        proc_root: cfg.proc_root.clone(),
+        sys_root: cfg.sys_root.clone(),
+        dev_root: cfg.dev_root.clone(),
+    };
+    std::thread::spawn(move || super::portwatch::run(&watch));
 
     let action = match sup.run(|_| false) {
         supervisor::LoopEnd::Shutdown(a) => a,

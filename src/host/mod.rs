@@ -7,6 +7,7 @@
 
 pub mod accel;
 pub mod agent;
+pub mod agent_run;
 pub mod certs;
 pub mod cmd;
 pub mod console;

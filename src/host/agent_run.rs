@@ -1,0 +1,217 @@
+//! The host agent's process: started detached by `b2d up` (`b2d agent
+//! NAME`, hidden), it connects to the machine's port channel (a unix
+//! socket QEMU serves for the guest's virtio-serial port), applies each
+//! ports message through the machine's agent QMP socket, and ends when
+//! the machine's QEMU does.
+
+use super::agent::{self, Forwarder, State};
+use super::machine::Machine;
+use super::qmp::Qmp;
+use crate::wire::ports::{PortsMsg, Proto, MAX_LINE};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The user netdev's id in the QEMU command line (`vmspec`).
+pub const NETDEV: &str = "n0";
+
+pub fn channel_socket(m: &Machine) -> PathBuf {
+    m.dir.join("agent.sock")
+}
+
+/// A QMP monitor of the agent's own, so `b2d stop` never waits for it.
+pub fn qmp_socket(m: &Machine) -> PathBuf {
+    m.dir.join("agent-qmp.sock")
+}
+
+pub fn state_file(m: &Machine) -> PathBuf {
+    m.dir.join("ports.json")
+}
+
+pub fn log_file(m: &Machine) -> PathBuf {
+    m.dir.join("agent.log")
+}
+
+pub fn pid_file(m: &Machine) -> PathBuf {
+    m.dir.join("agent.pid")
+}
+
+/// The forwards in place now, if the agent runs for this QEMU.
+pub fn read_state(m: &Machine) -> Option<State> {
+    let s: State = serde_json::from_slice(&std::fs::read(state_file(m)).ok()?).ok()?;
+    (super::qemu::running_pid(m) == Some(s.pid)).then_some(s)
+}
+
+struct QmpForwarder {
+    sock: PathBuf,
+}
+
+impl QmpForwarder {
+    fn hmp(&self, line: &str) -> Result<(), String> {
+        let mut q = Qmp::connect(&self.sock, Duration::from_secs(5)).map_err(|e| e.to_string())?;
+        let said = q.hmp(line).map_err(|e| e.to_string())?;
+        if said.is_empty() {
+            Ok(())
+        } else {
+            Err(format!("QEMU: {said}"))
+        }
+    }
+}
+
+impl Forwarder for QmpForwarder {
+    fn available(&mut self, proto: Proto, port: u16) -> Result<(), String> {
+        agent::host_port_free(proto, port)
+    }
+    fn add(&mut self, proto: Proto, port: u16) -> Result<(), String> {
+        self.hmp(&agent::hostfwd_add(NETDEV, proto, port))
+    }
+    fn remove(&mut self, proto: Proto, port: u16) -> Result<(), String> {
+        self.hmp(&agent::hostfwd_remove(NETDEV, proto, port))
+    }
+}
+
+fn say(line: &str) {
+    let now = time::OffsetDateTime::now_utc();
+    let stamp = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+        now.year(),
+        u8::from(now.month()),
+        now.day(),
+        now.hour(),
+        now.minute(),
+        now.second()
+    );
+    let _ = writeln!(io::stderr().lock(), "{stamp} {line}");
+}
+
+fn save(path: &Path, st: &State) {
+    match serde_json::to_vec_pretty(st) {
+        Ok(v) => {
+            if let Err(e) = crate::atomic::write_atomic(path, &v, 0o644) {
+                say(&format!("cannot save {}: {e}", path.display()));
+            }
+        }
+        Err(e) => say(&format!("cannot encode the port state: {e}")),
+    }
+}
+
+/// Read one line of at most [`MAX_LINE`] bytes into `buf` (kept across
+/// read timeouts). Ok(true): a whole line is in `buf`; Ok(false): not yet.
+fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(Some(false))
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(None); // EOF
+        }
+        let (chunk, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (&avail[..=i], true),
+            None => (avail, false),
+        };
+        let n = chunk.len();
+        if buf.first() == Some(&0) {
+            // Discarding the rest of an overlong line.
+        } else if buf.len() + n <= MAX_LINE + 1 {
+            buf.extend_from_slice(chunk);
+        } else {
+            buf.clear();
+            buf.push(0); // marks an overlong line: it will not parse
+        }
+        r.consume(n);
+        if done {
+            return Ok(Some(true));
+        }
+    }
+}
+
+/// Run the agent for `m` until its QEMU ends.
+pub fn run(m: &Machine) -> io::Result<()> {
+    let Some(pid) = super::qemu::running_pid(m) else {
+        say("the machine is not running; nothing to do");
+        return Ok(());
+    };
+    let state_path = state_file(m);
+    let mut state = read_state(m).unwrap_or(State {
+        pid,
+        ..Default::default()
+    });
+    let mut fw = QmpForwarder {
+        sock: qmp_socket(m),
+    };
+    say(&format!(
+        "agent for machine {} (QEMU pid {pid}) started",
+        m.name
+    ));
+    let alive = || super::qemu::running_pid(m) == Some(pid);
+    while alive() {
+        let s = match UnixStream::connect(channel_socket(m)) {
+            Ok(s) => s,
+            Err(_) => {
+                std::thread::sleep(Duration::from_millis(500));
+                continue;
+            }
+        };
+        s.set_read_timeout(Some(Duration::from_secs(1)))?;
+        let mut r = BufReader::new(s);
+        let mut buf = Vec::new();
+        while alive() {
+            match read_line(&mut r, &mut buf)? {
+                None => break, // QEMU closed the channel: reconnect
+                Some(false) => continue,
+                Some(true) => {}
+            }
+            let line = String::from_utf8_lossy(&buf).into_owned();
+            buf.clear();
+            let Some(msg) = PortsMsg::parse(&line) else {
+                continue;
+            };
+            let ch = agent::reconcile(&mut state, &msg, &mut fw);
+            for l in agent::log_lines(&ch) {
+                say(&l);
+            }
+            if ch != agent::Changes::default() || !state_path.exists() {
+                save(&state_path, &state);
+            }
+        }
+    }
+    let _ = std::fs::remove_file(&state_path);
+    say("the machine stopped; agent ends");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Cursor;
+
+    #[test]
+    fn lines_are_read_whole_and_overlong_ones_dropped() {
+        let long = "x".repeat(MAX_LINE + 10);
+        let input = format!("{{\"ports\":[]}}\n{long}\nlast\n");
+        let mut r = BufReader::with_capacity(1024, Cursor::new(input.into_bytes()));
+        let mut buf = Vec::new();
+        assert_eq!(read_line(&mut r, &mut buf).unwrap(), Some(true));
+        assert_eq!(buf, b"{\"ports\":[]}\n");
+        buf.clear();
+        assert_eq!(read_line(&mut r, &mut buf).unwrap(), Some(true));
+        assert_eq!(buf, [0], "an overlong line is dropped, not kept");
+        assert!(PortsMsg::parse(&String::from_utf8_lossy(&buf)).is_none());
+        buf.clear();
+        assert_eq!(read_line(&mut r, &mut buf).unwrap(), Some(true));
+        assert_eq!(buf, b"last\n");
+        buf.clear();
+        assert_eq!(read_line(&mut r, &mut buf).unwrap(), None);
+    }
+}
