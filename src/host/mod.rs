@@ -11,6 +11,7 @@ pub mod agent_run;
 pub mod certs;
 pub mod cmd;
 pub mod console;
+pub mod context;
 pub mod create;
 pub mod hints;
 pub mod iso;

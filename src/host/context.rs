@@ -1,0 +1,292 @@
+//! The docker CLI context `b2d-NAME`, written in the CLI's own store
+//! format so `docker --context b2d-NAME …` and `docker context use` work
+//! without `eval "$(b2d env)"`:
+//!
+//! - `$DOCKER_CONFIG` (else `~/.docker`)`/contexts/meta/<id>/meta.json`
+//!   with the endpoint `tcp://127.0.0.1:PORT`, TLS verified;
+//! - `…/contexts/tls/<id>/docker/{ca,cert,key}.pem`, the machine's client
+//!   material;
+//!
+//! where `<id>` is the hex SHA-256 of the context name. `b2d up` writes it,
+//! `b2d rm` removes it; the user's current context is switched only when
+//! asked (`b2d up --use-context`), by `currentContext` in `config.json`.
+
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::io;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    #[error("docker context {name}: {what} {}: {source}", path.display())]
+    Io {
+        name: String,
+        what: &'static str,
+        path: PathBuf,
+        source: io::Error,
+    },
+    #[error("{}: not a JSON object; fix or remove it, then run b2d up again", path.display())]
+    BadConfig { path: PathBuf },
+}
+
+/// The context's name for machine `machine`.
+pub fn name(machine: &str) -> String {
+    format!("b2d-{machine}")
+}
+
+/// The docker CLI's configuration directory.
+pub fn config_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os("DOCKER_CONFIG").filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    std::env::var_os("HOME")
+        .filter(|h| !h.is_empty())
+        .map(|h| PathBuf::from(h).join(".docker"))
+}
+
+fn id(name: &str) -> String {
+    format!("{:x}", Sha256::digest(name.as_bytes()))
+}
+
+/// Where one context lives: its meta directory and its TLS directory.
+pub fn paths(config: &Path, name: &str) -> (PathBuf, PathBuf) {
+    let id = id(name);
+    (
+        config.join("contexts/meta").join(&id),
+        config.join("contexts/tls").join(&id),
+    )
+}
+
+/// The machine's client TLS material, as files to copy.
+pub struct Tls<'a> {
+    pub ca: &'a Path,
+    pub cert: &'a Path,
+    pub key: &'a Path,
+}
+
+/// Create or update context `name` for `tcp://127.0.0.1:port`.
+pub fn write(
+    config: &Path,
+    name: &str,
+    machine: &str,
+    port: u16,
+    tls: &Tls,
+) -> Result<(), ContextError> {
+    let (meta_dir, tls_dir) = paths(config, name);
+    let io = |what: &'static str, path: &Path| {
+        let (name, path) = (name.to_string(), path.to_path_buf());
+        move |source| ContextError::Io {
+            name,
+            what,
+            path,
+            source,
+        }
+    };
+    let docker_tls = tls_dir.join("docker");
+    for d in [&meta_dir, &docker_tls] {
+        std::fs::create_dir_all(d).map_err(io("creating", d))?;
+    }
+    for (src, file, mode) in [
+        (tls.ca, "ca.pem", 0o644),
+        (tls.cert, "cert.pem", 0o644),
+        (tls.key, "key.pem", 0o600),
+    ] {
+        let data = std::fs::read(src).map_err(io("reading", src))?;
+        let dst = docker_tls.join(file);
+        crate::atomic::write_atomic(&dst, &data, mode).map_err(io("writing", &dst))?;
+    }
+    let meta = json!({
+        "Name": name,
+        "Metadata": { "Description": format!("b2d machine {machine}") },
+        "Endpoints": {
+            "docker": { "Host": format!("tcp://127.0.0.1:{port}"), "SkipTLSVerify": false }
+        }
+    });
+    let path = meta_dir.join("meta.json");
+    crate::atomic::write_atomic(&path, meta.to_string().as_bytes(), 0o644)
+        .map_err(io("writing", &path))
+}
+
+/// Remove context `name`; when it is the current one, the current context
+/// goes back to the default.
+pub fn remove(config: &Path, name: &str) -> Result<(), ContextError> {
+    let (meta_dir, tls_dir) = paths(config, name);
+    for d in [meta_dir, tls_dir] {
+        match std::fs::remove_dir_all(&d) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(ContextError::Io {
+                    name: name.into(),
+                    what: "removing",
+                    path: d,
+                    source: e,
+                })
+            }
+            _ => {}
+        }
+    }
+    if current(config)?.as_deref() == Some(name) {
+        set_current(config, None)?;
+    }
+    Ok(())
+}
+
+fn read_config(config: &Path) -> Result<(PathBuf, Value), ContextError> {
+    let path = config.join("config.json");
+    match std::fs::read(&path) {
+        Ok(b) => match serde_json::from_slice::<Value>(&b) {
+            Ok(v @ Value::Object(_)) => Ok((path, v)),
+            _ => Err(ContextError::BadConfig { path }),
+        },
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((path, json!({}))),
+        Err(source) => Err(ContextError::Io {
+            name: String::new(),
+            what: "reading",
+            path,
+            source,
+        }),
+    }
+}
+
+/// The docker CLI's current context, if one is set in its config.json.
+pub fn current(config: &Path) -> Result<Option<String>, ContextError> {
+    let (_, v) = read_config(config)?;
+    Ok(v.get("currentContext")
+        .and_then(Value::as_str)
+        .map(str::to_string))
+}
+
+/// Set (or clear) the current context, keeping every other setting.
+pub fn set_current(config: &Path, name: Option<&str>) -> Result<(), ContextError> {
+    let (path, mut v) = read_config(config)?;
+    let Some(obj) = v.as_object_mut() else {
+        return Err(ContextError::BadConfig { path });
+    };
+    match name {
+        Some(n) => {
+            obj.insert("currentContext".into(), Value::String(n.into()));
+        }
+        None => {
+            obj.remove("currentContext");
+        }
+    }
+    std::fs::create_dir_all(config).map_err(|source| ContextError::Io {
+        name: name.unwrap_or_default().into(),
+        what: "creating",
+        path: config.to_path_buf(),
+        source,
+    })?;
+    let text = serde_json::to_vec_pretty(&v).unwrap_or_default();
+    crate::atomic::write_atomic(&path, &text, 0o600).map_err(|source| ContextError::Io {
+        name: name.unwrap_or_default().into(),
+        what: "writing",
+        path,
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::process::Command;
+
+    fn material(d: &Path) -> (PathBuf, PathBuf, PathBuf) {
+        let (ca, cert, key) = (d.join("ca.pem"), d.join("cert.pem"), d.join("key.pem"));
+        std::fs::write(&ca, "CA").unwrap();
+        std::fs::write(&cert, "CERT").unwrap();
+        std::fs::write(&key, "KEY").unwrap();
+        (ca, cert, key)
+    }
+
+    /// The real docker CLI (a test dependency, in .ci/deps) reads what we
+    /// wrote: endpoint, TLS material, and the current context.
+    #[test]
+    fn the_docker_cli_reads_the_context() {
+        let d = tempfile::tempdir().unwrap();
+        let cfg = d.path().join("docker");
+        let (ca, cert, key) = material(d.path());
+        let tls = Tls {
+            ca: &ca,
+            cert: &cert,
+            key: &key,
+        };
+        write(&cfg, "b2d-dev", "dev", 40123, &tls).unwrap();
+        // A second write updates in place.
+        write(&cfg, "b2d-dev", "dev", 40124, &tls).unwrap();
+        let out = Command::new("docker")
+            .env("DOCKER_CONFIG", &cfg)
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .args(["context", "inspect", "b2d-dev"])
+            .output()
+            .expect("docker CLI (see .ci/deps)");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let c = &v[0];
+        assert_eq!(c["Name"], "b2d-dev");
+        assert_eq!(c["Endpoints"]["docker"]["Host"], "tcp://127.0.0.1:40124");
+        assert_eq!(c["Endpoints"]["docker"]["SkipTLSVerify"], false);
+        let files: Vec<&str> = c["TLSMaterial"]["docker"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        assert_eq!(files, vec!["ca.pem", "cert.pem", "key.pem"]);
+        let (_, tls_dir) = paths(&cfg, "b2d-dev");
+        assert_eq!(
+            std::fs::read(tls_dir.join("docker/key.pem")).unwrap(),
+            b"KEY"
+        );
+
+        // Not switched unless asked; then `docker context show` agrees.
+        assert_eq!(current(&cfg).unwrap(), None);
+        std::fs::write(cfg.join("config.json"), r#"{"auths":{"r.example":{}}}"#).unwrap();
+        set_current(&cfg, Some("b2d-dev")).unwrap();
+        let shown = Command::new("docker")
+            .env("DOCKER_CONFIG", &cfg)
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CONTEXT")
+            .args(["context", "show"])
+            .output()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&shown.stdout).trim(), "b2d-dev");
+
+        // Removing it clears it as current and keeps the other settings.
+        remove(&cfg, "b2d-dev").unwrap();
+        let (meta, tls_dir) = paths(&cfg, "b2d-dev");
+        assert!(!meta.exists() && !tls_dir.exists());
+        let conf: Value =
+            serde_json::from_slice(&std::fs::read(cfg.join("config.json")).unwrap()).unwrap();
+        assert!(conf.get("currentContext").is_none());
+        assert!(conf["auths"].get("r.example").is_some());
+        remove(&cfg, "b2d-dev").unwrap(); // twice is fine
+    }
+
+    #[test]
+    fn a_broken_docker_config_is_named_not_overwritten() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("config.json"), "[1,2").unwrap();
+        let e = set_current(d.path(), Some("b2d-x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("config.json: not a JSON object"), "{e}");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("config.json")).unwrap(),
+            "[1,2"
+        );
+    }
+
+    #[test]
+    fn the_id_is_the_sha256_of_the_name() {
+        // `printf b2d-default | sha256sum`
+        assert_eq!(
+            id("b2d-default"),
+            "0bba64b44563e4ca747798bf04bc75f286b20edd548883737369a71b5c5597c7"
+        );
+        assert_eq!(name("dev"), "b2d-dev");
+    }
+}
