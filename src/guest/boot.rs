@@ -156,6 +156,11 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
         log::error!("{e}");
     }
 
+    // Host folders at the same path, before dockerd can be asked for them.
+    if let Some(c) = super::shares::read_config(&cfg.sys_root) {
+        super::shares::mount_all(sys, &cfg.root, &c);
+    }
+
     // 6. This boot's server certificate.
     let tls = super::tls::prepare(&b2d_dir, &cfg.state_dir.join("tls"), &hostname, &ips);
 

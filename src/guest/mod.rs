@@ -13,6 +13,7 @@ pub mod portwatch;
 pub mod profile;
 pub mod ready;
 pub mod services;
+pub mod shares;
 pub mod shutdown;
 pub mod supervisor;
 pub mod tls;

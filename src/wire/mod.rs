@@ -8,5 +8,6 @@
 //!   the host agent that forwards them.
 
 pub mod console;
+pub mod guest_config;
 pub mod ports;
 pub mod ready;

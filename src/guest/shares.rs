@@ -1,0 +1,141 @@
+//! Host folders at the same path (before dockerd starts, so
+//! `docker run -v "$PWD":/src` finds them): each share of the host's
+//! per-boot config ([`crate::wire::guest_config`]) is a virtio-9p export,
+//! mounted at its own absolute path. QEMU runs as the user who ran
+//! `b2d up`, so what containers write lands on the host owned by that
+//! user.
+
+use crate::sys::{MsFlags, Sys};
+use crate::wire::guest_config::{share_problem, GuestConfig, FW_CFG_NAME, MAX_SIZE};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+/// 9p options: the Linux 9p2000.L client over virtio; `cache=mmap` keeps
+/// mmap working (containers' databases) with no stale-cache surprises.
+pub const NINEP_OPTS: &str = "trans=virtio,version=9p2000.L,msize=262144,cache=mmap";
+
+/// The config QEMU put in fw_cfg, if any (none: not a b2d-made QEMU
+/// machine, or no qemu_fw_cfg driver).
+pub fn read_config(sys_root: &Path) -> Option<GuestConfig> {
+    let raw = sys_root
+        .join("firmware/qemu_fw_cfg/by_name")
+        .join(FW_CFG_NAME)
+        .join("raw");
+    let f = std::fs::File::open(&raw).ok()?;
+    let mut text = String::new();
+    if let Err(e) = f.take(MAX_SIZE).read_to_string(&mut text) {
+        log::error!("config: cannot read {}: {e}", raw.display());
+        return None;
+    }
+    match serde_json::from_str(&text) {
+        Ok(c) => Some(c),
+        Err(e) => {
+            log::error!("config: {} is not b2d's config: {e}", raw.display());
+            None
+        }
+    }
+}
+
+/// Mount every share under `root`; returns the mount points that worked.
+pub fn mount_all(sys: &dyn Sys, root: &Path, cfg: &GuestConfig) -> Vec<PathBuf> {
+    let mut done = Vec::new();
+    for s in &cfg.shares {
+        if let Some(why) = share_problem(s) {
+            log::error!("share: {why}; not mounted");
+            continue;
+        }
+        let target = super::mounts::under(root, &s.path);
+        if let Err(e) = std::fs::create_dir_all(&target) {
+            log::error!("share {}: cannot create the mount point: {e}", s.path);
+            continue;
+        }
+        let flags = if s.readonly {
+            MsFlags::MS_RDONLY
+        } else {
+            MsFlags::empty()
+        };
+        match sys.mount(Some(&s.tag), &target, Some("9p"), flags, Some(NINEP_OPTS)) {
+            Ok(()) => {
+                let how = if s.readonly {
+                    "read-only"
+                } else {
+                    "read-write"
+                };
+                log::info!("share: host {} mounted {how} at the same path", s.path);
+                done.push(target);
+            }
+            Err(e) => log::error!("share {}: mount of 9p tag {} failed: {e}", s.path, s.tag),
+        }
+    }
+    done
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sys::{Call, FakeSys};
+    use crate::wire::guest_config::Share;
+
+    #[test]
+    fn shares_mount_at_their_own_path_and_bad_ones_are_skipped() {
+        let t = tempfile::tempdir().unwrap();
+        let cfg = GuestConfig {
+            shares: vec![
+                Share {
+                    tag: "b2d0".into(),
+                    path: "/home/alice".into(),
+                    readonly: false,
+                },
+                Share {
+                    tag: "b2d1".into(),
+                    path: "/etc".into(),
+                    readonly: false,
+                },
+                Share {
+                    tag: "b2d2".into(),
+                    path: "/srv/data".into(),
+                    readonly: true,
+                },
+            ],
+        };
+        let sys = FakeSys::new();
+        let done = mount_all(&sys, t.path(), &cfg);
+        assert_eq!(
+            done,
+            vec![t.path().join("home/alice"), t.path().join("srv/data")]
+        );
+        assert!(t.path().join("home/alice").is_dir());
+        assert_eq!(
+            sys.typed_calls()[1],
+            Call::Mount {
+                source: Some("b2d2".into()),
+                target: t.path().join("srv/data"),
+                fstype: Some("9p".into()),
+                flags: MsFlags::MS_RDONLY,
+                data: Some(NINEP_OPTS.into()),
+            }
+        );
+        assert_eq!(sys.calls().len(), 2, "/etc is refused: {:?}", sys.calls());
+    }
+
+    #[test]
+    fn the_config_is_read_from_fw_cfg() {
+        let t = tempfile::tempdir().unwrap();
+        assert_eq!(read_config(t.path()), None);
+        let dir = t
+            .path()
+            .join("firmware/qemu_fw_cfg/by_name")
+            .join(FW_CFG_NAME);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("raw"),
+            r#"{"shares":[{"tag":"b2d0","path":"/home/a","readonly":true}]}"#,
+        )
+        .unwrap();
+        let c = read_config(t.path()).unwrap();
+        assert_eq!(c.shares[0].path, "/home/a");
+        assert!(c.shares[0].readonly);
+        std::fs::write(dir.join("raw"), "nonsense").unwrap();
+        assert_eq!(read_config(t.path()), None);
+    }
+}
