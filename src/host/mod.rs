@@ -19,5 +19,6 @@ pub mod machine;
 pub mod progress;
 pub mod qemu;
 pub mod qmp;
+pub mod shares;
 pub mod ssh_keys;
 pub mod vmspec;

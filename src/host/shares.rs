@@ -1,0 +1,184 @@
+//! Host folders shared into the machine at the same absolute path
+//! (`b2d up --mount DIR[:ro]`, repeatable; the default is the user's home,
+//! writable; `--mount none` shares nothing). Each is a virtio-9p export
+//! (`-virtfs … security_model=none`: QEMU runs as the user, so files a
+//! container writes are that user's on the host) and a line in the
+//! per-boot guest config QEMU hands over through fw_cfg.
+
+use crate::wire::guest_config::{share_problem, GuestConfig, Share, FW_CFG_NAME};
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mount {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub readonly: bool,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ShareError {
+    #[error("--mount {arg}: {why} (use --mount DIR or --mount DIR:ro, or --mount none)")]
+    Bad { arg: String, why: String },
+}
+
+/// One `--mount` value: Ok(None) for `none`.
+pub fn parse(arg: &str) -> Result<Option<Mount>, ShareError> {
+    if arg == "none" {
+        return Ok(None);
+    }
+    let bad = |why: String| ShareError::Bad {
+        arg: arg.to_string(),
+        why,
+    };
+    let (dir, readonly) = match arg.rsplit_once(':') {
+        Some((d, "ro")) => (d, true),
+        Some((d, "rw")) => (d, false),
+        _ => (arg, false),
+    };
+    if dir.is_empty() {
+        return Err(bad("no directory given".into()));
+    }
+    let path = std::fs::canonicalize(dir).map_err(|e| bad(format!("{dir}: {e}")))?;
+    if !path.is_dir() {
+        return Err(bad(format!("{} is not a directory", path.display())));
+    }
+    let Some(text) = path.to_str() else {
+        return Err(bad(format!("{} is not valid UTF-8", path.display())));
+    };
+    let probe = Share {
+        tag: "b2d0".into(),
+        path: text.to_string(),
+        readonly,
+    };
+    if let Some(why) = share_problem(&probe) {
+        return Err(bad(why));
+    }
+    Ok(Some(Mount { path, readonly }))
+}
+
+/// The `--mount` values, or the default (the home directory, writable)
+/// when none were given; `none` anywhere means no share at all.
+pub fn from_args(args: &[String], home: Option<&Path>) -> Result<Vec<Mount>, ShareError> {
+    if args.is_empty() {
+        return Ok(home
+            .and_then(|h| parse(&h.display().to_string()).ok().flatten())
+            .into_iter()
+            .collect());
+    }
+    let mut out = Vec::new();
+    for a in args {
+        match parse(a)? {
+            None => return Ok(Vec::new()),
+            Some(m) if !out.iter().any(|o: &Mount| o.path == m.path) => out.push(m),
+            Some(_) => {}
+        }
+    }
+    Ok(out)
+}
+
+fn tag(i: usize) -> String {
+    format!("b2d{i}")
+}
+
+/// The per-boot config the guest reads from fw_cfg.
+pub fn guest_config(mounts: &[Mount]) -> GuestConfig {
+    GuestConfig {
+        shares: mounts
+            .iter()
+            .enumerate()
+            .map(|(i, m)| Share {
+                tag: tag(i),
+                path: m.path.display().to_string(),
+                readonly: m.readonly,
+            })
+            .collect(),
+    }
+}
+
+/// QEMU arguments: one 9p export per mount and the fw_cfg item naming
+/// `config_file` (the written [`guest_config`]).
+pub fn qemu_args(mounts: &[Mount], config_file: &Path) -> Vec<String> {
+    let esc = super::vmspec::opt_path;
+    let mut a = Vec::new();
+    for (i, m) in mounts.iter().enumerate() {
+        let ro = if m.readonly { ",readonly=on" } else { "" };
+        a.push("-virtfs".into());
+        a.push(format!(
+            "local,path={},mount_tag={},security_model=none,id={}{ro}",
+            esc(&m.path),
+            tag(i),
+            tag(i)
+        ));
+    }
+    a.push("-fw_cfg".into());
+    a.push(format!("name={FW_CFG_NAME},file={}", esc(config_file)));
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn mount_args_parse_with_clear_errors() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().canonicalize().unwrap();
+        let s = p.display().to_string();
+        assert_eq!(
+            parse(&s).unwrap(),
+            Some(Mount {
+                path: p.clone(),
+                readonly: false
+            })
+        );
+        assert!(parse(&format!("{s}:ro")).unwrap().unwrap().readonly);
+        assert_eq!(parse("none").unwrap(), None);
+        let e = parse("/nonexistent/dir").unwrap_err().to_string();
+        assert!(
+            e.starts_with("--mount /nonexistent/dir: /nonexistent/dir: No such file"),
+            "{e}"
+        );
+        assert!(e.ends_with("or --mount none)"), "{e}");
+        let e = parse("/etc").unwrap_err().to_string();
+        assert!(e.contains("inside the guest's system directories"), "{e}");
+        let f = d.path().join("file");
+        std::fs::write(&f, "x").unwrap();
+        assert!(parse(f.to_str().unwrap())
+            .unwrap_err()
+            .to_string()
+            .contains("is not a directory"));
+    }
+
+    #[test]
+    fn home_by_default_none_for_nothing_and_args_for_qemu() {
+        let d = tempfile::tempdir().unwrap();
+        let home = d.path().canonicalize().unwrap();
+        let got = from_args(&[], Some(&home)).unwrap();
+        assert_eq!(got.len(), 1);
+        assert!(!got[0].readonly);
+        assert!(from_args(&["none".into()], Some(&home)).unwrap().is_empty());
+        let ro = format!("{}:ro", home.display());
+        let two = from_args(&[ro.clone(), ro], None).unwrap();
+        assert_eq!(two.len(), 1, "the same directory once");
+        let args = qemu_args(&two, Path::new("/m/a,b/guest-config.json"));
+        assert_eq!(args[0], "-virtfs");
+        assert_eq!(
+            args[1],
+            format!(
+                "local,path={},mount_tag=b2d0,security_model=none,id=b2d0,readonly=on",
+                home.display()
+            )
+        );
+        assert_eq!(
+            args[2..],
+            [
+                "-fw_cfg",
+                "name=opt/org.b2d/config,file=/m/a,,b/guest-config.json"
+            ]
+        );
+        let c = guest_config(&two);
+        assert_eq!(c.shares[0].path, home.display().to_string());
+        assert!(c.shares[0].readonly);
+    }
+}
