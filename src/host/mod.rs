@@ -13,6 +13,7 @@ pub mod create;
 pub mod hints;
 pub mod iso;
 pub mod machine;
+pub mod ports;
 pub mod progress;
 pub mod qemu;
 pub mod ssh_keys;

@@ -8,6 +8,7 @@ use crate::host::console::{self, Boot};
 use crate::host::create::{self, NewMachine};
 use crate::host::iso;
 use crate::host::machine::{Config, Machine, Store};
+use crate::host::ports;
 use crate::host::progress::Progress;
 use crate::host::qemu;
 use crate::host::ssh_keys;
@@ -31,6 +32,15 @@ pub struct UpOptions {
     pub ssh_port: Option<u16>,
     pub docker_port: Option<u16>,
     pub timeout: Duration,
+}
+
+impl UpOptions {
+    fn ports(&self) -> ports::Wanted {
+        ports::Wanted {
+            ssh: self.ssh_port,
+            docker: self.docker_port,
+        }
+    }
 }
 
 /// What `up` did.
@@ -97,7 +107,11 @@ pub fn up(store: &Store, o: &UpOptions) -> Result<(Machine, Outcome)> {
     } else {
         apply_changes(&mut m, o)?
     };
-    notes.extend(pick_ports(store, &mut m, o)?);
+    notes.extend(
+        ports::for_boot(store, &mut m, o.ports())?
+            .iter()
+            .map(ToString::to_string),
+    );
     m.save_config()?;
     rotate_log(&m);
     if accel::will_probe() {
@@ -137,18 +151,14 @@ pub fn up(store: &Store, o: &UpOptions) -> Result<(Machine, Outcome)> {
 }
 
 fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine> {
-    let taken = ports_of_others(store, &o.name)?;
-    let mut config = Config {
+    let (ssh_port, docker_port) = ports::for_new(store, &o.name, o.ports())?;
+    let config = Config {
         cpus: o.cpus.unwrap_or(DEFAULT_CPUS),
         memory_mib: o.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB),
         disk_size: o.disk_size.unwrap_or(DEFAULT_DISK),
-        ssh_port: 0,
-        docker_port: 0,
+        ssh_port,
+        docker_port,
     };
-    config.ssh_port = choose_port(o.ssh_port, None, &taken, "ssh", &o.name)?;
-    let mut taken = taken;
-    taken.push(config.ssh_port);
-    config.docker_port = choose_port(o.docker_port, None, &taken, "docker", &o.name)?;
     // The user's own key too, so plain `ssh -p PORT docker@127.0.0.1` works.
     let extra_keys = std::env::var_os("HOME")
         .and_then(|h| ssh_keys::default_key(std::path::Path::new(&h)).ok())
@@ -275,71 +285,6 @@ fn grow_disk(m: &mut Machine, size: u64) -> Result<Option<String>> {
     )))
 }
 
-fn ports_of_others(store: &Store, name: &str) -> Result<Vec<u16>> {
-    Ok(store
-        .list()?
-        .into_iter()
-        .filter(|m| m.name != name)
-        .flat_map(|m| [m.config.ssh_port, m.config.docker_port])
-        .collect())
-}
-
-/// An explicit port must be free; a remembered one is kept if free; else
-/// a fresh one the kernel offers, not remembered by another machine.
-fn choose_port(
-    explicit: Option<u16>,
-    remembered: Option<u16>,
-    taken: &[u16],
-    what: &'static str,
-    machine: &str,
-) -> Result<u16, qemu::QemuError> {
-    if let Some(p) = explicit {
-        return if qemu::port_free(p) {
-            Ok(p)
-        } else {
-            Err(qemu::QemuError::PortInUse {
-                port: p,
-                what,
-                machine: machine.into(),
-            })
-        };
-    }
-    if let Some(p) = remembered.filter(|p| *p != 0 && qemu::port_free(*p)) {
-        return Ok(p);
-    }
-    loop {
-        let p = qemu::any_free_port().map_err(|source| qemu::QemuError::Io {
-            path: "127.0.0.1:0".into(),
-            source,
-        })?;
-        if !taken.contains(&p) {
-            return Ok(p);
-        }
-    }
-}
-
-fn pick_ports(store: &Store, m: &mut Machine, o: &UpOptions) -> Result<Vec<String>> {
-    let mut taken = ports_of_others(store, &m.name)?;
-    let old = (m.config.ssh_port, m.config.docker_port);
-    m.config.ssh_port = choose_port(o.ssh_port, Some(old.0), &taken, "ssh", &m.name)?;
-    taken.push(m.config.ssh_port);
-    m.config.docker_port = choose_port(o.docker_port, Some(old.1), &taken, "docker", &m.name)?;
-    let mut notes = Vec::new();
-    if m.config.docker_port != old.1 && o.docker_port.is_none() {
-        notes.push(format!(
-            "127.0.0.1:{} is taken by another program: DOCKER_HOST is now tcp://127.0.0.1:{} (run `b2d env` again)",
-            old.1, m.config.docker_port
-        ));
-    }
-    if m.config.ssh_port != old.0 && o.ssh_port.is_none() {
-        notes.push(format!(
-            "127.0.0.1:{} is taken by another program: ssh is now on port {}",
-            old.0, m.config.ssh_port
-        ));
-    }
-    Ok(notes)
-}
-
 /// Keep the previous boot's console as `serial.log.1`.
 fn rotate_log(m: &Machine) {
     let log = m.serial_log();
@@ -441,28 +386,6 @@ mod tests {
             "{e}"
         );
         assert_eq!(std::fs::metadata(m.disk()).unwrap().len(), 3 << 30);
-    }
-
-    #[test]
-    fn a_busy_explicit_port_is_an_error_and_a_busy_remembered_one_is_replaced() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let busy = l.local_addr().unwrap().port();
-        let e = choose_port(Some(busy), None, &[], "docker", "dev")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains(&format!(
-                "127.0.0.1:{busy} (docker of machine \"dev\") is in use"
-            )),
-            "{e}"
-        );
-        let p = choose_port(None, Some(busy), &[], "docker", "dev").unwrap();
-        assert_ne!(p, busy);
-        let free = qemu::any_free_port().unwrap();
-        assert_eq!(
-            choose_port(None, Some(free), &[], "ssh", "dev").unwrap(),
-            free
-        );
     }
 
     #[test]
