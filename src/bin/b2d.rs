@@ -7,9 +7,10 @@ use b2d::disk::size::parse_size;
 use b2d::disk::userdata::Compat;
 use b2d::host::cmd::env::Shell;
 use b2d::host::cmd::up::{parse_memory, Outcome, UpOptions};
+use b2d::host::cmd::Format;
 use b2d::host::cmd::{disk as disk_cmd, env, lifecycle, logs, ssh, status};
 use b2d::host::machine::{Store, DEFAULT_NAME};
-use b2d::host::{hints, qemu, ssh_keys};
+use b2d::host::{hints, qemu};
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -153,15 +154,6 @@ enum DiskCmd {
         #[arg(long)]
         json: bool,
     },
-}
-
-fn print(report: &disk_cmd::Inspection, json: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-    } else {
-        print!("{}", report.render());
-    }
-    Ok(())
 }
 
 fn main() -> std::process::ExitCode {
@@ -333,32 +325,33 @@ fn run(cli: Cli) -> Result<()> {
             path,
             size,
             format,
-            mut ssh_keys,
+            ssh_keys,
             compat,
             force,
             json,
         }) => {
-            if ssh_keys.is_empty() {
-                let home = std::env::var_os("HOME")
-                    .map(PathBuf::from)
-                    .context("HOME is not set; pass --ssh-key PUBFILE")?;
-                ssh_keys.push(ssh_keys::default_key(&home)?);
-            }
-            let spec = disk_cmd::CreateSpec {
+            let opts = disk_cmd::CreateOptions {
                 path,
                 size,
                 format,
-                authorized_keys: ssh_keys::authorized_keys(&ssh_keys)?,
-                extensions: Vec::new(),
+                ssh_keys,
                 compat: match compat {
                     Some(CompatArg::DockerMachine) => Compat::DockerMachine,
                     None => Compat::B2d,
                 },
                 force,
             };
-            let report = disk_cmd::create(&spec)?;
-            print(&report, json)
+            let home = std::env::var_os("HOME").map(PathBuf::from);
+            let report = disk_cmd::create(&opts, home.as_deref())?;
+            print!("{}", disk_cmd::render(&report, Format::json(json)));
+            Ok(())
         }
-        Cmd::Disk(DiskCmd::Inspect { path, json }) => print(&disk_cmd::inspect(&path)?, json),
+        Cmd::Disk(DiskCmd::Inspect { path, json }) => {
+            print!(
+                "{}",
+                disk_cmd::render(&disk_cmd::inspect(&path)?, Format::json(json))
+            );
+            Ok(())
+        }
     }
 }
