@@ -37,6 +37,33 @@ pub fn running(store: &Store, name: &str, exe: &str) -> Result<Machine, CmdError
     Ok(m)
 }
 
+/// What a verb has to say: `out` for stdout (what scripts read), `err`
+/// for stderr (messages for the person at the terminal). Each is empty or
+/// whole lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Said {
+    pub out: String,
+    pub err: String,
+}
+
+impl Said {
+    /// A message for stderr only.
+    pub fn err(line: impl std::fmt::Display) -> Said {
+        Said {
+            out: String::new(),
+            err: format!("{line}\n"),
+        }
+    }
+
+    /// Text for stdout only.
+    pub fn out(text: impl Into<String>) -> Said {
+        Said {
+            out: text.into(),
+            err: String::new(),
+        }
+    }
+}
+
 /// How a report is printed: for people, or as JSON for programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {

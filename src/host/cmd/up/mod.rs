@@ -1,21 +1,29 @@
 //! `b2d up`: create the machine if it does not exist, apply changed
 //! settings to a stopped one (a new ISO, CPUs, memory, a larger disk),
 //! boot it and wait for the guest's ready line. A running machine is left
-//! as it is.
+//! as it is. Progress goes to the caller's [`Sink`]; what happened comes
+//! back as an [`Outcome`], which [`render`] turns into what to print.
 
-use crate::host::accel;
+mod changes;
+mod wait;
+
+use super::Said;
+use crate::disk::size::gib;
+use crate::host::accel::{self, Accel};
 use crate::host::console::{self, Boot};
-use crate::host::create::{self, NewMachine};
-use crate::host::iso;
-use crate::host::machine::{Config, Machine, Store};
-use crate::host::ports;
-use crate::host::progress::Progress;
-use crate::host::qemu;
+use crate::host::create::{self, CreateError, NewMachine};
+use crate::host::hints;
+use crate::host::iso::{self, IsoError};
+use crate::host::machine::{Config, Machine, MachineError, Store};
+use crate::host::ports::{self, PortError};
+use crate::host::progress::{Event, Sink};
+use crate::host::qemu::{self, QemuError};
 use crate::host::ssh_keys;
 use crate::wire::ready::Ready;
-use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+pub use changes::Note;
 
 pub const DEFAULT_CPUS: u32 = 2;
 pub const DEFAULT_MEMORY_MIB: u32 = 2048;
@@ -32,6 +40,8 @@ pub struct UpOptions {
     pub ssh_port: Option<u16>,
     pub docker_port: Option<u16>,
     pub timeout: Duration,
+    /// The user's home: a new machine also authorizes its default key.
+    pub home: Option<PathBuf>,
 }
 
 impl UpOptions {
@@ -43,61 +53,126 @@ impl UpOptions {
     }
 }
 
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    #[error(transparent)]
+    Machine(#[from] MachineError),
+    #[error(transparent)]
+    Create(#[from] CreateError),
+    #[error(transparent)]
+    Iso(#[from] IsoError),
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error(transparent)]
+    Qemu(#[from] QemuError),
+    #[error("{path}: the disk is {now} and cannot shrink to {size} (that would cut its filesystem); to start over, `b2d rm {name}` and `b2d up {name} --disk-size …`")]
+    Shrink {
+        name: String,
+        path: PathBuf,
+        now: String,
+        size: String,
+    },
+    #[error("{path}: {what}: {source}")]
+    Resize {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("machine \"{name}\" is up but nothing answers on 127.0.0.1:{port} (see {log})")]
+    DockerUnreachable {
+        name: String,
+        port: u16,
+        log: PathBuf,
+    },
+    #[error("machine \"{name}\" booted but its Docker engine did not answer; it is left running: see `b2d logs {name}`, then `b2d stop {name}`\n{tail}")]
+    DockerDown { name: String, tail: String },
+    #[error("machine \"{name}\" failed to boot: {why}\nlast console lines ({log}):\n{tail}")]
+    BootFailed {
+        name: String,
+        why: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("QEMU for machine \"{name}\" exited during boot: {said}\nlast console lines ({log}):\n{tail}")]
+    QemuExited {
+        name: String,
+        said: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("machine \"{name}\" did not finish booting in {secs} s; it is left running: watch it with `b2d logs -f {name}`, or `b2d stop {name}`")]
+    Timeout { name: String, secs: u64 },
+}
+
 /// What `up` did.
 #[derive(Debug)]
 pub enum Outcome {
     AlreadyRunning {
+        /// Options it cannot apply until the machine restarts.
         ignored: Vec<String>,
     },
     Booted {
         ready: Ready,
         secs: f64,
-        accel: accel::Accel,
-        notes: Vec<String>,
+        accel: Accel,
+        notes: Vec<Note>,
     },
 }
 
 /// `--memory`: a bare number is MiB (as QEMU's `-m`), else a size.
 pub fn parse_memory(s: &str) -> Result<u32, String> {
+    let quoted = format!("\"{}\"", s.escape_debug());
     let mib = if s.trim().bytes().all(|b| b.is_ascii_digit()) && !s.trim().is_empty() {
-        s.trim().parse::<u64>().map_err(|e| format!("{s:?}: {e}"))?
+        s.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("{quoted}: {e}"))?
     } else {
         crate::disk::size::parse_size(s).map_err(|e| e.to_string())? >> 20
     };
     if mib < MIN_MEMORY_MIB as u64 || mib > u32::MAX as u64 {
         return Err(format!(
-            "{s:?}: memory must be at least {MIN_MEMORY_MIB} MiB (e.g. 2G or 2048)"
+            "{quoted}: memory must be at least {MIN_MEMORY_MIB} MiB (e.g. 2G or 2048)"
         ));
     }
     Ok(mib as u32)
 }
 
-pub fn up(store: &Store, o: &UpOptions) -> Result<(Machine, Outcome)> {
+pub fn up(
+    store: &Store,
+    o: &UpOptions,
+    sink: &mut dyn Sink,
+) -> Result<(Machine, Outcome), UpError> {
     crate::host::machine::validate_name(&o.name)?;
     let qemu = qemu::find()?;
     let created = !store.exists(&o.name);
     if created {
         let iso = iso::resolve(o.iso.as_deref())?;
         let new = new_machine(store, o, iso)?;
-        eprintln!(
-            "Creating machine {:?} ({} CPUs, {} MiB memory, {} disk) in {}",
+        sink.event(Event::Note(format!(
+            "Creating machine \"{}\" ({} CPUs, {} MiB memory, {} disk) in {}",
             o.name,
             new.config.cpus,
             new.config.memory_mib,
-            crate::disk::size::gib(new.config.disk_size),
+            gib(new.config.disk_size),
             store.dir(&o.name).display()
-        );
+        )));
         create::create(store, &new)?;
     }
     let mut m = store.open(&o.name)?;
     let _lock = m.lock()?;
     if let Some(pid) = qemu::running_pid(&m) {
-        let ignored = ignored_options(&m, o)?;
+        let ignored = changes::ignored(&m, o)?;
         let log = std::fs::read_to_string(m.serial_log()).unwrap_or_default();
         if !matches!(console::read(&log), Boot::Ready(_)) {
             // Still booting (an earlier `up` gave up waiting): wait again.
-            let mut progress = Progress::new(format!("Waiting for {} (QEMU pid {pid})", m.name));
-            wait_ready(&m, o.timeout, &mut progress)?;
+            sink.event(Event::Begin(format!(
+                "Waiting for {} (QEMU pid {pid})",
+                m.name
+            )));
+            let waited = wait::ready(&m, Instant::now(), o.timeout, sink);
+            sink.event(Event::End);
+            waited?;
         }
         return Ok((m, Outcome::AlreadyRunning { ignored }));
     }
@@ -105,40 +180,44 @@ pub fn up(store: &Store, o: &UpOptions) -> Result<(Machine, Outcome)> {
     let mut notes = if created {
         Vec::new()
     } else {
-        apply_changes(&mut m, o)?
+        changes::apply(&mut m, o)?
     };
     notes.extend(
         ports::for_boot(store, &mut m, o.ports())?
-            .iter()
-            .map(ToString::to_string),
+            .into_iter()
+            .map(Note::Port),
     );
     m.save_config()?;
     rotate_log(&m);
     if accel::will_probe() {
-        eprintln!("Checking whether KVM works here (a short test boot, once per host boot)…");
+        sink.event(Event::Note(
+            "Checking whether KVM works here (a short test boot, once per host boot)…".into(),
+        ));
     }
     let accel = accel::choose(&m.iso());
-    let mut progress = Progress::new(format!("Booting {} ({})", m.name, accel.name()));
-    progress.update(Some("starting QEMU"));
-    qemu::start(&m, &qemu, accel)?;
-    let ready = wait_ready(&m, o.timeout, &mut progress)?;
-    let secs = progress.elapsed().as_secs_f64();
-    progress.finish();
+    let start = Instant::now();
+    sink.event(Event::Begin(format!(
+        "Booting {} ({})",
+        m.name,
+        accel.name()
+    )));
+    sink.event(Event::Step(Some("starting QEMU".into())));
+    let booted = qemu::start(&m, &qemu, accel)
+        .map_err(UpError::from)
+        .and_then(|_| wait::ready(&m, start, o.timeout, sink));
+    sink.event(Event::End);
+    let ready = booted?;
+    let secs = start.elapsed().as_secs_f64();
     let docker_addr = format!("127.0.0.1:{}", m.config.docker_port);
     if !crate::util::tcp_open(&docker_addr, Duration::from_secs(3)) {
-        bail!(
-            "machine {:?} is up but nothing answers on 127.0.0.1:{} (see {})",
-            m.name,
-            m.config.docker_port,
-            m.qemu_log().display()
-        );
+        return Err(UpError::DockerUnreachable {
+            name: m.name.clone(),
+            port: m.config.docker_port,
+            log: m.qemu_log(),
+        });
     }
     let log = std::fs::read_to_string(m.serial_log()).unwrap_or_default();
-    notes.extend(
-        console::errors(&log)
-            .into_iter()
-            .map(|e| format!("guest: {e}")),
-    );
+    notes.extend(console::errors(&log).into_iter().map(Note::Guest));
     Ok((
         m,
         Outcome::Booted {
@@ -150,7 +229,7 @@ pub fn up(store: &Store, o: &UpOptions) -> Result<(Machine, Outcome)> {
     ))
 }
 
-fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine> {
+fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine, UpError> {
     let (ssh_port, docker_port) = ports::for_new(store, &o.name, o.ports())?;
     let config = Config {
         cpus: o.cpus.unwrap_or(DEFAULT_CPUS),
@@ -160,8 +239,10 @@ fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine>
         docker_port,
     };
     // The user's own key too, so plain `ssh -p PORT docker@127.0.0.1` works.
-    let extra_keys = std::env::var_os("HOME")
-        .and_then(|h| ssh_keys::default_key(std::path::Path::new(&h)).ok())
+    let extra_keys = o
+        .home
+        .as_deref()
+        .and_then(|h| ssh_keys::default_key(h).ok())
         .into_iter()
         .collect();
     Ok(NewMachine {
@@ -172,119 +253,6 @@ fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine>
     })
 }
 
-/// Options given to `up` of a running machine that it cannot apply now.
-fn ignored_options(m: &Machine, o: &UpOptions) -> Result<Vec<String>> {
-    let mut ignored = Vec::new();
-    if let Some(p) = &o.iso {
-        if iso_changed(m, p)? {
-            ignored.push(format!("--iso {}", p.display()));
-        }
-    }
-    let c = &m.config;
-    let changed = [
-        (
-            "--cpus",
-            o.cpus.filter(|v| *v != c.cpus).map(|v| v.to_string()),
-        ),
-        (
-            "--memory",
-            o.memory_mib
-                .filter(|v| *v != c.memory_mib)
-                .map(|v| format!("{v}M")),
-        ),
-        (
-            "--disk-size",
-            o.disk_size
-                .filter(|v| *v != c.disk_size)
-                .map(|v| crate::disk::size::Human(v).to_string()),
-        ),
-        (
-            "--ssh-port",
-            o.ssh_port
-                .filter(|v| *v != c.ssh_port)
-                .map(|v| v.to_string()),
-        ),
-        (
-            "--docker-port",
-            o.docker_port
-                .filter(|v| *v != c.docker_port)
-                .map(|v| v.to_string()),
-        ),
-    ];
-    ignored.extend(
-        changed
-            .into_iter()
-            .filter_map(|(k, v)| v.map(|v| format!("{k} {v}"))),
-    );
-    Ok(ignored)
-}
-
-/// Whether ISO `p` (checked to be one) differs from the machine's copy.
-fn iso_changed(m: &Machine, p: &std::path::Path) -> Result<bool> {
-    iso::check(p)?;
-    Ok(!iso::same_contents(p, &m.iso()).unwrap_or(false))
-}
-
-/// New ISO, CPUs, memory or a larger disk for a stopped machine.
-fn apply_changes(m: &mut Machine, o: &UpOptions) -> Result<Vec<String>> {
-    let mut notes = Vec::new();
-    if let Some(p) = &o.iso {
-        if iso_changed(m, p)? {
-            create::copy_iso(p, &m.iso())?;
-            notes.push(format!("now booting {}", p.display()));
-        }
-    }
-    if let Some(c) = o.cpus {
-        m.config.cpus = c;
-    }
-    if let Some(mem) = o.memory_mib {
-        m.config.memory_mib = mem;
-    }
-    if let Some(size) = o.disk_size {
-        if let Some(note) = grow_disk(m, size)? {
-            notes.push(note);
-        }
-    }
-    Ok(notes)
-}
-
-/// Grow the raw disk image to `size` (sparse); the guest grows partition
-/// and filesystem at boot. Shrinking would cut the filesystem: refused.
-fn grow_disk(m: &mut Machine, size: u64) -> Result<Option<String>> {
-    let disk = m.disk();
-    let f = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&disk)
-        .with_context(|| format!("{}: opening the disk to resize it", disk.display()))?;
-    let now = f
-        .metadata()
-        .with_context(|| format!("{}: reading its size", disk.display()))?
-        .len();
-    if size < now {
-        bail!(
-            "{}: the disk is {} and cannot shrink to {} (that would cut its filesystem); to start over, `b2d rm {}` and `b2d up {} --disk-size …`",
-            disk.display(),
-            crate::disk::size::gib(now),
-            crate::disk::size::gib(size),
-            m.name,
-            m.name
-        );
-    }
-    m.config.disk_size = size;
-    if size == now {
-        return Ok(None);
-    }
-    f.set_len(size)
-        .with_context(|| format!("{}: growing to {size} bytes", disk.display()))?;
-    f.sync_all()
-        .with_context(|| format!("{}: syncing", disk.display()))?;
-    Ok(Some(format!(
-        "disk grown from {} to {}; the guest grows its filesystem at this boot",
-        crate::disk::size::gib(now),
-        crate::disk::size::gib(size)
-    )))
-}
-
 /// Keep the previous boot's console as `serial.log.1`.
 fn rotate_log(m: &Machine) {
     let log = m.serial_log();
@@ -293,62 +261,46 @@ fn rotate_log(m: &Machine) {
     }
 }
 
-fn wait_ready(m: &Machine, timeout: Duration, progress: &mut Progress) -> Result<Ready> {
-    loop {
-        let log = String::from_utf8_lossy(&std::fs::read(m.serial_log()).unwrap_or_default())
-            .into_owned();
-        match console::read(&log) {
-            Boot::Ready(r) if r.docker => return Ok(r),
-            Boot::Ready(_) => {
-                progress.finish();
-                bail!(
-                    "machine {:?} booted but its Docker engine did not answer; it is left running: see `b2d logs {}`, then `b2d stop {}`\n{}",
+/// What `b2d up` prints: the notes and the boot time on stderr, how to
+/// connect on stdout. `exe` spells the commands it suggests.
+pub fn render(m: &Machine, outcome: &Outcome, exe: &str) -> Said {
+    let mut said = Said::default();
+    match outcome {
+        Outcome::AlreadyRunning { ignored } => {
+            if !ignored.is_empty() {
+                said.err += &format!(
+                    "b2d: \"{}\" is running; not applied until it restarts (`{}` then up again): {}\n",
                     m.name,
-                    m.name,
-                    m.name,
-                    console::tail(&log, 15)
+                    hints::verb(exe, "stop", &m.name),
+                    ignored.join(", ")
                 );
             }
-            Boot::Failed(why) => {
-                progress.finish();
-                qemu::stop_now(m);
-                bail!(
-                    "machine {:?} failed to boot: {why}\nlast console lines ({}):\n{}",
-                    m.name,
-                    m.serial_log().display(),
-                    console::tail(&log, 15)
-                );
+            said.out += &format!(
+                "Machine \"{}\" is already running: `eval \"$({})\"` to use it.\n",
+                m.name,
+                hints::verb(exe, "env", &m.name)
+            );
+        }
+        Outcome::Booted {
+            ready,
+            secs,
+            accel,
+            notes,
+        } => {
+            for n in notes {
+                said.err += &format!("b2d: {n}\n");
             }
-            Boot::Booting { last } => progress.update(last.as_deref()),
+            said.err += &format!("Booted \"{}\" in {secs:.1} s ({}).\n", m.name, accel.name());
+            said.out = hints::connected(m, ready, exe);
         }
-        if qemu::running_pid(m).is_none() {
-            progress.finish();
-            let said = std::fs::read_to_string(m.qemu_log()).unwrap_or_default();
-            bail!(
-                "QEMU for machine {:?} exited during boot: {}\nlast console lines ({}):\n{}",
-                m.name,
-                said.trim(),
-                m.serial_log().display(),
-                console::tail(&log, 15)
-            );
-        }
-        if progress.elapsed() > timeout {
-            progress.finish();
-            bail!(
-                "machine {:?} did not finish booting in {} s; it is left running: watch it with `b2d logs -f {}`, or `b2d stop {}`",
-                m.name,
-                timeout.as_secs(),
-                m.name,
-                m.name
-            );
-        }
-        std::thread::sleep(Duration::from_millis(250));
     }
+    said
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::machine::sample;
 
     #[test]
     fn memory_sizes() {
@@ -359,49 +311,59 @@ mod tests {
             .unwrap_err()
             .contains("at least 512 MiB"));
         assert!(parse_memory("lots").unwrap_err().contains("invalid size"));
-    }
-
-    fn machine(dir: &std::path::Path, disk: u64) -> Machine {
-        let mut m = crate::host::machine::sample(dir);
-        m.config.disk_size = disk;
-        std::fs::File::create(m.disk())
-            .unwrap()
-            .set_len(disk)
-            .unwrap();
-        m
-    }
-
-    #[test]
-    fn a_disk_grows_and_never_shrinks() {
-        let t = tempfile::tempdir().unwrap();
-        let mut m = machine(t.path(), 2 << 30);
-        assert!(grow_disk(&mut m, 2 << 30).unwrap().is_none());
-        let note = grow_disk(&mut m, 3 << 30).unwrap().unwrap();
-        assert!(note.contains("from 2 GiB to 3 GiB"), "{note}");
-        assert_eq!(std::fs::metadata(m.disk()).unwrap().len(), 3 << 30);
-        assert_eq!(m.config.disk_size, 3 << 30);
-        let e = grow_disk(&mut m, 1 << 30).unwrap_err().to_string();
-        assert!(
-            e.contains("disk.img: the disk is 3 GiB and cannot shrink to 1 GiB"),
-            "{e}"
+        assert_eq!(
+            parse_memory("100").unwrap_err(),
+            "\"100\": memory must be at least 512 MiB (e.g. 2G or 2048)"
         );
-        assert_eq!(std::fs::metadata(m.disk()).unwrap().len(), 3 << 30);
+    }
+
+    fn ready() -> Ready {
+        Ready {
+            ms: 1,
+            ip: vec!["10.0.2.15".into()],
+            data: Some("/mnt/sda1".into()),
+            ssh: true,
+            docker: true,
+        }
     }
 
     #[test]
-    fn options_a_running_machine_cannot_take_are_named() {
-        let t = tempfile::tempdir().unwrap();
-        let m = machine(t.path(), 1 << 20);
-        // The CPU count is unchanged (2), so not named.
-        let o = UpOptions {
-            cpus: Some(2),
-            memory_mib: Some(4096),
-            disk_size: Some(2 << 20),
-            ..Default::default()
+    fn a_boot_reports_its_notes_and_time_apart_from_how_to_connect() {
+        let m = sample("/m/dev");
+        let booted = Outcome::Booted {
+            ready: ready(),
+            secs: 12.34,
+            accel: Accel::Tcg,
+            notes: vec![Note::Guest("tls: x".into())],
+        };
+        let said = render(&m, &booted, "b2d");
+        assert_eq!(
+            said.err,
+            "b2d: guest: tls: x\nBooted \"dev\" in 12.3 s (tcg).\n"
+        );
+        assert!(
+            said.out.starts_with("Machine \"dev\" is running.\n"),
+            "{}",
+            said.out
+        );
+        assert!(said.out.contains("eval \"$(b2d env dev)\""), "{}", said.out);
+    }
+
+    #[test]
+    fn a_running_machine_names_the_options_it_did_not_take() {
+        let m = sample("/m/dev");
+        let quiet = render(&m, &Outcome::AlreadyRunning { ignored: vec![] }, "b2d");
+        assert_eq!(quiet.err, "");
+        assert_eq!(
+            quiet.out,
+            "Machine \"dev\" is already running: `eval \"$(b2d env dev)\"` to use it.\n"
+        );
+        let ignored = Outcome::AlreadyRunning {
+            ignored: vec!["--memory 4096M".into(), "--cpus 4".into()],
         };
         assert_eq!(
-            ignored_options(&m, &o).unwrap(),
-            vec!["--memory 4096M".to_string(), "--disk-size 2M".to_string()]
+            render(&m, &ignored, "/x/b2d").err,
+            "b2d: \"dev\" is running; not applied until it restarts (`/x/b2d stop dev` then up again): --memory 4096M, --cpus 4\n"
         );
     }
 }
