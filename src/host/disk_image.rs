@@ -19,7 +19,7 @@ pub const MIN_DISK: u64 = crate::disk::layout::MIN_FORMAT_SIZE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiskImageError {
-    #[error("{path}: size {size} is below the minimum of {min}")]
+    #[error("{path}: size {size} is below the minimum of {min} (b2d formats nothing smaller): ask for {min} or more")]
     TooSmall {
         path: PathBuf,
         size: String,

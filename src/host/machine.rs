@@ -30,7 +30,9 @@ pub enum MachineError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("machine \"{name}\" is busy: another b2d command holds {path}")]
+    #[error(
+        "machine \"{name}\" is busy: another b2d command holds {path}: try again when it is done"
+    )]
     Busy { name: String, path: PathBuf },
 }
 

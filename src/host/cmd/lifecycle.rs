@@ -61,7 +61,7 @@ pub enum RmError {
     Running { name: String },
     #[error("not removing machine \"{name}\" without confirmation: pass -f to remove it and its disk (`b2d rm -f {name}`)")]
     Unconfirmed { name: String },
-    #[error("machine \"{name}\" not removed")]
+    #[error("machine \"{name}\" not removed (`b2d rm -f {name}` removes it without asking)")]
     Declined { name: String },
 }
 
