@@ -1,18 +1,21 @@
 //! Host companion logic (`b2d`).
 //!
 //! [`cmd`] holds one module per verb; everything else here is plumbing
-//! the verbs share: the machine store, creation, certificates, the QEMU
-//! driver and VM spec, the accelerator probe, the console reader and the
-//! progress display.
+//! the verbs share: the machine store, creation, data disk images,
+//! certificates, port choice, the QEMU driver and VM spec, the accelerator
+//! probe, the console reader and the progress display. Plumbing never
+//! depends on a verb.
 
 pub mod accel;
 pub mod certs;
 pub mod cmd;
 pub mod console;
 pub mod create;
+pub mod disk_image;
 pub mod hints;
 pub mod iso;
 pub mod machine;
+pub mod ports;
 pub mod progress;
 pub mod qemu;
 pub mod ssh_keys;
