@@ -3,6 +3,8 @@ SHELL := /bin/bash
 CARGO ?= cargo
 MUSL_TARGET := x86_64-unknown-linux-musl
 OUT := out
+# Where cargo puts its builds: CARGO_TARGET_DIR when set, as cargo does.
+TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
 .PHONY: all build init deps lint test unit bench fuzz up clean
 
@@ -49,7 +51,7 @@ fuzz:
 NAME ?= default
 UP_ARGS ?=
 up: deps iso build
-	target/release/b2d up $(NAME) --iso $(OUT)/b2d.iso $(UP_ARGS)
+	$(TARGET_DIR)/release/b2d up $(NAME) --iso $(OUT)/b2d.iso $(UP_ARGS)
 
 clean:
 	$(CARGO) clean

@@ -16,7 +16,8 @@
 # the downloaded packages, the squashfs, the initramfs and the EFI image.
 #
 # Environment:
-#   B2D_INIT_BIN          b2d-init binary (default: the musl release build)
+#   B2D_INIT_BIN          b2d-init binary (default: the musl release build
+#                         under ${CARGO_TARGET_DIR:-target}, as cargo put it)
 #   B2D_SQUASHFS_COMP     gzip (default) | zstd | xz | lz4 (see below)
 #   B2D_APT_MAX_AGE       seconds before the package lists are refreshed
 #                         (default 86400)
@@ -33,7 +34,11 @@ ISO_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$ISO_DIR")
 CACHE=$ISO_DIR/cache
 OUT=${B2D_OUT:-$ROOT/out}
-INIT_BIN=${B2D_INIT_BIN:-$ROOT/target/x86_64-unknown-linux-musl/release/b2d-init}
+# cargo resolves a relative CARGO_TARGET_DIR against its working directory
+# (the repo root under `make`); so does this. Unset: the repo's target/.
+TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
+case $TARGET_DIR in /*) ;; *) TARGET_DIR=$PWD/$TARGET_DIR ;; esac
+INIT_BIN=${B2D_INIT_BIN:-$TARGET_DIR/x86_64-unknown-linux-musl/release/b2d-init}
 COMP=${B2D_SQUASHFS_COMP:-gzip}
 APT_MAX_AGE=${B2D_APT_MAX_AGE:-86400}
 OFFLINE=${B2D_ISO_OFFLINE:-0}

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use test_support::keygen_as;
 
 const B2D: &str = env!("CARGO_BIN_EXE_b2d");
 
@@ -15,31 +16,13 @@ fn b2d(home: &Path, args: &[&str]) -> Output {
 }
 
 fn ok(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "b2d failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
+    test_support::assert_ok("b2d", out)
 }
 
+/// The public half of a new key pair (RSA at 2048 bits, as docker-machine
+/// generated its keys).
 fn keygen(dir: &Path, name: &str, kind: &str) -> PathBuf {
-    let p = dir.join(name);
-    // RSA at 2048 bits, as docker-machine generated its keys.
-    let st = Command::new("ssh-keygen")
-        .args([
-            "-q",
-            "-t",
-            kind,
-            "-b",
-            if kind == "rsa" { "2048" } else { "256" },
-        ])
-        .args(["-N", "", "-C", "test@b2d", "-f"])
-        .arg(&p)
-        .status()
-        .expect("ssh-keygen (apt-get install openssh-client)");
-    assert!(st.success());
-    p.with_extension("pub")
+    keygen_as(dir, name, kind).public
 }
 
 fn json(s: &str) -> serde_json::Value {

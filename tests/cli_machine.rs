@@ -7,37 +7,34 @@ use b2d::host::create::{create, NewMachine};
 use b2d::host::machine::{Config, Store};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+use test_support::MachineStore;
 
 const B2D: &str = env!("CARGO_BIN_EXE_b2d");
 
 struct Env {
-    dir: tempfile::TempDir,
+    dir: MachineStore,
 }
 
 impl Env {
     fn new() -> Env {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("home")).unwrap();
-        Env { dir }
+        Env {
+            dir: MachineStore::new(),
+        }
     }
 
     fn store(&self) -> Store {
         Store {
-            root: self.dir.path().join("data/b2d/machines"),
+            root: self.dir.root(),
         }
     }
 
     fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(B2D);
+        let mut c = self.dir.command(B2D);
         c.args(args)
-            .env("XDG_DATA_HOME", self.dir.path().join("data"))
-            .env("HOME", self.dir.path().join("home"))
             .env("B2D_ACCEL", "tcg")
-            .env_remove("B2D_ISO")
             .env_remove("B2D_QEMU")
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null());
+            .current_dir(self.dir.path());
         c
     }
 
@@ -80,10 +77,11 @@ impl Env {
     }
 
     fn no_machines(&self) {
-        let n = std::fs::read_dir(self.store().root)
-            .map(|rd| rd.count())
-            .unwrap_or(0);
-        assert_eq!(n, 0, "a failed command left something in the store");
+        assert_eq!(
+            self.dir.entries(),
+            0,
+            "a failed command left something in the store"
+        );
     }
 }
 
@@ -98,21 +96,11 @@ fn head(disk: &std::path::Path) -> (u64, Vec<u8>) {
 }
 
 fn stderr(out: &Output) -> String {
-    assert!(
-        !out.status.success(),
-        "succeeded: {}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    String::from_utf8_lossy(&out.stderr).into_owned()
+    test_support::assert_fails("b2d", out)
 }
 
 fn stdout(out: &Output) -> String {
-    assert!(
-        out.status.success(),
-        "failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
+    test_support::assert_ok("b2d", out)
 }
 
 #[test]
@@ -182,8 +170,8 @@ fn missing_or_wrong_iso_is_named() {
 #[test]
 fn a_port_in_use_is_refused_before_anything_is_made() {
     let e = Env::new();
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = l.local_addr().unwrap().port().to_string();
+    let (_held, port) = test_support::busy_port();
+    let port = port.to_string();
     let iso = e.fake_iso();
     let msg = stderr(&e.run(&["up", "--iso", iso.to_str().unwrap(), "--docker-port", &port]));
     assert!(

@@ -19,22 +19,16 @@ const ALL: [ImageFormat; 4] = [
     ImageFormat::Vhd,
 ];
 
+/// `tool args` of qemu-utils (qemu-img, qemu-io), whatever its status.
 fn run(tool: &str, args: &[&str]) -> Output {
-    match Command::new(tool).args(args).output() {
-        Ok(o) => o,
-        Err(e) => panic!("cannot run {tool} ({e}): install it with `apt-get install qemu-utils`"),
-    }
+    test_support::need(tool, "qemu-utils");
+    test_support::output(Command::new(tool).args(args))
 }
 
+/// `tool args` of qemu-utils, which must succeed; returns stdout.
 fn run_ok(tool: &str, args: &[&str]) -> String {
-    let o = run(tool, args);
-    assert!(
-        o.status.success(),
-        "{tool} {args:?} failed: {}\n{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
+    test_support::need(tool, "qemu-utils");
+    test_support::run(tool, args)
 }
 
 fn s(p: &Path) -> &str {

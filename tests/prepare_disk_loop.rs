@@ -6,23 +6,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use test_support::{run as sh, sha256 as sha};
 
 const INIT: &str = env!("CARGO_BIN_EXE_b2d-init");
 const B2D: &str = env!("CARGO_BIN_EXE_b2d");
 const POINTS: &[&str] = &["journal", "gpt", "mkfs", "populate", "mkswap", "commit"];
-
-fn sh(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e} (is it installed? see .ci/deps)"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
-}
 
 /// A loop device with partition scanning, detached on drop.
 struct Loop {
@@ -86,25 +74,11 @@ impl Drop for Scratch {
     }
 }
 
+/// A key pair in `dir`: the public key file and its line.
 fn keygen(dir: &Path) -> (PathBuf, String) {
-    let key = dir.join("id_ed25519");
-    sh(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "loop@test",
-            "-f",
-            key.to_str().unwrap(),
-        ],
-    );
-    let pubkey = key.with_extension("pub");
-    let line = std::fs::read_to_string(&pubkey).unwrap();
-    (pubkey, line)
+    let key = test_support::keygen(dir);
+    let line = key.public_line();
+    (key.public, line)
 }
 
 fn magic_disk(s: &Scratch, size: &str) -> (PathBuf, String) {
@@ -160,14 +134,6 @@ fn blkid(dev: &str, tag: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).trim().to_string()
-}
-
-fn sha(p: &Path) -> String {
-    sh("sha256sum", &[p.to_str().unwrap()])
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 fn assert_formatted(s: &Scratch, l: &Loop, key: &str) {

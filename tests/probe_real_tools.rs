@@ -18,37 +18,13 @@ const MIB: u64 = 1 << 20;
 /// Run `cmd args`, failing the test with the package name if it is missing
 /// and with its output if it fails. Returns stdout.
 fn run(cmd: &str, package: &str, args: &[&str], stdin: Option<&str>) -> String {
+    test_support::need(cmd, package);
     let mut c = Command::new(cmd);
-    c.args(args)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = c.spawn().unwrap_or_else(|e| {
-        panic!(
-            "cannot run `{cmd}` ({e}): install the `{package}` package (apt-get install {package})"
-        )
-    });
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
+    c.args(args);
+    match stdin {
+        Some(input) => test_support::ok_fed(&mut c, input.as_bytes()),
+        None => test_support::ok(c.stdin(Stdio::null())),
     }
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "`{cmd} {}` failed: {}\n{}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
 }
 
 /// A sparse file of `size` bytes in its own temp dir.

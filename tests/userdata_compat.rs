@@ -20,18 +20,10 @@ fn fixture_key() -> Vec<u8> {
     std::fs::read(fixtures().join("docker-machine-id_rsa.pub")).unwrap()
 }
 
-/// Run a required tool; a missing tool is a test failure.
+/// Run a required tool (tar, python3); a missing tool is a test failure.
 fn run(cmd: &mut Command) -> Output {
-    let shown = format!("{cmd:?}");
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{shown}: cannot run it ({e}); tar and python3 are required"));
-    assert!(
-        out.status.success(),
-        "{shown} failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = test_support::output(cmd);
+    test_support::assert_ok(&cmd.get_program().to_string_lossy(), &out);
     out
 }
 

@@ -1,8 +1,11 @@
-//! Test inputs: the ISO under test, ssh keys, data disks made by the real
-//! `b2d` binary, and helpers to look at a disk image from the host.
+//! Test inputs: the ISO under test, data disks made by the real `b2d`
+//! binary, and helpers to look at a disk image from the host. Keys,
+//! hashes, ports and running programs are `test_support`'s, shared with
+//! the root package's integration tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use test_support::run;
 
 /// The workspace root (this crate lives in `qemu-tests/`).
 pub fn workspace() -> PathBuf {
@@ -25,13 +28,25 @@ pub fn iso() -> PathBuf {
     p
 }
 
+/// The target directory this test binary was built into (it runs as
+/// `TARGET/PROFILE/deps/NAME-HASH`), wherever `CARGO_TARGET_DIR` put it;
+/// `target/` of the workspace if that cannot be told.
+pub fn target_dir() -> PathBuf {
+    let exe = std::env::current_exe().ok();
+    exe.as_deref()
+        .and_then(Path::parent)
+        .filter(|deps| deps.ends_with("deps"))
+        .and_then(|deps| deps.parent()?.parent())
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| workspace().join("target"))
+}
+
 /// The host `b2d` binary: the newer of the release and debug builds in
-/// the workspace's target dir (`cargo nextest run --workspace` rebuilds
-/// debug; `make build` release), so a stale build is never tested.
+/// the target dir this test was built into (`cargo nextest run
+/// --workspace` rebuilds debug; `make build` release), so a stale build
+/// is never tested.
 pub fn b2d_bin() -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace().join("target"));
+    let target = target_dir();
     ["release", "debug"]
         .iter()
         .map(|profile| target.join(profile).join("b2d"))
@@ -44,39 +59,6 @@ pub fn b2d_bin() -> PathBuf {
                 target.display()
             )
         })
-}
-
-pub fn run(cmd: &str, args: &[&str]) -> String {
-    let out = Command::new(cmd)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| panic!("{cmd}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// An ed25519 key pair in `dir`; returns the private key path.
-pub fn keygen(dir: &Path) -> PathBuf {
-    let key = dir.join("id_ed25519");
-    run(
-        "ssh-keygen",
-        &[
-            "-q",
-            "-t",
-            "ed25519",
-            "-N",
-            "",
-            "-C",
-            "qemu-test",
-            "-f",
-            key.to_str().unwrap(),
-        ],
-    );
-    key
 }
 
 /// `b2d disk create` with the key's public half.
@@ -104,14 +86,6 @@ pub fn data_disk(
     args.extend_from_slice(extra);
     run(b2d_bin().to_str().unwrap(), &args);
     p
-}
-
-pub fn sha256(p: &Path) -> String {
-    run("sha256sum", &[p.to_str().unwrap()])
-        .split(' ')
-        .next()
-        .unwrap()
-        .to_string()
 }
 
 /// `dumpe2fs -h` of partition 1 of a raw image, through a loop device.

@@ -10,13 +10,7 @@ use std::time::{Duration, Instant};
 pub const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 
 /// A free TCP port on 127.0.0.1 (bound and released; QEMU takes it next).
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use test_support::free_port;
 
 pub struct Vm {
     child: Child,

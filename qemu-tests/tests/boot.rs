@@ -2,9 +2,10 @@
 //! `docker` with the key alone, the docker CLI inside, the serial console,
 //! and the disk images afterwards. Timeouts are planned for TCG.
 
-use qemu_tests::fixture::{self, data_disk, ext4_header, keygen, sha256};
+use qemu_tests::fixture::{self, data_disk, ext4_header};
 use qemu_tests::{DiskBus, Nic, Vm, VmSpec};
 use std::time::Duration;
+use test_support::{keygen, run, sha256};
 
 const READY: Duration = Duration::from_secs(300);
 /// Prints `yes` when /mnt/sda1 is a mount point (no util-linux needed).
@@ -41,7 +42,7 @@ fn assert_docker_host(vm: &Vm) {
 #[test]
 fn first_boot_reboot_and_clean_poweroff() {
     let t = tempfile::tempdir().unwrap();
-    let key = keygen(t.path());
+    let key = keygen(t.path()).private;
     let disk = data_disk(t.path(), "disk.img", "4G", "raw", &key, &[]);
     let spec = VmSpec::new(fixture::iso()).disk(&disk, "raw", DiskBus::VirtioScsi);
 
@@ -94,7 +95,7 @@ fn first_boot_reboot_and_clean_poweroff() {
 #[test]
 fn docker_machine_compat_disk_boots() {
     let t = tempfile::tempdir().unwrap();
-    let key = keygen(t.path());
+    let key = keygen(t.path()).private;
     let disk = data_disk(
         t.path(),
         "dm.img",
@@ -112,7 +113,7 @@ fn docker_machine_compat_disk_boots() {
 #[test]
 fn virtualbox_like_machine_ahci_and_e1000() {
     let t = tempfile::tempdir().unwrap();
-    let key = keygen(t.path());
+    let key = keygen(t.path()).private;
     let disk = data_disk(t.path(), "vbox.vmdk", "2G", "vmdk", &key, &[]);
     let mut spec = VmSpec::new(fixture::iso()).disk(&disk, "vmdk", DiskBus::Ahci);
     spec.nic = Nic::E1000;
@@ -130,7 +131,7 @@ fn uefi_boot_reaches_ready() {
         "apt-get install ovmf"
     );
     let t = tempfile::tempdir().unwrap();
-    let key = keygen(t.path());
+    let key = keygen(t.path()).private;
     let disk = data_disk(t.path(), "disk.qcow2", "2G", "qcow2", &key, &[]);
     let mut spec = VmSpec::new(fixture::iso()).disk(&disk, "qcow2", DiskBus::VirtioScsi);
     spec.uefi = true;
@@ -158,14 +159,14 @@ fn no_disk_runs_from_ram_and_says_so() {
 #[test]
 fn foreign_disk_beside_the_data_disk_is_untouched() {
     let t = tempfile::tempdir().unwrap();
-    let key = keygen(t.path());
+    let key = keygen(t.path()).private;
     let disk = data_disk(t.path(), "disk.img", "2G", "raw", &key, &[]);
     let foreign = t.path().join("foreign.img");
     std::fs::File::create(&foreign)
         .unwrap()
         .set_len(1 << 30)
         .unwrap();
-    fixture::run(
+    run(
         "mkfs.ext4",
         &["-q", "-F", "-L", "precious", foreign.to_str().unwrap()],
     );
@@ -194,7 +195,7 @@ fn foreign_disk_beside_the_data_disk_is_untouched() {
 #[test]
 fn broken_host_keys_after_a_power_cut_are_regenerated() {
     let t = tempfile::tempdir().unwrap();
-    let key = keygen(t.path());
+    let key = keygen(t.path()).private;
     let disk = data_disk(t.path(), "disk.img", "2G", "raw", &key, &[]);
     let spec = VmSpec::new(fixture::iso()).disk(&disk, "raw", DiskBus::VirtioScsi);
 

@@ -3,38 +3,32 @@
 //! `b2d env`; `b2d ssh` logs in with strict host key checking; a stop and
 //! a second up keep the images, and a larger `--disk-size` shows in `df`.
 
-use qemu_tests::fixture::{b2d_bin, iso, keygen};
+use qemu_tests::fixture::{b2d_bin, iso};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
+use test_support::{keygen, MachineStore};
 
 const NAME: &str = "lifecycle";
 
 /// A private machine store (XDG_DATA_HOME) and HOME; every machine in it
 /// is killed and removed when the test ends, pass or fail.
 struct Store {
-    dir: tempfile::TempDir,
+    dir: MachineStore,
 }
 
 impl Store {
     fn new() -> Store {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::create_dir(dir.path().join("home")).unwrap();
-        Store { dir }
+        Store {
+            dir: MachineStore::new(),
+        }
     }
 
     fn machine_dir(&self) -> PathBuf {
-        self.dir.path().join("data/b2d/machines").join(NAME)
+        self.dir.machine_dir(NAME)
     }
 
     fn env(&self, c: &mut Command) {
-        c.env("XDG_DATA_HOME", self.dir.path().join("data"))
-            .env("HOME", self.dir.path().join("home"))
-            .env("B2D", b2d_bin())
-            .env_remove("B2D_ISO")
-            .env_remove("DOCKER_HOST")
-            .env_remove("DOCKER_CERT_PATH")
-            .env_remove("DOCKER_TLS_VERIFY")
-            .stdin(Stdio::null());
+        self.dir.env(c).env("B2D", b2d_bin());
     }
 
     fn b2d(&self, args: &[&str]) -> Output {
@@ -58,27 +52,18 @@ impl Store {
         b2d::host::console::tail(&log, 30)
     }
 
-    /// stdout of a command that must succeed.
+    /// stdout of a command that must succeed (the console tail is shown
+    /// when it did not).
     fn ok(&self, what: &str, out: Output) -> String {
-        assert!(
-            out.status.success(),
-            "{what}: {}\nstdout: {}\nstderr: {}\nconsole:\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr),
-            self.serial_tail()
-        );
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        if !out.status.success() {
+            eprintln!("console:\n{}", self.serial_tail());
+        }
+        test_support::assert_ok(what, &out)
     }
 
     /// stderr of a command that must fail.
     fn fails(&self, what: &str, out: Output) -> String {
-        assert!(
-            !out.status.success(),
-            "{what} succeeded: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8_lossy(&out.stderr).into_owned()
+        test_support::assert_fails(what, &out)
     }
 
     fn status(&self) -> serde_json::Value {
@@ -228,7 +213,7 @@ fn up_env_docker_ssh_stop_up_grow_rm() {
     let kh = s.machine_dir().join("known_hosts");
     let good = std::fs::read_to_string(&kh).unwrap();
     let other = keygen(s.dir.path());
-    let other_pub = std::fs::read_to_string(other.with_extension("pub")).unwrap();
+    let other_pub = other.public_line();
     let alias = good.split_whitespace().next().unwrap();
     let key = other_pub
         .split_whitespace()

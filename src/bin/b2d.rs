@@ -1,16 +1,19 @@
-//! `b2d`: the host companion. Argument parsing only; the logic lives in
-//! `b2d::host`.
+//! `b2d`: the host companion. Argument parsing and printing only; the
+//! verbs live in `b2d::host::cmd` and return what to print.
 
 use anyhow::{Context, Result};
 use b2d::disk::image::ImageFormat;
 use b2d::disk::size::parse_size;
 use b2d::disk::userdata::Compat;
-use b2d::host::cmd::env::Shell;
-use b2d::host::cmd::up::{parse_memory, Outcome, UpOptions};
-use b2d::host::cmd::{disk as disk_cmd, env, lifecycle, logs, ssh, status};
+use b2d::host::cmd::env::{EnvOptions, Shell};
+use b2d::host::cmd::lifecycle::Confirm;
+use b2d::host::cmd::up::{parse_memory, UpOptions};
+use b2d::host::cmd::{disk as disk_cmd, env, lifecycle, logs, ssh, status, up, Format, Said};
+use b2d::host::hints;
 use b2d::host::machine::{Store, DEFAULT_NAME};
-use b2d::host::{hints, qemu, ssh_keys};
+use b2d::host::progress::Progress;
 use clap::{Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -155,15 +158,6 @@ enum DiskCmd {
     },
 }
 
-fn print(report: &disk_cmd::Inspection, json: bool) -> Result<()> {
-    if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-    } else {
-        print!("{}", report.render());
-    }
-    Ok(())
-}
-
 fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -174,41 +168,33 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-/// A machine that must be running for `verb`.
-fn running(store: &Store, name: &str) -> Result<b2d::host::machine::Machine> {
-    let m = store.open(name)?;
-    if qemu::running_pid(&m).is_none() {
-        anyhow::bail!(
-            "machine {name:?} is not running: start it with `{}`",
-            hints::verb(&hints::command_name(), "up", name)
-        );
-    }
-    Ok(m)
+/// Print what a verb said: messages on stderr, results on stdout.
+fn say(said: Said) -> Result<()> {
+    let mut err = std::io::stderr().lock();
+    err.write_all(said.err.as_bytes())
+        .and_then(|()| err.flush())
+        .context("writing to stderr")?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(said.out.as_bytes())
+        .and_then(|()| out.flush())
+        .context("writing to stdout")
 }
 
-/// Ask on the terminal before removing a stopped machine; without a
-/// terminal, refuse (pass -f).
-fn confirm_rm(m: &b2d::host::machine::Machine) -> bool {
-    use std::io::{BufRead, IsTerminal, Write};
-    if !std::io::stdin().is_terminal() {
-        eprintln!(
-            "b2d: not removing {:?} without confirmation: pass -f to remove it and its disk",
-            m.name
-        );
-        return false;
-    }
-    eprint!(
-        "Remove machine {:?} and its {} disk with all its images, containers and volumes? [y/N] ",
-        m.name,
-        b2d::disk::size::gib(m.config.disk_size)
-    );
+/// `rm`'s question on the terminal; the reply read from stdin.
+fn ask(question: &str) -> String {
+    eprint!("{question}");
     let _ = std::io::stderr().flush();
-    let mut answer = String::new();
-    let _ = std::io::stdin().lock().read_line(&mut answer);
-    matches!(answer.trim(), "y" | "Y" | "yes")
+    let mut reply = String::new();
+    let _ = std::io::stdin().read_line(&mut reply);
+    reply
+}
+
+fn home() -> Option<PathBuf> {
+    std::env::var_os("HOME").map(PathBuf::from)
 }
 
 fn run(cli: Cli) -> Result<()> {
+    let exe = hints::command_name();
     match cli.cmd {
         Cmd::Up {
             name,
@@ -229,136 +215,80 @@ fn run(cli: Cli) -> Result<()> {
                 ssh_port,
                 docker_port,
                 timeout: Duration::from_secs(timeout),
+                home: home(),
             };
-            let (m, outcome) = b2d::host::cmd::up::up(&Store::from_env()?, &opts)?;
-            let exe = hints::command_name();
-            match outcome {
-                Outcome::AlreadyRunning { ignored } => {
-                    if !ignored.is_empty() {
-                        eprintln!(
-                            "b2d: {:?} is running; not applied until it restarts (`{}` then up again): {}",
-                            m.name,
-                            hints::verb(&exe, "stop", &m.name),
-                            ignored.join(", ")
-                        );
-                    }
-                    println!(
-                        "Machine {:?} is already running: `eval \"$({})\"` to use it.",
-                        m.name,
-                        hints::verb(&exe, "env", &m.name)
-                    );
-                }
-                Outcome::Booted {
-                    ready,
-                    secs,
-                    accel,
-                    notes,
-                } => {
-                    for n in notes {
-                        eprintln!("b2d: {n}");
-                    }
-                    eprintln!("Booted {:?} in {secs:.1} s ({}).", m.name, accel.name());
-                    print!("{}", hints::connected(&m, &ready, &exe));
-                }
-            }
-            Ok(())
+            let mut progress = Progress::stderr();
+            let (m, outcome) = up::up(&Store::from_env()?, &opts, &mut progress)?;
+            drop(progress);
+            say(up::render(&m, &outcome, &exe))
         }
         Cmd::Env { name, shell, unset } => {
-            let m = if unset {
-                Store::from_env()?.open(&name)?
-            } else {
-                running(&Store::from_env()?, &name)?
-            };
-            let sh =
-                shell.unwrap_or_else(|| Shell::from_path(std::env::var("SHELL").ok().as_deref()));
-            let vars = env::vars(&m.name, m.config.docker_port, &m.cert_dir());
-            let hint = env::hint_command(&hints::command_name(), &name, shell, unset);
-            print!("{}", env::render(sh, &vars, unset, &hint));
-            Ok(())
+            let opts = EnvOptions { name, shell, unset };
+            let login_shell = std::env::var("SHELL").ok();
+            let script = env::script(&Store::from_env()?, &opts, login_shell.as_deref(), &exe)?;
+            say(Said::out(script))
         }
         Cmd::Ssh { name, cmd } => {
             use std::os::unix::process::CommandExt;
-            let m = running(&Store::from_env()?, &name)?;
-            let e = std::process::Command::new("ssh")
-                .args(ssh::args(&m, &cmd))
-                .exec();
+            let e = ssh::command(&Store::from_env()?, &name, &cmd, &exe)?.exec();
             Err(e).context("running ssh (install it with `sudo apt-get install openssh-client`)")
         }
         Cmd::Stop { name, timeout } => {
-            let m = Store::from_env()?.open(&name)?;
-            let _lock = m.lock()?;
-            match lifecycle::stop(&m, Duration::from_secs(timeout)) {
-                lifecycle::Stopped::Already => eprintln!("Machine {name:?} is not running."),
-                lifecycle::Stopped::Clean => eprintln!("Machine {name:?} stopped."),
-                lifecycle::Stopped::Killed { why } => {
-                    eprintln!("Machine {name:?} killed: {why}.")
-                }
-            }
-            Ok(())
+            let stopped =
+                lifecycle::stop_named(&Store::from_env()?, &name, Duration::from_secs(timeout))?;
+            say(stopped.render(&name))
         }
         Cmd::Rm { name, force } => {
-            lifecycle::rm(&Store::from_env()?, &name, force, confirm_rm)?;
-            eprintln!("Machine {name:?} removed.");
-            Ok(())
-        }
-        Cmd::Status { name, json } => {
-            let s = status::of(&Store::from_env()?.open(&name)?);
-            if json {
-                println!("{}", serde_json::to_string_pretty(&s)?);
+            let mut on_terminal = ask;
+            let confirm = if std::io::stdin().is_terminal() {
+                Confirm::Ask(&mut on_terminal)
             } else {
-                print!("{}", status::render(&s));
-            }
-            Ok(())
+                Confirm::NoTerminal
+            };
+            say(lifecycle::rm(&Store::from_env()?, &name, force, confirm)?)
         }
-        Cmd::Ls { json } => {
-            let all: Vec<_> = Store::from_env()?.list()?.iter().map(status::of).collect();
-            if json {
-                println!("{}", serde_json::to_string_pretty(&all)?);
-            } else {
-                print!("{}", status::table(&all));
-            }
-            Ok(())
-        }
-        Cmd::Logs { name, follow } => {
-            let m = Store::from_env()?.open(&name)?;
-            logs::copy(&m, follow, &mut std::io::stdout().lock())
-        }
-        Cmd::Ip { name } => {
-            running(&Store::from_env()?, &name)?;
-            // User networking: the guest's ports are forwarded to loopback.
-            println!("127.0.0.1");
-            Ok(())
-        }
+        Cmd::Status { name, json } => say(Said::out(status::show(
+            &Store::from_env()?,
+            &name,
+            Format::json(json),
+        )?)),
+        Cmd::Ls { json } => say(Said::out(status::list(
+            &Store::from_env()?,
+            Format::json(json),
+        )?)),
+        Cmd::Logs { name, follow } => Ok(logs::show(
+            &Store::from_env()?,
+            &name,
+            follow,
+            &mut std::io::stdout().lock(),
+        )?),
+        Cmd::Ip { name } => say(Said::out(status::ip(&Store::from_env()?, &name, &exe)?)),
         Cmd::Disk(DiskCmd::Create {
             path,
             size,
             format,
-            mut ssh_keys,
+            ssh_keys,
             compat,
             force,
             json,
         }) => {
-            if ssh_keys.is_empty() {
-                let home = std::env::var_os("HOME")
-                    .map(PathBuf::from)
-                    .context("HOME is not set; pass --ssh-key PUBFILE")?;
-                ssh_keys.push(ssh_keys::default_key(&home)?);
-            }
-            let spec = disk_cmd::CreateSpec {
+            let opts = disk_cmd::CreateOptions {
                 path,
                 size,
                 format,
-                authorized_keys: ssh_keys::authorized_keys(&ssh_keys)?,
-                extensions: Vec::new(),
+                ssh_keys,
                 compat: match compat {
                     Some(CompatArg::DockerMachine) => Compat::DockerMachine,
                     None => Compat::B2d,
                 },
                 force,
             };
-            let report = disk_cmd::create(&spec)?;
-            print(&report, json)
+            let report = disk_cmd::create(&opts, home().as_deref())?;
+            say(Said::out(disk_cmd::render(&report, Format::json(json))))
         }
-        Cmd::Disk(DiskCmd::Inspect { path, json }) => print(&disk_cmd::inspect(&path)?, json),
+        Cmd::Disk(DiskCmd::Inspect { path, json }) => {
+            let report = disk_cmd::inspect(&path)?;
+            say(Said::out(disk_cmd::render(&report, Format::json(json))))
+        }
     }
 }

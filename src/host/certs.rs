@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
-    #[error("machine {machine:?}: {source}")]
+    #[error("machine \"{machine}\": {source}")]
     Tls {
         machine: String,
         #[source]

@@ -5,7 +5,7 @@
 //! failed creation leaves no half machine behind.
 
 use super::certs;
-use super::cmd::disk::{self as disk_cmd, CreateSpec};
+use super::disk_image::{self, CreateSpec, DiskImageError};
 use super::machine::{io_err, Config, Machine, MachineError, Store};
 use crate::disk::image::ImageFormat;
 use crate::disk::userdata::{Compat, Extension};
@@ -20,7 +20,7 @@ pub enum CreateError {
     #[error(transparent)]
     Certs(#[from] certs::CertError),
     #[error(transparent)]
-    Disk(#[from] disk_cmd::DiskCmdError),
+    Disk(#[from] DiskImageError),
     #[error(transparent)]
     Keys(#[from] super::ssh_keys::KeyError),
     #[error("generating an ssh key: {0}")]
@@ -126,7 +126,7 @@ fn populate(dir: &Path, new: &NewMachine) -> Result<Machine, CreateError> {
     ];
     ext.extend(certs::create(dir, &new.name)?);
 
-    disk_cmd::create(&CreateSpec {
+    disk_image::create(&CreateSpec {
         path: m.disk(),
         size: new.config.disk_size,
         format: ImageFormat::Raw,
@@ -170,7 +170,7 @@ mod tests {
         let m = create(&store, &new(t.path(), "dev")).unwrap();
         assert_eq!(m.dir, store.dir("dev"));
         assert_eq!(std::fs::read(m.iso()).unwrap(), b"iso bytes");
-        let report = disk_cmd::inspect(&m.disk()).unwrap();
+        let report = disk_image::inspect(&m.disk()).unwrap();
         let json = serde_json::to_value(&report).unwrap();
         assert_eq!(json["magic"], true);
         let entries = json["entries"].to_string();

@@ -39,7 +39,7 @@ pub fn connected(m: &Machine, r: &Ready, exe: &str) -> String {
         None => "NONE: running from RAM, data is lost at stop (see `b2d logs`)".into(),
     };
     format!(
-        "Machine {name:?} is running.\n\
+        "Machine \"{name}\" is running.\n\
          \x20 Docker API  tcp://127.0.0.1:{dport} (TLS, client certificates in {certs})\n\
          \x20 SSH         127.0.0.1:{sport}, user docker\n\
          \x20 Data        {data}\n\

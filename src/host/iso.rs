@@ -1,6 +1,7 @@
 //! Which ISO a machine boots: `--iso`, else `B2D_ISO`, else the one
-//! `make iso` built in the source tree the `b2d` binary was built in (or
-//! the current directory's). A file that is not an ISO 9660 image is
+//! `make iso` built: in a directory above the `b2d` binary, in the source
+//! tree the binary was built from (wherever its target directory is, e.g.
+//! with `CARGO_TARGET_DIR` set), or in the current directory. A file that is not an ISO 9660 image is
 //! refused by name before anything is written.
 
 use std::io::Read;
@@ -8,10 +9,10 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum IsoError {
-    #[error("{path}: no such ISO ({from})")]
+    #[error("{path}: no such ISO ({from}): build one with `make iso` in the b2d source tree, or pass --iso PATH")]
     Missing { path: PathBuf, from: &'static str },
-    #[error("no b2d ISO found (looked for out/b2d.iso beside the b2d binary and in the current directory): build one with `make iso` in the b2d source tree, or pass --iso PATH")]
-    NotFound,
+    #[error("no b2d ISO found (looked for out/b2d.iso above the b2d binary, in {tree} and in the current directory): build one with `make iso` in the b2d source tree, or pass --iso PATH")]
+    NotFound { tree: PathBuf },
     #[error("{path}: not an ISO 9660 image (no CD001 volume descriptor at byte 32769)")]
     NotIso { path: PathBuf },
     #[error("{path}: {source}")]
@@ -23,6 +24,8 @@ pub enum IsoError {
 }
 
 const BUILT: &str = "out/b2d.iso";
+/// The source tree this binary was built from.
+const SOURCE_TREE: &str = env!("CARGO_MANIFEST_DIR");
 
 /// The ISO to create a machine with.
 pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf, IsoError> {
@@ -30,7 +33,11 @@ pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf, IsoError> {
     let (path, from) = match (explicit, env) {
         (Some(p), _) => (p.to_path_buf(), "--iso"),
         (None, Some(p)) => (PathBuf::from(p), "B2D_ISO"),
-        (None, None) => return built().ok_or(IsoError::NotFound),
+        (None, None) => {
+            return built().ok_or_else(|| IsoError::NotFound {
+                tree: SOURCE_TREE.into(),
+            })
+        }
     };
     if !path.is_file() {
         return Err(IsoError::Missing { path, from });
@@ -39,15 +46,30 @@ pub fn resolve(explicit: Option<&Path>) -> Result<PathBuf, IsoError> {
     Ok(path)
 }
 
-/// `out/b2d.iso` in a directory above the running binary
-/// (`target/release/b2d` of a source tree), else in the current directory.
+/// The first ISO among [`candidates`] for the running binary.
 fn built() -> Option<PathBuf> {
-    let exe = std::env::current_exe().ok()?;
-    exe.ancestors()
-        .skip(1)
-        .map(|d| d.join(BUILT))
-        .chain(std::env::current_dir().ok().map(|d| d.join(BUILT)))
+    let exe = std::env::current_exe().ok();
+    let cwd = std::env::current_dir().ok();
+    candidates(exe.as_deref(), Path::new(SOURCE_TREE), cwd.as_deref())
+        .into_iter()
         .find(|p| p.is_file() && check(p).is_ok())
+}
+
+/// Where `make iso`'s output may be, in order: `out/b2d.iso` in a
+/// directory above the binary `exe` (`target/release/b2d` of a source
+/// tree), in the source tree it was built from (its target directory may
+/// be anywhere), in the current directory.
+fn candidates(exe: Option<&Path>, tree: &Path, cwd: Option<&Path>) -> Vec<PathBuf> {
+    let mut all: Vec<PathBuf> = exe
+        .into_iter()
+        .flat_map(|e| e.ancestors().skip(1))
+        .chain([tree])
+        .chain(cwd)
+        .map(|d| d.join(BUILT))
+        .collect();
+    let mut seen = std::collections::HashSet::new();
+    all.retain(|p| seen.insert(p.clone()));
+    all
 }
 
 /// Refuse a file without an ISO 9660 primary volume descriptor (read as
@@ -119,6 +141,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("nope.iso: no such ISO (--iso)"), "{e}");
+    }
+
+    #[test]
+    fn a_binary_in_another_target_dir_still_finds_its_source_tree_iso() {
+        let c = candidates(
+            Some(Path::new("/tmp/elsewhere/release/b2d")),
+            Path::new("/src/b2d"),
+            Some(Path::new("/home/u")),
+        );
+        let c: Vec<_> = c.iter().map(|p| p.to_str().unwrap()).collect();
+        assert_eq!(
+            c,
+            [
+                "/tmp/elsewhere/release/out/b2d.iso",
+                "/tmp/elsewhere/out/b2d.iso",
+                "/tmp/out/b2d.iso",
+                "/out/b2d.iso",
+                "/src/b2d/out/b2d.iso",
+                "/home/u/out/b2d.iso",
+            ]
+        );
+        // In the tree's own target/, the tree comes first as before.
+        let c = candidates(
+            Some(Path::new("/src/b2d/target/release/b2d")),
+            Path::new("/src/b2d"),
+            None,
+        );
+        assert_eq!(c[2], Path::new("/src/b2d/out/b2d.iso"));
+        assert_eq!(
+            c.iter().filter(|p| p.starts_with("/src/b2d/out")).count(),
+            1
+        );
+        assert!(Path::new(SOURCE_TREE).join("Cargo.toml").is_file());
     }
 
     #[test]

@@ -10,10 +10,10 @@ pub const DEFAULT_NAME: &str = "default";
 #[derive(Debug, thiserror::Error)]
 pub enum MachineError {
     #[error(
-        "no machine named {name:?} (machines live in {store}); create it with `b2d up {name}`"
+        "no machine named \"{name}\" (machines live in {store}); create it with `b2d up {name}`"
     )]
     Unknown { name: String, store: PathBuf },
-    #[error("{name:?} is not a valid machine name: use 1-63 letters, digits and '-', starting with a letter or digit")]
+    #[error("\"{}\" is not a valid machine name: use 1-63 letters, digits and '-', starting with a letter or digit", name.escape_debug())]
     BadName { name: String },
     #[error("neither XDG_DATA_HOME nor HOME is set: cannot place the machine store")]
     NoHome,
@@ -30,7 +30,9 @@ pub enum MachineError {
         #[source]
         source: serde_json::Error,
     },
-    #[error("machine {name:?} is busy: another b2d command holds {path}")]
+    #[error(
+        "machine \"{name}\" is busy: another b2d command holds {path}: try again when it is done"
+    )]
     Busy { name: String, path: PathBuf },
 }
 

@@ -1,9 +1,10 @@
 //! Host companion logic (`b2d`).
 //!
 //! [`cmd`] holds one module per verb; everything else here is plumbing
-//! the verbs share: the machine store, creation, certificates, the QEMU
-//! driver and VM spec, the accelerator probe, the console reader and the
-//! progress display.
+//! the verbs share: the machine store, creation, data disk images,
+//! certificates, port choice, the QEMU driver and VM spec, the accelerator
+//! probe, the console reader and the progress display. Plumbing never
+//! depends on a verb.
 
 pub mod accel;
 pub mod agent;
@@ -13,9 +14,11 @@ pub mod cmd;
 pub mod console;
 pub mod context;
 pub mod create;
+pub mod disk_image;
 pub mod hints;
 pub mod iso;
 pub mod machine;
+pub mod ports;
 pub mod progress;
 pub mod qemu;
 pub mod qmp;

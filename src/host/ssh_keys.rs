@@ -16,7 +16,7 @@ pub enum KeyError {
     Private { path: PathBuf },
     #[error("{path}: line {line} is not an OpenSSH public key (expected e.g. `ssh-ed25519 AAAA... comment`)")]
     NotPublic { path: PathBuf, line: usize },
-    #[error("{path}: file holds no key")]
+    #[error("{path}: file holds no key; pass the .pub file of an existing key")]
     Empty { path: PathBuf },
 }
 

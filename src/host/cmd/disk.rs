@@ -1,247 +1,216 @@
-//! `b2d disk create` and `b2d disk inspect`: logic over parsed options, so
-//! the binary stays a thin argument parser.
+//! `b2d disk create` and `b2d disk inspect`: the user's keys (the default
+//! one when none is named) into a data disk, and the human form of an
+//! inspection. The image work itself is [`crate::host::disk_image`].
 
-use crate::disk::image::{self, ImageError, ImageFormat};
-use crate::disk::probe::{self, Report};
+use super::Format;
+use crate::disk::image::ImageFormat;
 use crate::disk::size::Human;
-use crate::disk::userdata::{self, Compat, EntryKind, UserdataError};
-use crate::disk::{magic, userdata::Extension};
-use serde::Serialize;
+use crate::disk::userdata::{Compat, EntryKind};
+use crate::host::disk_image::{self, CreateSpec, DiskImageError, Inspection};
+use crate::host::ssh_keys::{self, KeyError};
 use std::fmt::Write as _;
-use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-
-/// The smallest disk b2d will create: the smallest the guest agent will
-/// format, so a created disk is never one the guest leaves alone.
-pub const MIN_DISK: u64 = crate::disk::layout::MIN_FORMAT_SIZE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DiskCmdError {
-    #[error("{path}: size {size} is below the minimum of {min}")]
-    TooSmall {
-        path: PathBuf,
-        size: String,
-        min: String,
-    },
+    #[error("HOME is not set, so there is no default ssh key: pass --ssh-key PUBFILE")]
+    NoHome,
     #[error(transparent)]
-    Image(#[from] ImageError),
-    #[error("{path}: {source}")]
-    Userdata {
-        path: PathBuf,
-        #[source]
-        source: UserdataError,
-    },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    Keys(#[from] KeyError),
+    #[error(transparent)]
+    Image(#[from] DiskImageError),
 }
 
-/// What `b2d disk create` writes.
+/// `b2d disk create` as parsed.
 #[derive(Debug, Clone)]
-pub struct CreateSpec {
+pub struct CreateOptions {
     pub path: PathBuf,
     pub size: u64,
     pub format: ImageFormat,
-    /// The `authorized_keys` content.
-    pub authorized_keys: Vec<u8>,
-    /// `.b2d/` extension files (ignored with `Compat::DockerMachine`).
-    pub extensions: Vec<Extension>,
+    /// Public key files; none means the user's default key.
+    pub ssh_keys: Vec<PathBuf>,
     pub compat: Compat,
     pub force: bool,
 }
 
-/// Build the userdata archive and write the image.
-pub fn create(spec: &CreateSpec) -> Result<Inspection, DiskCmdError> {
-    if spec.size < MIN_DISK {
-        return Err(DiskCmdError::TooSmall {
-            path: spec.path.clone(),
-            size: Human(spec.size).to_string(),
-            min: Human(MIN_DISK).to_string(),
-        });
+/// Write the disk with the named keys, or with the default key under
+/// `home` (`~/.ssh/id_ed25519.pub`, then `id_rsa.pub`) when none is named.
+pub fn create(o: &CreateOptions, home: Option<&Path>) -> Result<Inspection, DiskCmdError> {
+    let mut keys = o.ssh_keys.clone();
+    if keys.is_empty() {
+        keys.push(ssh_keys::default_key(home.ok_or(DiskCmdError::NoHome)?)?);
     }
-    let extensions: &[Extension] = match spec.compat {
-        Compat::DockerMachine => &[],
-        Compat::B2d => &spec.extensions,
-    };
-    let archive =
-        userdata::build(&spec.authorized_keys, extensions, spec.compat).map_err(|source| {
-            DiskCmdError::Userdata {
-                path: spec.path.clone(),
-                source,
-            }
-        })?;
-    image::create(&spec.path, spec.format, spec.size, &archive, spec.force)?;
-    inspect(&spec.path)
+    Ok(disk_image::create(&CreateSpec {
+        path: o.path.clone(),
+        size: o.size,
+        format: o.format,
+        authorized_keys: ssh_keys::authorized_keys(&keys)?,
+        extensions: Vec::new(),
+        compat: o.compat,
+        force: o.force,
+    })?)
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct EntryInfo {
-    pub path: String,
-    pub kind: EntryKind,
-    pub mode: String,
-    pub size: usize,
-}
-
-/// Everything `b2d disk inspect` reports; also its JSON shape.
-#[derive(Debug, Clone, Serialize)]
-pub struct Inspection {
-    pub path: PathBuf,
-    pub format: ImageFormat,
-    pub virtual_size: u64,
-    /// The magic string is at byte 0 of the virtual disk.
-    pub magic: bool,
-    /// Bytes of the userdata archive, end marker included.
-    pub archive_len: Option<usize>,
-    /// Why the archive at byte 0 was refused, when the magic is there.
-    pub archive_error: Option<String>,
-    pub entries: Vec<EntryInfo>,
-    pub authorized_keys: Vec<String>,
-    pub table: Option<probe::TableKind>,
-    pub partitions: Vec<probe::Partition>,
-    pub filesystems: Vec<probe::Filesystem>,
-    pub blank: bool,
-}
-
-/// Inspect an image of any supported format (or a block device).
 pub fn inspect(path: &Path) -> Result<Inspection, DiskCmdError> {
-    let mut img = image::open(path)?;
-    let io_err = |source| DiskCmdError::Io {
-        path: path.to_path_buf(),
-        source,
+    Ok(disk_image::inspect(path)?)
+}
+
+/// What `b2d disk create|inspect` prints.
+pub fn render(i: &Inspection, format: Format) -> String {
+    format.render(i, human)
+}
+
+/// A serde name (`"qcow2"`, `"gpt"`, `"ext4"`) as text.
+fn serde_name(v: impl serde::Serialize) -> String {
+    serde_json::to_value(v)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// A string read off the disk, quoted with anything odd escaped.
+fn quoted(s: &str) -> String {
+    format!("\"{}\"", s.escape_debug())
+}
+
+/// The human-readable report.
+pub fn human(i: &Inspection) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "{}: {} image, {} virtual ({} bytes)",
+        i.path.display(),
+        serde_name(i.format),
+        Human(i.virtual_size),
+        i.virtual_size
+    );
+    let _ = match (i.magic, i.archive_len, &i.archive_error) {
+        (false, ..) => writeln!(s, "magic: no"),
+        (true, Some(n), _) => writeln!(s, "magic: yes, userdata archive of {n} bytes"),
+        (true, None, Some(e)) => writeln!(s, "magic: yes, but the archive is refused: {e}"),
+        (true, None, None) => writeln!(s, "magic: yes"),
     };
-    let has_magic = magic::has_magic(&mut img.reader).map_err(io_err)?;
-    let (mut archive_len, mut archive_error, mut entries, mut keys) = (None, None, vec![], vec![]);
-    if has_magic {
-        img.reader.seek(SeekFrom::Start(0)).map_err(io_err)?;
-        let bounded = (&mut img.reader).take(userdata::MAX_ARCHIVE as u64 + 1024);
-        match userdata::read(bounded) {
-            Ok(a) => {
-                archive_len = Some(a.len);
-                keys = a.authorized_keys();
-                entries = a
-                    .entries
-                    .iter()
-                    .map(|e| EntryInfo {
-                        path: e.path.clone(),
-                        kind: e.kind,
-                        mode: format!("{:04o}", e.mode),
-                        size: e.data.len(),
-                    })
-                    .collect();
-            }
-            Err(e) => archive_error = Some(e.to_string()),
+    for e in &i.entries {
+        let kind = match e.kind {
+            EntryKind::File => "file",
+            EntryKind::Dir => "dir ",
+        };
+        let _ = writeln!(s, "  {kind} {} {:>6} {}", e.mode, e.size, e.path);
+    }
+    if !i.authorized_keys.is_empty() {
+        let _ = writeln!(s, "authorized keys:");
+        for k in &i.authorized_keys {
+            let _ = writeln!(s, "  {k}");
         }
     }
-    let Report {
-        table,
-        partitions,
-        filesystems,
-        blank,
-        ..
-    } = probe::probe(&mut img.reader, img.virtual_size).map_err(io_err)?;
-    Ok(Inspection {
-        path: path.to_path_buf(),
-        format: img.format,
-        virtual_size: img.virtual_size,
-        magic: has_magic,
-        archive_len,
-        archive_error,
-        entries,
-        authorized_keys: keys,
-        table,
-        partitions,
-        filesystems,
-        blank,
-    })
-}
-
-impl Inspection {
-    /// The human-readable report.
-    pub fn render(&self) -> String {
-        let mut s = String::new();
-        let fmt = serde_json::to_value(self.format).unwrap_or_default();
+    let _ = match i.table {
+        None => writeln!(s, "partition table: none"),
+        Some(t) => writeln!(s, "partition table: {}", serde_name(t)),
+    };
+    for p in &i.partitions {
         let _ = writeln!(
             s,
-            "{}: {} image, {} virtual ({} bytes)",
-            self.path.display(),
-            fmt.as_str().unwrap_or("?"),
-            Human(self.virtual_size),
-            self.virtual_size
+            "  {}: start {} size {} type {}{}",
+            p.number,
+            p.start,
+            Human(p.size),
+            p.type_id,
+            p.name
+                .as_deref()
+                .map(|n| format!(" name {}", quoted(n)))
+                .unwrap_or_default()
         );
-        let _ = match (self.magic, self.archive_len, &self.archive_error) {
-            (false, ..) => writeln!(s, "magic: no"),
-            (true, Some(n), _) => writeln!(s, "magic: yes, userdata archive of {n} bytes"),
-            (true, None, Some(e)) => writeln!(s, "magic: yes, but the archive is refused: {e}"),
-            (true, None, None) => writeln!(s, "magic: yes"),
-        };
-        for e in &self.entries {
-            let kind = match e.kind {
-                EntryKind::File => "file",
-                EntryKind::Dir => "dir ",
-            };
-            let _ = writeln!(s, "  {kind} {} {:>6} {}", e.mode, e.size, e.path);
+    }
+    if i.filesystems.is_empty() {
+        let _ = writeln!(
+            s,
+            "filesystems: none{}",
+            if i.blank { " (blank disk)" } else { "" }
+        );
+    }
+    for f in &i.filesystems {
+        let _ = writeln!(
+            s,
+            "filesystem: {} at {}{}{}{}",
+            serde_name(f.kind),
+            f.offset,
+            f.partition
+                .map(|n| format!(" (partition {n})"))
+                .unwrap_or_default(),
+            f.label
+                .as_deref()
+                .map(|l| format!(" label {}", quoted(l)))
+                .unwrap_or_default(),
+            f.uuid
+                .as_deref()
+                .map(|u| format!(" uuid {u}"))
+                .unwrap_or_default(),
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(dir: &Path) -> PathBuf {
+        let p = dir.join("k.pub");
+        std::fs::write(
+            &p,
+            "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdx1Q0XbE3W9r1HqQ0w3l3m8tZ1p2x3y4z5a6b7c8d9 me@host\n",
+        )
+        .unwrap();
+        p
+    }
+
+    fn options(dir: &Path, keys: Vec<PathBuf>) -> CreateOptions {
+        CreateOptions {
+            path: dir.join("d.img"),
+            size: 1 << 30,
+            format: ImageFormat::Raw,
+            ssh_keys: keys,
+            compat: Compat::DockerMachine,
+            force: false,
         }
-        if !self.authorized_keys.is_empty() {
-            let _ = writeln!(s, "authorized keys:");
-            for k in &self.authorized_keys {
-                let _ = writeln!(s, "  {k}");
-            }
-        }
-        let _ = match self.table {
-            None => writeln!(s, "partition table: none"),
-            Some(t) => writeln!(
-                s,
-                "partition table: {}",
-                serde_json::to_value(t)
-                    .unwrap_or_default()
-                    .as_str()
-                    .unwrap_or("?")
-            ),
-        };
-        for p in &self.partitions {
-            let _ = writeln!(
-                s,
-                "  {}: start {} size {} type {}{}",
-                p.number,
-                p.start,
-                Human(p.size),
-                p.type_id,
-                p.name
-                    .as_deref()
-                    .map(|n| format!(" name {n:?}"))
-                    .unwrap_or_default()
-            );
-        }
-        if self.filesystems.is_empty() {
-            let _ = writeln!(
-                s,
-                "filesystems: none{}",
-                if self.blank { " (blank disk)" } else { "" }
-            );
-        }
-        for f in &self.filesystems {
-            let kind = serde_json::to_value(f.kind).unwrap_or_default();
-            let _ = writeln!(
-                s,
-                "filesystem: {} at {}{}{}{}",
-                kind.as_str().unwrap_or("?"),
-                f.offset,
-                f.partition
-                    .map(|n| format!(" (partition {n})"))
-                    .unwrap_or_default(),
-                f.label
-                    .as_deref()
-                    .map(|l| format!(" label {l:?}"))
-                    .unwrap_or_default(),
-                f.uuid
-                    .as_deref()
-                    .map(|u| format!(" uuid {u}"))
-                    .unwrap_or_default(),
-            );
-        }
-        s
+    }
+
+    #[test]
+    fn without_a_key_the_default_one_is_used_or_asked_for() {
+        let t = tempfile::tempdir().unwrap();
+        let o = options(t.path(), vec![]);
+        let e = create(&o, None).unwrap_err().to_string();
+        assert!(e.contains("pass --ssh-key PUBFILE"), "{e}");
+        let e = create(&o, Some(t.path())).unwrap_err().to_string();
+        assert!(e.contains(".ssh/id_ed25519.pub"), "{e}");
+        assert!(!o.path.exists());
+        std::fs::create_dir(t.path().join(".ssh")).unwrap();
+        std::fs::copy(key(t.path()), t.path().join(".ssh/id_rsa.pub")).unwrap();
+        let i = create(&o, Some(t.path())).unwrap();
+        assert_eq!(i.authorized_keys.len(), 1);
+        assert_eq!(i.entries.len(), 4, "docker-machine's four entries");
+    }
+
+    #[test]
+    fn the_report_reads_as_text_and_as_json() {
+        let t = tempfile::tempdir().unwrap();
+        let o = options(t.path(), vec![key(t.path())]);
+        let i = create(&o, None).unwrap();
+        let text = render(&i, Format::Human);
+        assert!(
+            text.contains("d.img: raw image, 1G virtual (1073741824 bytes)"),
+            "{text}"
+        );
+        assert!(text.contains("magic: yes, userdata archive of"), "{text}");
+        assert!(
+            text.contains("authorized keys:\n  ssh-ed25519 AAAA"),
+            "{text}"
+        );
+        assert!(text.contains("partition table: none"), "{text}");
+        assert!(text.contains("filesystems: none\n"), "{text}");
+        let v: serde_json::Value = serde_json::from_str(&render(&i, Format::Json)).unwrap();
+        assert_eq!(v["format"], "raw");
+        assert_eq!(v["magic"], true);
+        assert_eq!(quoted("a\"b\n"), "\"a\\\"b\\n\"");
     }
 }

@@ -1,6 +1,8 @@
 //! `b2d env`: the docker CLI's variables for a machine in one shell's
 //! syntax, ending with the comment that says how to apply them.
 
+use super::CmdError;
+use crate::host::machine::Store;
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -76,6 +78,34 @@ fn posix_quote(v: &str) -> String {
 /// Single-quote for fish, where `\\` and `\'` are the escapes.
 fn fish_quote(v: &str) -> String {
     format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
+}
+
+/// `b2d env NAME [--shell S] [--unset]` as parsed.
+#[derive(Debug, Clone)]
+pub struct EnvOptions {
+    pub name: String,
+    /// Default: the shell `$SHELL` names.
+    pub shell: Option<Shell>,
+    pub unset: bool,
+}
+
+/// What `b2d env` prints. The machine must be running, except to unset;
+/// `login_shell` is `$SHELL`, `exe` how to invoke b2d (for the hint).
+pub fn script(
+    store: &Store,
+    o: &EnvOptions,
+    login_shell: Option<&str>,
+    exe: &str,
+) -> Result<String, CmdError> {
+    let m = if o.unset {
+        store.open(&o.name)?
+    } else {
+        super::running(store, &o.name, exe)?
+    };
+    let sh = o.shell.unwrap_or_else(|| Shell::from_path(login_shell));
+    let vars = vars(&m.name, m.config.docker_port, &m.cert_dir());
+    let hint = hint_command(exe, &o.name, o.shell, o.unset);
+    Ok(render(sh, &vars, o.unset, &hint))
 }
 
 /// The variables, in the order they are printed.
@@ -214,6 +244,28 @@ mod tests {
         assert!(!s.contains("export"));
         let s = render(Shell::Fish, &v(), true, "b2d env --unset");
         assert!(s.contains("set -e DOCKER_HOST;"), "{s}");
+    }
+
+    #[test]
+    fn the_script_needs_a_running_machine_except_to_unset() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store {
+            root: t.path().into(),
+        };
+        let m = crate::host::machine::sample(store.dir("dev"));
+        std::fs::create_dir_all(&m.dir).unwrap();
+        m.save_config().unwrap();
+        let mut o = EnvOptions {
+            name: "dev".into(),
+            shell: None,
+            unset: false,
+        };
+        let e = script(&store, &o, None, "b2d").unwrap_err().to_string();
+        assert!(e.contains("machine \"dev\" is not running"), "{e}");
+        o.unset = true;
+        let s = script(&store, &o, Some("/usr/bin/fish"), "b2d").unwrap();
+        assert!(s.contains("set -e DOCKER_HOST;"), "{s}");
+        assert!(s.ends_with("# b2d env dev --unset | source\n"), "{s}");
     }
 
     #[test]

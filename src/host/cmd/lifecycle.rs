@@ -1,9 +1,9 @@
 //! `b2d stop` and `b2d rm`: ACPI power-down with a deadline, then a kill;
 //! removal only of a stopped machine unless forced.
 
-use crate::host::machine::{io_err, Machine, Store};
+use super::Said;
+use crate::host::machine::{io_err, Machine, MachineError, Store};
 use crate::host::qemu;
-use anyhow::{bail, Result};
 use std::time::Duration;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -14,6 +14,17 @@ pub enum Stopped {
     Clean,
     /// It did not power off in time (or QMP failed) and was killed.
     Killed { why: String },
+}
+
+impl Stopped {
+    /// What `b2d stop` says about machine `name`.
+    pub fn render(&self, name: &str) -> Said {
+        Said::err(match self {
+            Stopped::Already => format!("Machine \"{name}\" is not running."),
+            Stopped::Clean => format!("Machine \"{name}\" stopped."),
+            Stopped::Killed { why } => format!("Machine \"{name}\" killed: {why}."),
+        })
+    }
 }
 
 /// Press the power button, wait up to `timeout` for QEMU to exit, then
@@ -35,33 +46,74 @@ pub fn stop(m: &Machine, timeout: Duration) -> Stopped {
     Stopped::Killed { why }
 }
 
+/// `b2d stop NAME`: [`stop`] under the machine's lock.
+pub fn stop_named(store: &Store, name: &str, timeout: Duration) -> Result<Stopped, MachineError> {
+    let m = store.open(name)?;
+    let _lock = m.lock()?;
+    Ok(stop(&m, timeout))
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RmError {
+    #[error(transparent)]
+    Machine(#[from] MachineError),
+    #[error("machine \"{name}\" is running: `b2d stop {name}` first, or `b2d rm -f {name}` to kill and remove it")]
+    Running { name: String },
+    #[error("not removing machine \"{name}\" without confirmation: pass -f to remove it and its disk (`b2d rm -f {name}`)")]
+    Unconfirmed { name: String },
+    #[error("machine \"{name}\" not removed (`b2d rm -f {name}` removes it without asking)")]
+    Declined { name: String },
+}
+
+/// How `rm` of a stopped machine gets its yes, short of `-f`.
+pub enum Confirm<'a> {
+    /// No terminal to ask on: refuse.
+    NoTerminal,
+    /// Put the question to the user; returns the reply.
+    Ask(&'a mut dyn FnMut(&str) -> String),
+}
+
+/// The question `rm` asks before removing `m`.
+pub fn question(m: &Machine) -> String {
+    format!(
+        "Remove machine \"{}\" and its {} disk with all its images, containers and volumes? [y/N] ",
+        m.name,
+        crate::disk::size::gib(m.config.disk_size)
+    )
+}
+
+/// Whether a reply to [`question`] is a yes.
+pub fn is_yes(reply: &str) -> bool {
+    matches!(reply.trim(), "y" | "Y" | "yes")
+}
+
 /// Remove machine `name`. A running machine needs `force` (it is killed
 /// first, no clean shutdown: its disk is going anyway); a stopped one
-/// needs `force` or `confirm` to say yes.
-pub fn rm(
-    store: &Store,
-    name: &str,
-    force: bool,
-    confirm: impl FnOnce(&Machine) -> bool,
-) -> Result<()> {
+/// needs `force` or a yes from `confirm`.
+pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Said, RmError> {
     let m = store.open(name)?;
     let lock = m.lock()?;
     if qemu::running_pid(&m).is_some() {
         if !force {
-            bail!(
-                "machine {name:?} is running: `b2d stop {name}` first, or `b2d rm -f {name}` to kill and remove it"
-            );
+            return Err(RmError::Running { name: m.name });
         }
         qemu::stop_now(&m);
-    } else if !force && !confirm(&m) {
-        bail!("machine {name:?} not removed");
+    } else if !force {
+        match confirm {
+            Confirm::NoTerminal => return Err(RmError::Unconfirmed { name: m.name }),
+            Confirm::Ask(ask) => {
+                if !is_yes(&ask(&question(&m))) {
+                    return Err(RmError::Declined { name: m.name });
+                }
+            }
+        }
     }
     // Rename first so a half-removed machine is never listed or booted.
     let doomed = store.root.join(format!(".{name}.removing"));
     std::fs::rename(&m.dir, &doomed).map_err(io_err("renaming for removal", &m.dir))?;
     drop(lock);
     std::fs::remove_dir_all(&doomed).map_err(io_err("removing", &doomed))?;
-    Ok(())
+    Ok(Said::err(format!("Machine \"{name}\" removed.")))
 }
 
 #[cfg(test)]
@@ -96,14 +148,74 @@ mod tests {
             root: t.path().into(),
         };
         let m = machine(&store);
-        let e = rm(&store, "dev", false, |_| false).unwrap_err().to_string();
+        let mut asked = Vec::new();
+        let mut no = |q: &str| {
+            asked.push(q.to_string());
+            "n\n".to_string()
+        };
+        let e = rm(&store, "dev", false, Confirm::Ask(&mut no))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("not removed"), "{e}");
+        assert_eq!(
+            asked,
+            ["Remove machine \"dev\" and its 20 GiB disk with all its images, containers and volumes? [y/N] "]
+        );
         assert_eq!(std::fs::read(m.disk()).unwrap(), b"data");
-        rm(&store, "dev", false, |_| true).unwrap();
+        let said = rm(&store, "dev", false, Confirm::Ask(&mut |_| "y\n".into())).unwrap();
+        assert_eq!(said, Said::err("Machine \"dev\" removed."));
         assert!(!m.dir.exists());
         assert!(std::fs::read_dir(t.path()).unwrap().next().is_none());
-        let e = rm(&store, "dev", true, |_| true).unwrap_err().to_string();
+        let e = rm(&store, "dev", true, Confirm::NoTerminal)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no machine named \"dev\""), "{e}");
+    }
+
+    #[test]
+    fn without_a_terminal_only_force_removes() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store {
+            root: t.path().into(),
+        };
+        let m = machine(&store);
+        let e = rm(&store, "dev", false, Confirm::NoTerminal)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("pass -f"), "{e}");
+        assert!(e.contains("`b2d rm -f dev`"), "{e}");
+        assert!(m.disk().exists());
+        rm(&store, "dev", true, Confirm::NoTerminal).unwrap();
+        assert!(!m.dir.exists());
+    }
+
+    #[test]
+    fn only_yes_is_yes() {
+        for y in ["y", "Y", "yes", " yes\n"] {
+            assert!(is_yes(y), "{y:?}");
+        }
+        for n in ["", "n", "no", "YES", "yess"] {
+            assert!(!is_yes(n), "{n:?}");
+        }
+    }
+
+    #[test]
+    fn stop_says_what_happened() {
+        assert_eq!(
+            Stopped::Already.render("dev").err,
+            "Machine \"dev\" is not running.\n"
+        );
+        assert_eq!(
+            Stopped::Clean.render("dev").err,
+            "Machine \"dev\" stopped.\n"
+        );
+        let killed = Stopped::Killed {
+            why: "no power-off within 90 s".into(),
+        };
+        assert_eq!(
+            killed.render("dev").err,
+            "Machine \"dev\" killed: no power-off within 90 s.\n"
+        );
     }
 
     #[test]
@@ -114,7 +226,9 @@ mod tests {
         };
         let m = machine(&store);
         let _held = m.lock().unwrap();
-        let e = rm(&store, "dev", true, |_| true).unwrap_err().to_string();
+        let e = rm(&store, "dev", true, Confirm::NoTerminal)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("is busy"), "{e}");
         assert!(m.disk().exists());
     }

@@ -1,26 +1,48 @@
 //! `b2d logs [-f]`: the machine's serial console, this boot's (the one
 //! before is kept as `serial.log.1`).
 
-use crate::host::machine::{io_err, Machine};
+use crate::host::machine::{io_err, Machine, MachineError, Store};
 use crate::host::qemu;
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::PathBuf;
 use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogsError {
+    #[error(transparent)]
+    Machine(#[from] MachineError),
+    #[error("machine \"{name}\" has no console log yet ({path}): start it with `b2d up {name}`")]
+    NoLog { name: String, path: PathBuf },
+    #[error("writing the console log of machine \"{name}\": {source}")]
+    Write {
+        name: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `b2d logs NAME`: [`copy`] of machine `name`.
+pub fn show(store: &Store, name: &str, follow: bool, out: &mut dyn Write) -> Result<(), LogsError> {
+    copy(&store.open(name)?, follow, out)
+}
 
 /// Copy the console log to `out`; with `follow`, keep copying what the
 /// guest writes until its QEMU exits.
-pub fn copy(m: &Machine, follow: bool, out: &mut dyn Write) -> anyhow::Result<()> {
+pub fn copy(m: &Machine, follow: bool, out: &mut dyn Write) -> Result<(), LogsError> {
     let path = m.serial_log();
     let mut f = match std::fs::File::open(&path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            anyhow::bail!(
-                "machine {:?} has no console log yet ({}): start it with `b2d up {}`",
-                m.name,
-                path.display(),
-                m.name
-            )
+            return Err(LogsError::NoLog {
+                name: m.name.clone(),
+                path,
+            })
         }
         Err(e) => return Err(io_err("opening", &path)(e).into()),
+    };
+    let written = |source| LogsError::Write {
+        name: m.name.clone(),
+        source,
     };
     let mut pos = 0u64;
     let mut buf = vec![0u8; 64 << 10];
@@ -28,10 +50,10 @@ pub fn copy(m: &Machine, follow: bool, out: &mut dyn Write) -> anyhow::Result<()
         let n = f.read(&mut buf).map_err(io_err("reading", &path))?;
         if n > 0 {
             pos += n as u64;
-            out.write_all(&buf[..n])?;
+            out.write_all(&buf[..n]).map_err(written)?;
             continue;
         }
-        out.flush()?;
+        out.flush().map_err(written)?;
         if !follow || qemu::running_pid(m).is_none() {
             return Ok(());
         }

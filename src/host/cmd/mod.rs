@@ -1,6 +1,7 @@
 //! The verbs of `b2d`, one module each, as functions over parsed options
-//! that return what happened; `src/bin/b2d.rs` parses arguments and
-//! renders the outcomes.
+//! that return what happened (or the text to print); `src/bin/b2d.rs`
+//! parses arguments and prints. Nothing here writes to the terminal
+//! except through a writer or progress sink the caller hands in.
 
 pub mod disk;
 pub mod env;
@@ -9,3 +10,125 @@ pub mod logs;
 pub mod ssh;
 pub mod status;
 pub mod up;
+
+use crate::host::hints;
+use crate::host::machine::{Machine, MachineError, Store};
+use crate::host::qemu;
+
+/// Errors of the verbs that need a machine, and some of them a running one.
+#[derive(Debug, thiserror::Error)]
+pub enum CmdError {
+    #[error(transparent)]
+    Machine(#[from] MachineError),
+    #[error("machine \"{name}\" is not running: start it with `{up}`")]
+    NotRunning { name: String, up: String },
+}
+
+/// Machine `name`, which must be running; `exe` spells the `up` command
+/// the error suggests (see [`hints::command_name`]).
+pub fn running(store: &Store, name: &str, exe: &str) -> Result<Machine, CmdError> {
+    let m = store.open(name)?;
+    if qemu::running_pid(&m).is_none() {
+        return Err(CmdError::NotRunning {
+            name: m.name,
+            up: hints::verb(exe, "up", name),
+        });
+    }
+    Ok(m)
+}
+
+/// What a verb has to say: `out` for stdout (what scripts read), `err`
+/// for stderr (messages for the person at the terminal). Each is empty or
+/// whole lines.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Said {
+    pub out: String,
+    pub err: String,
+}
+
+impl Said {
+    /// A message for stderr only.
+    pub fn err(line: impl std::fmt::Display) -> Said {
+        Said {
+            out: String::new(),
+            err: format!("{line}\n"),
+        }
+    }
+
+    /// Text for stdout only.
+    pub fn out(text: impl Into<String>) -> Said {
+        Said {
+            out: text.into(),
+            err: String::new(),
+        }
+    }
+}
+
+/// How a report is printed: for people, or as JSON for programs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Human,
+    Json,
+}
+
+impl Format {
+    /// `--json` given or not.
+    pub fn json(json: bool) -> Format {
+        if json {
+            Format::Json
+        } else {
+            Format::Human
+        }
+    }
+
+    /// `v` as pretty JSON (one trailing newline) or as `human` renders it.
+    pub fn render<T: serde::Serialize + ?Sized>(
+        self,
+        v: &T,
+        human: impl FnOnce(&T) -> String,
+    ) -> String {
+        match self {
+            Format::Human => human(v),
+            Format::Json => {
+                serde_json::to_string_pretty(v).expect("reports serialize to JSON") + "\n"
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::machine::sample;
+
+    #[test]
+    fn a_stopped_machine_is_not_running_and_says_how_to_start_it() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store {
+            root: t.path().into(),
+        };
+        let m = sample(store.dir("dev"));
+        std::fs::create_dir_all(&m.dir).unwrap();
+        m.save_config().unwrap();
+        let e = running(&store, "dev", "/opt/b2d").unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "machine \"dev\" is not running: start it with `/opt/b2d up dev`"
+        );
+        let e = running(&store, "nope", "b2d").unwrap_err().to_string();
+        assert!(e.contains("no machine named \"nope\""), "{e}");
+    }
+
+    #[test]
+    fn reports_render_for_people_or_as_json() {
+        let v = vec![1, 2];
+        assert_eq!(
+            Format::json(false).render(&v, |v| format!("{v:?}")),
+            "[1, 2]"
+        );
+        assert_eq!(
+            Format::json(true).render(&v, |_| unreachable!()),
+            "[\n  1,\n  2\n]\n"
+        );
+    }
+}

@@ -3,7 +3,22 @@
 //! an alias, so checking is strict from the very first connection and the
 //! user's own ~/.ssh/known_hosts is neither read nor written.
 
-use crate::host::machine::Machine;
+use super::CmdError;
+use crate::host::machine::{Machine, Store};
+
+/// `b2d ssh NAME [-- CMD…]`: the `ssh` command to run (the binary execs
+/// it) for running machine `name`.
+pub fn command(
+    store: &Store,
+    name: &str,
+    cmd: &[String],
+    exe: &str,
+) -> Result<std::process::Command, CmdError> {
+    let m = super::running(store, name, exe)?;
+    let mut c = std::process::Command::new("ssh");
+    c.args(args(&m, cmd));
+    Ok(c)
+}
 
 /// Arguments for `ssh` (without the program name) to reach `m` as docker,
 /// running `cmd` if it is not empty.

@@ -1,8 +1,9 @@
 //! `b2d status` and `b2d ls`: what a machine is doing, from its QEMU
 //! process and the ready line on its console.
 
+use super::{CmdError, Format};
 use crate::host::console::{self, Boot};
-use crate::host::machine::Machine;
+use crate::host::machine::{Machine, MachineError, Store};
 use crate::host::qemu;
 use serde::Serialize;
 
@@ -47,6 +48,24 @@ pub struct Status {
     pub memory_mib: u32,
     pub disk_size: u64,
     pub dir: String,
+}
+
+/// `b2d status NAME [--json]`.
+pub fn show(store: &Store, name: &str, format: Format) -> Result<String, MachineError> {
+    Ok(format.render(&of(&store.open(name)?), render))
+}
+
+/// `b2d ls [--json]`.
+pub fn list(store: &Store, format: Format) -> Result<String, MachineError> {
+    let all: Vec<Status> = store.list()?.iter().map(of).collect();
+    Ok(format.render(&all[..], table))
+}
+
+/// `b2d ip NAME`: where the machine's ports are reached from this host.
+/// With user networking the guest's ports are forwarded to loopback.
+pub fn ip(store: &Store, name: &str, exe: &str) -> Result<String, CmdError> {
+    super::running(store, name, exe)?;
+    Ok("127.0.0.1\n".into())
 }
 
 pub fn of(m: &Machine) -> Status {
@@ -196,6 +215,29 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("Persistence"), "{text}");
+    }
+
+    #[test]
+    fn status_and_ls_read_the_store_as_text_or_json() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store {
+            root: t.path().into(),
+        };
+        assert_eq!(list(&store, Format::Json).unwrap(), "[]\n");
+        assert_eq!(list(&store, Format::Human).unwrap().lines().count(), 1);
+        let m = sample(store.dir("dev"));
+        std::fs::create_dir_all(&m.dir).unwrap();
+        m.save_config().unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&show(&store, "dev", Format::Json).unwrap()).unwrap();
+        assert_eq!(v["state"], "Stopped");
+        assert!(show(&store, "dev", Format::Human)
+            .unwrap()
+            .starts_with("Name        dev\n"));
+        let ls = list(&store, Format::Human).unwrap();
+        assert!(ls.lines().nth(1).unwrap().starts_with("dev  "), "{ls}");
+        let e = ip(&store, "dev", "b2d").unwrap_err().to_string();
+        assert!(e.contains("machine \"dev\" is not running"), "{e}");
     }
 
     #[test]

@@ -1,0 +1,209 @@
+//! What `b2d up` changes on an existing machine: a new ISO, CPUs, memory
+//! and a larger disk for a stopped one; for a running one, the options it
+//! has to leave for the next boot.
+
+use super::{UpError, UpOptions};
+use crate::disk::size::{gib, Human};
+use crate::host::create;
+use crate::host::iso;
+use crate::host::machine::Machine;
+use crate::host::ports::Moved;
+use std::path::{Path, PathBuf};
+
+/// Something `up` did on the way that the user should hear about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Note {
+    /// The machine boots a new ISO from now on.
+    NewIso(PathBuf),
+    DiskGrown {
+        from: u64,
+        to: u64,
+    },
+    /// A remembered port was taken by another program.
+    Port(Moved),
+    /// An ERROR line of the guest agent on the console.
+    Guest(String),
+}
+
+impl std::fmt::Display for Note {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Note::NewIso(p) => write!(f, "now booting {}", p.display()),
+            Note::DiskGrown { from, to } => write!(
+                f,
+                "disk grown from {} to {}; the guest grows its filesystem at this boot",
+                gib(*from),
+                gib(*to)
+            ),
+            Note::Port(m) => m.fmt(f),
+            Note::Guest(e) => write!(f, "guest: {e}"),
+        }
+    }
+}
+
+/// Options given to `up` of a running machine that it cannot apply now.
+pub(super) fn ignored(m: &Machine, o: &UpOptions) -> Result<Vec<String>, UpError> {
+    let mut ignored = Vec::new();
+    if let Some(p) = &o.iso {
+        if iso_changed(m, p)? {
+            ignored.push(format!("--iso {}", p.display()));
+        }
+    }
+    let c = &m.config;
+    let changed = [
+        (
+            "--cpus",
+            o.cpus.filter(|v| *v != c.cpus).map(|v| v.to_string()),
+        ),
+        (
+            "--memory",
+            o.memory_mib
+                .filter(|v| *v != c.memory_mib)
+                .map(|v| format!("{v}M")),
+        ),
+        (
+            "--disk-size",
+            o.disk_size
+                .filter(|v| *v != c.disk_size)
+                .map(|v| Human(v).to_string()),
+        ),
+        (
+            "--ssh-port",
+            o.ssh_port
+                .filter(|v| *v != c.ssh_port)
+                .map(|v| v.to_string()),
+        ),
+        (
+            "--docker-port",
+            o.docker_port
+                .filter(|v| *v != c.docker_port)
+                .map(|v| v.to_string()),
+        ),
+    ];
+    ignored.extend(
+        changed
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k} {v}"))),
+    );
+    Ok(ignored)
+}
+
+/// Whether ISO `p` (checked to be one) differs from the machine's copy.
+fn iso_changed(m: &Machine, p: &Path) -> Result<bool, UpError> {
+    iso::check(p)?;
+    Ok(!iso::same_contents(p, &m.iso()).unwrap_or(false))
+}
+
+/// New ISO, CPUs, memory or a larger disk for a stopped machine.
+pub(super) fn apply(m: &mut Machine, o: &UpOptions) -> Result<Vec<Note>, UpError> {
+    let mut notes = Vec::new();
+    if let Some(p) = &o.iso {
+        if iso_changed(m, p)? {
+            create::copy_iso(p, &m.iso()).map_err(create::CreateError::from)?;
+            notes.push(Note::NewIso(p.clone()));
+        }
+    }
+    if let Some(c) = o.cpus {
+        m.config.cpus = c;
+    }
+    if let Some(mem) = o.memory_mib {
+        m.config.memory_mib = mem;
+    }
+    if let Some(size) = o.disk_size {
+        notes.extend(grow_disk(m, size)?);
+    }
+    Ok(notes)
+}
+
+/// Grow the raw disk image to `size` (sparse); the guest grows partition
+/// and filesystem at boot. Shrinking would cut the filesystem: refused.
+fn grow_disk(m: &mut Machine, size: u64) -> Result<Option<Note>, UpError> {
+    let disk = m.disk();
+    let io = |what| {
+        let path = disk.clone();
+        move |source| UpError::Resize { path, what, source }
+    };
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&disk)
+        .map_err(io("opening the disk to resize it"))?;
+    let now = f.metadata().map_err(io("reading its size"))?.len();
+    if size < now {
+        return Err(UpError::Shrink {
+            name: m.name.clone(),
+            path: disk,
+            now: gib(now),
+            size: gib(size),
+        });
+    }
+    m.config.disk_size = size;
+    if size == now {
+        return Ok(None);
+    }
+    f.set_len(size).map_err(io("growing the disk"))?;
+    f.sync_all().map_err(io("syncing"))?;
+    Ok(Some(Note::DiskGrown {
+        from: now,
+        to: size,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn machine(dir: &Path, disk: u64) -> Machine {
+        let mut m = crate::host::machine::sample(dir);
+        m.config.disk_size = disk;
+        std::fs::File::create(m.disk())
+            .unwrap()
+            .set_len(disk)
+            .unwrap();
+        m
+    }
+
+    #[test]
+    fn a_disk_grows_and_never_shrinks() {
+        let t = tempfile::tempdir().unwrap();
+        let mut m = machine(t.path(), 2 << 30);
+        assert!(grow_disk(&mut m, 2 << 30).unwrap().is_none());
+        let note = grow_disk(&mut m, 3 << 30).unwrap().unwrap().to_string();
+        assert!(note.contains("from 2 GiB to 3 GiB"), "{note}");
+        assert_eq!(std::fs::metadata(m.disk()).unwrap().len(), 3 << 30);
+        assert_eq!(m.config.disk_size, 3 << 30);
+        let e = grow_disk(&mut m, 1 << 30).unwrap_err().to_string();
+        assert!(
+            e.contains("disk.img: the disk is 3 GiB and cannot shrink to 1 GiB"),
+            "{e}"
+        );
+        assert!(
+            e.contains("`b2d rm dev` and `b2d up dev --disk-size …`"),
+            "{e}"
+        );
+        assert_eq!(std::fs::metadata(m.disk()).unwrap().len(), 3 << 30);
+    }
+
+    #[test]
+    fn options_a_running_machine_cannot_take_are_named() {
+        let t = tempfile::tempdir().unwrap();
+        let m = machine(t.path(), 1 << 20);
+        // The CPU count is unchanged (2), so not named.
+        let o = UpOptions {
+            cpus: Some(2),
+            memory_mib: Some(4096),
+            disk_size: Some(2 << 20),
+            ..Default::default()
+        };
+        assert_eq!(
+            ignored(&m, &o).unwrap(),
+            vec!["--memory 4096M".to_string(), "--disk-size 2M".to_string()]
+        );
+    }
+
+    #[test]
+    fn notes_read_as_sentences() {
+        let n = Note::NewIso("/isos/b2d.iso".into());
+        assert_eq!(n.to_string(), "now booting /isos/b2d.iso");
+        assert_eq!(Note::Guest("x".into()).to_string(), "guest: x");
+    }
+}

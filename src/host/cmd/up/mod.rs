@@ -1,0 +1,369 @@
+//! `b2d up`: create the machine if it does not exist, apply changed
+//! settings to a stopped one (a new ISO, CPUs, memory, a larger disk),
+//! boot it and wait for the guest's ready line. A running machine is left
+//! as it is. Progress goes to the caller's [`Sink`]; what happened comes
+//! back as an [`Outcome`], which [`render`] turns into what to print.
+
+mod changes;
+mod wait;
+
+use super::Said;
+use crate::disk::size::gib;
+use crate::host::accel::{self, Accel};
+use crate::host::console::{self, Boot};
+use crate::host::create::{self, CreateError, NewMachine};
+use crate::host::hints;
+use crate::host::iso::{self, IsoError};
+use crate::host::machine::{Config, Machine, MachineError, Store};
+use crate::host::ports::{self, PortError};
+use crate::host::progress::{Event, Sink};
+use crate::host::qemu::{self, QemuError};
+use crate::host::ssh_keys;
+use crate::wire::ready::Ready;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+pub use changes::Note;
+
+pub const DEFAULT_CPUS: u32 = 2;
+pub const DEFAULT_MEMORY_MIB: u32 = 2048;
+pub const DEFAULT_DISK: u64 = 20 << 30;
+pub const MIN_MEMORY_MIB: u32 = 512;
+
+#[derive(Debug, Clone, Default)]
+pub struct UpOptions {
+    pub name: String,
+    pub iso: Option<PathBuf>,
+    pub cpus: Option<u32>,
+    pub memory_mib: Option<u32>,
+    pub disk_size: Option<u64>,
+    pub ssh_port: Option<u16>,
+    pub docker_port: Option<u16>,
+    pub timeout: Duration,
+    /// The user's home: a new machine also authorizes its default key.
+    pub home: Option<PathBuf>,
+}
+
+impl UpOptions {
+    fn ports(&self) -> ports::Wanted {
+        ports::Wanted {
+            ssh: self.ssh_port,
+            docker: self.docker_port,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum UpError {
+    #[error(transparent)]
+    Machine(#[from] MachineError),
+    #[error(transparent)]
+    Create(#[from] CreateError),
+    #[error(transparent)]
+    Iso(#[from] IsoError),
+    #[error(transparent)]
+    Port(#[from] PortError),
+    #[error(transparent)]
+    Qemu(#[from] QemuError),
+    #[error("{path}: the disk is {now} and cannot shrink to {size} (that would cut its filesystem); to start over, `b2d rm {name}` and `b2d up {name} --disk-size …`")]
+    Shrink {
+        name: String,
+        path: PathBuf,
+        now: String,
+        size: String,
+    },
+    #[error("{path}: {what}: {source}")]
+    Resize {
+        path: PathBuf,
+        what: &'static str,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("machine \"{name}\" is up but nothing answers on 127.0.0.1:{port} (see {log})")]
+    DockerUnreachable {
+        name: String,
+        port: u16,
+        log: PathBuf,
+    },
+    #[error("machine \"{name}\" booted but its Docker engine did not answer; it is left running: see `b2d logs {name}`, then `b2d stop {name}`\n{tail}")]
+    DockerDown { name: String, tail: String },
+    #[error("machine \"{name}\" failed to boot: {why}\nlast console lines ({log}):\n{tail}")]
+    BootFailed {
+        name: String,
+        why: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("QEMU for machine \"{name}\" exited during boot: {said}\nlast console lines ({log}):\n{tail}")]
+    QemuExited {
+        name: String,
+        said: String,
+        log: PathBuf,
+        tail: String,
+    },
+    #[error("machine \"{name}\" did not finish booting in {secs} s; it is left running: watch it with `b2d logs -f {name}`, or `b2d stop {name}`")]
+    Timeout { name: String, secs: u64 },
+}
+
+/// What `up` did.
+#[derive(Debug)]
+pub enum Outcome {
+    AlreadyRunning {
+        /// Options it cannot apply until the machine restarts.
+        ignored: Vec<String>,
+    },
+    Booted {
+        ready: Ready,
+        secs: f64,
+        accel: Accel,
+        notes: Vec<Note>,
+    },
+}
+
+/// `--memory`: a bare number is MiB (as QEMU's `-m`), else a size.
+pub fn parse_memory(s: &str) -> Result<u32, String> {
+    let quoted = format!("\"{}\"", s.escape_debug());
+    let mib = if s.trim().bytes().all(|b| b.is_ascii_digit()) && !s.trim().is_empty() {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|e| format!("{quoted}: {e}"))?
+    } else {
+        crate::disk::size::parse_size(s).map_err(|e| e.to_string())? >> 20
+    };
+    if mib < MIN_MEMORY_MIB as u64 || mib > u32::MAX as u64 {
+        return Err(format!(
+            "{quoted}: memory must be at least {MIN_MEMORY_MIB} MiB (e.g. 2G or 2048)"
+        ));
+    }
+    Ok(mib as u32)
+}
+
+pub fn up(
+    store: &Store,
+    o: &UpOptions,
+    sink: &mut dyn Sink,
+) -> Result<(Machine, Outcome), UpError> {
+    crate::host::machine::validate_name(&o.name)?;
+    let qemu = qemu::find()?;
+    let created = !store.exists(&o.name);
+    if created {
+        let iso = iso::resolve(o.iso.as_deref())?;
+        let new = new_machine(store, o, iso)?;
+        sink.event(Event::Note(format!(
+            "Creating machine \"{}\" ({} CPUs, {} MiB memory, {} disk) in {}",
+            o.name,
+            new.config.cpus,
+            new.config.memory_mib,
+            gib(new.config.disk_size),
+            store.dir(&o.name).display()
+        )));
+        create::create(store, &new)?;
+    }
+    let mut m = store.open(&o.name)?;
+    let _lock = m.lock()?;
+    if let Some(pid) = qemu::running_pid(&m) {
+        let ignored = changes::ignored(&m, o)?;
+        let log = std::fs::read_to_string(m.serial_log()).unwrap_or_default();
+        if !matches!(console::read(&log), Boot::Ready(_)) {
+            // Still booting (an earlier `up` gave up waiting): wait again.
+            sink.event(Event::Begin(format!(
+                "Waiting for {} (QEMU pid {pid})",
+                m.name
+            )));
+            let waited = wait::ready(&m, Instant::now(), o.timeout, sink);
+            sink.event(Event::End);
+            waited?;
+        }
+        return Ok((m, Outcome::AlreadyRunning { ignored }));
+    }
+    // A machine made just now already has what the options asked for.
+    let mut notes = if created {
+        Vec::new()
+    } else {
+        changes::apply(&mut m, o)?
+    };
+    notes.extend(
+        ports::for_boot(store, &mut m, o.ports())?
+            .into_iter()
+            .map(Note::Port),
+    );
+    m.save_config()?;
+    rotate_log(&m);
+    if accel::will_probe() {
+        sink.event(Event::Note(
+            "Checking whether KVM works here (a short test boot, once per host boot)…".into(),
+        ));
+    }
+    let accel = accel::choose(&m.iso());
+    let start = Instant::now();
+    sink.event(Event::Begin(format!(
+        "Booting {} ({})",
+        m.name,
+        accel.name()
+    )));
+    sink.event(Event::Step(Some("starting QEMU".into())));
+    let booted = qemu::start(&m, &qemu, accel)
+        .map_err(UpError::from)
+        .and_then(|_| wait::ready(&m, start, o.timeout, sink));
+    sink.event(Event::End);
+    let ready = booted?;
+    let secs = start.elapsed().as_secs_f64();
+    let docker_addr = format!("127.0.0.1:{}", m.config.docker_port);
+    if !crate::util::tcp_open(&docker_addr, Duration::from_secs(3)) {
+        return Err(UpError::DockerUnreachable {
+            name: m.name.clone(),
+            port: m.config.docker_port,
+            log: m.qemu_log(),
+        });
+    }
+    let log = std::fs::read_to_string(m.serial_log()).unwrap_or_default();
+    notes.extend(console::errors(&log).into_iter().map(Note::Guest));
+    Ok((
+        m,
+        Outcome::Booted {
+            ready,
+            secs,
+            accel,
+            notes,
+        },
+    ))
+}
+
+fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine, UpError> {
+    let (ssh_port, docker_port) = ports::for_new(store, &o.name, o.ports())?;
+    let config = Config {
+        cpus: o.cpus.unwrap_or(DEFAULT_CPUS),
+        memory_mib: o.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB),
+        disk_size: o.disk_size.unwrap_or(DEFAULT_DISK),
+        ssh_port,
+        docker_port,
+    };
+    // The user's own key too, so plain `ssh -p PORT docker@127.0.0.1` works.
+    let extra_keys = o
+        .home
+        .as_deref()
+        .and_then(|h| ssh_keys::default_key(h).ok())
+        .into_iter()
+        .collect();
+    Ok(NewMachine {
+        name: o.name.clone(),
+        iso,
+        config,
+        extra_keys,
+    })
+}
+
+/// Keep the previous boot's console as `serial.log.1`.
+fn rotate_log(m: &Machine) {
+    let log = m.serial_log();
+    if log.exists() {
+        let _ = std::fs::rename(&log, log.with_extension("log.1"));
+    }
+}
+
+/// What `b2d up` prints: the notes and the boot time on stderr, how to
+/// connect on stdout. `exe` spells the commands it suggests.
+pub fn render(m: &Machine, outcome: &Outcome, exe: &str) -> Said {
+    let mut said = Said::default();
+    match outcome {
+        Outcome::AlreadyRunning { ignored } => {
+            if !ignored.is_empty() {
+                said.err += &format!(
+                    "b2d: \"{}\" is running; not applied until it restarts (`{}` then up again): {}\n",
+                    m.name,
+                    hints::verb(exe, "stop", &m.name),
+                    ignored.join(", ")
+                );
+            }
+            said.out += &format!(
+                "Machine \"{}\" is already running: `eval \"$({})\"` to use it.\n",
+                m.name,
+                hints::verb(exe, "env", &m.name)
+            );
+        }
+        Outcome::Booted {
+            ready,
+            secs,
+            accel,
+            notes,
+        } => {
+            for n in notes {
+                said.err += &format!("b2d: {n}\n");
+            }
+            said.err += &format!("Booted \"{}\" in {secs:.1} s ({}).\n", m.name, accel.name());
+            said.out = hints::connected(m, ready, exe);
+        }
+    }
+    said
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::machine::sample;
+
+    #[test]
+    fn memory_sizes() {
+        assert_eq!(parse_memory("2048"), Ok(2048));
+        assert_eq!(parse_memory("4G"), Ok(4096));
+        assert_eq!(parse_memory("1536M"), Ok(1536));
+        assert!(parse_memory("100")
+            .unwrap_err()
+            .contains("at least 512 MiB"));
+        assert!(parse_memory("lots").unwrap_err().contains("invalid size"));
+        assert_eq!(
+            parse_memory("100").unwrap_err(),
+            "\"100\": memory must be at least 512 MiB (e.g. 2G or 2048)"
+        );
+    }
+
+    fn ready() -> Ready {
+        Ready {
+            ms: 1,
+            ip: vec!["10.0.2.15".into()],
+            data: Some("/mnt/sda1".into()),
+            ssh: true,
+            docker: true,
+        }
+    }
+
+    #[test]
+    fn a_boot_reports_its_notes_and_time_apart_from_how_to_connect() {
+        let m = sample("/m/dev");
+        let booted = Outcome::Booted {
+            ready: ready(),
+            secs: 12.34,
+            accel: Accel::Tcg,
+            notes: vec![Note::Guest("tls: x".into())],
+        };
+        let said = render(&m, &booted, "b2d");
+        assert_eq!(
+            said.err,
+            "b2d: guest: tls: x\nBooted \"dev\" in 12.3 s (tcg).\n"
+        );
+        assert!(
+            said.out.starts_with("Machine \"dev\" is running.\n"),
+            "{}",
+            said.out
+        );
+        assert!(said.out.contains("eval \"$(b2d env dev)\""), "{}", said.out);
+    }
+
+    #[test]
+    fn a_running_machine_names_the_options_it_did_not_take() {
+        let m = sample("/m/dev");
+        let quiet = render(&m, &Outcome::AlreadyRunning { ignored: vec![] }, "b2d");
+        assert_eq!(quiet.err, "");
+        assert_eq!(
+            quiet.out,
+            "Machine \"dev\" is already running: `eval \"$(b2d env dev)\"` to use it.\n"
+        );
+        let ignored = Outcome::AlreadyRunning {
+            ignored: vec!["--memory 4096M".into(), "--cpus 4".into()],
+        };
+        assert_eq!(
+            render(&m, &ignored, "/x/b2d").err,
+            "b2d: \"dev\" is running; not applied until it restarts (`/x/b2d stop dev` then up again): --memory 4096M, --cpus 4\n"
+        );
+    }
+}

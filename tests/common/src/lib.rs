@@ -1,0 +1,294 @@
+//! Test helpers written once, for b2d's integration tests (`tests/*.rs`)
+//! and its QEMU harness and end-to-end tests (`qemu-tests/`): run a
+//! program and assert it succeeded, make an ssh key with the real
+//! `ssh-keygen`, hash a file, keep a private machine store, pick a port.
+//!
+//! A missing tool fails the test (never skips it), naming what to install.
+
+use sha2::{Digest, Sha256};
+use std::net::{Ipv4Addr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+/// The command line of `cmd`, for failure messages.
+fn shown(cmd: &Command) -> String {
+    std::iter::once(cmd.get_program())
+        .chain(cmd.get_args())
+        .map(|a| a.to_string_lossy())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Run `cmd` to the end. A program that cannot be started fails the test
+/// with its name and where the test tools come from.
+pub fn output(cmd: &mut Command) -> Output {
+    cmd.output().unwrap_or_else(|e| {
+        panic!(
+            "cannot run `{}` ({e}): is it installed? (.ci/deps installs every tool the tests use)",
+            shown(cmd)
+        )
+    })
+}
+
+/// Run `cmd` with `stdin` as its input; see [`output`].
+pub fn output_fed(cmd: &mut Command, stdin: &[u8]) -> Output {
+    use std::io::Write;
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `{}` ({e}): is it installed? (.ci/deps installs every tool the tests use)",
+                shown(cmd)
+            )
+        });
+    child
+        .stdin
+        .take()
+        .expect("stdin is piped")
+        .write_all(stdin)
+        .unwrap_or_else(|e| panic!("`{}`: writing its input: {e}", shown(cmd)));
+    child
+        .wait_with_output()
+        .unwrap_or_else(|e| panic!("`{}`: {e}", shown(cmd)))
+}
+
+/// Fail the test, naming `what`, unless `out` is a success; returns stdout.
+pub fn assert_ok(what: &str, out: &Output) -> String {
+    assert!(
+        out.status.success(),
+        "`{what}` failed ({}):\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Fail the test, naming `what`, if `out` is a success; returns stderr.
+pub fn assert_fails(what: &str, out: &Output) -> String {
+    assert!(
+        !out.status.success(),
+        "`{what}` succeeded:\nstdout: {}\nstderr: {}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// Run `cmd`, which must succeed; returns its stdout.
+pub fn ok(cmd: &mut Command) -> String {
+    let out = output(cmd);
+    assert_ok(&shown(cmd), &out)
+}
+
+/// Run `cmd` on `stdin`, which must succeed; returns its stdout.
+pub fn ok_fed(cmd: &mut Command, stdin: &[u8]) -> String {
+    let out = output_fed(cmd, stdin);
+    assert_ok(&shown(cmd), &out)
+}
+
+/// Run `program args`, which must succeed; returns its stdout.
+pub fn run(program: &str, args: &[&str]) -> String {
+    ok(Command::new(program).args(args))
+}
+
+/// Fail the test unless `program` is on PATH, naming the Debian package
+/// that provides it.
+pub fn need(program: &str, package: &str) {
+    let found = std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .any(|d| d.join(program).is_file());
+    assert!(
+        found,
+        "cannot run `{program}`: install the `{package}` package (apt-get install {package})"
+    );
+}
+
+/// An ssh key pair made by `ssh-keygen`, without a passphrase.
+#[derive(Debug, Clone)]
+pub struct Key {
+    pub private: PathBuf,
+    pub public: PathBuf,
+}
+
+impl Key {
+    /// The public key file's content (one line, newline included).
+    pub fn public_line(&self) -> String {
+        std::fs::read_to_string(&self.public)
+            .unwrap_or_else(|e| panic!("{}: {e}", self.public.display()))
+    }
+}
+
+/// An ed25519 key pair `dir/id_ed25519{,.pub}`.
+pub fn keygen(dir: &Path) -> Key {
+    keygen_as(dir, "id_ed25519", "ed25519")
+}
+
+/// A key pair `dir/NAME{,.pub}` of type `kind` (`ed25519`, or `rsa` at
+/// 2048 bits as docker-machine made its keys).
+pub fn keygen_as(dir: &Path, name: &str, kind: &str) -> Key {
+    need("ssh-keygen", "openssh-client");
+    let private = dir.join(name);
+    let bits = if kind == "rsa" { "2048" } else { "256" };
+    ok(Command::new("ssh-keygen")
+        .args(["-q", "-t", kind, "-b", bits])
+        .args(["-N", "", "-C", "b2d-test", "-f"])
+        .arg(&private));
+    Key {
+        public: private.with_extension("pub"),
+        private,
+    }
+}
+
+/// The lowercase hex SHA-256 of a file's bytes.
+pub fn sha256(path: &Path) -> String {
+    let mut f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A TCP port on 127.0.0.1 that was free a moment ago (bound and
+/// released; whoever binds it next gets it).
+pub fn free_port() -> u16 {
+    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
+        .and_then(|l| l.local_addr())
+        .expect("binding 127.0.0.1:0")
+        .port()
+}
+
+/// A port on 127.0.0.1 held busy for as long as the listener lives.
+pub fn busy_port() -> (TcpListener, u16) {
+    let l = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).expect("binding 127.0.0.1:0");
+    let port = l.local_addr().expect("a bound address").port();
+    (l, port)
+}
+
+/// A private b2d machine store: a temporary directory holding
+/// `data/` (XDG_DATA_HOME, so machines live in `data/b2d/machines/`) and
+/// `home/` (HOME), removed when dropped.
+pub struct MachineStore {
+    dir: tempfile::TempDir,
+}
+
+impl Default for MachineStore {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl MachineStore {
+    pub fn new() -> MachineStore {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::fs::create_dir(dir.path().join("home")).expect("creating home/");
+        MachineStore { dir }
+    }
+
+    /// The temporary directory itself.
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn home(&self) -> PathBuf {
+        self.path().join("home")
+    }
+
+    /// What XDG_DATA_HOME is set to.
+    pub fn data_home(&self) -> PathBuf {
+        self.path().join("data")
+    }
+
+    /// The directory machines live in.
+    pub fn root(&self) -> PathBuf {
+        self.data_home().join("b2d/machines")
+    }
+
+    pub fn machine_dir(&self, name: &str) -> PathBuf {
+        self.root().join(name)
+    }
+
+    /// How many entries the store holds (machines or anything left over).
+    pub fn entries(&self) -> usize {
+        std::fs::read_dir(self.root())
+            .map(|rd| rd.count())
+            .unwrap_or(0)
+    }
+
+    /// Point `c` at this store and home, with nothing of the caller's b2d
+    /// or docker environment (B2D_ISO, DOCKER_HOST…) and no stdin.
+    pub fn env<'c>(&self, c: &'c mut Command) -> &'c mut Command {
+        c.env("XDG_DATA_HOME", self.data_home())
+            .env("HOME", self.home())
+            .env_remove("B2D_ISO")
+            .env_remove("DOCKER_HOST")
+            .env_remove("DOCKER_CERT_PATH")
+            .env_remove("DOCKER_TLS_VERIFY")
+            .stdin(Stdio::null())
+    }
+
+    /// `program` run against this store (see [`MachineStore::env`]).
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut c = Command::new(program);
+        self.env(&mut c);
+        c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_returns_stdout_and_failures_name_the_command() {
+        assert_eq!(run("sh", &["-c", "echo hi"]), "hi\n");
+        assert_eq!(ok_fed(&mut Command::new("cat"), b"fed"), "fed");
+        let out = output(Command::new("sh").args(["-c", "echo no >&2; exit 3"]));
+        assert_eq!(assert_fails("sh", &out), "no\n");
+        let e = std::panic::catch_unwind(|| run("sh", &["-c", "exit 3"])).unwrap_err();
+        let msg = e.downcast_ref::<String>().unwrap();
+        assert!(msg.starts_with("`sh -c exit 3` failed"), "{msg}");
+        let e = std::panic::catch_unwind(|| run("/nonexistent/tool", &[])).unwrap_err();
+        let msg = e.downcast_ref::<String>().unwrap();
+        assert!(msg.contains("cannot run `/nonexistent/tool`"), "{msg}");
+    }
+
+    #[test]
+    fn keys_hashes_and_ports() {
+        let t = tempfile::tempdir().unwrap();
+        let k = keygen(t.path());
+        assert!(k.private.is_file());
+        assert!(k.public_line().starts_with("ssh-ed25519 AAAA"));
+        let rsa = keygen_as(t.path(), "id_rsa", "rsa");
+        assert!(rsa.public_line().starts_with("ssh-rsa AAAA"));
+        let f = t.path().join("f");
+        std::fs::write(&f, b"abc").unwrap();
+        assert_eq!(
+            sha256(&f),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        let (held, busy) = busy_port();
+        assert!(TcpListener::bind(("127.0.0.1", busy)).is_err());
+        drop(held);
+        assert!(TcpListener::bind(("127.0.0.1", free_port())).is_ok());
+    }
+
+    #[test]
+    fn a_machine_store_is_private() {
+        let s = MachineStore::new();
+        assert!(s.home().is_dir());
+        assert_eq!(s.entries(), 0);
+        let out = ok(s.command("sh").args([
+            "-c",
+            "printf '%s|%s|%s' \"$XDG_DATA_HOME\" \"$HOME\" \"${B2D_ISO-unset}\"",
+        ]));
+        assert_eq!(
+            out,
+            format!("{}|{}|unset", s.data_home().display(), s.home().display())
+        );
+        assert_eq!(s.machine_dir("dev"), s.path().join("data/b2d/machines/dev"));
+    }
+}
