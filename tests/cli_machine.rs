@@ -68,6 +68,7 @@ impl Env {
                     disk_size: 2 << 30,
                     ssh_port: 40022,
                     docker_port: 40376,
+                    mounts: None,
                 },
                 extra_keys: vec![],
             },

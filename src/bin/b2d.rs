@@ -8,7 +8,9 @@ use b2d::disk::userdata::Compat;
 use b2d::host::cmd::env::{EnvOptions, Shell};
 use b2d::host::cmd::lifecycle::Confirm;
 use b2d::host::cmd::up::{parse_memory, UpOptions};
-use b2d::host::cmd::{disk as disk_cmd, env, lifecycle, logs, ssh, status, up, Format, Said};
+use b2d::host::cmd::{
+    disk as disk_cmd, env, lifecycle, logs, ports, ssh, status, up, Format, Said,
+};
 use b2d::host::hints;
 use b2d::host::machine::{Store, DEFAULT_NAME};
 use b2d::host::progress::Progress;
@@ -54,7 +56,24 @@ enum Cmd {
         /// Seconds to wait for the guest to be ready.
         #[arg(long, default_value_t = 600)]
         timeout: u64,
+        /// Host directory shared at the same path in the guest (repeatable;
+        /// DIR:ro read-only; `none` for no share). Default: your home.
+        #[arg(long = "mount", value_name = "DIR[:ro]|none")]
+        mounts: Vec<String>,
+        /// Also make the docker context b2d-NAME the current one.
+        #[arg(long)]
+        use_context: bool,
     },
+    /// Show the ports forwarded from this host's 127.0.0.1 to a machine.
+    Ports {
+        #[arg(default_value = DEFAULT_NAME)]
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The host agent of a running machine (started by `b2d up`).
+    #[command(hide = true)]
+    Agent { name: String },
     /// Print the docker CLI's environment for a machine.
     Env {
         #[arg(default_value = DEFAULT_NAME)]
@@ -205,6 +224,8 @@ fn run(cli: Cli) -> Result<()> {
             ssh_port,
             docker_port,
             timeout,
+            mounts,
+            use_context,
         } => {
             let opts = UpOptions {
                 name,
@@ -216,6 +237,10 @@ fn run(cli: Cli) -> Result<()> {
                 docker_port,
                 timeout: Duration::from_secs(timeout),
                 home: home(),
+                mounts,
+                use_context,
+                exe: std::env::current_exe()
+                    .context("finding this program to start the host agent")?,
             };
             let mut progress = Progress::stderr();
             let (m, outcome) = up::up(&Store::from_env()?, &opts, &mut progress)?;
@@ -262,6 +287,12 @@ fn run(cli: Cli) -> Result<()> {
             follow,
             &mut std::io::stdout().lock(),
         )?),
+        Cmd::Ports { name, json } => say(Said::out(ports::show(
+            &Store::from_env()?,
+            &name,
+            Format::json(json),
+        )?)),
+        Cmd::Agent { name } => Ok(b2d::host::agent_run::run(&Store::from_env()?.open(&name)?)?),
         Cmd::Ip { name } => say(Said::out(status::ip(&Store::from_env()?, &name, &exe)?)),
         Cmd::Disk(DiskCmd::Create {
             path,

@@ -33,8 +33,47 @@ pub fn log_file(m: &Machine) -> PathBuf {
     m.dir.join("agent.log")
 }
 
-pub fn pid_file(m: &Machine) -> PathBuf {
-    m.dir.join("agent.pid")
+/// Held by the running agent: one agent a machine.
+pub fn lock_file(m: &Machine) -> PathBuf {
+    m.dir.join("agent.lock")
+}
+
+fn try_lock(m: &Machine) -> Option<nix::fcntl::Flock<std::fs::File>> {
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(lock_file(m))
+        .ok()?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
+}
+
+/// Whether an agent runs for `m` now.
+pub fn running(m: &Machine) -> bool {
+    try_lock(m).is_none() && lock_file(m).exists()
+}
+
+/// Start the agent for `m` unless one runs: `exe agent NAME`, detached in
+/// its own process group (a ctrl-c on `b2d up` does not reach it), its
+/// output appended to `agent.log`. Returns whether it started one.
+pub fn ensure(m: &Machine, exe: &Path) -> io::Result<bool> {
+    if running(m) {
+        return Ok(false);
+    }
+    use std::os::unix::process::CommandExt;
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_file(m))?;
+    std::process::Command::new(exe)
+        .arg("agent")
+        .arg(&m.name)
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone()?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()?;
+    Ok(true)
 }
 
 /// The forwards in place now, if the agent runs for this QEMU.
@@ -138,6 +177,9 @@ fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>
 
 /// Run the agent for `m` until its QEMU ends.
 pub fn run(m: &Machine) -> io::Result<()> {
+    let Some(_lock) = try_lock(m) else {
+        return Ok(()); // another agent serves this machine
+    };
     let Some(pid) = super::qemu::running_pid(m) else {
         say("the machine is not running; nothing to do");
         return Ok(());

@@ -156,6 +156,7 @@ mod tests {
                 disk_size: 2 << 30,
                 ssh_port: 1,
                 docker_port: 2,
+                mounts: None,
             },
             extra_keys: vec![],
         }

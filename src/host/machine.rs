@@ -65,6 +65,10 @@ pub struct Config {
     /// Forwarded 127.0.0.1 ports, kept across boots so DOCKER_HOST stays.
     pub ssh_port: u16,
     pub docker_port: u16,
+    /// Host folders shared at the same path; None (a machine from before
+    /// shares) means the default, the user's home.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mounts: Option<Vec<super::shares::Mount>>,
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +164,10 @@ impl Machine {
     pub fn qmp_socket(&self) -> PathBuf {
         self.dir.join("qmp.sock")
     }
+    /// The per-boot guest config QEMU hands over through fw_cfg.
+    pub fn guest_config(&self) -> PathBuf {
+        self.dir.join("guest-config.json")
+    }
     pub fn ssh_key(&self) -> PathBuf {
         self.dir.join("id_ed25519")
     }
@@ -214,6 +222,7 @@ pub(crate) fn sample(dir: impl Into<PathBuf>) -> Machine {
             disk_size: 20 << 30,
             ssh_port: 40022,
             docker_port: 40376,
+            mounts: None,
         },
     }
 }

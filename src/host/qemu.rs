@@ -6,6 +6,8 @@ use super::accel::Accel;
 use super::machine::Machine;
 use super::ports::PortError;
 use super::vmspec::{binary, opt_path, DiskBus, VmSpec};
+use super::{agent_run, shares};
+use crate::wire::ports::CHANNEL;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -56,7 +58,26 @@ pub fn args(m: &Machine, accel: Accel) -> Vec<String> {
         m.pid_file().display().to_string(),
         "-qmp".into(),
         format!("unix:{},server=on,wait=off", opt_path(&m.qmp_socket())),
+        // The host agent's own monitor, and the guest's port channel.
+        "-qmp".into(),
+        format!(
+            "unix:{},server=on,wait=off",
+            opt_path(&agent_run::qmp_socket(m))
+        ),
+        "-device".into(),
+        "virtio-serial-pci,id=vser0".into(),
+        "-chardev".into(),
+        format!(
+            "socket,id=agent0,path={},server=on,wait=off",
+            opt_path(&agent_run::channel_socket(m))
+        ),
+        "-device".into(),
+        format!("virtserialport,bus=vser0.0,chardev=agent0,name={CHANNEL}"),
     ];
+    a.extend(shares::qemu_args(
+        m.config.mounts.as_deref().unwrap_or_default(),
+        &m.guest_config(),
+    ));
     a.extend(spec.args(
         accel,
         m.config.ssh_port,
@@ -70,13 +91,24 @@ pub fn args(m: &Machine, accel: Accel) -> Vec<String> {
 /// Start QEMU detached; returns its pid once the VM runs. QEMU's own
 /// messages go to `qemu.log`; a forward it cannot bind is a port error.
 pub fn start(m: &Machine, qemu: &Path, accel: Accel) -> Result<u32, QemuError> {
-    let sock = m.qmp_socket();
-    let len = sock.as_os_str().len();
-    if len > 107 {
-        return Err(QemuError::SocketPath { path: sock, len });
+    let socks = [
+        m.qmp_socket(),
+        agent_run::qmp_socket(m),
+        agent_run::channel_socket(m),
+    ];
+    for sock in socks {
+        let len = sock.as_os_str().len();
+        if len > 107 {
+            return Err(QemuError::SocketPath { path: sock, len });
+        }
+        let _ = std::fs::remove_file(&sock);
     }
-    let _ = std::fs::remove_file(&sock);
     let _ = std::fs::remove_file(m.pid_file());
+    let config = shares::guest_config(m.config.mounts.as_deref().unwrap_or_default());
+    let text = serde_json::to_vec(&config).unwrap_or_default();
+    let path = m.guest_config();
+    crate::atomic::write_atomic(&path, &text, 0o644)
+        .map_err(|source| QemuError::Io { path, source })?;
     let log_path = m.qemu_log();
     let log = std::fs::File::create(&log_path).map_err(|source| QemuError::Io {
         path: log_path.clone(),
@@ -200,6 +232,9 @@ pub fn wait_gone(m: &Machine, limit: Duration) -> bool {
 pub fn cleanup(m: &Machine) {
     let _ = std::fs::remove_file(m.pid_file());
     let _ = std::fs::remove_file(m.qmp_socket());
+    let _ = std::fs::remove_file(agent_run::qmp_socket(m));
+    let _ = std::fs::remove_file(agent_run::channel_socket(m));
+    let _ = std::fs::remove_file(agent_run::state_file(m));
 }
 
 pub fn kill(pid: u32) {
@@ -236,6 +271,10 @@ mod tests {
             "hostfwd=tcp:127.0.0.1:40022-:22,hostfwd=tcp:127.0.0.1:40376-:2376",
             "serial file:/data/m/dev/serial.log",
             "-accel tcg,thread=single",
+            "-qmp unix:/data/m/dev/agent-qmp.sock,server=on,wait=off",
+            "-chardev socket,id=agent0,path=/data/m/dev/agent.sock,server=on,wait=off",
+            "virtserialport,bus=vser0.0,chardev=agent0,name=org.b2d.agent.0",
+            "-fw_cfg name=opt/org.b2d/config,file=/data/m/dev/guest-config.json",
         ] {
             assert!(a.contains(want), "{want} missing from {a}");
         }

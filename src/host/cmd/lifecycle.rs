@@ -113,7 +113,13 @@ pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Sa
     std::fs::rename(&m.dir, &doomed).map_err(io_err("renaming for removal", &m.dir))?;
     drop(lock);
     std::fs::remove_dir_all(&doomed).map_err(io_err("removing", &doomed))?;
-    Ok(Said::err(format!("Machine \"{name}\" removed.")))
+    let mut said = Said::err(format!("Machine \"{name}\" removed."));
+    if let Some(cfg) = crate::host::context::config_dir() {
+        if let Err(e) = crate::host::context::remove(&cfg, &crate::host::context::name(name)) {
+            said.err += &format!("b2d: {e}\n");
+        }
+    }
+    Ok(said)
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod disk;
 pub mod env;
 pub mod lifecycle;
 pub mod logs;
+pub mod ports;
 pub mod ssh;
 pub mod status;
 pub mod up;

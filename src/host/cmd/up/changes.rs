@@ -23,6 +23,12 @@ pub enum Note {
     Port(Moved),
     /// An ERROR line of the guest agent on the console.
     Guest(String),
+    /// The host agent (port forwarding) had to be started.
+    AgentStarted,
+    /// The host agent could not be started: no port forwarding.
+    NoAgent(String),
+    /// The docker context could not be written.
+    Context(String),
 }
 
 impl std::fmt::Display for Note {
@@ -37,6 +43,12 @@ impl std::fmt::Display for Note {
             ),
             Note::Port(m) => m.fmt(f),
             Note::Guest(e) => write!(f, "guest: {e}"),
+            Note::AgentStarted => f.write_str("the host agent was not running; started it again"),
+            Note::NoAgent(e) => write!(
+                f,
+                "cannot start the host agent ({e}): published ports are not forwarded"
+            ),
+            Note::Context(e) => write!(f, "{e}; `b2d env` still works"),
         }
     }
 }
@@ -79,6 +91,10 @@ pub(super) fn ignored(m: &Machine, o: &UpOptions) -> Result<Vec<String>, UpError
                 .filter(|v| *v != c.docker_port)
                 .map(|v| v.to_string()),
         ),
+        (
+            "--mount",
+            (!o.mounts.is_empty()).then(|| o.mounts.join(" --mount ")),
+        ),
     ];
     ignored.extend(
         changed
@@ -111,6 +127,12 @@ pub(super) fn apply(m: &mut Machine, o: &UpOptions) -> Result<Vec<Note>, UpError
     }
     if let Some(size) = o.disk_size {
         notes.extend(grow_disk(m, size)?);
+    }
+    if !o.mounts.is_empty() {
+        m.config.mounts = Some(crate::host::shares::from_args(
+            &o.mounts,
+            o.home.as_deref(),
+        )?);
     }
     Ok(notes)
 }

@@ -19,6 +19,7 @@ use crate::host::ports::{self, PortError};
 use crate::host::progress::{Event, Sink};
 use crate::host::qemu::{self, QemuError};
 use crate::host::ssh_keys;
+use crate::host::{agent_run, context, shares};
 use crate::wire::ready::Ready;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -40,8 +41,15 @@ pub struct UpOptions {
     pub ssh_port: Option<u16>,
     pub docker_port: Option<u16>,
     pub timeout: Duration,
-    /// The user's home: a new machine also authorizes its default key.
+    /// The user's home: a new machine also authorizes its default key,
+    /// and shares it unless `--mount` says otherwise.
     pub home: Option<PathBuf>,
+    /// `--mount DIR[:ro]` or `none`; empty keeps what the machine has.
+    pub mounts: Vec<String>,
+    /// Make `b2d-NAME` the docker CLI's current context.
+    pub use_context: bool,
+    /// This binary, started again as the machine's host agent.
+    pub exe: PathBuf,
 }
 
 impl UpOptions {
@@ -65,6 +73,8 @@ pub enum UpError {
     Port(#[from] PortError),
     #[error(transparent)]
     Qemu(#[from] QemuError),
+    #[error(transparent)]
+    Share(#[from] crate::host::shares::ShareError),
     #[error("{path}: the disk is {now} and cannot shrink to {size} (that would cut its filesystem); to start over, `b2d rm {name}` and `b2d up {name} --disk-size …`")]
     Shrink {
         name: String,
@@ -111,6 +121,7 @@ pub enum Outcome {
     AlreadyRunning {
         /// Options it cannot apply until the machine restarts.
         ignored: Vec<String>,
+        notes: Vec<Note>,
     },
     Booted {
         ready: Ready,
@@ -174,7 +185,8 @@ pub fn up(
             sink.event(Event::End);
             waited?;
         }
-        return Ok((m, Outcome::AlreadyRunning { ignored }));
+        let notes = after_boot(&m, o);
+        return Ok((m, Outcome::AlreadyRunning { ignored, notes }));
     }
     // A machine made just now already has what the options asked for.
     let mut notes = if created {
@@ -187,6 +199,9 @@ pub fn up(
             .into_iter()
             .map(Note::Port),
     );
+    if m.config.mounts.is_none() {
+        m.config.mounts = Some(shares::from_args(&[], o.home.as_deref())?);
+    }
     m.save_config()?;
     rotate_log(&m);
     if accel::will_probe() {
@@ -204,7 +219,12 @@ pub fn up(
     sink.event(Event::Step(Some("starting QEMU".into())));
     let booted = qemu::start(&m, &qemu, accel)
         .map_err(UpError::from)
-        .and_then(|_| wait::ready(&m, start, o.timeout, sink));
+        .and_then(|_| {
+            // The agent first: forwards work as soon as the guest listens.
+            let started = after_boot(&m, o);
+            notes.extend(started.into_iter().filter(|n| *n != Note::AgentStarted));
+            wait::ready(&m, start, o.timeout, sink)
+        });
     sink.event(Event::End);
     let ready = booted?;
     let secs = start.elapsed().as_secs_f64();
@@ -237,6 +257,7 @@ fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine,
         disk_size: o.disk_size.unwrap_or(DEFAULT_DISK),
         ssh_port,
         docker_port,
+        mounts: Some(shares::from_args(&o.mounts, o.home.as_deref())?),
     };
     // The user's own key too, so plain `ssh -p PORT docker@127.0.0.1` works.
     let extra_keys = o
@@ -253,6 +274,43 @@ fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine,
     })
 }
 
+/// What a running machine needs beside QEMU: its host agent, and the
+/// docker context (current only when asked). Neither stops the boot.
+fn after_boot(m: &Machine, o: &UpOptions) -> Vec<Note> {
+    let mut notes = Vec::new();
+    match agent_run::ensure(m, &o.exe) {
+        Ok(true) => notes.push(Note::AgentStarted),
+        Ok(false) => {}
+        Err(e) => notes.push(Note::NoAgent(e.to_string())),
+    }
+    let Some(cfg) = context::config_dir() else {
+        return notes;
+    };
+    let name = context::name(&m.name);
+    let certs = m.cert_dir();
+    let (ca, cert, key) = (
+        certs.join("ca.pem"),
+        certs.join("cert.pem"),
+        certs.join("key.pem"),
+    );
+    let tls = context::Tls {
+        ca: &ca,
+        cert: &cert,
+        key: &key,
+    };
+    let r = context::write(&cfg, &name, &m.name, m.config.docker_port, &tls).and_then(|()| {
+        if o.use_context {
+            context::set_current(&cfg, Some(&name))
+        } else {
+            Ok(())
+        }
+    });
+    if let Err(e) = r {
+        notes.push(Note::Context(e.to_string()));
+    }
+    notes
+}
+
 /// Keep the previous boot's console as `serial.log.1`.
 fn rotate_log(m: &Machine) {
     let log = m.serial_log();
@@ -266,7 +324,10 @@ fn rotate_log(m: &Machine) {
 pub fn render(m: &Machine, outcome: &Outcome, exe: &str) -> Said {
     let mut said = Said::default();
     match outcome {
-        Outcome::AlreadyRunning { ignored } => {
+        Outcome::AlreadyRunning { ignored, notes } => {
+            for n in notes {
+                said.err += &format!("b2d: {n}\n");
+            }
             if !ignored.is_empty() {
                 said.err += &format!(
                     "b2d: \"{}\" is running; not applied until it restarts (`{}` then up again): {}\n",
@@ -352,7 +413,14 @@ mod tests {
     #[test]
     fn a_running_machine_names_the_options_it_did_not_take() {
         let m = sample("/m/dev");
-        let quiet = render(&m, &Outcome::AlreadyRunning { ignored: vec![] }, "b2d");
+        let quiet = render(
+            &m,
+            &Outcome::AlreadyRunning {
+                ignored: vec![],
+                notes: vec![],
+            },
+            "b2d",
+        );
         assert_eq!(quiet.err, "");
         assert_eq!(
             quiet.out,
@@ -360,10 +428,11 @@ mod tests {
         );
         let ignored = Outcome::AlreadyRunning {
             ignored: vec!["--memory 4096M".into(), "--cpus 4".into()],
+            notes: vec![Note::AgentStarted],
         };
         assert_eq!(
             render(&m, &ignored, "/x/b2d").err,
-            "b2d: \"dev\" is running; not applied until it restarts (`/x/b2d stop dev` then up again): --memory 4096M, --cpus 4\n"
+            "b2d: the host agent was not running; started it again\nb2d: \"dev\" is running; not applied until it restarts (`/x/b2d stop dev` then up again): --memory 4096M, --cpus 4\n"
         );
     }
 }
