@@ -1,0 +1,387 @@
+//! End-to-end, as an ordinary user: the VM out of the way. The user's home
+//! is shared at the same path (a container reads and writes it, files land
+//! owned by the user, a `:ro` share refuses writes); a port published in
+//! the guest answers on the host's 127.0.0.1 within 2 s and is gone within
+//! 2 s of closing (`-p`, `-P`, UDP, `--network host`); the docker context
+//! works with no DOCKER_* variables and goes with `b2d rm`; nothing of the
+//! machine listens beyond loopback.
+
+use qemu_tests::fixture::{b2d_bin, iso};
+use std::net::{TcpStream, UdpSocket};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const NAME: &str = "crossing";
+const USER: &str = "b2d-e2e";
+/// Within this long of a listener appearing or closing.
+const FORWARD: Duration = Duration::from_secs(2);
+
+/// Who runs b2d: a user made for the test when the tests run as root
+/// (CI), else the user running them.
+struct Who {
+    uid: u32,
+    gid: u32,
+}
+
+fn id(flag: &str, user: &str) -> u32 {
+    let out = Command::new("id").args([flag, user]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+fn ordinary_user() -> Who {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    if me != 0 {
+        // SAFETY: as above.
+        return Who {
+            uid: me,
+            gid: unsafe { libc::getegid() },
+        };
+    }
+    let exists = Command::new("id")
+        .arg(USER)
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if !exists {
+        test_support::run(
+            "useradd",
+            &["--system", "--no-create-home", "--shell", "/bin/sh", USER],
+        );
+    }
+    Who {
+        uid: id("-u", USER),
+        gid: id("-g", USER),
+    }
+}
+
+struct Env {
+    who: Who,
+    dir: tempfile::TempDir,
+}
+
+impl Env {
+    fn new() -> Env {
+        let who = ordinary_user();
+        let dir = tempfile::tempdir().unwrap();
+        for d in ["home/src/app", "data", "ro-share"] {
+            std::fs::create_dir_all(dir.path().join(d)).unwrap();
+        }
+        std::fs::write(dir.path().join("home/src/app/f.txt"), "hello\n").unwrap();
+        std::fs::write(dir.path().join("ro-share/keep.txt"), "keep\n").unwrap();
+        test_support::run(
+            "chown",
+            &[
+                "-R",
+                &format!("{}:{}", who.uid, who.gid),
+                dir.path().to_str().unwrap(),
+            ],
+        );
+        std::fs::set_permissions(
+            dir.path(),
+            std::os::unix::fs::PermissionsExt::from_mode(0o755),
+        )
+        .unwrap();
+        Env { who, dir }
+    }
+
+    fn home(&self) -> PathBuf {
+        self.dir.path().join("home")
+    }
+
+    /// `program args` as the ordinary user, with this test's HOME and
+    /// machine store and none of the caller's docker settings.
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let mut c = Command::new("setpriv");
+        c.args([
+            &format!("--reuid={}", self.who.uid),
+            &format!("--regid={}", self.who.gid),
+            "--clear-groups",
+            "--",
+            program,
+        ])
+        .args(args)
+        .env("HOME", self.home())
+        .env("XDG_DATA_HOME", self.dir.path().join("data"))
+        .env_remove("DOCKER_CONFIG")
+        .env_remove("DOCKER_HOST")
+        .env_remove("DOCKER_CONTEXT")
+        .env_remove("DOCKER_CERT_PATH")
+        .env_remove("DOCKER_TLS_VERIFY")
+        .env_remove("B2D_ISO")
+        .stdin(Stdio::null());
+        c.output().unwrap()
+    }
+
+    fn ok(&self, program: &str, args: &[&str]) -> String {
+        let out = self.run(program, args);
+        if !out.status.success() {
+            let log =
+                std::fs::read_to_string(self.machine_dir().join("serial.log")).unwrap_or_default();
+            eprintln!("console:\n{}", b2d::host::console::tail(&log, 40));
+            let agent =
+                std::fs::read_to_string(self.machine_dir().join("agent.log")).unwrap_or_default();
+            eprintln!("agent.log:\n{agent}");
+        }
+        test_support::assert_ok(&format!("{program} {}", args.join(" ")), &out)
+    }
+
+    fn b2d(&self, args: &[&str]) -> String {
+        self.ok(b2d_bin().to_str().unwrap(), args)
+    }
+
+    fn docker(&self, args: &[&str]) -> String {
+        let mut a = vec!["--context", "b2d-crossing"];
+        a.extend_from_slice(args);
+        self.ok("docker", &a)
+    }
+
+    fn machine_dir(&self) -> PathBuf {
+        self.dir.path().join("data/b2d/machines").join(NAME)
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        let _ = self.run(b2d_bin().to_str().unwrap(), &["rm", "-f", NAME]);
+    }
+}
+
+/// A busybox image root with a page for httpd.
+fn image_tar(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::create_dir_all(root.join("www")).unwrap();
+    std::fs::write(root.join("www/index.html"), "b2d-page\n").unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("/bin/busybox (busybox-static)");
+    for applet in ["sh", "cat", "echo", "httpd", "sleep", "touch"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let tar = dir.join("image.tar");
+    test_support::run(
+        "tar",
+        &[
+            "-C",
+            root.to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ],
+    );
+    tar
+}
+
+fn tcp_answers(port: u16) -> bool {
+    TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_ok()
+}
+
+/// Poll `cond` until it holds or `limit` passes; how long it took.
+fn within(limit: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let t0 = Instant::now();
+    loop {
+        if cond() {
+            return Some(t0.elapsed());
+        }
+        if t0.elapsed() > limit {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// An HTTP GET of `/` on 127.0.0.1:`port`: the body.
+fn http_get(port: u16) -> String {
+    use std::io::{Read, Write};
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    s.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut r = String::new();
+    let _ = s.read_to_string(&mut r);
+    r
+}
+
+/// Whether QEMU (`pid`) holds a UDP socket on 127.0.0.1:`port`.
+fn qemu_udp(pid: &str, port: u16) -> bool {
+    let out = test_support::run("ss", &["-lunpH"]);
+    out.lines()
+        .any(|l| l.contains(&format!("127.0.0.1:{port} ")) && l.contains(&format!("pid={pid},")))
+}
+
+#[test]
+fn shares_ports_and_context_as_an_ordinary_user() {
+    let e = Env::new();
+    let iso = iso();
+    let ro = e.dir.path().join("ro-share");
+    let home = e.home();
+    e.b2d(&[
+        "up",
+        NAME,
+        "--iso",
+        iso.to_str().unwrap(),
+        "--disk-size",
+        "2G",
+        "--mount",
+        home.to_str().unwrap(),
+        "--mount",
+        &format!("{}:ro", ro.display()),
+        "--timeout",
+        "400",
+    ]);
+    let pid = std::fs::read_to_string(e.machine_dir().join("qemu.pid")).unwrap();
+    let pid = pid.trim();
+    let owner = std::fs::metadata(e.machine_dir().join("qemu.pid"))
+        .unwrap()
+        .uid();
+    assert_eq!(owner, e.who.uid, "QEMU runs as the ordinary user");
+
+    // The docker context, with no DOCKER_* variable set.
+    let v = e.docker(&["version", "--format", "{{.Server.Version}}"]);
+    assert!(!v.trim().is_empty());
+    let tar = image_tar(e.dir.path());
+    test_support::run("chmod", &["0644", tar.to_str().unwrap()]);
+    e.docker(&["import", tar.to_str().unwrap(), "bb"]);
+
+    // The home share at the same path: read, write, ownership.
+    let app = home.join("src/app");
+    let app_s = app.to_str().unwrap();
+    let vol = format!("{app_s}:/w");
+    assert_eq!(
+        e.docker(&["run", "--rm", "-v", &vol, "bb", "cat", "/w/f.txt"]),
+        "hello\n"
+    );
+    e.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &vol,
+        "bb",
+        "sh",
+        "-c",
+        "echo out > /w/new.txt",
+    ]);
+    let new = app.join("new.txt");
+    assert_eq!(std::fs::read_to_string(&new).unwrap(), "out\n");
+    assert_eq!(
+        std::fs::metadata(&new).unwrap().uid(),
+        e.who.uid,
+        "owned by the user"
+    );
+    // The read-only share refuses writes and still reads.
+    let rov = format!("{}:/r", ro.display());
+    assert_eq!(
+        e.docker(&["run", "--rm", "-v", &rov, "bb", "cat", "/r/keep.txt"]),
+        "keep\n"
+    );
+    let w = e.run(
+        "docker",
+        &[
+            "--context",
+            "b2d-crossing",
+            "run",
+            "--rm",
+            "-v",
+            &rov,
+            "bb",
+            "touch",
+            "/r/x",
+        ],
+    );
+    assert!(!w.status.success(), "a write to the :ro share succeeded");
+    assert!(!ro.join("x").exists());
+
+    // -p H:C answers within 2 s of `docker run` returning; gone 2 s after stop.
+    let p = test_support::free_port();
+    let published = format!("{p}:80");
+    let c = e.docker(&[
+        "run", "-d", "-p", &published, "bb", "httpd", "-f", "-p", "80", "-h", "/www",
+    ]);
+    let up = within(FORWARD, || tcp_answers(p));
+    assert!(up.is_some(), "127.0.0.1:{p} did not answer within 2 s");
+    eprintln!("-p {p}: forwarded after {:?}", up.unwrap());
+    assert!(http_get(p).contains("b2d-page"));
+    let ports = e.b2d(&["ports", NAME]);
+    assert!(ports.contains(&format!("127.0.0.1:{p}")), "{ports}");
+    e.docker(&["stop", "-t", "1", c.trim()]);
+    let gone = within(FORWARD, || !tcp_answers(p));
+    assert!(
+        gone.is_some(),
+        "127.0.0.1:{p} still open 2 s after docker stop"
+    );
+
+    // -P: the port docker chose.
+    let c = e.docker(&[
+        "run", "-d", "--expose", "80", "-P", "bb", "httpd", "-f", "-p", "80", "-h", "/www",
+    ]);
+    let port_line = e.docker(&["port", c.trim(), "80/tcp"]);
+    let chosen: u16 = port_line
+        .lines()
+        .next()
+        .and_then(|l| l.rsplit(':').next())
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("docker port: {port_line}"));
+    assert!(
+        within(FORWARD, || tcp_answers(chosen)).is_some(),
+        "-P port {chosen}"
+    );
+    assert!(http_get(chosen).contains("b2d-page"));
+    e.docker(&["rm", "-f", c.trim()]);
+
+    // UDP: QEMU holds 127.0.0.1:U while the guest listens, then lets go.
+    let u = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let udp = format!("{u}:5353/udp");
+    let c = e.docker(&["run", "-d", "-p", &udp, "bb", "sleep", "600"]);
+    assert!(
+        within(FORWARD, || qemu_udp(pid, u)).is_some(),
+        "udp {u} not forwarded"
+    );
+    e.docker(&["rm", "-f", c.trim()]);
+    assert!(
+        within(FORWARD, || !qemu_udp(pid, u)).is_some(),
+        "udp {u} still forwarded"
+    );
+
+    // --network host: a listener on the guest's own addresses.
+    let h = test_support::free_port();
+    let hs = h.to_string();
+    let c = e.docker(&[
+        "run",
+        "-d",
+        "--network",
+        "host",
+        "bb",
+        "httpd",
+        "-f",
+        "-p",
+        &hs,
+        "-h",
+        "/www",
+    ]);
+    assert!(
+        within(FORWARD, || tcp_answers(h)).is_some(),
+        "--network host {h}"
+    );
+    assert!(http_get(h).contains("b2d-page"));
+    e.docker(&["rm", "-f", c.trim()]);
+
+    // Nothing of the machine's is bound beyond loopback.
+    let ss = test_support::run("ss", &["-ltnupH"]);
+    for l in ss.lines().filter(|l| l.contains(&format!("pid={pid},"))) {
+        let local = l.split_whitespace().nth(4).unwrap_or_default();
+        assert!(
+            local.starts_with("127.0.0.1:") || local.starts_with("[::1]:"),
+            "QEMU listens beyond loopback: {l}"
+        );
+    }
+
+    // b2d rm takes the context with it.
+    e.b2d(&["rm", "-f", NAME]);
+    let gone = e.run("docker", &["context", "inspect", "b2d-crossing"]);
+    assert!(!gone.status.success(), "the context outlived the machine");
+}
