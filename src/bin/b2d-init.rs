@@ -8,6 +8,8 @@
 //! - `poweroff` / `reboot` (also as argv[0]): ask PID 1 to shut down;
 //! - `--version`.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use anyhow::{bail, Context, Result};
 use b2d::guest::disk::{self, PrepareOptions};
 use b2d::guest::{boot, logger, network, shutdown};

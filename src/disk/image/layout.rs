@@ -41,10 +41,8 @@ impl Layout {
         let Some(first) = bytes.iter().position(|&b| b != 0) else {
             return;
         };
-        let last = bytes
-            .iter()
-            .rposition(|&b| b != 0)
-            .expect("has a non-zero byte");
+        // `first` is a non-zero byte, so the search from the end finds one.
+        let last = bytes.iter().rposition(|&b| b != 0).unwrap_or(first);
         let bytes = if first == 0 && last + 1 == bytes.len() {
             bytes
         } else {

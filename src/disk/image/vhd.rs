@@ -102,7 +102,8 @@ pub(crate) fn effective_size(size: u64) -> Result<u64, String> {
             "{size} bytes exceeds the VHD maximum of {VHD_MAX_SIZE} bytes (2040 GiB)"
         ));
     }
-    let want = round_up(size, SECTOR).expect("below the cap") / SECTOR;
+    // Below the cap, rounding up to a sector cannot overflow.
+    let want = round_up(size, SECTOR).unwrap_or(VHD_MAX_SIZE) / SECTOR;
     if want >= MAX_CHS_SECTORS {
         return Ok(want * SECTOR);
     }
