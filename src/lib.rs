@@ -16,6 +16,7 @@
 
 pub mod atomic;
 pub mod disk;
+pub mod errors;
 pub mod guest;
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod host;

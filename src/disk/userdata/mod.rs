@@ -124,16 +124,11 @@ pub enum UserdataError {
     #[error("userdata install: {}: {problem}", .path.display())]
     Unsafe {
         path: std::path::PathBuf,
-        problem: String,
+        problem: &'static str,
     },
     /// A system call failed while installing.
-    #[error("userdata install: {}: {what}: {source}", .path.display())]
-    InstallIo {
-        path: std::path::PathBuf,
-        what: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("userdata install: {0}")]
+    InstallIo(#[from] crate::errors::PathError),
     #[error("userdata archive: I/O: {0}")]
     Io(#[from] std::io::Error),
 }
