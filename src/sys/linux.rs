@@ -1,5 +1,15 @@
 //! [`RealSys`]: the [`Sys`] seam over the running kernel (mount(2),
 //! finit_module(2), block and loop ioctls, reboot(2), child processes).
+//!
+//! Why not the `sys-mount` crate (3.1, evaluated for this file): its loop
+//! device support, the part that would replace `loop_attach`, comes from
+//! `loopdev-3`, whose build script runs bindgen and so needs libclang on
+//! every build machine (the musl build fails here without it: "Unable to
+//! find libclang"). With `default-features = false` it builds statically
+//! for `x86_64-unknown-linux-musl`, but then it has no loop devices at all
+//! and only wraps mount(2)/umount2(2), which `nix::mount` already does in
+//! one call each, at the price of `tracing` and `smart-default` in PID 1.
+//! So mounts stay on `nix`, and the three loop ioctls stay hand-written.
 
 use super::{is_compressed_module, CmdOutput, MsFlags, PowerAction, Sys};
 use crate::errors::{PathError, WithPath};
