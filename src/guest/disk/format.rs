@@ -112,7 +112,7 @@ pub fn format(
         Some(
             userdata::read(archive).map_err(|source| DiskError::Archive {
                 disk: disk.to_path_buf(),
-                source,
+                source: Box::new(source),
             })?,
         )
     };

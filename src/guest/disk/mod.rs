@@ -76,14 +76,14 @@ pub enum PrepareError {
     Archive {
         disk: PathBuf,
         #[source]
-        source: UserdataError,
+        source: Box<UserdataError>,
     },
     #[error("installing {what} into {}: {source}", dir.display())]
     Install {
         what: &'static str,
         dir: PathBuf,
         #[source]
-        source: UserdataError,
+        source: Box<UserdataError>,
     },
     #[error("{}: {size} bytes is too small to format", disk.display())]
     TooSmall { disk: PathBuf, size: u64 },

@@ -74,7 +74,7 @@ pub fn populate(
             DiskError::Install {
                 what: "userdata",
                 dir: home.clone(),
-                source,
+                source: Box::new(source),
             }
         })?;
         let priv_dir = b2d_dir.join("b2d");
@@ -84,7 +84,7 @@ pub fn populate(
         userdata::install_b2d(a, &priv_dir).map_err(|source| DiskError::Install {
             what: ".b2d",
             dir: priv_dir.clone(),
-            source,
+            source: Box::new(source),
         })?;
     }
     let f = std::fs::File::open(mnt).with_path("open", mnt)?;
