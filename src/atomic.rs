@@ -34,7 +34,7 @@ pub fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), PathError> {
         .with_path("fsync directory of", path)
 }
 
-/// [`write`] for callers that speak `io::Error` (the host side): same
+/// [`write()`] for callers that speak `io::Error` (the host side): same
 /// kind, same message.
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
     write(path, data, mode).map_err(io::Error::from)

@@ -6,7 +6,9 @@
 //! - `host`: the host companion logic (`b2d`).
 //! - [`wire`]: the run-time contract between them (ready line, console
 //!   log lines).
-//! - [`sys`]: the one seam to the kernel.
+//! - [`sys`]: the one seam to the kernel, and [`sys::run_tool`], the one
+//!   way to run an external program.
+//! - [`errors`]: the one "I/O error with a path", [`errors::PathError`].
 //!
 //! A panic in PID 1 is a kernel panic, so everything the guest runs denies
 //! `unwrap`/`expect` outside tests; the host side is exempt until it is

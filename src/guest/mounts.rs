@@ -1,6 +1,6 @@
 //! The early mount table (step 1 of the boot) and device-node fallbacks.
 
-use crate::errors::{PathError, WithPath};
+use crate::errors::{os_error, PathError, WithPath};
 use crate::sys::{MsFlags, Sys};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -106,7 +106,7 @@ pub fn mount_early(sys: &dyn Sys, root: &Path, table: &[MountSpec]) -> Result<()
         std::fs::create_dir_all(&path).with_path("cannot create mount point", &path)?;
         match sys.mount(Some(m.source), &path, Some(m.fstype), m.flags, m.data) {
             Ok(()) => log::debug!("mounted {} on {}", m.fstype, path.display()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) || is_busy(&e) => {
+            Err(e) if os_error(&e) == Some(libc::EBUSY) || is_busy(&e) => {
                 log::debug!("{} already mounted on {}", m.fstype, path.display())
             }
             Err(source) => {
