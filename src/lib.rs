@@ -43,6 +43,18 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
     out
 }
 
+/// Test helper: a line meant for people carries no Rust `Debug` output
+/// (`Some(…)`, `None`, struct or list dumps).
+#[cfg(test)]
+pub(crate) fn assert_readable(line: &str) {
+    for dump in ["Some(", "None", "{ ", " }", "[\"", "Ok(", "Err("] {
+        assert!(
+            !line.contains(dump),
+            "Debug output ({dump}) in a line for people: {line}"
+        );
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

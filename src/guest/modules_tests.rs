@@ -214,7 +214,7 @@ fn absent_hardware_is_one_quiet_line_not_a_failure() {
         "modules: not loaded, their hardware is not present: hv_vmbus, hv_storvsc, crc32c_intel"
     );
     for line in [summary, absent] {
-        crate::guest::assert_readable(&line);
+        crate::assert_readable(&line);
     }
     assert_eq!(LoadReport::default().absent_line(), None);
     assert_eq!(

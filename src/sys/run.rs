@@ -239,6 +239,9 @@ mod tests {
             "mke2fs -L 'boot2docker data' /dev/sda1 was killed by SIGKILL (nothing on stderr)"
         );
         assert!(failed(None, None, b"").contains("ended without an exit status"));
+        for (code, signal) in [(Some(1), None), (None, Some(9)), (None, None)] {
+            crate::assert_readable(&failed(code, signal, b"x"));
+        }
     }
 
     #[test]

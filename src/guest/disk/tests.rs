@@ -322,7 +322,7 @@ fn noformat_mounts_data_but_writes_nothing_else() {
 
 #[test]
 fn outcomes_and_verdicts_read_as_sentences() {
-    use crate::guest::assert_readable;
+    use crate::assert_readable;
     let p = |s: &str| Some(PathBuf::from(s));
     let outcome = |action, swap| PrepareOutcome {
         action,
@@ -414,5 +414,5 @@ fn a_foreign_disk_is_described_in_words() {
         "not ours, left alone: GPT partition table with 1 partition(s), \
          ext4 signature labelled \"Home\" in partition 1"
     );
-    crate::guest::assert_readable(&line);
+    crate::assert_readable(&line);
 }
