@@ -2,15 +2,14 @@
 //! rename over the target, fsync the directory. A crash leaves the old
 //! file or the new one, never a torn one.
 
+use crate::errors::{PathError, WithPath};
 use std::io::{self, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
-/// Replace `path` with `data` (permissions `mode`); errors name the path.
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    let ctx = |what: &str, e: io::Error| {
-        io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
-    };
+/// Replace `path` with `data` (permissions `mode`); the error names the
+/// step and the path.
+pub fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), PathError> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -23,16 +22,22 @@ pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
         .truncate(true)
         .mode(mode)
         .open(&tmp)
-        .map_err(|e| ctx("create temp for", e))?;
-    f.write_all(data).map_err(|e| ctx("write", e))?;
+        .with_path("create temp for", path)?;
+    f.write_all(data).with_path("write", path)?;
     // The umask may have narrowed `mode` at creation.
     f.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(|e| ctx("chmod", e))?;
-    f.sync_all().map_err(|e| ctx("fsync", e))?;
-    std::fs::rename(&tmp, path).map_err(|e| ctx("rename onto", e))?;
+        .with_path("chmod", path)?;
+    f.sync_all().with_path("fsync", path)?;
+    std::fs::rename(&tmp, path).with_path("rename onto", path)?;
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| ctx("fsync directory of", e))
+        .with_path("fsync directory of", path)
+}
+
+/// [`write()`] for callers that speak `io::Error` (the host side): same
+/// kind, same message.
+pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
+    write(path, data, mode).map_err(io::Error::from)
 }
 
 #[cfg(test)]
@@ -52,6 +57,10 @@ mod tests {
             0o644
         );
         let e = write_atomic(&t.path().join("missing/x"), b"", 0o600).unwrap_err();
+        assert!(e.to_string().contains("missing/x"), "{e}");
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        let e = write(&t.path().join("missing/x"), b"", 0o600).unwrap_err();
+        assert_eq!(e.what, "create temp for");
         assert!(e.to_string().contains("missing/x"), "{e}");
     }
 }

@@ -6,11 +6,21 @@
 //! - `host`: the host companion logic (`b2d`).
 //! - [`wire`]: the run-time contract between them (ready line, console
 //!   log lines).
-//! - [`sys`]: the one seam to the kernel.
+//! - [`sys`]: the one seam to the kernel, and [`sys::run_tool`], the one
+//!   way to run an external program.
+//! - [`errors`]: the one "I/O error with a path", [`errors::PathError`].
+//!
+//! A panic in PID 1 is a kernel panic, so everything the guest runs denies
+//! `unwrap`/`expect` outside tests; the host side is exempt until it is
+//! switched over too.
+
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 pub mod atomic;
 pub mod disk;
+pub mod errors;
 pub mod guest;
+#[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod host;
 pub mod sys;
 pub mod tls;
@@ -31,6 +41,18 @@ pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
         src = s.source();
     }
     out
+}
+
+/// Test helper: a line meant for people carries no Rust `Debug` output
+/// (`Some(…)`, `None`, struct or list dumps).
+#[cfg(test)]
+pub(crate) fn assert_readable(line: &str) {
+    for dump in ["Some(", "None", "{ ", " }", "[\"", "Ok(", "Err("] {
+        assert!(
+            !line.contains(dump),
+            "Debug output ({dump}) in a line for people: {line}"
+        );
+    }
 }
 
 #[cfg(test)]

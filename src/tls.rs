@@ -27,16 +27,15 @@ const BACKDATE: Duration = Duration::hours(24);
 pub enum TlsError {
     #[error("{what}: {source}")]
     Rcgen {
-        what: String,
+        what: &'static str,
         #[source]
         source: rcgen::Error,
     },
-    #[error("{name:?} is not a valid DNS name for a certificate")]
+    #[error("\"{}\" is not a valid DNS name for a certificate", .name.escape_debug())]
     BadName { name: String },
 }
 
-fn rc(what: impl Into<String>) -> impl FnOnce(rcgen::Error) -> TlsError {
-    let what = what.into();
+fn rc(what: &'static str) -> impl FnOnce(rcgen::Error) -> TlsError {
     move |source| TlsError::Rcgen { what, source }
 }
 

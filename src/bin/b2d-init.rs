@@ -8,6 +8,8 @@
 //! - `poweroff` / `reboot` (also as argv[0]): ask PID 1 to shut down;
 //! - `--version`.
 
+#![deny(clippy::unwrap_used, clippy::expect_used)]
+
 use anyhow::{bail, Context, Result};
 use b2d::guest::disk::{self, PrepareOptions};
 use b2d::guest::{boot, logger, network, shutdown};
@@ -80,7 +82,7 @@ fn dispatch(argv0: &str, args: &[String]) -> Result<i32> {
         "reboot" => request(PowerAction::Reboot),
         "prepare-disk" => prepare_disk(&args[1..]),
         e if network::HOOK_EVENTS.contains(&e) => dhcp_hook(e),
-        other => bail!("unknown command {other:?}\n{USAGE}"),
+        other => bail!("unknown command \"{}\"\n{USAGE}", other.escape_debug()),
     }
 }
 
@@ -132,7 +134,10 @@ fn prepare_disk(args: &[String]) -> Result<i32> {
             "--target" => opts.target = value("--target")?,
             "--sys" => opts.sys_root = value("--sys")?,
             "--dev" => opts.dev_root = value("--dev")?,
-            other => bail!("prepare-disk: unknown argument {other:?}\n{PREPARE_USAGE}"),
+            other => bail!(
+                "prepare-disk: unknown argument \"{}\"\n{PREPARE_USAGE}",
+                other.escape_debug()
+            ),
         }
     }
     logger::init(log::LevelFilter::Info);
@@ -141,7 +146,7 @@ fn prepare_disk(args: &[String]) -> Result<i32> {
         println!("{}", serde_json::to_string(&out)?);
     } else {
         let show = |p: &Option<PathBuf>| p.as_ref().map_or("-".into(), |p| p.display().to_string());
-        println!("action:     {:?}", out.action);
+        println!("action:     {}", out.action);
         println!("device:     {}", show(&out.device));
         println!("partition:  {}", show(&out.partition));
         println!("mountpoint: {}", show(&out.mountpoint));

@@ -40,6 +40,28 @@ pub struct Layout {
     pub data: Range<u64>,
 }
 
+/// `N MiB`, with one decimal (rounded down) when not whole.
+fn mib(bytes: u64) -> String {
+    if bytes % MIB == 0 {
+        format!("{} MiB", bytes / MIB)
+    } else {
+        let tenths = bytes / (MIB / 10);
+        format!("{}.{} MiB", tenths / 10, tenths % 10)
+    }
+}
+
+/// `swap 128 MiB at 1 MiB, data 894.9 MiB at 129 MiB` (or `no swap, …`).
+impl std::fmt::Display for Layout {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.swap {
+            Some(s) => write!(f, "swap {} at {}, ", mib(s.end - s.start), mib(s.start))?,
+            None => f.write_str("no swap, ")?,
+        }
+        let d = &self.data;
+        write!(f, "data {} at {}", mib(d.end - d.start), mib(d.start))
+    }
+}
+
 /// Swap size by disk size: 1000 MiB; disk/8 (MiB-aligned) under 8 GiB; none under 1 GiB.
 pub fn swap_size(disk: u64) -> u64 {
     if disk < GIB {
@@ -111,6 +133,18 @@ mod tests {
         assert_eq!(small.data.start, NO_SWAP_DATA_START);
         assert!(JOURNAL_OFFSET + 4096 + MIB <= small.data.start);
         assert!(layout(MIN_FORMAT_SIZE - 1).is_none());
+    }
+
+    #[test]
+    fn layouts_read_as_sizes_not_ranges() {
+        assert_eq!(
+            layout(GIB).unwrap().to_string(),
+            "swap 128 MiB at 1 MiB, data 894.9 MiB at 129 MiB"
+        );
+        assert_eq!(
+            layout(512 * MIB).unwrap().to_string(),
+            "no swap, data 507.9 MiB at 4 MiB"
+        );
     }
 
     #[test]

@@ -130,7 +130,11 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
         let disk = prepare_disk(sys, cfg, &cmd);
         (disk, net.join().unwrap_or_default())
     });
-    log::info!("network: addresses {ips:?}");
+    if ips.is_empty() {
+        log::warn!("network: no IPv4 address");
+    } else {
+        log::info!("network: addresses {}", ips.join(", "));
+    }
     if disk.is_none() {
         ram_state_dirs(sys, &cfg.root);
     }
@@ -219,16 +223,7 @@ fn prepare_disk(sys: &dyn Sys, cfg: &Config, cmd: &cmdline::Cmdline) -> Option<P
     };
     match disk::prepare(sys, &opts) {
         Ok(o) if o.mountpoint.is_some() => {
-            log::info!(
-                "disk: {:?} {} mounted on {}",
-                o.action,
-                o.partition
-                    .as_ref()
-                    .map_or("?".into(), |p| p.display().to_string()),
-                o.mountpoint
-                    .as_ref()
-                    .map_or("?".into(), |p| p.display().to_string())
-            );
+            log::info!("disk: {o}");
             for n in &o.notes {
                 log::info!("disk: {n}");
             }
@@ -242,7 +237,10 @@ fn prepare_disk(sys: &dyn Sys, cfg: &Config, cmd: &cmdline::Cmdline) -> Option<P
             None
         }
         Err(e) => {
-            log::error!("disk: {e}; RUNNING FROM RAM, nothing will persist");
+            log::error!(
+                "disk: {}; RUNNING FROM RAM, nothing will persist",
+                crate::error_chain(&e)
+            );
             None
         }
     }
@@ -359,7 +357,7 @@ pub fn run() -> ! {
         supervisor::LoopEnd::Shutdown(a) => a,
         supervisor::LoopEnd::Stopped => PowerAction::PowerOff,
     };
-    log::info!("shutdown requested: {action:?}");
+    log::info!("shutdown requested: {action}");
     sup.stop_all();
     sup.kill_everything(Duration::from_secs(3));
     shutdown::finish(&sys, &cfg.proc_root, &cfg.root, action);

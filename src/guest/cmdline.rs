@@ -117,12 +117,12 @@ pub fn read(proc_root: &Path) -> Cmdline {
 /// Log what was understood and what was not.
 pub fn log_options(c: &Cmdline) {
     log::info!(
-        "cmdline: debug={} shell={} nodisk={} noformat={} hostname={:?}",
+        "cmdline: debug={} shell={} nodisk={} noformat={} hostname={}",
         c.debug,
         c.shell,
         c.nodisk,
         c.noformat,
-        c.hostname
+        c.hostname.as_deref().unwrap_or("(not set)")
     );
     for (k, v) in &c.unknown {
         match v {

@@ -16,7 +16,8 @@
 //! last, so a cut between the two leaves a mismatch that the next boot
 //! repairs.
 
-use crate::sys::Sys;
+use crate::errors::{PathError, WithPath};
+use crate::sys::{run_tool, Sys, ToolError};
 use ssh_key::{PrivateKey, PublicKey};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
@@ -27,22 +28,42 @@ pub const KEY_TYPES: &[&str] = &["ed25519", "ecdsa"];
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostKeyError {
-    #[error("host keys: {what} {path}: {source}")]
-    Io {
-        what: &'static str,
+    #[error("host keys: {0}")]
+    Io(#[from] PathError),
+    #[error("host keys: making {}: {source}", path.display())]
+    Keygen {
         path: PathBuf,
-        source: io::Error,
+        #[source]
+        source: KeygenError,
     },
-    #[error("host keys: ssh-keygen for {path} failed: {msg}")]
-    Keygen { path: PathBuf, msg: String },
 }
 
-fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> HostKeyError + 'a {
-    move |source| HostKeyError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
-    }
+/// Why ssh-keygen did not give a usable key.
+#[derive(Debug, thiserror::Error)]
+pub enum KeygenError {
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error("ssh-keygen wrote an unusable key: {0}")]
+    Unusable(PairProblem),
+}
+
+/// Why a key pair (file contents) cannot serve as a host key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PairProblem {
+    #[error("the private key is empty")]
+    PrivateEmpty,
+    #[error("the public key is empty")]
+    PublicEmpty,
+    #[error("the private key does not parse ({0})")]
+    PrivateUnparsable(ssh_key::Error),
+    #[error("the private key is encrypted")]
+    Encrypted,
+    #[error("the private key is {found}, not {wanted}")]
+    WrongType { found: &'static str, wanted: String },
+    #[error("the public key does not parse ({0})")]
+    PublicUnparsable(ssh_key::Error),
+    #[error("the public key does not match the private key")]
+    Mismatch,
 }
 
 pub fn key_file(ssh_dir: &Path, ty: &str) -> PathBuf {
@@ -68,38 +89,53 @@ fn type_name(key: &PrivateKey) -> &'static str {
 
 /// Why the key pair `private`/`public` (file contents) cannot serve as a
 /// `ty` host key; None when it can.
-pub fn pair_problem(ty: &str, private: &[u8], public: &[u8]) -> Option<String> {
+pub fn pair_problem(ty: &str, private: &[u8], public: &[u8]) -> Option<PairProblem> {
     if private.is_empty() {
-        return Some("the private key is empty".into());
+        return Some(PairProblem::PrivateEmpty);
     }
     if public.is_empty() {
-        return Some("the public key is empty".into());
+        return Some(PairProblem::PublicEmpty);
     }
     let key = match PrivateKey::from_openssh(private) {
         Ok(k) => k,
-        Err(e) => return Some(format!("the private key does not parse ({e})")),
+        Err(e) => return Some(PairProblem::PrivateUnparsable(e)),
     };
     if key.is_encrypted() {
-        return Some("the private key is encrypted".into());
+        return Some(PairProblem::Encrypted);
     }
     if type_name(&key) != ty {
-        return Some(format!("the private key is {}, not {ty}", type_name(&key)));
+        return Some(PairProblem::WrongType {
+            found: type_name(&key),
+            wanted: ty.to_string(),
+        });
     }
     let text = String::from_utf8_lossy(public);
     let public = match PublicKey::from_openssh(text.trim()) {
         Ok(k) => k,
-        Err(e) => return Some(format!("the public key does not parse ({e})")),
+        Err(e) => return Some(PairProblem::PublicUnparsable(e)),
     };
     if public.key_data() != key.public_key().key_data() {
-        return Some("the public key does not match the private key".into());
+        return Some(PairProblem::Mismatch);
     }
     None
+}
+
+/// Why a pair found on disk is not used.
+#[derive(Debug, thiserror::Error)]
+enum Broken {
+    #[error(transparent)]
+    Problem(PairProblem),
+    #[error("the {half} key cannot be read ({source})")]
+    Unreadable {
+        half: &'static str,
+        source: io::Error,
+    },
 }
 
 /// What is on disk at `key` and `key.pub`.
 enum Pair {
     Absent,
-    Broken(String),
+    Broken(Broken),
     Good { private: Vec<u8>, public: Vec<u8> },
 }
 
@@ -114,18 +150,24 @@ fn check(ty: &str, key: &Path) -> Pair {
     match (private, public) {
         (Ok(private), Ok(public)) => match pair_problem(ty, &private, &public) {
             None => Pair::Good { private, public },
-            Some(why) => Pair::Broken(why),
+            Some(why) => Pair::Broken(Broken::Problem(why)),
         },
-        (Err(e), _) => Pair::Broken(format!("the private key cannot be read ({e})")),
-        (_, Err(e)) => Pair::Broken(format!("the public key cannot be read ({e})")),
+        (Err(source), _) => Pair::Broken(Broken::Unreadable {
+            half: "private",
+            source,
+        }),
+        (_, Err(source)) => Pair::Broken(Broken::Unreadable {
+            half: "public",
+            source,
+        }),
     }
 }
 
 /// Install a pair durably: public half first, private half last.
 fn install_pair(key: &Path, private: &[u8], public: &[u8]) -> Result<(), HostKeyError> {
     let pubf = pub_file(key);
-    crate::atomic::write_atomic(&pubf, public, 0o644).map_err(io_err("write", &pubf))?;
-    crate::atomic::write_atomic(key, private, 0o600).map_err(io_err("write", key))
+    crate::atomic::write(&pubf, public, 0o644)?;
+    Ok(crate::atomic::write(key, private, 0o600)?)
 }
 
 /// Make a `ty` key with ssh-keygen under a temporary name in `ssh_dir`,
@@ -135,30 +177,27 @@ fn generate(sys: &dyn Sys, ssh_dir: &Path, ty: &str, key: &Path) -> Result<(), H
     let tmp_pub = pub_file(&tmp);
     for p in [&tmp, &tmp_pub] {
         match std::fs::remove_file(p) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(io_err("remove", p)(e)),
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                return Err(PathError::new("remove", p, e).into())
+            }
             _ => {}
         }
     }
     let shown = tmp.display().to_string();
-    let keygen_err = |msg: String| HostKeyError::Keygen {
+    let keygen_err = |source: KeygenError| HostKeyError::Keygen {
         path: key.to_path_buf(),
-        msg,
+        source,
     };
-    let out = sys
-        .run(
-            "ssh-keygen",
-            &["-q", "-t", ty, "-N", "", "-C", "", "-f", &shown],
-        )
-        .map_err(|e| keygen_err(e.to_string()))?;
-    if !out.success() {
-        return Err(keygen_err(
-            String::from_utf8_lossy(&out.stderr).trim().to_string(),
-        ));
-    }
-    let private = std::fs::read(&tmp).map_err(io_err("read", &tmp))?;
-    let public = std::fs::read(&tmp_pub).map_err(io_err("read", &tmp_pub))?;
+    run_tool(
+        sys,
+        "ssh-keygen",
+        &["-q", "-t", ty, "-N", "", "-C", "", "-f", &shown],
+    )
+    .map_err(|e| keygen_err(e.into()))?;
+    let private = std::fs::read(&tmp).with_path("read", &tmp)?;
+    let public = std::fs::read(&tmp_pub).with_path("read", &tmp_pub)?;
     if let Some(why) = pair_problem(ty, &private, &public) {
-        return Err(keygen_err(format!("it wrote an unusable key: {why}")));
+        return Err(keygen_err(KeygenError::Unusable(why)));
     }
     install_pair(key, &private, &public)?;
     for p in [&tmp, &tmp_pub] {
@@ -170,9 +209,9 @@ fn generate(sys: &dyn Sys, ssh_dir: &Path, ty: &str, key: &Path) -> Result<(), H
 /// Ensure host keys in `ssh_dir`, preferring the pair from `b2d_dir`.
 /// Returns the private key paths for sshd's `-h` flags.
 pub fn ensure(sys: &dyn Sys, b2d_dir: &Path, ssh_dir: &Path) -> Result<Vec<PathBuf>, HostKeyError> {
-    std::fs::create_dir_all(ssh_dir).map_err(io_err("create", ssh_dir))?;
+    std::fs::create_dir_all(ssh_dir).with_path("create", ssh_dir)?;
     std::fs::set_permissions(ssh_dir, std::fs::Permissions::from_mode(0o700))
-        .map_err(io_err("chmod", ssh_dir))?;
+        .with_path("chmod", ssh_dir)?;
 
     let shipped = key_file(b2d_dir, "ed25519");
     match check("ed25519", &shipped) {
@@ -370,7 +409,9 @@ mod tests {
             ("ed25519", &ed, &ec_pub, "does not match"),
         ];
         for (ty, private, public, want) in cases {
-            let got = pair_problem(ty, private, public).unwrap_or_default();
+            let got = pair_problem(ty, private, public)
+                .map(|p| p.to_string())
+                .unwrap_or_default();
             assert!(got.contains(want), "{want:?} in {got:?}");
         }
     }

@@ -5,6 +5,7 @@
 //! is iso/README.md, "What b2d-init must do as the initramfs /init").
 
 use super::modules;
+use crate::errors::{PathError, WithPath};
 use crate::sys::{MsFlags, Sys};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -19,21 +20,8 @@ pub const STAGE2: &str = "/sbin/b2d-init";
 pub enum InitrdError {
     #[error("no boot medium with {SQUASHFS} found within {secs}s; block devices seen: {seen}")]
     NoMedium { secs: u64, seen: String },
-    #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-}
-
-fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> InitrdError + 'a {
-    move |source| InitrdError::Io {
-        what,
-        path: path.to_path_buf(),
-        source,
-    }
+    #[error(transparent)]
+    Io(#[from] PathError),
 }
 
 /// True when running from the initramfs rooted at `root`.
@@ -108,9 +96,10 @@ fn mount(
     flags: MsFlags,
     data: Option<&str>,
 ) -> Result<(), InitrdError> {
-    std::fs::create_dir_all(target).map_err(io("mkdir", target))?;
-    sys.mount(Some(src), target, fstype, flags, data)
-        .map_err(io("mount", target))
+    std::fs::create_dir_all(target).with_path("mkdir", target)?;
+    Ok(sys
+        .mount(Some(src), target, fstype, flags, data)
+        .with_path("mount", target)?)
 }
 
 /// Steps 1–9 of the contract under `root` (`/` for real), then the switch.
@@ -137,7 +126,7 @@ pub fn switch(
             let wanted =
                 modules::parse_wanted(&std::fs::read_to_string(j(MARKER)).unwrap_or_default());
             let report = modules::load(sys, &mdir, &modules::resolve(&ix, &wanted));
-            log::info!("initramfs modules: {report:?}");
+            log::info!("initramfs modules: {report}");
         }
         Err(e) => log::warn!("initramfs modules: {e}"),
     }
@@ -171,7 +160,7 @@ pub fn switch(
         None,
     )?;
     let image = medium.join(SQUASHFS);
-    let lo = sys.loop_attach(&image).map_err(io("attach", &image))?;
+    let lo = sys.loop_attach(&image).with_path("attach", &image)?;
     mount(
         sys,
         &lo.to_string_lossy(),
@@ -189,7 +178,7 @@ pub fn switch(
         Some("mode=0755"),
     )?;
     for d in ["upper", "work"] {
-        std::fs::create_dir_all(rw.join(d)).map_err(io("mkdir", &rw))?;
+        std::fs::create_dir_all(rw.join(d)).with_path("mkdir", &rw)?;
     }
     let opts = format!(
         "lowerdir={},upperdir={},workdir={}",
@@ -230,7 +219,7 @@ pub fn switch(
             None,
         )?;
     }
-    sys.switch_root(&new).map_err(io("switch root to", &new))?;
+    sys.switch_root(&new).with_path("switch root to", &new)?;
     Ok(PathBuf::from(STAGE2))
 }
 

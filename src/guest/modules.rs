@@ -5,17 +5,15 @@
 //! `finit_module`. Compressed modules are passed to the kernel as they are
 //! (see `RealSys::finit_module`).
 
+use crate::errors::{os_error, PathError, WithPath};
 use crate::sys::Sys;
 use std::collections::{HashMap, HashSet};
+use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-#[derive(Debug, thiserror::Error)]
-#[error("cannot read {path}: {source}")]
-pub struct ModulesError {
-    pub path: PathBuf,
-    pub source: io::Error,
-}
+/// A module index file that cannot be read.
+pub type ModulesError = PathError;
 
 /// `ext4` for `kernel/fs/ext4/ext4.ko.xz`; `-` and `_` are the same.
 pub fn module_name(path: &str) -> String {
@@ -99,7 +97,7 @@ impl ModIndex {
             match std::fs::read_to_string(&path) {
                 Ok(s) => Ok(s),
                 Err(e) if !required && e.kind() == io::ErrorKind::NotFound => Ok(String::new()),
-                Err(source) => Err(ModulesError { path, source }),
+                Err(e) => Err(e).with_path("cannot read", &path),
             }
         };
         Ok(ModIndex::parse(
@@ -220,6 +218,8 @@ pub struct Plan {
     /// (module name, path relative to the module dir, params).
     pub load: Vec<(String, String, String)>,
     pub unknown: Vec<String>,
+    /// module → the modules.dep dependencies it cannot load without.
+    pub needs: HashMap<String, Vec<String>>,
 }
 
 /// Order `wanted` (name, params) deps-first: softdep `pre:` modules, then
@@ -255,6 +255,9 @@ fn visit(ix: &ModIndex, m: &str, params: &str, seen: &mut HashSet<String>, plan:
     // modules.dep lists the deepest dependencies last; load those first.
     for d in deps.iter().rev() {
         visit(ix, d, "", seen, plan);
+    }
+    if !deps.is_empty() {
+        plan.needs.insert(m.to_string(), deps.clone());
     }
     plan.load
         .push((m.to_string(), file.clone(), params.to_string()));
@@ -304,23 +307,79 @@ pub fn coldplug_aliases(sys_root: &Path) -> Vec<String> {
 pub struct LoadReport {
     pub loaded: Vec<String>,
     pub already: Vec<String>,
+    /// (module, why) for real failures.
     pub failed: Vec<(String, String)>,
+    /// Drivers for hardware this machine does not have (the module said
+    /// ENODEV / ENXIO, or needs one that did): Hyper-V's `hv_*` under
+    /// QEMU, `crc32c_intel` without SSE4.2. Normal, not a failure.
+    pub absent: Vec<String>,
 }
 
-/// Load every module of `plan` from `dir`. EEXIST is success; a failure is
-/// logged and the rest are still tried (a missing driver costs a device,
-/// not the boot).
+impl LoadReport {
+    /// The one quiet line about drivers whose hardware is not there.
+    pub fn absent_line(&self) -> Option<String> {
+        (!self.absent.is_empty()).then(|| {
+            format!(
+                "modules: not loaded, their hardware is not present: {}",
+                self.absent.join(", ")
+            )
+        })
+    }
+}
+
+/// `5 loaded, 1 already present, 1 failed (mbcache), 2 without their hardware`.
+impl fmt::Display for LoadReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} loaded, {} already present, {} failed",
+            self.loaded.len(),
+            self.already.len(),
+            self.failed.len()
+        )?;
+        if !self.failed.is_empty() {
+            let names: Vec<&str> = self.failed.iter().map(|(n, _)| n.as_str()).collect();
+            write!(f, " ({})", names.join(", "))?;
+        }
+        if !self.absent.is_empty() {
+            write!(f, ", {} without their hardware", self.absent.len())?;
+        }
+        Ok(())
+    }
+}
+
+/// The errors a driver's init returns when its device is not there.
+fn is_no_device(e: &io::Error) -> bool {
+    matches!(os_error(e), Some(libc::ENODEV) | Some(libc::ENXIO))
+}
+
+/// Load every module of `plan` from `dir`. EEXIST is success; a driver
+/// whose hardware is absent (and anything that needs it) is noted in one
+/// quiet line; another failure is logged and the rest are still tried (a
+/// missing driver costs a device, not the boot).
 pub fn load(sys: &dyn Sys, dir: &Path, plan: &Plan) -> LoadReport {
     let mut r = LoadReport::default();
     for (name, file, params) in &plan.load {
+        let needs_absent = plan
+            .needs
+            .get(name)
+            .is_some_and(|deps| deps.iter().any(|d| r.absent.contains(d)));
+        if needs_absent {
+            r.absent.push(name.clone());
+            continue;
+        }
         match sys.finit_module(&dir.join(file), params) {
             Ok(()) => r.loaded.push(name.clone()),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => r.already.push(name.clone()),
+            Err(e) if is_no_device(&e) => r.absent.push(name.clone()),
             Err(e) => {
                 log::warn!("module {name} failed to load: {e}");
                 r.failed.push((name.clone(), e.to_string()));
             }
         }
+    }
+    if let Some(line) = r.absent_line() {
+        log::info!("{line}");
     }
     r
 }
@@ -357,12 +416,7 @@ pub fn load_all(
         plan.load.len()
     );
     let report = load(sys, modules_dir, &plan);
-    log::info!(
-        "modules: {} loaded, {} already present, {} failed",
-        report.loaded.len(),
-        report.already.len(),
-        report.failed.len()
-    );
+    log::info!("modules: {report}");
     Ok(report)
 }
 

@@ -168,3 +168,57 @@ fn missing_modules_dep_names_the_path() {
     let e = ModIndex::load(d.path()).unwrap_err();
     assert!(e.to_string().contains("modules.dep"), "{e}");
 }
+
+#[test]
+fn absent_hardware_is_one_quiet_line_not_a_failure() {
+    let ix = ModIndex::parse(
+        "kernel/drivers/hv/hv_vmbus.ko.xz:\n\
+         kernel/drivers/scsi/hv_storvsc.ko.xz: kernel/drivers/hv/hv_vmbus.ko.xz\n\
+         kernel/arch/x86/crypto/crc32c-intel.ko.xz:\n\
+         kernel/drivers/net/e1000/e1000.ko.xz:\n\
+         kernel/fs/isofs/isofs.ko.xz:\n",
+        "",
+        "",
+        "",
+    );
+    let plan = resolve(
+        &ix,
+        &want(&["hv_storvsc", "crc32c_intel", "e1000", "isofs"]),
+    );
+    let sys = FakeSys::new();
+    let m = Path::new("/m");
+    sys.fail_on_errno("finit_module /m/kernel/drivers/hv/hv_vmbus", libc::ENODEV);
+    sys.fail_on_errno("finit_module /m/kernel/arch/x86/crypto/crc32c", libc::ENXIO);
+    sys.fail_on(
+        "finit_module /m/kernel/drivers/net/e1000",
+        io::ErrorKind::InvalidData,
+    );
+    let r = load(&sys, m, &plan);
+    assert_eq!(r.absent, vec!["hv_vmbus", "hv_storvsc", "crc32c_intel"]);
+    assert_eq!(r.loaded, vec!["isofs"]);
+    assert_eq!(r.failed.len(), 1);
+    assert_eq!(r.failed[0].0, "e1000");
+    assert!(
+        !sys.calls().iter().any(|c| c.contains("hv_storvsc")),
+        "a module whose dependency has no hardware is not tried: {:?}",
+        sys.calls()
+    );
+    let summary = r.to_string();
+    assert_eq!(
+        summary,
+        "1 loaded, 0 already present, 1 failed (e1000), 3 without their hardware"
+    );
+    let absent = r.absent_line().unwrap();
+    assert_eq!(
+        absent,
+        "modules: not loaded, their hardware is not present: hv_vmbus, hv_storvsc, crc32c_intel"
+    );
+    for line in [summary, absent] {
+        crate::assert_readable(&line);
+    }
+    assert_eq!(LoadReport::default().absent_line(), None);
+    assert_eq!(
+        LoadReport::default().to_string(),
+        "0 loaded, 0 already present, 0 failed"
+    );
+}

@@ -1,5 +1,6 @@
 //! The early mount table (step 1 of the boot) and device-node fallbacks.
 
+use crate::errors::{os_error, PathError, WithPath};
 use crate::sys::{MsFlags, Sys};
 use std::io;
 use std::path::{Path, PathBuf};
@@ -17,8 +18,8 @@ pub struct MountSpec {
 
 #[derive(Debug, thiserror::Error)]
 pub enum MountError {
-    #[error("cannot create mount point {path}: {source}")]
-    Mkdir { path: PathBuf, source: io::Error },
+    #[error(transparent)]
+    Mkdir(#[from] PathError),
     #[error("cannot mount {fstype} on {path}: {source}")]
     Mount {
         fstype: String,
@@ -102,13 +103,10 @@ pub fn under(root: &Path, abs: &str) -> PathBuf {
 pub fn mount_early(sys: &dyn Sys, root: &Path, table: &[MountSpec]) -> Result<(), MountError> {
     for m in table {
         let path = under(root, m.target);
-        std::fs::create_dir_all(&path).map_err(|source| MountError::Mkdir {
-            path: path.clone(),
-            source,
-        })?;
+        std::fs::create_dir_all(&path).with_path("cannot create mount point", &path)?;
         match sys.mount(Some(m.source), &path, Some(m.fstype), m.flags, m.data) {
             Ok(()) => log::debug!("mounted {} on {}", m.fstype, path.display()),
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) || is_busy(&e) => {
+            Err(e) if os_error(&e) == Some(libc::EBUSY) || is_busy(&e) => {
                 log::debug!("{} already mounted on {}", m.fstype, path.display())
             }
             Err(source) => {

@@ -5,9 +5,10 @@
 //! udhcpc's environment → `ip` commands + resolv.conf, and `ip -o addr`
 //! parsing. Commands run through `Sys::run`.
 
-use crate::sys::Sys;
+use crate::errors::PathError;
+use crate::sys::{run_tool, Sys, ToolError};
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// How `ip` is invoked (Debian's busybox provides the applet).
 pub const IP: &[&str] = &["busybox", "ip"];
@@ -59,15 +60,12 @@ pub struct HookPlan {
 pub enum HookError {
     #[error("udhcpc hook {event}: missing environment variable {var}")]
     MissingEnv { event: String, var: &'static str },
-    #[error("udhcpc hook: unknown event {0:?}")]
+    #[error("udhcpc hook: unknown event \"{}\"", .0.escape_debug())]
     UnknownEvent(String),
-    #[error("udhcpc hook: {cmd} failed: {msg}")]
-    Command { cmd: String, msg: String },
-    #[error("udhcpc hook: cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("udhcpc hook: {0}")]
+    Command(#[from] ToolError),
+    #[error("udhcpc hook: {0}")]
+    Write(#[from] PathError),
 }
 
 fn ip(args: &[&str]) -> Vec<String> {
@@ -151,26 +149,11 @@ pub fn mask_to_prefix(mask: &str) -> u32 {
 /// Carry out a hook plan: run each command, then write resolv.conf
 /// atomically (temp + rename).
 pub fn apply_hook(sys: &dyn Sys, plan: &HookPlan, resolv: &Path) -> Result<(), HookError> {
-    for cmd in &plan.commands {
-        let args: Vec<&str> = cmd[1..].iter().map(String::as_str).collect();
-        let out = sys.run(&cmd[0], &args).map_err(|e| HookError::Command {
-            cmd: cmd.join(" "),
-            msg: e.to_string(),
-        })?;
-        if !out.success() {
-            return Err(HookError::Command {
-                cmd: cmd.join(" "),
-                msg: String::from_utf8_lossy(&out.stderr).trim().to_string(),
-            });
-        }
+    for (program, args) in plan.commands.iter().filter_map(|c| c.split_first()) {
+        run_tool(sys, program, args)?;
     }
     if let Some(rc) = &plan.resolv_conf {
-        crate::atomic::write_atomic(resolv, rc.as_bytes(), 0o644).map_err(|source| {
-            HookError::Write {
-                path: resolv.to_path_buf(),
-                source,
-            }
-        })?;
+        crate::atomic::write(resolv, rc.as_bytes(), 0o644)?;
     }
     Ok(())
 }
@@ -203,20 +186,8 @@ pub fn bring_up(sys: &dyn Sys, sys_root: &Path, hook: &Path, tries: u32) -> Vec<
             .copied()
             .chain(args.iter().copied())
             .collect();
-        match sys.run(IP[0], &argv) {
-            Ok(o) if o.success() => true,
-            Ok(o) => {
-                log::warn!(
-                    "ip {}: {}",
-                    args.join(" "),
-                    String::from_utf8_lossy(&o.stderr).trim()
-                );
-                false
-            }
-            Err(e) => {
-                log::warn!("ip {}: {e}", args.join(" "));
-                false
-            }
+        if let Err(e) = run_tool(sys, IP[0], &argv) {
+            log::warn!("network: {e}");
         }
     };
     run(&["link", "set", "dev", "lo", "up"]);
@@ -231,14 +202,9 @@ pub fn bring_up(sys: &dyn Sys, sys_root: &Path, hook: &Path, tries: u32) -> Vec<
                 run(&["link", "set", "dev", l, "up"]);
                 let args = udhcpc_args(l, hook, tries);
                 let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-                match sys.run("busybox", &argv) {
-                    Ok(o) if o.success() => log::info!("network: {l}: DHCP lease obtained"),
-                    Ok(o) => log::warn!(
-                        "network: {l}: no DHCP lease (udhcpc exit {:?}): {}",
-                        o.code,
-                        String::from_utf8_lossy(&o.stderr).trim()
-                    ),
-                    Err(e) => log::warn!("network: {l}: cannot run udhcpc: {e}"),
+                match run_tool(sys, "busybox", &argv) {
+                    Ok(_) => log::info!("network: {l}: DHCP lease obtained"),
+                    Err(e) => log::warn!("network: {l}: no DHCP lease: {e}"),
                 }
             });
         }
@@ -248,9 +214,12 @@ pub fn bring_up(sys: &dyn Sys, sys_root: &Path, hook: &Path, tries: u32) -> Vec<
 
 /// The IPv4 addresses configured now.
 pub fn current_ipv4(sys: &dyn Sys) -> Vec<String> {
-    match sys.run(IP[0], &[IP[1], "-4", "-o", "addr", "show"]) {
-        Ok(o) if o.success() => parse_ipv4_addrs(&String::from_utf8_lossy(&o.stdout)),
-        _ => Vec::new(),
+    match run_tool(sys, IP[0], &[IP[1], "-4", "-o", "addr", "show"]) {
+        Ok(o) => parse_ipv4_addrs(&String::from_utf8_lossy(&o.stdout)),
+        Err(e) => {
+            log::warn!("network: {e}");
+            Vec::new()
+        }
     }
 }
 

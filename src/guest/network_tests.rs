@@ -118,7 +118,7 @@ fn bring_up_runs_udhcpc_with_self_as_hook_and_collects_ips() {
         CmdOutput {
             code: Some(0),
             stdout: b"2: eth0    inet 10.0.2.15/24 scope global eth0\n".to_vec(),
-            stderr: vec![],
+            ..Default::default()
         },
     );
     let ips = bring_up(&sys, d.path(), Path::new("/init"), 5);
@@ -152,13 +152,14 @@ fn apply_hook_writes_resolv_conf_and_reports_failures() {
         "run busybox ip x",
         CmdOutput {
             code: Some(1),
-            stdout: vec![],
             stderr: b"RTNETLINK answers: nope".to_vec(),
+            ..Default::default()
         },
     );
     let e = apply_hook(&sys, &plan, &resolv).unwrap_err();
     assert!(
-        e.to_string().contains("busybox ip x failed: RTNETLINK"),
+        e.to_string()
+            .contains("busybox ip x exited with status 1: RTNETLINK answers: nope"),
         "{e}"
     );
 }

@@ -12,7 +12,36 @@ use std::path::Path;
 pub struct Profile {
     pub vars: BTreeMap<String, String>,
     /// (1-based line number, what is wrong).
-    pub errors: Vec<(usize, String)>,
+    pub errors: Vec<(usize, LineError)>,
+}
+
+/// What is wrong with a line of the profile (it is skipped).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LineError {
+    #[error("not KEY=VALUE: {0}")]
+    NotKeyValue(String),
+    #[error("bad variable name \"{}\"", .0.escape_debug())]
+    BadName(String),
+    #[error("{key}: unterminated quote")]
+    Unterminated { key: String },
+    #[error("{key}: trailing backslash")]
+    TrailingBackslash { key: String },
+    #[error(
+        "{key}: unexpected text after the value: \"{}\" (quote values with spaces)",
+        rest.escape_debug()
+    )]
+    TextAfterValue { key: String, rest: String },
+}
+
+/// Why a word list (EXTRA_ARGS) does not split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum WordsError {
+    #[error("unterminated '")]
+    UnterminatedSingle,
+    #[error("unterminated \"")]
+    UnterminatedDouble,
+    #[error("trailing backslash")]
+    TrailingBackslash,
 }
 
 impl Profile {
@@ -21,14 +50,14 @@ impl Profile {
     }
 
     /// EXTRA_ARGS split into dockerd arguments.
-    pub fn extra_args(&self) -> Result<Vec<String>, String> {
+    pub fn extra_args(&self) -> Result<Vec<String>, WordsError> {
         split_words(self.get("EXTRA_ARGS").unwrap_or(""))
     }
 }
 
 /// Parse one shell-style word list: whitespace separates words outside
 /// quotes; quotes and backslashes work as in sh; nothing is expanded.
-pub fn split_words(s: &str) -> Result<Vec<String>, String> {
+pub fn split_words(s: &str) -> Result<Vec<String>, WordsError> {
     let mut out = Vec::new();
     let mut chars = s.chars().peekable();
     loop {
@@ -49,7 +78,7 @@ pub fn split_words(s: &str) -> Result<Vec<String>, String> {
                     match chars.next() {
                         Some('\'') => break,
                         Some(c) => word.push(c),
-                        None => return Err("unterminated '".into()),
+                        None => return Err(WordsError::UnterminatedSingle),
                     }
                 },
                 '"' => loop {
@@ -62,16 +91,16 @@ pub fn split_words(s: &str) -> Result<Vec<String>, String> {
                                 word.push('\\');
                                 word.push(o);
                             }
-                            None => return Err("unterminated \"".into()),
+                            None => return Err(WordsError::UnterminatedDouble),
                         },
                         Some(c) => word.push(c),
-                        None => return Err("unterminated \"".into()),
+                        None => return Err(WordsError::UnterminatedDouble),
                     }
                 },
                 '\\' => match chars.next() {
                     Some('\n') => {}
                     Some(e) => word.push(e),
-                    None => return Err("trailing backslash".into()),
+                    None => return Err(WordsError::TrailingBackslash),
                 },
                 c => word.push(c),
             }
@@ -106,13 +135,12 @@ pub fn parse(text: &str) -> Profile {
         }
         let Some((key, _)) = line.split_once('=') else {
             p.errors
-                .push((lineno, format!("not KEY=VALUE: {}", line.trim())));
+                .push((lineno, LineError::NotKeyValue(line.trim().to_string())));
             continue;
         };
         let key = key.to_string();
         if !valid_key(&key) {
-            p.errors
-                .push((lineno, format!("bad variable name {key:?}")));
+            p.errors.push((lineno, LineError::BadName(key)));
             continue;
         }
         // Pull in continuation lines while a quote is open.
@@ -131,18 +159,24 @@ pub fn parse(text: &str) -> Profile {
             Ok(v) => {
                 p.vars.insert(key, v);
             }
-            Err(ValueError::Open) => p
+            Err(ValueError::Open) => p.errors.push((lineno, LineError::Unterminated { key })),
+            Err(ValueError::TrailingBackslash) => p
                 .errors
-                .push((lineno, format!("{key}: unterminated quote"))),
-            Err(ValueError::Bad(msg)) => p.errors.push((lineno, format!("{key}: {msg}"))),
+                .push((lineno, LineError::TrailingBackslash { key })),
+            Err(ValueError::TextAfter(rest)) => p
+                .errors
+                .push((lineno, LineError::TextAfterValue { key, rest })),
         }
     }
     p
 }
 
 enum ValueError {
+    /// A quote is still open at the end of the text.
     Open,
-    Bad(String),
+    TrailingBackslash,
+    /// Text after the value's first unquoted whitespace.
+    TextAfter(String),
 }
 
 /// One value: quoted parts and bare text concatenated up to the first
@@ -178,7 +212,7 @@ fn parse_value(v: &str) -> Result<String, ValueError> {
             },
             '\\' => match chars.next() {
                 Some(e) => out.push(e),
-                None => return Err(ValueError::Bad("trailing backslash".into())),
+                None => return Err(ValueError::TrailingBackslash),
             },
             c if c.is_whitespace() => {
                 rest = chars.collect();
@@ -191,9 +225,7 @@ fn parse_value(v: &str) -> Result<String, ValueError> {
     if rest.is_empty() || rest.starts_with('#') {
         Ok(out)
     } else {
-        Err(ValueError::Bad(format!(
-            "unexpected text after the value: {rest:?} (quote values with spaces)"
-        )))
+        Err(ValueError::TextAfter(rest.to_string()))
     }
 }
 
@@ -253,7 +285,7 @@ mod tests {
         assert_eq!(p.errors[1].0, 3);
         assert_eq!(p.errors[2].0, 4);
         assert_eq!(p.errors[3].0, 5);
-        assert!(p.errors[3].1.contains("unterminated"));
+        assert!(p.errors[3].1.to_string().contains("unterminated"));
         assert_eq!(p.errors.len(), 4);
         // The open quote swallowed the rest of the file.
         assert_eq!(p.get("LAST"), None);

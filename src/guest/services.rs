@@ -2,7 +2,7 @@
 
 use super::profile::Profile;
 use super::supervisor::{Output, Restart, Service};
-use crate::sys::Sys;
+use crate::sys::{run_tool, Sys};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -138,14 +138,9 @@ pub fn run_bootsync(sys: &dyn Sys, state_dir: &Path, timeout: Duration) {
     let secs = timeout.as_secs().max(1).to_string();
     let path = script.display().to_string();
     log::info!("running {path} (timeout {secs}s)");
-    match sys.run("busybox", &["timeout", &secs, "/bin/sh", &path]) {
-        Ok(o) if o.success() => log::info!("{path} done"),
-        Ok(o) => log::warn!(
-            "{path} failed ({}): {}",
-            o.code.map_or("killed".to_string(), |c| format!("exit {c}")),
-            String::from_utf8_lossy(&o.stderr).trim()
-        ),
-        Err(e) => log::warn!("cannot run {path}: {e}"),
+    match run_tool(sys, "busybox", &["timeout", &secs, "/bin/sh", &path]) {
+        Ok(_) => log::info!("{path} done"),
+        Err(e) => log::warn!("bootsync failed: {e}"),
     }
 }
 

@@ -109,7 +109,7 @@ pub fn parse_swaps(text: &str) -> Vec<PathBuf> {
 /// Every failure is logged and the sequence goes on: the power goes off
 /// either way, and the disk was synced first.
 pub fn finish(sys: &dyn Sys, proc_root: &Path, root: &Path, action: PowerAction) {
-    log::info!("shutdown: syncing and unmounting ({action:?})");
+    log::info!("shutdown: syncing and unmounting, then {action}");
     sys.sync();
     let mountinfo = std::fs::read_to_string(proc_root.join("self/mountinfo")).unwrap_or_default();
     for m in unmount_plan(&parse_mountinfo(&mountinfo), root) {
@@ -127,9 +127,9 @@ pub fn finish(sys: &dyn Sys, proc_root: &Path, root: &Path, action: PowerAction)
         }
     }
     sys.sync();
-    log::info!("shutdown: {action:?} now");
+    log::info!("shutdown: {action} now");
     if let Err(e) = sys.power(action) {
-        log::error!("shutdown: {action:?} failed: {e}");
+        log::error!("shutdown: {action} failed: {e}");
     }
 }
 

@@ -6,9 +6,23 @@
 //! address changes. Without a CA, dockerd serves the unix socket only.
 
 use super::services::TlsArgs;
+use crate::errors::{PathError, WithPath};
 use crate::tls::{self, Pair};
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why this boot has no server certificate.
+#[derive(Debug, thiserror::Error)]
+pub enum IssueError {
+    #[error(transparent)]
+    Io(#[from] PathError),
+    #[error("issuing the server certificate with the CA {}: {source}", ca.display())]
+    Issue {
+        ca: PathBuf,
+        #[source]
+        source: tls::TlsError,
+    },
+}
 
 /// Where dockerd listens for TLS clients.
 pub const TCP: &str = "tcp://0.0.0.0:2376";
@@ -28,7 +42,10 @@ pub fn prepare(b2d_dir: &Path, tls_dir: &Path, hostname: &str, ips: &[String]) -
     match issue(&ca_cert, &ca_key, tls_dir, hostname, ips) {
         Ok(args) => Some(args),
         Err(e) => {
-            log::error!("tls: {e}; Docker API on the unix socket only");
+            log::error!(
+                "tls: {}; Docker API on the unix socket only",
+                crate::error_chain(&e)
+            );
             None
         }
     }
@@ -40,21 +57,26 @@ fn issue(
     tls_dir: &Path,
     hostname: &str,
     ips: &[String],
-) -> Result<TlsArgs, String> {
-    let read = |p: &Path| std::fs::read_to_string(p).map_err(|e| format!("{}: {e}", p.display()));
+) -> Result<TlsArgs, IssueError> {
+    let read = |p: &Path| std::fs::read_to_string(p).with_path("read", p);
     let ca = Pair {
         cert_pem: read(ca_cert)?,
         key_pem: read(ca_key)?,
     };
     let addrs: Vec<IpAddr> = ips.iter().filter_map(|s| s.parse().ok()).collect();
     let names = tls::server_names(hostname, &addrs);
-    let server = tls::issue_server(&ca, &names, time::OffsetDateTime::now_utc())
-        .map_err(|e| format!("{}: {}", ca_cert.display(), crate::error_chain(&e)))?;
-    std::fs::create_dir_all(tls_dir).map_err(|e| format!("{}: {e}", tls_dir.display()))?;
+    let server =
+        tls::issue_server(&ca, &names, time::OffsetDateTime::now_utc()).map_err(|source| {
+            IssueError::Issue {
+                ca: ca_cert.to_path_buf(),
+                source,
+            }
+        })?;
+    std::fs::create_dir_all(tls_dir).with_path("create", tls_dir)?;
     let write = |name: &str, data: &str, mode: u32| {
         let p = tls_dir.join(name);
-        crate::atomic::write_atomic(&p, data.as_bytes(), mode).map_err(|e| e.to_string())?;
-        Ok::<_, String>(p)
+        crate::atomic::write(&p, data.as_bytes(), mode)?;
+        Ok::<_, IssueError>(p)
     };
     let args = TlsArgs {
         tcp: TCP.into(),

@@ -2,18 +2,16 @@
 //! (an explicit per-boot override), then `.b2d/hostname` from userdata, then
 //! `b2d`. Written to /etc/hostname and /etc/hosts and set in the kernel.
 
+use crate::errors::{PathError, WithPath};
 use crate::sys::Sys;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 pub const DEFAULT_HOSTNAME: &str = "b2d";
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostnameError {
-    #[error("hostname: cannot write {path}: {source}")]
-    Write {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    #[error("hostname: {0}")]
+    Write(#[from] PathError),
     #[error("hostname: cannot set {name}: {source}")]
     Set {
         name: String,
@@ -46,7 +44,10 @@ pub fn choose(cmdline: Option<&str>, userdata_file: &Path) -> String {
     ] {
         match cand {
             Some(c) if valid_hostname(&c) => return c,
-            Some(c) => log::warn!("{what} {c:?} is not a valid host name; ignored"),
+            Some(c) => log::warn!(
+                "{what} \"{}\" is not a valid host name; ignored",
+                c.escape_debug()
+            ),
             None => {}
         }
     }
@@ -68,16 +69,13 @@ pub fn hosts_file(name: &str) -> String {
 
 /// Write /etc/hostname and /etc/hosts under `etc` and set the kernel's.
 pub fn apply(sys: &dyn Sys, etc: &Path, name: &str) -> Result<(), HostnameError> {
-    std::fs::create_dir_all(etc).map_err(|source| HostnameError::Write {
-        path: etc.to_path_buf(),
-        source,
-    })?;
+    std::fs::create_dir_all(etc).with_path("cannot create", etc)?;
     for (file, text) in [
         ("hostname", format!("{name}\n")),
         ("hosts", hosts_file(name)),
     ] {
         let path = etc.join(file);
-        std::fs::write(&path, text).map_err(|source| HostnameError::Write { path, source })?;
+        std::fs::write(&path, text).with_path("cannot write", &path)?;
     }
     sys.sethostname(name).map_err(|source| HostnameError::Set {
         name: name.to_string(),

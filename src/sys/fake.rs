@@ -126,9 +126,16 @@ impl std::fmt::Display for Call {
 #[derive(Debug, Default)]
 pub struct FakeSys {
     calls: Mutex<Vec<Call>>,
-    failures: Mutex<Vec<(String, io::ErrorKind)>>,
+    failures: Mutex<Vec<(String, Failure)>>,
     sizes: Mutex<Vec<(PathBuf, u64)>>,
     outputs: Mutex<Vec<(String, CmdOutput)>>,
+}
+
+/// A scripted failure: an error of some kind, or the kernel's errno.
+#[derive(Debug, Clone, Copy)]
+enum Failure {
+    Kind(io::ErrorKind),
+    Errno(i32),
 }
 
 impl FakeSys {
@@ -140,7 +147,14 @@ impl FakeSys {
         self.failures
             .lock()
             .unwrap()
-            .push((prefix.to_string(), kind));
+            .push((prefix.to_string(), Failure::Kind(kind)));
+    }
+    /// Fail those calls as the kernel would, with `errno` (e.g. ENODEV).
+    pub fn fail_on_errno(&self, prefix: &str, errno: i32) {
+        self.failures
+            .lock()
+            .unwrap()
+            .push((prefix.to_string(), Failure::Errno(errno)));
     }
     /// Answer `device_size(dev)` with `size`.
     pub fn set_size(&self, dev: &Path, size: u64) {
@@ -169,7 +183,10 @@ impl FakeSys {
             .map(|(_, k)| *k);
         self.calls.lock().unwrap().push(call);
         match fail {
-            Some(kind) => Err(io::Error::new(kind, format!("scripted failure: {line}"))),
+            Some(Failure::Kind(kind)) => {
+                Err(io::Error::new(kind, format!("scripted failure: {line}")))
+            }
+            Some(Failure::Errno(n)) => Err(io::Error::from_raw_os_error(n)),
             None => Ok(()),
         }
     }

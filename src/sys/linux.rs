@@ -1,7 +1,18 @@
 //! [`RealSys`]: the [`Sys`] seam over the running kernel (mount(2),
 //! finit_module(2), block and loop ioctls, reboot(2), child processes).
+//!
+//! Why not the `sys-mount` crate (3.1, evaluated for this file): its loop
+//! device support, the part that would replace `loop_attach`, comes from
+//! `loopdev-3`, whose build script runs bindgen and so needs libclang on
+//! every build machine (the musl build fails here without it: "Unable to
+//! find libclang"). With `default-features = false` it builds statically
+//! for `x86_64-unknown-linux-musl`, but then it has no loop devices at all
+//! and only wraps mount(2)/umount2(2), which `nix::mount` already does in
+//! one call each, at the price of `tracing` and `smart-default` in PID 1.
+//! So mounts stay on `nix`, and the three loop ioctls stay hand-written.
 
 use super::{is_compressed_module, CmdOutput, MsFlags, PowerAction, Sys};
+use crate::errors::{PathError, WithPath};
 use std::io;
 use std::path::{Path, PathBuf};
 
@@ -36,13 +47,8 @@ struct BlkpgIoctlArg {
 const BLKPG_ADD_PARTITION: libc::c_int = 1;
 nix::ioctl_write_ptr_bad!(blkpg, nix::request_code_none!(0x12, 105), BlkpgIoctlArg);
 
-fn nix_io(e: nix::Error) -> io::Error {
-    io::Error::from_raw_os_error(e as i32)
-}
-
-fn with_path(e: io::Error, what: &str, path: &Path) -> io::Error {
-    io::Error::new(e.kind(), format!("{what} {}: {e}", path.display()))
-}
+// The seam speaks `io::Error`: each error below is a [`PathError`] inside
+// one (`?` converts), so the kind, the errno and the path all survive.
 
 impl Sys for RealSys {
     fn mount(
@@ -53,8 +59,7 @@ impl Sys for RealSys {
         flags: MsFlags,
         data: Option<&str>,
     ) -> io::Result<()> {
-        nix::mount::mount(source, target, fstype, flags, data)
-            .map_err(|e| with_path(nix_io(e), "mount", target))
+        Ok(nix::mount::mount(source, target, fstype, flags, data).with_path("mount", target)?)
     }
 
     fn umount(&self, target: &Path, detach: bool) -> io::Result<()> {
@@ -63,7 +68,7 @@ impl Sys for RealSys {
         } else {
             nix::mount::MntFlags::empty()
         };
-        nix::mount::umount2(target, flags).map_err(|e| with_path(nix_io(e), "umount", target))
+        Ok(nix::mount::umount2(target, flags).with_path("umount", target)?)
     }
 
     fn mknod(&self, path: &Path, block: bool, mode: u32, major: u64, minor: u64) -> io::Result<()> {
@@ -73,18 +78,18 @@ impl Sys for RealSys {
         } else {
             SFlag::S_IFCHR
         };
-        mknod(
+        Ok(mknod(
             path,
             kind,
             Mode::from_bits_truncate(mode),
             makedev(major, minor),
         )
-        .map_err(|e| with_path(nix_io(e), "mknod", path))
+        .with_path("mknod", path)?)
     }
 
     fn finit_module(&self, file: &Path, params: &str) -> io::Result<()> {
         use std::os::unix::io::AsRawFd;
-        let f = std::fs::File::open(file).map_err(|e| with_path(e, "open module", file))?;
+        let f = std::fs::File::open(file).with_path("open module", file)?;
         let params = std::ffi::CString::new(params)
             .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "NUL in module params"))?;
         // A compressed module (.ko.xz / .ko.zst / .ko.gz) is handed to the
@@ -126,26 +131,26 @@ impl Sys for RealSys {
                     file.display()
                 ),
             )),
-            _ => Err(with_path(e, "finit_module", file)),
+            _ => Err(PathError::new("finit_module", file, e).into()),
         }
     }
 
     fn sethostname(&self, name: &str) -> io::Result<()> {
-        nix::unistd::sethostname(name).map_err(nix_io)
+        nix::unistd::sethostname(name).map_err(io::Error::from)
     }
 
     fn swapon(&self, dev: &Path) -> io::Result<()> {
         let c = cpath(dev)?;
         // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
         let rc = unsafe { libc::swapon(c.as_ptr(), 0) };
-        check(rc).map_err(|e| with_path(e, "swapon", dev))
+        Ok(check(rc).with_path("swapon", dev)?)
     }
 
     fn swapoff(&self, dev: &Path) -> io::Result<()> {
         let c = cpath(dev)?;
         // SAFETY: `c` is a valid NUL-terminated path that outlives the call.
         let rc = unsafe { libc::swapoff(c.as_ptr()) };
-        check(rc).map_err(|e| with_path(e, "swapoff", dev))
+        Ok(check(rc).with_path("swapoff", dev)?)
     }
 
     fn sync(&self) {
@@ -155,7 +160,7 @@ impl Sys for RealSys {
     fn device_size(&self, dev: &Path) -> io::Result<u64> {
         use std::os::unix::fs::FileTypeExt;
         use std::os::unix::io::AsRawFd;
-        let f = std::fs::File::open(dev).map_err(|e| with_path(e, "open", dev))?;
+        let f = std::fs::File::open(dev).with_path("open", dev)?;
         let meta = f.metadata()?;
         if !meta.file_type().is_block_device() {
             return Ok(meta.len());
@@ -163,23 +168,21 @@ impl Sys for RealSys {
         let mut size = 0u64;
         // SAFETY: BLKGETSIZE64 writes one u64 through the pointer; `f` is an
         // open block device for the duration of the call.
-        unsafe { blkgetsize64(f.as_raw_fd(), &mut size) }
-            .map_err(|e| with_path(nix_io(e), "BLKGETSIZE64", dev))?;
+        unsafe { blkgetsize64(f.as_raw_fd(), &mut size) }.with_path("BLKGETSIZE64", dev)?;
         Ok(size)
     }
 
     fn reread_partitions(&self, dev: &Path) -> io::Result<()> {
         use std::os::unix::io::AsRawFd;
-        let f = std::fs::File::open(dev).map_err(|e| with_path(e, "open", dev))?;
+        let f = std::fs::File::open(dev).with_path("open", dev)?;
         // SAFETY: BLKRRPART takes no argument; `f` is open for the call.
-        unsafe { blkrrpart(f.as_raw_fd()) }
-            .map(drop)
-            .map_err(|e| with_path(nix_io(e), "BLKRRPART", dev))
+        unsafe { blkrrpart(f.as_raw_fd()) }.with_path("BLKRRPART", dev)?;
+        Ok(())
     }
 
     fn add_partition(&self, dev: &Path, number: u32, start: u64, len: u64) -> io::Result<()> {
         use std::os::unix::io::AsRawFd;
-        let f = std::fs::File::open(dev).map_err(|e| with_path(e, "open", dev))?;
+        let f = std::fs::File::open(dev).with_path("open", dev)?;
         let mut part = BlkpgPartition {
             start: start as libc::c_longlong,
             length: len as libc::c_longlong,
@@ -196,54 +199,49 @@ impl Sys for RealSys {
         // SAFETY: BLKPG reads `arg` and the `part` it points to, both alive
         // and correctly laid out (repr(C) copies of the kernel structs) for
         // the duration of the call; `f` is an open block device.
-        unsafe { blkpg(f.as_raw_fd(), &arg) }
-            .map(drop)
-            .map_err(|e| with_path(nix_io(e), "BLKPG add partition", dev))
+        unsafe { blkpg(f.as_raw_fd(), &arg) }.with_path("BLKPG add partition", dev)?;
+        Ok(())
     }
 
     fn loop_attach(&self, file: &Path) -> io::Result<PathBuf> {
         use std::os::unix::io::AsRawFd;
-        let ctl = std::fs::File::open("/dev/loop-control")
-            .map_err(|e| with_path(e, "open", Path::new("/dev/loop-control")))?;
-        let backing = std::fs::File::open(file).map_err(|e| with_path(e, "open", file))?;
+        let ctl =
+            std::fs::File::open("/dev/loop-control").with_path("open", "/dev/loop-control")?;
+        let backing = std::fs::File::open(file).with_path("open", file)?;
         // SAFETY: LOOP_CTL_GET_FREE takes no argument and returns a number.
-        let n = unsafe { loop_ctl_get_free(ctl.as_raw_fd()) }.map_err(|e| {
-            with_path(
-                nix_io(e),
-                "LOOP_CTL_GET_FREE",
-                Path::new("/dev/loop-control"),
-            )
-        })?;
+        let n = unsafe { loop_ctl_get_free(ctl.as_raw_fd()) }
+            .with_path("LOOP_CTL_GET_FREE", "/dev/loop-control")?;
         let node = PathBuf::from(format!("/dev/loop{n}"));
         let t0 = std::time::Instant::now();
         while !node.exists() && t0.elapsed() < std::time::Duration::from_secs(5) {
             std::thread::sleep(std::time::Duration::from_millis(20));
         }
-        let dev = std::fs::File::open(&node).map_err(|e| with_path(e, "open", &node))?;
+        let dev = std::fs::File::open(&node).with_path("open", &node)?;
         // SAFETY: LOOP_SET_FD takes the backing file's descriptor by value;
         // both files are open for the call. A read-only backing fd makes a
         // read-only loop device.
         unsafe { loop_set_fd(dev.as_raw_fd(), backing.as_raw_fd() as libc::c_int) }
-            .map_err(|e| with_path(nix_io(e), "LOOP_SET_FD", &node))?;
+            .with_path("LOOP_SET_FD", &node)?;
         Ok(node)
     }
 
     fn switch_root(&self, new_root: &Path) -> io::Result<()> {
-        nix::unistd::chdir(new_root).map_err(|e| with_path(nix_io(e), "chdir", new_root))?;
+        nix::unistd::chdir(new_root).with_path("chdir", new_root)?;
         nix::mount::mount(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
-            .map_err(|e| with_path(nix_io(e), "move mount onto /", new_root))?;
-        nix::unistd::chroot(".").map_err(|e| with_path(nix_io(e), "chroot", new_root))?;
-        nix::unistd::chdir("/").map_err(|e| with_path(nix_io(e), "chdir", Path::new("/")))
+            .with_path("move mount onto /", new_root)?;
+        nix::unistd::chroot(".").with_path("chroot", new_root)?;
+        Ok(nix::unistd::chdir("/").with_path("chdir", "/")?)
     }
 
     fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput> {
+        use std::os::unix::process::ExitStatusExt;
         let out = std::process::Command::new(program)
             .args(args)
             .stdin(std::process::Stdio::null())
-            .output()
-            .map_err(|e| io::Error::new(e.kind(), format!("cannot run {program}: {e}")))?;
+            .output()?;
         Ok(CmdOutput {
             code: out.status.code(),
+            signal: out.status.signal(),
             stdout: out.stdout,
             stderr: out.stderr,
         })
@@ -255,7 +253,7 @@ impl Sys for RealSys {
             PowerAction::PowerOff => RebootMode::RB_POWER_OFF,
             PowerAction::Reboot => RebootMode::RB_AUTOBOOT,
         };
-        reboot(mode).map(drop).map_err(nix_io)
+        reboot(mode).map(drop).map_err(io::Error::from)
     }
 }
 

@@ -4,14 +4,18 @@
 //! Guest logic takes `&dyn Sys`, so boot and disk sequences are unit-tested
 //! with the recording fake (`fake.rs`, compiled for tests only), without
 //! root or a kernel. [`RealSys`] (`linux.rs`) is the kernel itself.
+//! External programs are run through [`run_tool`] (`run.rs`), whose error
+//! says which command failed and how.
 
 #[cfg(test)]
 mod fake;
 mod linux;
+pub mod run;
 
 #[cfg(test)]
 pub use fake::{Call, FakeSys};
 pub use linux::RealSys;
+pub use run::{run_tool, run_tool_accepting, CommandLine, ExitStatus, ToolError};
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -23,6 +27,8 @@ pub use nix::mount::MsFlags;
 pub struct CmdOutput {
     /// Exit code; `None` when killed by a signal.
     pub code: Option<i32>,
+    /// The signal that killed it, if one did.
+    pub signal: Option<i32>,
     pub stdout: Vec<u8>,
     pub stderr: Vec<u8>,
 }
@@ -38,6 +44,16 @@ impl CmdOutput {
 pub enum PowerAction {
     PowerOff,
     Reboot,
+}
+
+/// `power off` / `reboot`, as the console says it.
+impl std::fmt::Display for PowerAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            PowerAction::PowerOff => "power off",
+            PowerAction::Reboot => "reboot",
+        })
+    }
 }
 
 /// Every kernel interaction the guest agent makes.
@@ -71,7 +87,8 @@ pub trait Sys: Send + Sync {
     fn loop_attach(&self, file: &Path) -> io::Result<PathBuf>;
     /// Make `new_root` the root: chdir, move-mount it over `/`, chroot.
     fn switch_root(&self, new_root: &Path) -> io::Result<()>;
-    /// Run a program to completion, capturing its output.
+    /// Run a program to completion, capturing its output. The error is
+    /// the bare spawn error: use [`run_tool`], which names the command.
     fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput>;
     fn power(&self, action: PowerAction) -> io::Result<()>;
 }
@@ -95,5 +112,11 @@ mod tests {
         )));
         assert!(is_compressed_module(Path::new("crc32c.ko.zst")));
         assert!(!is_compressed_module(Path::new("ext4.ko")));
+    }
+
+    #[test]
+    fn power_actions_read_as_words() {
+        assert_eq!(PowerAction::PowerOff.to_string(), "power off");
+        assert_eq!(PowerAction::Reboot.to_string(), "reboot");
     }
 }

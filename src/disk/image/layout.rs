@@ -15,6 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use sha2::{Digest, Sha256};
 
 use super::ImageError;
+use crate::errors::{PathError, WithPath};
 
 /// A file described as its length and its non-zero byte ranges.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -41,10 +42,8 @@ impl Layout {
         let Some(first) = bytes.iter().position(|&b| b != 0) else {
             return;
         };
-        let last = bytes
-            .iter()
-            .rposition(|&b| b != 0)
-            .expect("has a non-zero byte");
+        // `first` is a non-zero byte, so the search from the end finds one.
+        let last = bytes.iter().rposition(|&b| b != 0).unwrap_or(first);
         let bytes = if first == 0 && last + 1 == bytes.len() {
             bytes
         } else {
@@ -114,7 +113,9 @@ pub(crate) fn unique_bytes(salt: &[u8]) -> [u8; 16] {
 /// created is removed again if writing fails.
 pub(crate) fn write_new(path: &Path, plan: &Layout, force: bool) -> Result<(), ImageError> {
     let (file, created) = open_target(path, force)?;
-    let result = apply(&file, plan).map_err(|e| ImageError::io(path, e));
+    let result = apply(&file, plan)
+        .with_path("write", path)
+        .map_err(ImageError::from);
     if result.is_err() && created {
         let _ = std::fs::remove_file(path);
     }
@@ -127,14 +128,16 @@ fn open_target(path: &Path, force: bool) -> Result<(File, bool), ImageError> {
     if !force {
         return match opts.create_new(true).open(path) {
             Ok(f) => Ok((f, true)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(ImageError::io(
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(PathError::new(
+                "create",
                 path,
                 io::Error::new(
                     io::ErrorKind::AlreadyExists,
                     "already exists; refusing to overwrite it (pass --force to replace a regular file)",
                 ),
-            )),
-            Err(e) => Err(ImageError::io(path, e)),
+            )
+            .into()),
+            Err(e) => Err(PathError::new("create", path, e).into()),
         };
     }
     match std::fs::symlink_metadata(path) {
@@ -145,10 +148,10 @@ fn open_target(path: &Path, force: bool) -> Result<(File, bool), ImageError> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             return match opts.create_new(true).open(path) {
                 Ok(f) => Ok((f, true)),
-                Err(e) => Err(ImageError::io(path, e)),
+                Err(e) => Err(PathError::new("create", path, e).into()),
             };
         }
-        Err(e) => return Err(ImageError::io(path, e)),
+        Err(e) => return Err(PathError::new("look at", path, e).into()),
     }
     // Exists and was a regular file a moment ago: open without following a
     // symlink swapped in meanwhile, and re-check what we actually opened
@@ -156,12 +159,12 @@ fn open_target(path: &Path, force: bool) -> Result<(File, bool), ImageError> {
     let file = opts
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
-        .map_err(|e| ImageError::io(path, e))?;
-    let meta = file.metadata().map_err(|e| ImageError::io(path, e))?;
+        .with_path("open", path)?;
+    let meta = file.metadata().with_path("look at", path)?;
     if !meta.file_type().is_file() {
         return Err(not_regular(path, meta.file_type()));
     }
-    file.set_len(0).map_err(|e| ImageError::io(path, e))?;
+    file.set_len(0).with_path("truncate", path)?;
     Ok((file, false))
 }
 

@@ -21,6 +21,7 @@
 //! raw and qcow2 round to 512-byte sectors, vmdk to its 64 KiB grain, vhd to
 //! a CHS geometry (see [`vhd`]).
 
+use crate::errors::{PathError, WithPath};
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -68,24 +69,13 @@ impl std::fmt::Display for ImageFormat {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
     #[error("{path}: {msg}")]
     Invalid { path: PathBuf, msg: String },
 }
 
 impl ImageError {
-    pub(crate) fn io(path: &Path, source: io::Error) -> Self {
-        ImageError::Io {
-            path: path.to_path_buf(),
-            source,
-        }
-    }
-
     pub(crate) fn invalid(path: &Path, msg: impl Into<String>) -> Self {
         ImageError::Invalid {
             path: path.to_path_buf(),
@@ -168,10 +158,10 @@ impl<T: Read + Seek> ReadSeek for T {}
 
 /// Open an image, detecting its format from its headers (raw otherwise).
 pub fn open(path: &Path) -> Result<DiskImage, ImageError> {
-    let mut file = File::open(path).map_err(|e| ImageError::io(path, e))?;
+    let mut file = File::open(path).with_path("open", path)?;
     let len = file
         .seek(SeekFrom::End(0))
-        .map_err(|e| ImageError::io(path, e))?;
+        .with_path("seek to the end of", path)?;
     open_reader(file, len, path)
 }
 
@@ -182,7 +172,7 @@ pub fn open_reader<R: Read + Seek + 'static>(
     len: u64,
     path: &Path,
 ) -> Result<DiskImage, ImageError> {
-    match detect(&mut inner, len).map_err(|e| ImageError::io(path, e))? {
+    match detect(&mut inner, len).with_path("read the headers of", path)? {
         ImageFormat::Raw => raw::open(inner, len, path),
         ImageFormat::Qcow2 => qcow2::open(inner, len, path),
         ImageFormat::Vmdk => vmdk::open(inner, len, path),

@@ -26,6 +26,7 @@ use super::mapped::{
     be32, be64, put_be16, put_be32, put_be64, read_at_most, read_entry, BlockMap, MappedReader, Run,
 };
 use super::{DiskImage, ImageError, ImageFormat, ReadSeek};
+use crate::errors::WithPath;
 
 pub(crate) const MAGIC: [u8; 4] = *b"QFI\xfb";
 const CLUSTER_BITS: u32 = 16;
@@ -331,7 +332,7 @@ pub(crate) fn open<R: Read + Seek + 'static>(
     path: &Path,
 ) -> Result<DiskImage, ImageError> {
     let mut buf = [0u8; HEADER_LEN_V3 as usize];
-    let n = read_at_most(&mut inner, 0, &mut buf).map_err(|e| ImageError::io(path, e))?;
+    let n = read_at_most(&mut inner, 0, &mut buf).with_path("read the header of", path)?;
     let h = parse_header(&buf[..n], len, path)?;
     let size = h.size;
     let map = Qcow2Map {

@@ -9,6 +9,7 @@ use std::path::Path;
 
 use super::layout::{round_up, Layout};
 use super::{DiskImage, ImageError, ImageFormat};
+use crate::errors::WithPath;
 
 pub(crate) fn effective_size(size: u64) -> Result<u64, String> {
     round_up(size, 512).ok_or_else(|| format!("{size} bytes is too large"))
@@ -25,9 +26,7 @@ pub(crate) fn open<R: Read + Seek + 'static>(
     len: u64,
     path: &Path,
 ) -> Result<DiskImage, ImageError> {
-    inner
-        .seek(SeekFrom::Start(0))
-        .map_err(|e| ImageError::io(path, e))?;
+    inner.seek(SeekFrom::Start(0)).with_path("rewind", path)?;
     Ok(DiskImage {
         format: ImageFormat::Raw,
         virtual_size: len,

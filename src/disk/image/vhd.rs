@@ -36,6 +36,7 @@ use super::mapped::{
     BlockMap, MappedReader, Run,
 };
 use super::{DiskImage, ImageError, ImageFormat, ReadSeek};
+use crate::errors::{PathError, WithPath};
 
 pub(crate) const COOKIE: [u8; 8] = *b"conectix";
 const DYN_COOKIE: [u8; 8] = *b"cxsparse";
@@ -102,7 +103,8 @@ pub(crate) fn effective_size(size: u64) -> Result<u64, String> {
             "{size} bytes exceeds the VHD maximum of {VHD_MAX_SIZE} bytes (2040 GiB)"
         ));
     }
-    let want = round_up(size, SECTOR).expect("below the cap") / SECTOR;
+    // Below the cap, rounding up to a sector cannot overflow.
+    let want = round_up(size, SECTOR).unwrap_or(VHD_MAX_SIZE) / SECTOR;
     if want >= MAX_CHS_SECTORS {
         return Ok(want * SECTOR);
     }
@@ -281,7 +283,7 @@ pub(crate) fn open<R: Read + Seek + 'static>(
     len: u64,
     path: &Path,
 ) -> Result<DiskImage, ImageError> {
-    let io = |e| ImageError::io(path, e);
+    let io = |e| ImageError::from(PathError::new("read the footer of", path, e));
     let mut f = [0u8; SECTOR as usize];
     if len < SECTOR {
         return Err(ImageError::invalid(
@@ -359,7 +361,7 @@ fn open_dynamic<R: Read + Seek>(
         ));
     }
     let mut d = [0u8; 1024];
-    read_at_most(inner, at, &mut d).map_err(|e| ImageError::io(path, e))?;
+    read_at_most(inner, at, &mut d).with_path("read the dynamic header of", path)?;
     if d[..8] != DYN_COOKIE {
         return Err(invalid(path, "dynamic header cookie", "not cxsparse"));
     }

@@ -30,6 +30,7 @@ use super::mapped::{
     MappedReader, Run,
 };
 use super::{DiskImage, ImageError, ImageFormat, ReadSeek};
+use crate::errors::WithPath;
 
 pub(crate) const MAGIC: [u8; 4] = *b"KDMV";
 const SECTOR: u64 = 512;
@@ -259,7 +260,7 @@ pub(crate) fn open<R: Read + Seek + 'static>(
     path: &Path,
 ) -> Result<DiskImage, ImageError> {
     let mut h = [0u8; SECTOR as usize];
-    let n = read_at_most(&mut inner, 0, &mut h).map_err(|e| ImageError::io(path, e))?;
+    let n = read_at_most(&mut inner, 0, &mut h).with_path("read the header of", path)?;
     if n < 79 {
         return Err(ImageError::invalid(
             path,
@@ -364,7 +365,7 @@ fn check_descriptor<R: Read + Seek>(
         ));
     }
     let mut buf = vec![0u8; bytes as usize];
-    read_at_most(inner, off * SECTOR, &mut buf).map_err(|e| ImageError::io(path, e))?;
+    read_at_most(inner, off * SECTOR, &mut buf).with_path("read the descriptor of", path)?;
     let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
     let text = String::from_utf8_lossy(&buf[..end]);
     for line in text.lines() {

@@ -34,6 +34,16 @@ pub enum TableKind {
     Gpt,
 }
 
+/// `DOS` / `GPT`, as people name them.
+impl std::fmt::Display for TableKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            TableKind::Mbr => "DOS",
+            TableKind::Gpt => "GPT",
+        })
+    }
+}
+
 /// One partition of the table, numbered as the kernel numbers it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Partition {
@@ -63,6 +73,24 @@ pub enum FsKind {
     Vfat,
     Ntfs,
     Iso9660,
+}
+
+/// The lower-case name blkid and mkfs use (`ext4`, `swap`, `iso9660`).
+impl std::fmt::Display for FsKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FsKind::Ext2 => "ext2",
+            FsKind::Ext3 => "ext3",
+            FsKind::Ext4 => "ext4",
+            FsKind::Swap => "swap",
+            FsKind::Luks => "luks",
+            FsKind::Xfs => "xfs",
+            FsKind::Btrfs => "btrfs",
+            FsKind::Vfat => "vfat",
+            FsKind::Ntfs => "ntfs",
+            FsKind::Iso9660 => "iso9660",
+        })
+    }
 }
 
 /// A filesystem (or swap / LUKS) signature found on the device.

@@ -18,6 +18,7 @@
 //! (`0012345\0`), Go six digits, a NUL and a space (`012345\0 `), so the
 //! sum is `tar`'s and only its encoding is written here.
 
+use super::problem::{BuildProblem, NameProblem};
 use super::{
     Compat, Extension, UserdataError, B2D_PREFIX, BLOCK, MAX_ARCHIVE, MAX_EXTENSION_NAME, MAX_FILE,
 };
@@ -46,7 +47,7 @@ pub fn build(
             if let Some(ext) = extensions.first() {
                 return Err(UserdataError::Build {
                     entry: format!("{B2D_PREFIX}/{}", ext.name),
-                    problem: "docker-machine compatibility writes no .b2d entries".into(),
+                    problem: BuildProblem::ExtensionsInDockerMachineMode,
                 });
             }
         }
@@ -55,14 +56,14 @@ pub fn build(
             let mut seen = HashSet::new();
             for ext in extensions {
                 let path = format!("{B2D_PREFIX}/{}", ext.name);
-                check_extension_name(&ext.name).map_err(|problem| UserdataError::Build {
+                check_extension_name(&ext.name).map_err(|p| UserdataError::Build {
                     entry: path.clone(),
-                    problem,
+                    problem: p.into(),
                 })?;
                 if !seen.insert(ext.name.as_str()) {
                     return Err(UserdataError::Build {
                         entry: path,
-                        problem: "extension name given twice".into(),
+                        problem: BuildProblem::GivenTwice,
                     });
                 }
                 w.file(&path, ext.mode & 0o777, &ext.data)?;
@@ -73,24 +74,21 @@ pub fn build(
 }
 
 /// Why an extension name is not acceptable, if it is not.
-fn check_extension_name(name: &str) -> Result<(), String> {
+fn check_extension_name(name: &str) -> Result<(), NameProblem> {
     if name.is_empty() {
-        return Err("empty extension name".into());
+        return Err(NameProblem::Empty);
     }
     if name.len() > MAX_EXTENSION_NAME {
-        return Err(format!(
-            "extension name is {} bytes, the limit is {MAX_EXTENSION_NAME}",
-            name.len()
-        ));
+        return Err(NameProblem::TooLong(name.len()));
     }
     if name.contains('/') {
-        return Err("extension name contains '/'".into());
+        return Err(NameProblem::Slash);
     }
     if name == "." || name == ".." {
-        return Err(format!("extension name `{name}` is not a file name"));
+        return Err(NameProblem::NotAFileName(name.to_string()));
     }
     if name.chars().any(char::is_control) {
-        return Err("extension name contains a control character".into());
+        return Err(NameProblem::ControlCharacter);
     }
     Ok(())
 }
@@ -114,17 +112,14 @@ impl Writer {
         if data.len() > MAX_FILE {
             return Err(UserdataError::Build {
                 entry: name.into(),
-                problem: format!(
-                    "{} bytes is over the per-file limit of {MAX_FILE} bytes",
-                    data.len()
-                ),
+                problem: BuildProblem::OverFileLimit(data.len()),
             });
         }
         self.append(name, EntryType::Regular, mode, data)?;
         if self.out.get_ref().len() + 2 * BLOCK > MAX_ARCHIVE {
             return Err(UserdataError::Build {
                 entry: name.into(),
-                problem: format!("the archive would exceed {MAX_ARCHIVE} bytes"),
+                problem: BuildProblem::OverArchiveLimit,
             });
         }
         Ok(())
@@ -137,14 +132,17 @@ impl Writer {
         mode: u32,
         data: &[u8],
     ) -> Result<(), UserdataError> {
-        let problem = |problem: String| UserdataError::Build {
+        let problem = |problem: BuildProblem| UserdataError::Build {
             entry: name.into(),
             problem,
         };
         let h = go_header(name, kind, mode, data.len()).map_err(problem)?;
-        self.out
-            .append(&h, data)
-            .map_err(|e| problem(format!("cannot write it: {e}")))
+        self.out.append(&h, data).map_err(|source| {
+            problem(BuildProblem::Io {
+                what: "cannot write it",
+                source,
+            })
+        })
     }
 
     fn finish(self) -> Result<Vec<u8>, UserdataError> {
@@ -154,14 +152,12 @@ impl Writer {
 }
 
 /// One ustar header as Go's writer encodes it.
-fn go_header(name: &str, kind: EntryType, mode: u32, size: usize) -> Result<Header, String> {
+fn go_header(name: &str, kind: EntryType, mode: u32, size: usize) -> Result<Header, BuildProblem> {
     let mut h = Header::new_ustar();
     // Puts the whole path in the name field when it fits in 100 bytes,
     // else splits it at the last `/` that leaves at most 155 bytes of
     // prefix, as Go does; refuses NULs, `..` and absolute paths.
-    h.set_path(name).map_err(|_| {
-        "path does not fit a ustar header (100-byte name, 155-byte prefix)".to_string()
-    })?;
+    h.set_path(name).map_err(|_| BuildProblem::PathTooLong)?;
     h.set_entry_type(kind);
     h.set_mode(mode);
     h.set_uid(0);
@@ -169,11 +165,15 @@ fn go_header(name: &str, kind: EntryType, mode: u32, size: usize) -> Result<Head
     h.set_size(size as u64);
     h.set_mtime(0);
     let zero_devices = h.set_device_major(0).and_then(|()| h.set_device_minor(0));
-    zero_devices.map_err(|e| format!("cannot write the device fields: {e}"))?;
+    zero_devices.map_err(|source| BuildProblem::Io {
+        what: "cannot write the device fields",
+        source,
+    })?;
     h.set_cksum();
-    let sum = h
-        .cksum()
-        .map_err(|e| format!("cannot compute the header checksum: {e}"))?;
+    let sum = h.cksum().map_err(|source| BuildProblem::Io {
+        what: "cannot compute the header checksum",
+        source,
+    })?;
     // A 512-byte header sums to at most 130560 (0o377000): six digits.
     let digits = format!("{sum:06o}");
     let field = &mut h.as_old_mut().cksum;

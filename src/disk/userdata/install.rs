@@ -13,6 +13,7 @@
 
 use super::{is_b2d_path, Archive, EntryKind, UserdataError, B2D_PREFIX};
 use crate::disk::magic::MAGIC;
+use crate::errors::{PathError, WithPath};
 use nix::errno::Errno;
 use nix::fcntl::{self, OFlag};
 use nix::sys::stat::{self, FileStat, Mode, SFlag};
@@ -129,7 +130,7 @@ impl Target {
                 ),
                 _ => unsafe_path(path, "the target is not a directory"),
             },
-            e => io_err(path, "open the target directory", e),
+            e => PathError::new("open the target directory", path, e.into()).into(),
         })?;
         Ok(Self {
             fd,
@@ -151,7 +152,7 @@ impl Target {
         let (parent_rel, name) = rel.rsplit_once('/').unwrap_or(("", rel));
         let parent = self.walk(parent_rel)?;
         let shown = self.path.join(rel);
-        if let Some(st) = lstat_at(&parent, name).map_err(|e| io_err(&shown, "lstat", e))? {
+        if let Some(st) = lstat_at(&parent, name).with_path("lstat", &shown)? {
             if file_type(&st) == SFlag::S_IFDIR {
                 return Err(unsafe_path(&shown, "exists and is a directory"));
             }
@@ -163,33 +164,26 @@ impl Target {
             OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             Mode::from_bits_truncate(0o600),
         )
-        .map_err(|e| io_err(&shown, "create a temporary file", e))?;
+        .with_path("create a temporary file", &shown)?;
         let written = self.fill(fd, rel, mode, data).and_then(|()| {
             fcntl::renameat(&parent, tmp.as_str(), &parent, name)
-                .map_err(|e| io_err(&shown, "rename the temporary file into place", e))
+                .with_path("rename the temporary file into place", &shown)
+                .map_err(UserdataError::from)
         });
         if let Err(e) = written {
             let _ = unistd::unlinkat(&parent, tmp.as_str(), unistd::UnlinkatFlags::NoRemoveDir);
             return Err(e);
         }
-        unistd::fsync(&parent).map_err(|e| io_err(&shown, "fsync its directory", e))
+        Ok(unistd::fsync(&parent).with_path("fsync its directory", &shown)?)
     }
 
     /// Write, own, chmod and fsync a freshly created temporary file.
     fn fill(&self, fd: OwnedFd, rel: &str, mode: u32, data: &[u8]) -> Result<(), UserdataError> {
         let shown = self.path.join(rel);
         let mut f = std::fs::File::from(fd);
-        f.write_all(data).map_err(|e| UserdataError::InstallIo {
-            path: shown.clone(),
-            what: "write",
-            source: e,
-        })?;
+        f.write_all(data).with_path("write", &shown)?;
         self.own(&f, rel, mode)?;
-        f.sync_all().map_err(|e| UserdataError::InstallIo {
-            path: shown,
-            what: "fsync",
-            source: e,
-        })
+        Ok(f.sync_all().with_path("fsync", &shown)?)
     }
 
     fn own<Fd: std::os::fd::AsFd>(
@@ -199,21 +193,19 @@ impl Target {
         mode: u32,
     ) -> Result<(), UserdataError> {
         let shown = || self.path.join(rel);
-        unistd::fchown(&fd, Some(self.uid), Some(self.gid))
-            .map_err(|e| io_err(&shown(), "chown", e))?;
-        stat::fchmod(&fd, Mode::from_bits_truncate(mode & 0o777))
-            .map_err(|e| io_err(&shown(), "chmod", e))
+        unistd::fchown(&fd, Some(self.uid), Some(self.gid)).with_path("chown", shown())?;
+        stat::fchmod(&fd, Mode::from_bits_truncate(mode & 0o777)).with_path("chmod", shown())?;
+        Ok(())
     }
 
     /// Open the directory `rel` below the target one component at a time,
     /// creating missing components (owned by us, mode 0700) and refusing
     /// symlinks and non-directories.
     fn walk(&self, rel: &str) -> Result<OwnedFd, UserdataError> {
-        let mut cur = self.fd.try_clone().map_err(|e| UserdataError::InstallIo {
-            path: self.path.clone(),
-            what: "dup the target directory",
-            source: e,
-        })?;
+        let mut cur = self
+            .fd
+            .try_clone()
+            .with_path("dup the target directory", &self.path)?;
         let mut done = self.path.clone();
         for comp in rel.split('/').filter(|c| !c.is_empty()) {
             done.push(comp);
@@ -222,7 +214,11 @@ impl Target {
                 Err(Errno::ENOENT) => {
                     match stat::mkdirat(&cur, comp, Mode::from_bits_truncate(IMPLICIT_DIR_MODE)) {
                         Ok(()) | Err(Errno::EEXIST) => {}
-                        Err(e) => return Err(io_err(&done, "create the directory", e)),
+                        Err(e) => {
+                            return Err(
+                                PathError::new("create the directory", &done, e.into()).into()
+                            )
+                        }
                     }
                     let fd = fcntl::openat(&cur, comp, DIR_FLAGS, Mode::empty())
                         .map_err(|e| refusal(&cur, comp, &done, e))?;
@@ -243,12 +239,12 @@ fn refusal(parent: &OwnedFd, comp: &str, shown: &Path, e: Errno) -> UserdataErro
         if let Ok(Some(st)) = lstat_at(parent, comp) {
             return match file_type(&st) {
                 SFlag::S_IFLNK => unsafe_path(shown, "is a symlink; refusing to follow it"),
-                SFlag::S_IFDIR => io_err(shown, "open the directory", e),
+                SFlag::S_IFDIR => PathError::new("open the directory", shown, e.into()).into(),
                 _ => unsafe_path(shown, "exists and is not a directory"),
             };
         }
     }
-    io_err(shown, "open the directory", e)
+    PathError::new("open the directory", shown, e.into()).into()
 }
 
 fn lstat_at(parent: &OwnedFd, name: &str) -> Result<Option<FileStat>, Errno> {
@@ -277,17 +273,9 @@ fn temp_name() -> String {
     format!(".b2d-tmp.{}.{n}", std::process::id())
 }
 
-fn unsafe_path(path: &Path, problem: &str) -> UserdataError {
+fn unsafe_path(path: &Path, problem: &'static str) -> UserdataError {
     UserdataError::Unsafe {
         path: path.to_path_buf(),
-        problem: problem.into(),
-    }
-}
-
-fn io_err(path: &Path, what: &'static str, e: Errno) -> UserdataError {
-    UserdataError::InstallIo {
-        path: path.to_path_buf(),
-        what,
-        source: e.into(),
+        problem,
     }
 }

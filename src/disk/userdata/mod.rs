@@ -25,6 +25,7 @@ use super::magic::MAGIC;
 
 mod build;
 mod install;
+mod problem;
 mod read;
 
 #[cfg(test)]
@@ -36,6 +37,10 @@ mod read_tests;
 
 pub use build::build;
 pub use install::{install, install_b2d, InstallReport, B2D_DIR_MODE, B2D_FILE_MODE};
+pub use problem::{
+    ArchiveProblem, BuildProblem, EntryProblem, FieldProblem, HeaderProblem, NameProblem,
+    PathProblem,
+};
 pub use read::read;
 
 /// The archive is read up to its end-of-archive marker, bounded at this size.
@@ -105,7 +110,10 @@ pub struct Archive {
 pub enum UserdataError {
     /// The builder was handed something it cannot or will not write.
     #[error("userdata archive: cannot write entry `{entry}`: {problem}")]
-    Build { entry: String, problem: String },
+    Build {
+        entry: String,
+        problem: BuildProblem,
+    },
     /// A header or its data is malformed or not allowed.
     #[error("userdata archive: entry #{index} at byte {offset}{}: {problem}", path_suffix(.path))]
     Entry {
@@ -115,25 +123,23 @@ pub enum UserdataError {
         offset: usize,
         /// The entry's path, when it could be decoded.
         path: Option<String>,
-        problem: String,
+        problem: EntryProblem,
     },
     /// The archive as a whole is malformed (truncated, too large, no end marker).
     #[error("userdata archive: at byte {offset}: {problem}")]
-    Archive { offset: usize, problem: String },
+    Archive {
+        offset: usize,
+        problem: ArchiveProblem,
+    },
     /// Installing refused a path (symlink, not a directory, ...).
     #[error("userdata install: {}: {problem}", .path.display())]
     Unsafe {
         path: std::path::PathBuf,
-        problem: String,
+        problem: &'static str,
     },
     /// A system call failed while installing.
-    #[error("userdata install: {}: {what}: {source}", .path.display())]
-    InstallIo {
-        path: std::path::PathBuf,
-        what: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("userdata install: {0}")]
+    InstallIo(#[from] crate::errors::PathError),
     #[error("userdata archive: I/O: {0}")]
     Io(#[from] std::io::Error),
 }

@@ -48,6 +48,7 @@
 //! - it reports a truncated block as "failed to read entire block", without
 //!   saying where, and decodes base-256 numbers instead of refusing them.
 
+use super::problem::{ArchiveProblem, EntryProblem, FieldProblem, HeaderProblem, PathProblem};
 use super::{Archive, Entry, EntryKind, UserdataError, BLOCK, MAX_ARCHIVE, MAX_FILE};
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Read};
@@ -99,10 +100,7 @@ impl<R: Read> Parser<R> {
             // Unreachable through the size checks below; kept so that the
             // message stays clear should those ever change.
             if at + 2 * BLOCK > MAX_ARCHIVE {
-                return Err(archive_err(
-                    at,
-                    format!("no end-of-archive marker within the first {MAX_ARCHIVE} bytes"),
-                ));
+                return Err(archive_err(at, ArchiveProblem::NoMarker));
             }
             let block = self.block("a header")?;
             if is_zero(block.as_bytes()) {
@@ -110,10 +108,7 @@ impl<R: Read> Parser<R> {
                 if !is_zero(second.as_bytes()) {
                     return Err(archive_err(
                         at + BLOCK,
-                        format!(
-                            "the zero block at byte {at} is followed by a non-zero block; \
-                             the end-of-archive marker is two zero blocks"
-                        ),
+                        ArchiveProblem::ZeroBlockThenData { zero_at: at },
                     ));
                 }
                 return Ok(Archive {
@@ -136,14 +131,14 @@ impl<R: Read> Parser<R> {
     }
 
     /// Read one 512-byte block; the end of the input is an error.
-    fn block(&mut self, what: &str) -> Result<Header, UserdataError> {
+    fn block(&mut self, what: &'static str) -> Result<Header, UserdataError> {
         let mut b = Header::new_old();
         let got = fill(&mut self.r, b.as_mut_bytes())?;
         if got < BLOCK {
             let problem = if got == 0 {
-                format!("the input ends where {what} should be; no end-of-archive marker")
+                ArchiveProblem::EndsBefore { what }
             } else {
-                format!("the input ends {got} bytes into {what}")
+                ArchiveProblem::EndsInside { got, what }
             };
             return Err(archive_err(self.offset, problem));
         }
@@ -160,22 +155,26 @@ impl<R: Read> Parser<R> {
             return Err(self.entry_err(
                 at,
                 hdr.path.clone(),
-                format!("truncated: {got} of {} data bytes present", hdr.size),
+                EntryProblem::TruncatedData {
+                    got,
+                    size: hdr.size,
+                },
             ));
         }
         if got < padded {
-            return Err(self.entry_err(
-                at,
-                hdr.path.clone(),
-                format!("truncated: the input ends in the padding after {got} data bytes"),
-            ));
+            return Err(self.entry_err(at, hdr.path.clone(), EntryProblem::TruncatedPadding(got)));
         }
         self.offset += padded;
         data.truncate(hdr.size);
         Ok(data)
     }
 
-    fn entry_err(&self, offset: usize, path: Option<String>, problem: String) -> UserdataError {
+    fn entry_err(
+        &self,
+        offset: usize,
+        path: Option<String>,
+        problem: EntryProblem,
+    ) -> UserdataError {
         UserdataError::Entry {
             index: self.index,
             offset,
@@ -187,14 +186,14 @@ impl<R: Read> Parser<R> {
     /// Decode and validate one header block found at byte `at`.
     fn check(&mut self, h: &Header, at: usize) -> Result<Checked, UserdataError> {
         let index = self.index;
-        let err = |path: Option<&str>, problem: String| UserdataError::Entry {
+        let err = |path: Option<&str>, problem: EntryProblem| UserdataError::Entry {
             index,
             offset: at,
             path: path.map(str::to_owned),
             problem,
         };
         // Nothing in an unverified header can be trusted, not even its name.
-        verify_checksum(h).map_err(|p| err(None, format!("not a valid tar header ({p})")))?;
+        verify_checksum(h).map_err(|p| err(None, EntryProblem::NotAHeader(p)))?;
         let old = h.as_old();
         // In ustar and GNU headers the magic and version fields start the
         // area a v7 header leaves as padding.
@@ -203,11 +202,10 @@ impl<R: Read> Parser<R> {
         if h.as_ustar().is_none() && h.as_gnu().is_none() && !v7 {
             return Err(err(
                 None,
-                format!(
-                    "unknown header format (magic `{}`, version `{}`)",
-                    magic.escape_ascii(),
-                    version.escape_ascii()
-                ),
+                EntryProblem::UnknownFormat {
+                    magic: magic.escape_ascii().to_string(),
+                    version: version.escape_ascii().to_string(),
+                },
             ));
         }
         // `tar` joins the prefix field to the name for ustar headers only
@@ -215,7 +213,7 @@ impl<R: Read> Parser<R> {
         let raw = String::from_utf8(h.path_bytes().into_owned()).map_err(|e| {
             err(
                 None,
-                format!("path `{}` is not valid UTF-8", e.as_bytes().escape_ascii()),
+                EntryProblem::PathNotUtf8(e.as_bytes().escape_ascii().to_string()),
             )
         })?;
         let shown = Some(raw.as_str());
@@ -226,34 +224,25 @@ impl<R: Read> Parser<R> {
             EntryType::Directory => EntryKind::Dir,
             other => return Err(err(shown, refused_type(other))),
         };
-        let (mode, size) = numeric_fields(h).map_err(|p| err(shown, p))?;
+        let (mode, size) = numeric_fields(h).map_err(|p| err(shown, p.into()))?;
         if kind == EntryKind::Dir && size != 0 {
-            return Err(err(shown, format!("a directory with {size} bytes of data")));
+            return Err(err(shown, EntryProblem::DirectoryWithData(size)));
         }
         if size > MAX_FILE as u64 {
-            return Err(err(
-                shown,
-                format!("size {size} is over the per-file limit of {MAX_FILE} bytes"),
-            ));
+            return Err(err(shown, EntryProblem::OverFileLimit(size)));
         }
         let size = size as usize;
         let end = at + BLOCK + size.div_ceil(BLOCK) * BLOCK;
         if end + 2 * BLOCK > MAX_ARCHIVE {
-            return Err(err(
-                shown,
-                format!(
-                    "with {size} data bytes it ends at byte {end}, leaving no room for the \
-                     end-of-archive marker within the first {MAX_ARCHIVE} bytes"
-                ),
-            ));
+            return Err(err(shown, EntryProblem::NoRoomForMarker { size, end }));
         }
         if kind == EntryKind::File && raw.ends_with('/') {
-            return Err(err(shown, "a regular file whose name ends with '/'".into()));
+            return Err(err(shown, EntryProblem::FileNameEndsWithSlash));
         }
-        let path = clean_path(&raw).map_err(|p| err(shown, p))?;
+        let path = clean_path(&raw).map_err(|p| err(shown, p.into()))?;
         let path = match path {
             None if kind == EntryKind::Dir => None,
-            None => return Err(err(shown, "a regular file with an empty path".into())),
+            None => return Err(err(shown, EntryProblem::FileWithEmptyPath)),
             Some(p) => {
                 self.check_tree(&p, kind)
                     .map_err(|problem| err(shown, problem))?;
@@ -270,17 +259,17 @@ impl<R: Read> Parser<R> {
 
     /// Refuse duplicates and files that clash with directories, then record
     /// the path.
-    fn check_tree(&mut self, path: &str, kind: EntryKind) -> Result<(), String> {
+    fn check_tree(&mut self, path: &str, kind: EntryKind) -> Result<(), EntryProblem> {
         if self.seen.contains_key(path) {
-            return Err("duplicate path: an earlier entry has the same path".into());
+            return Err(EntryProblem::Duplicate);
         }
         if kind == EntryKind::File && self.implicit_dirs.contains(path) {
-            return Err("a regular file where earlier entries have a directory".into());
+            return Err(EntryProblem::FileOverDirectory);
         }
         let ancestors: Vec<&str> = path.match_indices('/').map(|(i, _)| &path[..i]).collect();
         for a in &ancestors {
             if self.seen.get(*a) == Some(&EntryKind::File) {
-                return Err(format!("its parent `{a}` is a regular file"));
+                return Err(EntryProblem::ParentIsFile(a.to_string()));
             }
         }
         for a in ancestors {
@@ -309,26 +298,21 @@ pub(crate) fn checksums(h: &Header) -> (u64, i64) {
 }
 
 /// Why a block is not a tar header, if it is not.
-fn verify_checksum(h: &Header) -> Result<(), String> {
-    let stored = h.cksum().map_err(|_| {
-        format!(
-            "its checksum field `{}` is not an octal number",
-            text(&h.as_old().cksum)
-        )
-    })?;
+fn verify_checksum(h: &Header) -> Result<(), HeaderProblem> {
+    let stored = h
+        .cksum()
+        .map_err(|_| HeaderProblem::ChecksumNotOctal(text(&h.as_old().cksum)))?;
     let (unsigned, signed) = checksums(h);
     if u64::from(stored) == unsigned || i64::from(stored) == signed {
         return Ok(());
     }
-    Err(format!(
-        "bad header checksum: the header says {stored}, its bytes sum to {unsigned}"
-    ))
+    Err(HeaderProblem::BadChecksum { stored, unsigned })
 }
 
 /// Decode every numeric field with `tar`, so that a malformed one is
 /// refused even where b2d ignores its value (uid, gid, mtime, devices).
 /// Returns (mode, size).
-fn numeric_fields(h: &Header) -> Result<(u64, u64), String> {
+fn numeric_fields(h: &Header) -> Result<(u64, u64), FieldProblem> {
     let old = h.as_old();
     let mode = number("mode", &old.mode, || h.mode().map(u64::from))?;
     number("uid", &old.uid, || h.uid())?;
@@ -353,16 +337,21 @@ fn numeric_fields(h: &Header) -> Result<(u64, u64), String> {
 /// the two rules `tar` does not have: an empty field (NULs or spaces, as
 /// GNU tar and Python leave the device fields of files) is zero, and
 /// base-256 numbers, which no writer uses for a small archive, are refused.
-fn number(name: &str, raw: &[u8], decode: impl FnOnce() -> io::Result<u64>) -> Result<u64, String> {
+fn number(
+    name: &'static str,
+    raw: &[u8],
+    decode: impl FnOnce() -> io::Result<u64>,
+) -> Result<u64, FieldProblem> {
     if raw.first().is_some_and(|&c| c & 0x80 != 0) {
-        return Err(format!(
-            "{name} field: base-256 (binary) numbers are not supported"
-        ));
+        return Err(FieldProblem::Base256(name));
     }
     if raw.iter().take_while(|&&c| c != 0).all(|&c| c == b' ') {
         return Ok(0);
     }
-    decode().map_err(|_| format!("{name} field `{}` is not an octal number", text(raw)))
+    decode().map_err(|_| FieldProblem::NotOctal {
+        name,
+        text: text(raw),
+    })
 }
 
 /// A field's bytes up to the first NUL, printable.
@@ -371,7 +360,7 @@ fn text(field: &[u8]) -> String {
     field[..end].escape_ascii().to_string()
 }
 
-fn archive_err(offset: usize, problem: String) -> UserdataError {
+fn archive_err(offset: usize, problem: ArchiveProblem) -> UserdataError {
     UserdataError::Archive { offset, problem }
 }
 
@@ -395,12 +384,12 @@ fn fill<R: Read>(r: &mut R, buf: &mut [u8]) -> io::Result<usize> {
 
 /// Normalise a stored path: strip leading `./` and trailing `/`, then
 /// require a clean relative path. `Ok(None)` means the archive root (`./`).
-fn clean_path(raw: &str) -> Result<Option<String>, String> {
+fn clean_path(raw: &str) -> Result<Option<String>, PathProblem> {
     if raw.starts_with('/') {
-        return Err("absolute path".into());
+        return Err(PathProblem::Absolute);
     }
     if raw.chars().any(char::is_control) {
-        return Err("control character in path".into());
+        return Err(PathProblem::ControlCharacter);
     }
     let mut p = raw;
     while let Some(rest) = p.strip_prefix("./") {
@@ -409,16 +398,16 @@ fn clean_path(raw: &str) -> Result<Option<String>, String> {
     let p = p.trim_end_matches('/');
     if p.is_empty() || p == "." {
         return if raw.is_empty() {
-            Err("empty path".into())
+            Err(PathProblem::Empty)
         } else {
             Ok(None)
         };
     }
     for comp in p.split('/') {
         match comp {
-            "" => return Err("empty path component ('//')".into()),
-            "." => return Err("'.' path component".into()),
-            ".." => return Err("'..' path component".into()),
+            "" => return Err(PathProblem::EmptyComponent),
+            "." => return Err(PathProblem::Dot),
+            ".." => return Err(PathProblem::DotDot),
             _ => {}
         }
     }
@@ -426,8 +415,8 @@ fn clean_path(raw: &str) -> Result<Option<String>, String> {
 }
 
 /// Why a header type other than a file or directory is refused.
-fn refused_type(t: EntryType) -> String {
-    let what = match t {
+fn refused_type(t: EntryType) -> EntryProblem {
+    let why = match t {
         EntryType::Link => "hard links are not allowed",
         EntryType::Symlink => "symbolic links are not allowed",
         EntryType::Char => "character devices are not allowed",
@@ -446,5 +435,8 @@ fn refused_type(t: EntryType) -> String {
         EntryType::GNUSparse => "GNU sparse files are not supported",
         _ => "only regular files ('0') and directories ('5') are allowed",
     };
-    format!("type '{}': {what}", t.as_byte().escape_ascii())
+    EntryProblem::RefusedType {
+        byte: t.as_byte(),
+        why,
+    }
 }

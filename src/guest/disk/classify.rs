@@ -12,6 +12,7 @@ use crate::disk::layout::{
 };
 use crate::disk::probe::{FsKind, Report, TableKind};
 use crate::disk::{magic, userdata};
+use std::fmt;
 use std::io::{Read, Seek, SeekFrom};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,6 +27,22 @@ pub enum Verdict {
     Blank,
     /// Never written; the reason is logged and reported.
     Foreign(String),
+}
+
+/// What the disk is to b2d and what will happen to it, for the console.
+impl fmt::Display for Verdict {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Verdict::Data { partition: Some(n) } => {
+                write!(f, "b2d data filesystem (partition {n})")
+            }
+            Verdict::Data { partition: None } => f.write_str("b2d data filesystem (whole disk)"),
+            Verdict::Resume { .. } => f.write_str("half-formatted by b2d: will finish"),
+            Verdict::Magic { .. } => f.write_str("magic disk: will format"),
+            Verdict::Blank => f.write_str("blank: will format"),
+            Verdict::Foreign(why) => write!(f, "not ours, left alone: {why}"),
+        }
+    }
 }
 
 impl Verdict {
@@ -69,27 +86,22 @@ fn only_our_layout(r: &Report) -> bool {
 fn describe(r: &Report) -> String {
     let mut parts = Vec::new();
     if let Some(t) = r.table {
-        parts.push(
-            format!(
-                "{:?} partition table with {} partition(s)",
-                t,
-                r.partitions.len()
-            )
-            .replace("Mbr", "DOS")
-            .replace("Gpt", "GPT"),
-        );
+        parts.push(format!(
+            "{t} partition table with {} partition(s)",
+            r.partitions.len()
+        ));
     }
     for f in &r.filesystems {
         let label = f
             .label
             .as_deref()
-            .map(|l| format!(" labelled {l:?}"))
+            .map(|l| format!(" labelled \"{}\"", l.escape_debug()))
             .unwrap_or_default();
         let place = f
             .partition
             .map(|n| format!(" in partition {n}"))
             .unwrap_or_default();
-        parts.push(format!("{:?} signature{label}{place}", f.kind).to_lowercase());
+        parts.push(format!("{} signature{label}{place}", f.kind));
     }
     if parts.is_empty() {
         parts.push("no magic, not blank (data in its first or last MiB)".into());

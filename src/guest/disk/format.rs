@@ -12,11 +12,12 @@
 //! 6. commit: relabel partition 1 `boot2docker-data`;
 //! 7. clear the journal.
 
-use super::{failpoint, persist, run_tool, DiskError};
+use super::{failpoint, persist, DiskError};
 use crate::disk::journal;
 use crate::disk::layout::{self, partition_name, DATA_LABEL, FORMATTING_LABEL, SWAP_LABEL};
 use crate::disk::userdata;
-use crate::sys::Sys;
+use crate::errors::WithPath;
+use crate::sys::{run_tool, Sys};
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -49,8 +50,7 @@ fn open_rw(disk: &Path) -> Result<File, DiskError> {
     if is_blk {
         o.custom_flags(libc::O_EXCL);
     }
-    o.open(disk)
-        .map_err(|e| DiskError::io(disk, "open for formatting", e))
+    Ok(o.open(disk).with_path("open for formatting", disk)?)
 }
 
 /// Make sure partition nodes exist for `parts` (number, byte start, byte
@@ -86,11 +86,10 @@ fn wait_for(path: &Path, timeout: Duration) -> Result<(), DiskError> {
     let t0 = Instant::now();
     while !path.exists() {
         if t0.elapsed() > timeout {
-            return Err(DiskError::Failed(format!(
-                "{} did not appear within {}s after re-reading the partition table",
-                path.display(),
-                timeout.as_secs()
-            )));
+            return Err(DiskError::NoPartitionNode {
+                path: path.to_path_buf(),
+                secs: timeout.as_secs(),
+            });
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -111,15 +110,15 @@ pub fn format(
         None
     } else {
         Some(
-            userdata::read(archive)
-                .map_err(|e| DiskError::Failed(format!("{}: {e}", disk.display())))?,
+            userdata::read(archive).map_err(|source| DiskError::Archive {
+                disk: disk.to_path_buf(),
+                source: Box::new(source),
+            })?,
         )
     };
-    let layout = layout::layout(size).ok_or_else(|| {
-        DiskError::Failed(format!(
-            "{}: {size} bytes is too small to format",
-            disk.display()
-        ))
+    let layout = layout::layout(size).ok_or_else(|| DiskError::TooSmall {
+        disk: disk.to_path_buf(),
+        size,
     })?;
     let data = partition_path(disk, 1);
     let swap = layout.swap.as_ref().map(|_| partition_path(disk, 2));
@@ -127,21 +126,15 @@ pub fn format(
     let mut dev = open_rw(disk)?;
     log::info!("{}: writing the format journal", disk.display());
     journal::write(&mut dev, archive, size, &mut |f: &mut File| f.sync_all())
-        .map_err(|e| DiskError::io(disk, "write format journal", e))?;
+        .with_path("write the format journal on", disk)?;
     failpoint::hit("journal");
 
-    log::info!(
-        "{}: writing GPT (swap {:?}, data {:?})",
-        disk.display(),
-        layout.swap,
-        layout.data
-    );
-    super::gpt::write(&mut dev, &layout).map_err(|e| DiskError::io(disk, "write GPT", e))?;
-    dev.sync_all()
-        .map_err(|e| DiskError::io(disk, "fsync", e))?;
+    log::info!("{}: writing GPT ({layout})", disk.display());
+    super::gpt::write(&mut dev, &layout).with_path("write the GPT on", disk)?;
+    dev.sync_all().with_path("fsync", disk)?;
     drop(dev);
     sys.reread_partitions(disk)
-        .map_err(|e| DiskError::io(disk, "re-read partition table", e))?;
+        .with_path("re-read the partition table of", disk)?;
     let mut parts = vec![(1, layout.data.start, layout.data.end - layout.data.start)];
     if let Some(s) = &layout.swap {
         parts.push((2, s.start, s.end - s.start));
@@ -174,7 +167,7 @@ pub fn format(
     let populated = persist::populate(sys, &mnt, archive, parsed.as_ref());
     let unmounted = sys
         .umount(&mnt, false)
-        .map_err(|e| DiskError::io(&mnt, "unmount after populating", e));
+        .with_path("unmount after populating", &mnt);
     populated?;
     unmounted?;
     failpoint::hit("populate");
@@ -191,7 +184,7 @@ pub fn format(
     let mut dev = open_rw(disk)?;
     journal::clear(&mut dev)
         .and_then(|_| dev.sync_all())
-        .map_err(|e| DiskError::io(disk, "clear format journal", e))?;
+        .with_path("clear the format journal on", disk)?;
     log::info!("{}: formatted; data on {}", disk.display(), data.display());
     Ok(Formatted { data, swap })
 }

@@ -11,10 +11,13 @@ pub mod scan;
 #[cfg(test)]
 mod tests;
 
+use crate::disk::userdata::UserdataError;
 use crate::disk::{layout, probe};
-use crate::sys::Sys;
+use crate::errors::{PathError, WithPath};
+use crate::sys::{run_tool, run_tool_accepting, Sys, ToolError};
 use classify::Verdict;
 use serde::Serialize;
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// Where `prepare` looks and writes. Every root is injectable for tests.
@@ -58,50 +61,75 @@ pub struct PrepareOutcome {
     pub notes: Vec<String>,
 }
 
+/// What went wrong preparing the data disk; every message names the
+/// disk, path or command.
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
-    #[error("{0}")]
-    Failed(String),
-    #[error("{path}: {what}: {source}")]
-    Io {
-        path: PathBuf,
-        what: &'static str,
+    #[error(transparent)]
+    Io(#[from] PathError),
+    #[error(transparent)]
+    Tool(#[from] ToolError),
+    #[error("scanning disks: {0}")]
+    Scan(#[source] PathError),
+    /// The archive to format with does not read back (journal or disk).
+    #[error("{}: {source}", disk.display())]
+    Archive {
+        disk: PathBuf,
         #[source]
-        source: std::io::Error,
+        source: Box<UserdataError>,
     },
+    #[error("installing {what} into {}: {source}", dir.display())]
+    Install {
+        what: &'static str,
+        dir: PathBuf,
+        #[source]
+        source: Box<UserdataError>,
+    },
+    #[error("{}: {size} bytes is too small to format", disk.display())]
+    TooSmall { disk: PathBuf, size: u64 },
+    #[error(
+        "{} did not appear within {secs}s after re-reading the partition table",
+        path.display()
+    )]
+    NoPartitionNode { path: PathBuf, secs: u64 },
+    /// Never reached: foreign disks are not chosen; kept so that a
+    /// mistake there is an error, not a panic in PID 1.
+    #[error("{}: not ours, left alone: {why}", disk.display())]
+    Foreign { disk: PathBuf, why: String },
 }
 
 pub(crate) use PrepareError as DiskError;
 
-impl PrepareError {
-    pub(crate) fn io(path: &Path, what: &'static str, source: std::io::Error) -> Self {
-        PrepareError::Io {
-            path: path.to_path_buf(),
-            what,
-            source,
-        }
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Action::Mounted => "mounted",
+            Action::Formatted => "formatted",
+            Action::Resumed => "resumed",
+            Action::None => "none",
+        })
     }
 }
 
-/// Run an external tool through the seam; a non-zero exit is an error
-/// carrying the command line and its stderr.
-pub(crate) fn run_tool(
-    sys: &dyn Sys,
-    prog: &str,
-    args: &[&str],
-) -> Result<crate::sys::CmdOutput, DiskError> {
-    let out = sys
-        .run(prog, args)
-        .map_err(|e| DiskError::Failed(format!("{prog} {}: {e}", args.join(" "))))?;
-    if !out.success() {
-        return Err(DiskError::Failed(format!(
-            "{prog} {} exited with {:?}: {}",
-            args.join(" "),
-            out.code,
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+/// One line for the console: what was done, with which nodes.
+impl fmt::Display for PrepareOutcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let show = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        let (Some(part), Some(mnt)) = (show(&self.partition), show(&self.mountpoint)) else {
+            return f.write_str("no data disk in use: running from RAM");
+        };
+        let disk = show(&self.device).unwrap_or_else(|| part.clone());
+        match self.action {
+            Action::Formatted => write!(f, "{disk} formatted; ")?,
+            Action::Resumed => write!(f, "{disk}: interrupted format finished; ")?,
+            Action::Mounted | Action::None => {}
+        }
+        write!(f, "{part} mounted on {mnt}")?;
+        if let Some(swap) = show(&self.swap) {
+            write!(f, ", swap partition {swap}")?;
+        }
+        Ok(())
     }
-    Ok(out)
 }
 
 struct Candidate {
@@ -120,7 +148,7 @@ fn candidates(
 ) -> Result<Vec<Candidate>, DiskError> {
     let disks: Vec<PathBuf> = if opts.devices.is_empty() {
         scan::scan(&opts.sys_root, &opts.dev_root)
-            .map_err(|e| DiskError::Failed(format!("scanning disks: {e}")))?
+            .map_err(DiskError::Scan)?
             .into_iter()
             .map(|d| d.path)
             .collect()
@@ -136,11 +164,9 @@ fn candidates(
                 continue;
             }
         };
-        let mut f =
-            std::fs::File::open(&path).map_err(|e| DiskError::io(&path, "open for probing", e))?;
-        let report = probe::probe(&mut f, size).map_err(|e| DiskError::io(&path, "probe", e))?;
-        let verdict = classify::classify(&mut f, size, &report)
-            .map_err(|e| DiskError::io(&path, "classify", e))?;
+        let mut f = std::fs::File::open(&path).with_path("open for probing", &path)?;
+        let report = probe::probe(&mut f, size).with_path("probe", &path)?;
+        let verdict = classify::classify(&mut f, size, &report).with_path("classify", &path)?;
         let swap = report
             .filesystems
             .iter()
@@ -153,7 +179,7 @@ fn candidates(
             .iter()
             .map(|p| (p.number, p.start, p.size))
             .collect();
-        log::info!("{}: {} bytes: {}", path.display(), size, short(&verdict));
+        log::info!("{}: {} bytes: {verdict}", path.display(), size);
         out.push(Candidate {
             path,
             size,
@@ -163,16 +189,6 @@ fn candidates(
         });
     }
     Ok(out)
-}
-
-fn short(v: &Verdict) -> String {
-    match v {
-        Verdict::Data { partition } => format!("b2d data filesystem (partition {partition:?})"),
-        Verdict::Resume { .. } => "half-formatted by b2d: will finish".into(),
-        Verdict::Magic { .. } => "magic disk: will format".into(),
-        Verdict::Blank => "blank: will format".into(),
-        Verdict::Foreign(why) => format!("not ours, left alone: {why}"),
-    }
 }
 
 /// Run the disk part of the boot.
@@ -195,10 +211,10 @@ pub fn prepare(sys: &dyn Sys, opts: &PrepareOptions) -> Result<PrepareOutcome, P
             notes.push(format!(
                 "{}: {}, but b2d.noformat: left alone",
                 c.path.display(),
-                short(&c.verdict)
+                c.verdict
             ));
         } else {
-            notes.push(format!("{}: {}", c.path.display(), short(&c.verdict)));
+            notes.push(format!("{}: {}", c.path.display(), c.verdict));
         }
     }
     let Some(c) = chosen else {
@@ -222,10 +238,8 @@ pub fn prepare(sys: &dyn Sys, opts: &PrepareOptions) -> Result<PrepareOutcome, P
                 let mut parts = c.parts.clone();
                 if grew {
                     // Re-read the grown table for partition 1's new length.
-                    let mut f = std::fs::File::open(&c.path)
-                        .map_err(|e| DiskError::io(&c.path, "open", e))?;
-                    let r = probe::probe(&mut f, c.size)
-                        .map_err(|e| DiskError::io(&c.path, "probe", e))?;
+                    let mut f = std::fs::File::open(&c.path).with_path("open", &c.path)?;
+                    let r = probe::probe(&mut f, c.size).with_path("probe", &c.path)?;
                     parts = r
                         .partitions
                         .iter()
@@ -255,7 +269,7 @@ pub fn prepare(sys: &dyn Sys, opts: &PrepareOptions) -> Result<PrepareOutcome, P
             let f = format::format(sys, &c.path, c.size, &[], &opts.target)?;
             (Action::Formatted, f.data, f.swap, false)
         }
-        Verdict::Foreign(_) => unreachable!("foreign disks are filtered above"),
+        Verdict::Foreign(why) => return Err(DiskError::Foreign { disk: c.path, why }),
     };
     let mnt = persist::mountpoint(&opts.target, &data);
     persist::mount_data(sys, &data, &mnt)?;
@@ -276,17 +290,11 @@ pub fn prepare(sys: &dyn Sys, opts: &PrepareOptions) -> Result<PrepareOutcome, P
 /// `e2fsck -p`; exit 1 (fixed) and 2 (fixed, reboot advised) are fine;
 /// worse is logged loudly and the mount still attempted, as boot2docker did.
 fn fsck(sys: &dyn Sys, dev: &Path) -> Result<(), DiskError> {
-    let out = sys
-        .run("e2fsck", &["-p", &dev.to_string_lossy()])
-        .map_err(|e| DiskError::Failed(format!("e2fsck -p {}: {e}", dev.display())))?;
-    match out.code {
-        Some(0) => {}
-        Some(1) | Some(2) => log::info!("e2fsck fixed {}", dev.display()),
-        code => log::error!(
-            "e2fsck -p {} exited with {code:?}; mounting anyway: {}",
-            dev.display(),
-            String::from_utf8_lossy(&out.stdout).trim()
-        ),
+    match run_tool_accepting(sys, "e2fsck", &["-p", &dev.to_string_lossy()], &[0, 1, 2]) {
+        Ok(out) if out.code == Some(0) => {}
+        Ok(_) => log::info!("e2fsck fixed {}", dev.display()),
+        Err(e @ ToolError::Failed { .. }) => log::error!("{e}; mounting anyway"),
+        Err(e) => return Err(e.into()),
     }
     Ok(())
 }
@@ -297,14 +305,14 @@ fn grow(sys: &dyn Sys, disk: &Path) -> Result<bool, DiskError> {
         .read(true)
         .write(true)
         .open(disk)
-        .map_err(|e| DiskError::io(disk, "open to check size", e))?;
-    let grew = gpt::grow(&mut f).map_err(|e| DiskError::io(disk, "grow GPT", e))?;
+        .with_path("open to check the size of", disk)?;
+    let grew = gpt::grow(&mut f).with_path("grow the GPT on", disk)?;
     if grew {
-        f.sync_all().map_err(|e| DiskError::io(disk, "fsync", e))?;
+        f.sync_all().with_path("fsync", disk)?;
         drop(f);
         log::info!("{}: disk grew; partition 1 extended", disk.display());
         sys.reread_partitions(disk)
-            .map_err(|e| DiskError::io(disk, "re-read partition table", e))?;
+            .with_path("re-read the partition table of", disk)?;
     }
     Ok(grew)
 }

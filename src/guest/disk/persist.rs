@@ -4,6 +4,7 @@
 
 use super::DiskError;
 use crate::disk::userdata::{self, Archive};
+use crate::errors::WithPath;
 use crate::sys::{MsFlags, Sys};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -28,7 +29,7 @@ pub fn mountpoint(target: &Path, part: &Path) -> PathBuf {
 }
 
 fn mkdirs(p: &Path) -> Result<(), DiskError> {
-    std::fs::create_dir_all(p).map_err(|e| DiskError::io(p, "create directory", e))
+    Ok(std::fs::create_dir_all(p).with_path("create directory", p)?)
 }
 
 pub fn mount_data(sys: &dyn Sys, dev: &Path, mnt: &Path) -> Result<(), DiskError> {
@@ -40,13 +41,13 @@ pub fn mount_data(sys: &dyn Sys, dev: &Path, mnt: &Path) -> Result<(), DiskError
         MsFlags::empty(),
         None,
     )
-    .map_err(|e| DiskError::io(dev, "mount ext4", e))
+    .with_path("mount ext4 from", dev)?;
+    Ok(())
 }
 
 /// Write `path` atomically (see [`crate::atomic`]).
 pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> Result<(), DiskError> {
-    crate::atomic::write_atomic(path, data, mode)
-        .map_err(|e| DiskError::io(path, "write atomically", e))
+    Ok(crate::atomic::write(path, data, mode)?)
 }
 
 /// Lay out a fresh data filesystem mounted at `mnt`: persisted
@@ -62,27 +63,32 @@ pub fn populate(
     }
     let b2d_dir = mnt.join("var/lib/boot2docker");
     std::fs::set_permissions(&b2d_dir, std::fs::Permissions::from_mode(0o755))
-        .map_err(|e| DiskError::io(&b2d_dir, "chmod", e))?;
+        .with_path("chmod", &b2d_dir)?;
     mkdirs(&b2d_dir.join("log"))?;
     let home = mnt.join("home/docker");
     std::os::unix::fs::chown(&home, Some(DOCKER_UID), Some(DOCKER_GID))
-        .map_err(|e| DiskError::io(&home, "chown", e))?;
+        .with_path("chown", &home)?;
     if let Some(a) = parsed {
         write_atomic(&b2d_dir.join("userdata.tar"), archive, 0o600)?;
-        userdata::install(a, &home, DOCKER_UID, DOCKER_GID).map_err(|e| {
-            DiskError::Failed(format!("{}: installing userdata: {e}", home.display()))
+        userdata::install(a, &home, DOCKER_UID, DOCKER_GID).map_err(|source| {
+            DiskError::Install {
+                what: "userdata",
+                dir: home.clone(),
+                source: Box::new(source),
+            }
         })?;
         let priv_dir = b2d_dir.join("b2d");
         mkdirs(&priv_dir)?;
         std::fs::set_permissions(&priv_dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| DiskError::io(&priv_dir, "chmod", e))?;
-        userdata::install_b2d(a, &priv_dir).map_err(|e| {
-            DiskError::Failed(format!("{}: installing .b2d: {e}", priv_dir.display()))
+            .with_path("chmod", &priv_dir)?;
+        userdata::install_b2d(a, &priv_dir).map_err(|source| DiskError::Install {
+            what: ".b2d",
+            dir: priv_dir.clone(),
+            source: Box::new(source),
         })?;
     }
-    let f = std::fs::File::open(mnt).map_err(|e| DiskError::io(mnt, "open", e))?;
-    nix::unistd::syncfs(&f)
-        .map_err(|e| DiskError::io(mnt, "syncfs", std::io::Error::from_raw_os_error(e as i32)))?;
+    let f = std::fs::File::open(mnt).with_path("open", mnt)?;
+    nix::unistd::syncfs(&f).with_path("syncfs", mnt)?;
     sys.sync();
     Ok(())
 }
@@ -101,7 +107,7 @@ pub fn bind(sys: &dyn Sys, mnt: &Path, target: &Path) -> Result<Vec<PathBuf>, Di
             MsFlags::MS_BIND,
             None,
         )
-        .map_err(|e| DiskError::io(&dst, "bind mount", e))?;
+        .with_path("bind mount onto", &dst)?;
         done.push(dst);
     }
     Ok(done)

@@ -1,6 +1,7 @@
 //! Which whole disks exist: `/sys/block/*`, minus devices that are never
 //! data disks (loop, ram, zram, optical, floppy, device-mapper, md, nbd).
 
+use crate::errors::{PathError, WithPath};
 use std::path::{Path, PathBuf};
 
 const NEVER: &[&str] = &[
@@ -19,13 +20,11 @@ pub struct DiskDev {
 }
 
 /// List candidate disks, sorted by name.
-pub fn scan(sys_root: &Path, dev_root: &Path) -> std::io::Result<Vec<DiskDev>> {
+pub fn scan(sys_root: &Path, dev_root: &Path) -> Result<Vec<DiskDev>, PathError> {
     let mut out = Vec::new();
     let dir = sys_root.join("block");
-    for entry in std::fs::read_dir(&dir)
-        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", dir.display())))?
-    {
-        let entry = entry?;
+    for entry in std::fs::read_dir(&dir).with_path("list", &dir)? {
+        let entry = entry.with_path("list", &dir)?;
         let name = entry.file_name().to_string_lossy().into_owned();
         if NEVER.iter().any(|p| name.starts_with(p)) {
             continue;

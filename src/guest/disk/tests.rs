@@ -277,8 +277,8 @@ fn failing_mkfs_is_an_error_naming_the_command() {
         "run mke2fs",
         CmdOutput {
             code: Some(1),
-            stdout: vec![],
             stderr: b"no space".to_vec(),
+            ..Default::default()
         },
     );
     let e = prepare(&rig.sys, &rig.opts(&[&d])).unwrap_err().to_string();
@@ -286,6 +286,7 @@ fn failing_mkfs_is_an_error_naming_the_command() {
         e.contains("mke2fs") && e.contains("no space") && e.contains("sda1"),
         "{e}"
     );
+    assert!(e.contains("sda1 exited with status 1: no space"), "{e}");
     // The journal survives for the next boot to resume.
     let mut f = std::fs::File::open(&d).unwrap();
     let j = journal::read(&mut f).unwrap().unwrap();
@@ -317,4 +318,101 @@ fn noformat_mounts_data_but_writes_nothing_else() {
         .calls()
         .iter()
         .any(|c| c.starts_with("run") || c.starts_with("mount")));
+}
+
+#[test]
+fn outcomes_and_verdicts_read_as_sentences() {
+    use crate::assert_readable;
+    let p = |s: &str| Some(PathBuf::from(s));
+    let outcome = |action, swap| PrepareOutcome {
+        action,
+        device: p("/dev/sda"),
+        partition: p("/dev/sda1"),
+        mountpoint: p("/mnt/sda1"),
+        swap,
+        notes: vec![],
+    };
+    let cases = [
+        (
+            outcome(Action::Formatted, p("/dev/sda2")).to_string(),
+            "/dev/sda formatted; /dev/sda1 mounted on /mnt/sda1, swap partition /dev/sda2",
+        ),
+        (
+            outcome(Action::Resumed, None).to_string(),
+            "/dev/sda: interrupted format finished; /dev/sda1 mounted on /mnt/sda1",
+        ),
+        (
+            outcome(Action::Mounted, p("/dev/sda2")).to_string(),
+            "/dev/sda1 mounted on /mnt/sda1, swap partition /dev/sda2",
+        ),
+        (
+            PrepareOutcome {
+                action: Action::None,
+                device: None,
+                partition: None,
+                mountpoint: None,
+                swap: None,
+                notes: vec![],
+            }
+            .to_string(),
+            "no data disk in use: running from RAM",
+        ),
+        (
+            Verdict::Data { partition: Some(1) }.to_string(),
+            "b2d data filesystem (partition 1)",
+        ),
+        (
+            Verdict::Data { partition: None }.to_string(),
+            "b2d data filesystem (whole disk)",
+        ),
+        (
+            Verdict::Resume { archive: vec![1] }.to_string(),
+            "half-formatted by b2d: will finish",
+        ),
+        (
+            Verdict::Magic { archive: vec![1] }.to_string(),
+            "magic disk: will format",
+        ),
+        (Verdict::Blank.to_string(), "blank: will format"),
+        (Action::Formatted.to_string(), "formatted"),
+    ];
+    for (got, want) in &cases {
+        assert_eq!(got, want);
+        assert_readable(got);
+    }
+}
+
+#[test]
+fn a_foreign_disk_is_described_in_words() {
+    use crate::disk::probe::{FsKind, Report, TableKind};
+    let f = tempfile::tempfile().unwrap();
+    f.set_len(GIB).unwrap();
+    let mut f = f;
+    let report = Report {
+        size: GIB,
+        table: Some(TableKind::Gpt),
+        partitions: vec![probe::Partition {
+            number: 1,
+            start: 1 << 20,
+            size: GIB / 2,
+            type_id: layout::LINUX_FS_GUID.into(),
+            name: Some("home".into()),
+        }],
+        filesystems: vec![probe::Filesystem {
+            offset: 1 << 20,
+            partition: Some(1),
+            kind: FsKind::Ext4,
+            label: Some("Home".into()),
+            uuid: None,
+        }],
+        blank: false,
+    };
+    let v = classify::classify(&mut f, GIB, &report).unwrap();
+    let line = v.to_string();
+    assert_eq!(
+        line,
+        "not ours, left alone: GPT partition table with 1 partition(s), \
+         ext4 signature labelled \"Home\" in partition 1"
+    );
+    crate::assert_readable(&line);
 }

@@ -8,119 +8,19 @@
 //! `waitpid(-1, WNOHANG)`: supervised ones are matched by pid, anything
 //! else is an orphan PID 1 inherited and is reaped and logged.
 
-use crate::sys::PowerAction;
+mod spec;
+
+pub use spec::{describe, shutdown_for, Backoff, Event, LoopEnd, Output, Restart, Service};
+
+use crate::errors::WithPath;
+use crate::sys::{CommandLine, PowerAction};
 use nix::sys::signal::{kill, killpg, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-/// What happens when a service exits.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Restart {
-    /// Restart with backoff, forever.
-    Always,
-    /// One-shot: run once, log the exit.
-    Never,
-}
-
-/// Where a service's stdout/stderr go (stdin is /dev/null unless Console).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Output {
-    /// Inherit PID 1's stdio (the console).
-    Console,
-    /// Append to this file.
-    File(PathBuf),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Service {
-    pub name: String,
-    pub argv: Vec<String>,
-    pub env: Vec<(String, String)>,
-    pub restart: Restart,
-    pub output: Output,
-    /// Grace between SIGTERM and SIGKILL at shutdown.
-    pub stop_timeout: Duration,
-}
-
-impl Service {
-    pub fn new(name: &str, argv: &[&str], restart: Restart) -> Service {
-        Service {
-            name: name.to_string(),
-            argv: argv.iter().map(|s| s.to_string()).collect(),
-            env: Vec::new(),
-            restart,
-            output: Output::Console,
-            stop_timeout: Duration::from_secs(10),
-        }
-    }
-}
-
-/// Exponential restart backoff.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Backoff {
-    pub initial: Duration,
-    pub max: Duration,
-    /// A run at least this long resets the delay to `initial`.
-    pub reset_after: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            initial: Duration::from_millis(500),
-            max: Duration::from_secs(30),
-            reset_after: Duration::from_secs(60),
-        }
-    }
-}
-
-impl Backoff {
-    /// Delay before the next start, given the previous delay and how long
-    /// the run that just ended lasted.
-    pub fn next(&self, prev: Option<Duration>, uptime: Duration) -> Duration {
-        match prev {
-            Some(p) if uptime < self.reset_after => (p * 2).min(self.max),
-            _ => self.initial.min(self.max),
-        }
-    }
-}
-
-/// Something the supervisor did or saw (kept for status and tests).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    Started {
-        name: String,
-        pid: i32,
-    },
-    StartFailed {
-        name: String,
-        error: String,
-    },
-    Exited {
-        name: String,
-        pid: i32,
-        status: String,
-        restart_in: Option<Duration>,
-    },
-    Orphan {
-        pid: i32,
-        status: String,
-    },
-}
-
-/// Why the loop returned.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoopEnd {
-    /// A shutdown signal arrived.
-    Shutdown(PowerAction),
-    /// The caller's predicate said stop.
-    Stopped,
-}
 
 /// The signals PID 1 handles through the signalfd.
 pub fn handled_signals() -> SigSet {
@@ -160,26 +60,11 @@ pub fn become_subreaper() -> std::io::Result<()> {
     }
 }
 
-/// Map a signal to the shutdown it asks for: SIGTERM, SIGUSR2 and SIGINT
-/// (ctrl-alt-del) power off; SIGUSR1 reboots.
-pub fn shutdown_for(sig: Signal) -> Option<PowerAction> {
-    match sig {
-        Signal::SIGTERM | Signal::SIGUSR2 | Signal::SIGINT => Some(PowerAction::PowerOff),
-        Signal::SIGUSR1 => Some(PowerAction::Reboot),
-        _ => None,
-    }
-}
-
-pub fn describe(status: &WaitStatus) -> String {
-    match status {
-        WaitStatus::Exited(_, code) => format!("exit code {code}"),
-        WaitStatus::Signaled(_, sig, core) => {
-            format!(
-                "killed by {sig}{}",
-                if *core { " (core dumped)" } else { "" }
-            )
-        }
-        other => format!("{other:?}"),
+/// A service's argv as a shell would show it.
+fn command_line(argv: &[String]) -> String {
+    match argv.split_first() {
+        Some((prog, args)) => CommandLine::new(prog, args).to_string(),
+        None => "(an empty command)".into(),
     }
 }
 
@@ -264,9 +149,7 @@ impl Supervisor {
                     .create(true)
                     .append(true)
                     .open(path)
-                    .map_err(|e| {
-                        std::io::Error::new(e.kind(), format!("{}: {e}", path.display()))
-                    })?;
+                    .with_path("open log file", path)?;
                 cmd.stdin(std::process::Stdio::null())
                     .stdout(f.try_clone()?)
                     .stderr(f);
@@ -316,9 +199,9 @@ impl Supervisor {
                 }
                 Err(e) => {
                     log::error!(
-                        "service {}: cannot start {:?}: {e}",
+                        "service {}: cannot start {}: {e}",
                         s.spec.name,
-                        s.spec.argv
+                        command_line(&s.spec.argv)
                     );
                     self.events.push(Event::StartFailed {
                         name: s.spec.name.clone(),
@@ -415,7 +298,7 @@ impl Supervisor {
             }
             match shutdown_for(sig) {
                 Some(a) => {
-                    log::info!("received {sig} from pid {}: {a:?}", si.ssi_pid);
+                    log::info!("received {sig} from pid {}: {a}", si.ssi_pid);
                     req.get_or_insert(a);
                 }
                 None => log::info!("received {sig}; ignored"),
@@ -473,7 +356,10 @@ impl Supervisor {
             log::info!("stopping {name} (pid {pid})");
             let _ = killpg(pid, Signal::SIGTERM).or_else(|_| kill(pid, Signal::SIGTERM));
             if !self.wait_gone(i, grace) {
-                log::warn!("{name} (pid {pid}) ignored SIGTERM for {grace:?}; SIGKILL");
+                log::warn!(
+                    "{name} (pid {pid}) ignored SIGTERM for {:.1}s; SIGKILL",
+                    grace.as_secs_f64()
+                );
                 let _ = killpg(pid, Signal::SIGKILL).or_else(|_| kill(pid, Signal::SIGKILL));
                 self.wait_gone(i, Duration::from_secs(5));
             }
@@ -522,35 +408,4 @@ impl Supervisor {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_doubles_caps_and_resets() {
-        let b = Backoff::default();
-        let short = Duration::from_secs(1);
-        let mut d = b.next(None, short);
-        assert_eq!(d, Duration::from_millis(500));
-        let mut seen = vec![d];
-        for _ in 0..8 {
-            d = b.next(Some(d), short);
-            seen.push(d);
-        }
-        assert_eq!(seen[1], Duration::from_secs(1));
-        assert_eq!(seen[2], Duration::from_secs(2));
-        assert_eq!(*seen.last().unwrap(), Duration::from_secs(30));
-        assert_eq!(
-            b.next(Some(d), Duration::from_secs(61)),
-            Duration::from_millis(500)
-        );
-    }
-
-    #[test]
-    fn signals_map_to_actions() {
-        assert_eq!(shutdown_for(Signal::SIGTERM), Some(PowerAction::PowerOff));
-        assert_eq!(shutdown_for(Signal::SIGINT), Some(PowerAction::PowerOff));
-        assert_eq!(shutdown_for(Signal::SIGUSR2), Some(PowerAction::PowerOff));
-        assert_eq!(shutdown_for(Signal::SIGUSR1), Some(PowerAction::Reboot));
-        assert_eq!(shutdown_for(Signal::SIGHUP), None);
-    }
-}
+mod tests;
