@@ -39,6 +39,27 @@ fn assert_docker_host(vm: &Vm) {
     vm.ssh_ok("sudo -n true");
 }
 
+/// What the agent printed on a first boot is for people: no Rust Debug
+/// output (`Some(..)`, `None`, `Struct { .. }`), and hardware this VM does
+/// not have (Hyper-V, VirtualBox, SSE4.2 crc32c) is no warning.
+fn assert_console_reads_well(serial: &str) {
+    let lines: Vec<_> = b2d::wire::console::lines(serial).collect();
+    assert!(lines.len() > 10, "too few agent lines:\n{serial}");
+    for l in &lines {
+        let t = l.text;
+        let debug = t.contains("Some(")
+            || t.split(|c: char| !c.is_alphanumeric()).any(|w| w == "None")
+            || t.contains(" { ")
+            || t.contains("\\\"");
+        assert!(!debug, "Debug output on the console: {t}");
+        if l.level == b2d::wire::console::Level::Warn {
+            for absent in ["hv_", "vbox", "crc32c_intel", "Hyper-V", "VirtualBox"] {
+                assert!(!t.contains(absent), "absent hardware as a warning: {t}");
+            }
+        }
+    }
+}
+
 #[test]
 fn first_boot_reboot_and_clean_poweroff() {
     let t = tempfile::tempdir().unwrap();
@@ -51,6 +72,7 @@ fn first_boot_reboot_and_clean_poweroff() {
     assert_eq!(ready["ssh"], true);
     assert_eq!(ready["docker"], true);
     assert_docker_host(&vm);
+    assert_console_reads_well(&vm.serial());
     let t_ssh = vm.started.elapsed();
     let uuid = vm.ssh_ok("sudo blkid -s UUID -o value /dev/sda1");
     let mem = vm.ssh_ok(

@@ -164,6 +164,7 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
     if let Some(c) = super::shares::read_config(&cfg.sys_root) {
         super::shares::mount_all(sys, &cfg.root, &c);
     }
+    super::shares::mount_vbox(sys, &cfg.root, &cfg.sys_root);
 
     // 6. This boot's server certificate.
     let tls = super::tls::prepare(&b2d_dir, &cfg.state_dir.join("tls"), &hostname, &ips);

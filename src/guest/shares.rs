@@ -70,6 +70,52 @@ pub fn mount_all(sys: &dyn Sys, root: &Path, cfg: &GuestConfig) -> Vec<PathBuf> 
     done
 }
 
+/// VirtualBox shares, mounted as boot2docker did: the share named `Users`
+/// (a macOS host's /Users) at `/Users`, `c/Users` (a Windows host's) at
+/// `/c/Users`, owned by docker:staff. Only where the VirtualBox guest
+/// driver is loaded; a share the VM does not have fails quietly.
+pub const VBOX_SHARES: &[(&str, &str)] = &[("Users", "/Users"), ("c/Users", "/c/Users")];
+
+/// vboxsf options: the docker user (1000) and group staff (50).
+pub const VBOXSF_OPTS: &str = "uid=1000,gid=50,iocharset=utf8";
+
+/// Whether this is a VirtualBox VM with its guest driver loaded.
+pub fn in_virtualbox(sys_root: &Path) -> bool {
+    sys_root.join("module/vboxguest").is_dir()
+}
+
+/// Mount the VirtualBox shares there are; returns the mount points.
+pub fn mount_vbox(sys: &dyn Sys, root: &Path, sys_root: &Path) -> Vec<PathBuf> {
+    if !in_virtualbox(sys_root) {
+        return Vec::new();
+    }
+    let mut done = Vec::new();
+    for (share, path) in VBOX_SHARES {
+        let target = super::mounts::under(root, path);
+        if std::fs::create_dir_all(&target).is_err() {
+            continue;
+        }
+        match sys.mount(
+            Some(share),
+            &target,
+            Some("vboxsf"),
+            MsFlags::empty(),
+            Some(VBOXSF_OPTS),
+        ) {
+            Ok(()) => {
+                log::info!("share: VirtualBox share {share} mounted at {path}");
+                done.push(target);
+            }
+            Err(e) => {
+                // No such share on this VM: leave no empty mount point.
+                let _ = std::fs::remove_dir(&target);
+                log::info!("share: no VirtualBox share {share} ({e})");
+            }
+        }
+    }
+    done
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -116,6 +162,36 @@ mod tests {
             }
         );
         assert_eq!(sys.calls().len(), 2, "/etc is refused: {:?}", sys.calls());
+    }
+
+    #[test]
+    fn virtualbox_shares_as_boot2docker_mounted_them() {
+        let t = tempfile::tempdir().unwrap();
+        let sys_root = t.path().join("sys");
+        let sys = FakeSys::new();
+        assert!(mount_vbox(&sys, t.path(), &sys_root).is_empty());
+        assert!(sys.calls().is_empty(), "not VirtualBox: nothing tried");
+
+        std::fs::create_dir_all(sys_root.join("module/vboxguest")).unwrap();
+        let sys = FakeSys::new();
+        sys.fail_on("mount c/Users", std::io::ErrorKind::NotFound);
+        let done = mount_vbox(&sys, t.path(), &sys_root);
+        assert_eq!(done, vec![t.path().join("Users")]);
+        assert_eq!(
+            sys.typed_calls()[0],
+            Call::Mount {
+                source: Some("Users".into()),
+                target: t.path().join("Users"),
+                fstype: Some("vboxsf".into()),
+                flags: MsFlags::empty(),
+                data: Some(VBOXSF_OPTS.into()),
+            }
+        );
+        assert_eq!(sys.calls().len(), 2);
+        assert!(
+            !t.path().join("c/Users").exists(),
+            "no empty mount point left"
+        );
     }
 
     #[test]
