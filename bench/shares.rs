@@ -1,0 +1,314 @@
+//! `make bench-shares`: the cost of crossing the VM boundary, as ratios
+//! measured in one run on one machine.
+//!
+//! Through the 9p share (the home-directory mechanism), on the guest's
+//! data disk and on the host directly, each case three times (medians):
+//! write then read 256 MiB; create, stat and delete 10 000 small files;
+//! `tar x` of a tree of 5 000 files. Then the throughput of one forwarded
+//! port (host → 127.0.0.1:P → container) against the guest's own
+//! loopback. Needs `out/b2d.iso` and a release `b2d` (`make bench` builds
+//! both) and root on the host only to drop the host's page cache.
+
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const NAME: &str = "bench-shares";
+const RUNS: usize = 3;
+
+/// One round of the file cases in `dir`, timed from /proc/uptime so the
+/// same script measures the host and the guest; `tar` names the archive.
+fn script(dir: &str, tar: &str) -> String {
+    format!(
+        r#"set -e
+d={dir}/b2d-bench; rm -rf "$d"; mkdir -p "$d"; cd "$d"
+t() {{ read a _ < /proc/uptime; echo "$a"; }}
+drop() {{ sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }}
+s=$(t); dd if=/dev/zero of=big bs=1M count=256 conv=fsync 2>/dev/null; e=$(t); echo "write $s $e"
+drop
+s=$(t); dd if=big of=/dev/null bs=1M 2>/dev/null; e=$(t); echo "read $s $e"
+rm -f big
+s=$(t); mkdir f; i=0; while [ $i -lt 10000 ]; do : > f/$i; i=$((i+1)); done; ls -l f > /dev/null; rm -rf f; e=$(t); echo "files $s $e"
+s=$(t); tar xf {tar}; e=$(t); echo "untar $s $e"
+cd /; rm -rf "$d"
+"#
+    )
+}
+
+/// `case seconds` pairs from a script's output.
+fn parse(out: &str) -> Vec<(String, f64)> {
+    out.lines()
+        .filter_map(|l| {
+            let mut w = l.split_whitespace();
+            let (name, s, e) = (w.next()?, w.next()?, w.next()?);
+            Some((
+                name.to_string(),
+                e.parse::<f64>().ok()? - s.parse::<f64>().ok()?,
+            ))
+        })
+        .collect()
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v[v.len() / 2]
+}
+
+struct Bench {
+    b2d: PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl Bench {
+    fn cmd(&self, args: &[&str]) -> Command {
+        let mut c = Command::new(&self.b2d);
+        c.args(args)
+            .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("HOME", self.dir.path().join("home"))
+            .env("DOCKER_CONFIG", self.dir.path().join("docker"))
+            .stdin(Stdio::null());
+        c
+    }
+
+    fn ok(&self, args: &[&str]) -> String {
+        let out = self.cmd(args).output().expect("running b2d");
+        assert!(
+            out.status.success(),
+            "b2d {}: {}\n{}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn guest(&self, sh: &str) -> String {
+        self.ok(&["ssh", NAME, "--", "sudo", "sh", "-c", &shell_quote(sh)])
+    }
+
+    fn docker(&self, args: &[&str]) -> String {
+        let mut c = Command::new("docker");
+        c.arg("--context")
+            .arg(format!("b2d-{NAME}"))
+            .args(args)
+            .env("DOCKER_CONFIG", self.dir.path().join("docker"))
+            .env_remove("DOCKER_HOST");
+        let out = c.output().expect("the docker CLI");
+        assert!(
+            out.status.success(),
+            "docker {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+}
+
+impl Drop for Bench {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["rm", "-f", NAME]).output();
+    }
+}
+
+fn shell_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
+/// A tree of 5 000 files of 1 KiB in 100 directories, as a tar.
+fn source_tar(dir: &Path) -> PathBuf {
+    let src = dir.join("tree");
+    for d in 0..100 {
+        let sub = src.join(format!("d{d}"));
+        std::fs::create_dir_all(&sub).unwrap();
+        for f in 0..50 {
+            std::fs::write(sub.join(format!("f{f}.c")), [b'x'; 1024]).unwrap();
+        }
+    }
+    let tar = dir.join("src.tar");
+    let st = Command::new("tar")
+        .args([
+            "-C",
+            src.to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    std::fs::remove_dir_all(&src).unwrap();
+    tar
+}
+
+/// A busybox image root with what the port cases run.
+fn image_tar(dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("/bin/busybox (busybox-static)");
+    for applet in ["sh", "nc", "dd", "sleep"] {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
+    }
+    let tar = dir.join("image.tar");
+    let st = Command::new("tar")
+        .args([
+            "-C",
+            root.to_str().unwrap(),
+            "-cf",
+            tar.to_str().unwrap(),
+            ".",
+        ])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    tar
+}
+
+fn run_cases(label: &str, mut once: impl FnMut() -> String) -> Vec<(String, f64)> {
+    let mut all: Vec<Vec<(String, f64)>> = Vec::new();
+    for _ in 0..RUNS {
+        all.push(parse(&once()));
+    }
+    let names: Vec<String> = all[0].iter().map(|(n, _)| n.clone()).collect();
+    names
+        .into_iter()
+        .map(|n| {
+            let v = all
+                .iter()
+                .filter_map(|r| r.iter().find(|(m, _)| *m == n).map(|(_, s)| *s))
+                .collect();
+            let m = median(v);
+            eprintln!("  {label:<10} {n:<6} {m:8.2} s");
+            (n, m)
+        })
+        .collect()
+}
+
+/// Seconds to push `bytes` through 127.0.0.1:`port` into a listener
+/// that exits at EOF (busybox nc -l in a container).
+fn push(port: u16, bytes: usize) -> f64 {
+    let t0 = Instant::now();
+    let mut s = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => break s,
+            Err(_) if t0.elapsed() < Duration::from_secs(10) => {
+                std::thread::sleep(Duration::from_millis(50))
+            }
+            Err(e) => panic!("127.0.0.1:{port}: {e}"),
+        }
+    };
+    let chunk = vec![0u8; 1 << 20];
+    let start = Instant::now();
+    for _ in 0..bytes / chunk.len() {
+        s.write_all(&chunk).unwrap();
+    }
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut sink = [0u8; 64];
+    let _ = s.read(&mut sink); // the listener closes once it has it all
+    start.elapsed().as_secs_f64()
+}
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let iso = std::env::var_os("B2D_ISO")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("out/b2d.iso"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let b = Bench {
+        b2d: target.join("release/b2d"),
+        dir: tempfile::tempdir().unwrap(),
+    };
+    let share = b.dir.path().join("share");
+    std::fs::create_dir_all(&share).unwrap();
+    std::fs::create_dir_all(b.dir.path().join("home")).unwrap();
+    let tar = source_tar(&share);
+    let share_s = share.to_str().unwrap().to_string();
+    let tar_s = tar.to_str().unwrap().to_string();
+    eprintln!("booting the bench machine…");
+    b.ok(&[
+        "up",
+        NAME,
+        "--iso",
+        iso.to_str().unwrap(),
+        "--mount",
+        &share_s,
+        "--disk-size",
+        "4G",
+        "--memory",
+        "2G",
+        "--timeout",
+        "600",
+    ]);
+    b.guest(&format!("cp {tar_s} /mnt/sda1/src.tar"));
+    let image = image_tar(b.dir.path());
+    b.docker(&["import", image.to_str().unwrap(), "bb"]);
+
+    eprintln!("medians of {RUNS} runs:");
+    let host = run_cases("host", || {
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(script(&share_s, &tar_s))
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    });
+    let disk = run_cases("guest-disk", || {
+        b.guest(&script("/mnt/sda1", "/mnt/sda1/src.tar"))
+    });
+    let ninep = run_cases("9p-share", || b.guest(&script(&share_s, &tar_s)));
+
+    println!(
+        "{:<8}{:>10}{:>10}{:>10}{:>14}{:>14}",
+        "case", "host s", "disk s", "9p s", "9p/disk", "9p/host"
+    );
+    for ((n, h), ((_, d), (_, p))) in host.iter().zip(disk.iter().zip(ninep.iter())) {
+        // For write/read a ratio of throughputs (higher is better), for
+        // the file cases a ratio of times (lower is better).
+        let (vs_disk, vs_host) = if n == "write" || n == "read" {
+            (format!("{:.2}x thr", d / p), format!("{:.2}x thr", h / p))
+        } else {
+            (format!("{:.2}x time", p / d), format!("{:.2}x time", p / h))
+        };
+        println!("{n:<8}{h:>10.2}{d:>10.2}{p:>10.2}{vs_disk:>14}{vs_host:>14}");
+    }
+
+    // One forwarded port against the guest's own loopback, 128 MiB each.
+    let bytes = 128usize << 20;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut fwd = Vec::new();
+    let mut lo = Vec::new();
+    for _ in 0..RUNS {
+        let published = format!("{port}:5001");
+        let c = b.docker(&[
+            "run",
+            "-d",
+            "-p",
+            &published,
+            "bb",
+            "sh",
+            "-c",
+            "nc -l -p 5001 > /dev/null",
+        ]);
+        fwd.push(push(port, bytes));
+        let _ = b.docker(&["rm", "-f", c.trim()]);
+        let out = b.docker(&[
+            "run", "--rm", "bb", "sh", "-c",
+            "nc -l -p 5001 > /dev/null & sleep 1; read s _ < /proc/uptime; dd if=/dev/zero bs=1M count=128 2>/dev/null | nc 127.0.0.1 5001; read e _ < /proc/uptime; echo lo $s $e",
+        ]);
+        lo.extend(parse(&out).into_iter().map(|(_, s)| s));
+    }
+    let (f, l) = (median(fwd), median(lo));
+    let mib = (bytes >> 20) as f64;
+    println!(
+        "port    forwarded {:.1} MiB/s, guest loopback {:.1} MiB/s: {:.2}x",
+        mib / f,
+        mib / l,
+        l / f
+    );
+}
