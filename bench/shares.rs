@@ -141,29 +141,6 @@ fn source_tar(dir: &Path) -> PathBuf {
     tar
 }
 
-/// A busybox image root with what the port cases run.
-fn image_tar(dir: &Path) -> PathBuf {
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("/bin/busybox (busybox-static)");
-    for applet in ["sh", "nc", "dd", "sleep"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    let tar = dir.join("image.tar");
-    let st = Command::new("tar")
-        .args([
-            "-C",
-            root.to_str().unwrap(),
-            "-cf",
-            tar.to_str().unwrap(),
-            ".",
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    tar
-}
-
 fn run_cases(label: &str, mut once: impl FnMut() -> String) -> Vec<(String, f64)> {
     let mut all: Vec<Vec<(String, f64)>> = Vec::new();
     for _ in 0..RUNS {
@@ -242,7 +219,7 @@ fn main() {
         "600",
     ]);
     b.guest(&format!("cp {tar_s} /mnt/sda1/src.tar"));
-    let image = image_tar(b.dir.path());
+    let image = test_support::busybox_image(b.dir.path(), &["sh", "nc", "dd", "sleep"], &[]);
     b.docker(&["import", image.to_str().unwrap(), "bb"]);
 
     eprintln!("medians of {RUNS} runs:");

@@ -9,7 +9,7 @@
 use qemu_tests::fixture::{b2d_bin, iso};
 use std::net::{TcpStream, UdpSocket};
 use std::os::unix::fs::MetadataExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -149,30 +149,6 @@ impl Drop for Env {
     }
 }
 
-/// A busybox image root with a page for httpd.
-fn image_tar(dir: &Path) -> PathBuf {
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::create_dir_all(root.join("www")).unwrap();
-    std::fs::write(root.join("www/index.html"), "b2d-page\n").unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("/bin/busybox (busybox-static)");
-    for applet in ["sh", "cat", "echo", "httpd", "sleep", "touch"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    let tar = dir.join("image.tar");
-    test_support::run(
-        "tar",
-        &[
-            "-C",
-            root.to_str().unwrap(),
-            "-cf",
-            tar.to_str().unwrap(),
-            ".",
-        ],
-    );
-    tar
-}
-
 fn tcp_answers(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_ok()
 }
@@ -239,7 +215,11 @@ fn shares_ports_and_context_as_an_ordinary_user() {
     // The docker context, with no DOCKER_* variable set.
     let v = e.docker(&["version", "--format", "{{.Server.Version}}"]);
     assert!(!v.trim().is_empty());
-    let tar = image_tar(e.dir.path());
+    let tar = test_support::busybox_image(
+        e.dir.path(),
+        &["sh", "cat", "echo", "httpd", "sleep", "touch"],
+        &[("www/index.html", "b2d-page\n")],
+    );
     test_support::run("chmod", &["0644", tar.to_str().unwrap()]);
     e.docker(&["import", tar.to_str().unwrap(), "bb"]);
 

@@ -78,29 +78,6 @@ impl Drop for Store {
     }
 }
 
-/// A static busybox as a one-binary image root.
-fn busybox_rootfs(dir: &Path) -> PathBuf {
-    let root = dir.join("rootfs");
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("/bin/busybox (busybox-static)");
-    for applet in ["sh", "echo", "cat", "df"] {
-        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet)).unwrap();
-    }
-    let tar = dir.join("busybox.tar");
-    let st = Command::new("tar")
-        .args([
-            "-C",
-            root.to_str().unwrap(),
-            "-cf",
-            tar.to_str().unwrap(),
-            ".",
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
-    tar
-}
-
 /// Size in KiB of the guest's data filesystem, from `df -k`.
 fn data_fs_kib(s: &Store) -> u64 {
     let out = s.ok("df", s.b2d(&["ssh", NAME, "--", "df", "-k", "/mnt/sda1"]));
@@ -150,7 +127,7 @@ fn up_env_docker_ssh_stop_up_grow_rm() {
         .to_string();
 
     // The real docker CLI through `b2d env`, and a locally made image.
-    let tar = busybox_rootfs(s.dir.path());
+    let tar = test_support::busybox_image(s.dir.path(), &["sh", "echo", "cat", "df"], &[]);
     let out = s.ok(
         "docker through b2d env",
         s.bash(&format!(

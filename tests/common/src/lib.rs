@@ -238,6 +238,37 @@ impl MachineStore {
     }
 }
 
+/// A one-binary image root for `docker import`: the host's static
+/// busybox with `applets` linked to it, plus `files` (path, content),
+/// packed as `dir/image.tar`.
+pub fn busybox_image(dir: &Path, applets: &[&str], files: &[(&str, &str)]) -> PathBuf {
+    let root = dir.join("rootfs");
+    std::fs::create_dir_all(root.join("bin")).expect("creating the image root");
+    std::fs::copy("/bin/busybox", root.join("bin/busybox")).expect("/bin/busybox (busybox-static)");
+    for applet in applets {
+        std::os::unix::fs::symlink("busybox", root.join("bin").join(applet))
+            .expect("linking an applet");
+    }
+    for (path, content) in files {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().expect("a file in a directory"))
+            .expect("creating a directory");
+        std::fs::write(p, content).expect("writing an image file");
+    }
+    let tar = dir.join("image.tar");
+    run(
+        "tar",
+        &[
+            "-C",
+            root.to_str().expect("UTF-8 path"),
+            "-cf",
+            tar.to_str().expect("UTF-8 path"),
+            ".",
+        ],
+    );
+    tar
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
