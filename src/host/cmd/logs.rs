@@ -1,5 +1,6 @@
 //! `b2d logs [-f]`: the machine's serial console, this boot's (the one
-//! before is kept as `serial.log.1`).
+//! before is kept as `serial.log.1`), then what the host agent said
+//! (forwards made, removed or skipped, and why).
 
 use crate::host::machine::{io_err, Machine, MachineError, Store};
 use crate::host::qemu;
@@ -53,10 +54,11 @@ pub fn copy(m: &Machine, follow: bool, out: &mut dyn Write) -> Result<(), LogsEr
             out.write_all(&buf[..n]).map_err(written)?;
             continue;
         }
-        out.flush().map_err(written)?;
         if !follow || qemu::running_pid(m).is_none() {
-            return Ok(());
+            agent_log(m, out).map_err(written)?;
+            return out.flush().map_err(written);
         }
+        out.flush().map_err(written)?;
         std::thread::sleep(Duration::from_millis(300));
         // A new boot rotates the log: start over on the new file.
         if std::fs::metadata(&path)
@@ -69,6 +71,18 @@ pub fn copy(m: &Machine, follow: bool, out: &mut dyn Write) -> Result<(), LogsEr
         f.seek(SeekFrom::Start(pos))
             .map_err(io_err("seeking", &path))?;
     }
+}
+
+/// The host agent's log after the console, under a header, if it said
+/// anything.
+fn agent_log(m: &Machine, out: &mut dyn Write) -> std::io::Result<()> {
+    let path = crate::host::agent_run::log_file(m);
+    let text = std::fs::read_to_string(&path).unwrap_or_default();
+    if text.trim().is_empty() {
+        return Ok(());
+    }
+    writeln!(out, "--- host agent ({}) ---", path.display())?;
+    out.write_all(text.as_bytes())
 }
 
 #[cfg(test)]
@@ -87,5 +101,22 @@ mod tests {
         // Follow ends at once: no QEMU runs for this machine.
         copy(&m, true, &mut out).unwrap();
         assert_eq!(out, b"Linux version\nb2d-init\n");
+
+        // What the host agent skipped shows after the console.
+        let agent = crate::host::agent_run::log_file(&m);
+        std::fs::write(
+            &agent,
+            "2026-12-01T10:00:00Z not forwarding 80/tcp: in use\n",
+        )
+        .unwrap();
+        let mut out = Vec::new();
+        copy(&m, false, &mut out).unwrap();
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            format!(
+                "Linux version\nb2d-init\n--- host agent ({}) ---\n2026-12-01T10:00:00Z not forwarding 80/tcp: in use\n",
+                agent.display()
+            )
+        );
     }
 }
