@@ -8,7 +8,6 @@ use super::ports::PortError;
 use super::vmspec::{binary, opt_path, DiskBus, VmSpec};
 use super::{agent_run, shares};
 use crate::wire::ports::CHANNEL;
-use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -182,29 +181,8 @@ pub fn cmdline(pid: u32) -> Option<Vec<String>> {
 
 /// Press the ACPI power button through QMP.
 pub fn powerdown(m: &Machine) -> std::io::Result<()> {
-    let sock = m.qmp_socket();
-    let s = std::os::unix::net::UnixStream::connect(&sock)?;
-    s.set_read_timeout(Some(Duration::from_secs(10)))?;
-    let mut w = s.try_clone()?;
-    let mut r = BufReader::new(s);
-    let mut line = String::new();
-    r.read_line(&mut line)?; // greeting
-    for cmd in ["qmp_capabilities", "system_powerdown"] {
-        writeln!(w, "{{\"execute\":\"{cmd}\"}}")?;
-        loop {
-            line.clear();
-            if r.read_line(&mut line)? == 0 {
-                return Err(std::io::Error::other("QMP closed the connection"));
-            }
-            if line.contains("\"error\"") {
-                return Err(std::io::Error::other(format!("QMP {cmd}: {}", line.trim())));
-            }
-            if line.contains("\"return\"") {
-                break;
-            }
-        }
-    }
-    Ok(())
+    let mut q = super::qmp::Qmp::connect(&m.qmp_socket(), Duration::from_secs(10))?;
+    q.execute("system_powerdown", None).map(drop)
 }
 
 /// Kill the machine's QEMU if it runs and forget its pid and socket.
