@@ -57,20 +57,15 @@ pub fn paths(config: &Path, name: &str) -> (PathBuf, PathBuf) {
     )
 }
 
-/// The machine's client TLS material, as files to copy.
-pub struct Tls<'a> {
-    pub ca: &'a Path,
-    pub cert: &'a Path,
-    pub key: &'a Path,
-}
-
-/// Create or update context `name` for `tcp://127.0.0.1:port`.
+/// Create or update context `name` for `tcp://127.0.0.1:port`, with the
+/// client TLS material of `cert_dir` (a `DOCKER_CERT_PATH`: the docker CLI
+/// names the files the same in both places).
 pub fn write(
     config: &Path,
     name: &str,
     machine: &str,
     port: u16,
-    tls: &Tls,
+    cert_dir: &Path,
 ) -> Result<(), ContextError> {
     let (meta_dir, tls_dir) = paths(config, name);
     let io = |what: &'static str, path: &Path| {
@@ -86,12 +81,9 @@ pub fn write(
     for d in [&meta_dir, &docker_tls] {
         std::fs::create_dir_all(d).map_err(io("creating", d))?;
     }
-    for (src, file, mode) in [
-        (tls.ca, "ca.pem", 0o644),
-        (tls.cert, "cert.pem", 0o644),
-        (tls.key, "key.pem", 0o600),
-    ] {
-        let data = std::fs::read(src).map_err(io("reading", src))?;
+    for (file, mode) in [("ca.pem", 0o644), ("cert.pem", 0o644), ("key.pem", 0o600)] {
+        let src = cert_dir.join(file);
+        let data = std::fs::read(&src).map_err(io("reading", &src))?;
         let dst = docker_tls.join(file);
         crate::atomic::write_atomic(&dst, &data, mode).map_err(io("writing", &dst))?;
     }
@@ -189,12 +181,10 @@ mod tests {
     use super::*;
     use std::process::Command;
 
-    fn material(d: &Path) -> (PathBuf, PathBuf, PathBuf) {
-        let (ca, cert, key) = (d.join("ca.pem"), d.join("cert.pem"), d.join("key.pem"));
-        std::fs::write(&ca, "CA").unwrap();
-        std::fs::write(&cert, "CERT").unwrap();
-        std::fs::write(&key, "KEY").unwrap();
-        (ca, cert, key)
+    fn material(d: &Path) {
+        std::fs::write(d.join("ca.pem"), "CA").unwrap();
+        std::fs::write(d.join("cert.pem"), "CERT").unwrap();
+        std::fs::write(d.join("key.pem"), "KEY").unwrap();
     }
 
     /// The real docker CLI (a test dependency, in .ci/deps) reads what we
@@ -203,15 +193,10 @@ mod tests {
     fn the_docker_cli_reads_the_context() {
         let d = tempfile::tempdir().unwrap();
         let cfg = d.path().join("docker");
-        let (ca, cert, key) = material(d.path());
-        let tls = Tls {
-            ca: &ca,
-            cert: &cert,
-            key: &key,
-        };
-        write(&cfg, "b2d-dev", "dev", 40123, &tls).unwrap();
+        material(d.path());
+        write(&cfg, "b2d-dev", "dev", 40123, d.path()).unwrap();
         // A second write updates in place.
-        write(&cfg, "b2d-dev", "dev", 40124, &tls).unwrap();
+        write(&cfg, "b2d-dev", "dev", 40124, d.path()).unwrap();
         let out = Command::new("docker")
             .env("DOCKER_CONFIG", &cfg)
             .env_remove("DOCKER_HOST")

@@ -287,24 +287,14 @@ fn after_boot(m: &Machine, o: &UpOptions) -> Vec<Note> {
         return notes;
     };
     let name = context::name(&m.name);
-    let certs = m.cert_dir();
-    let (ca, cert, key) = (
-        certs.join("ca.pem"),
-        certs.join("cert.pem"),
-        certs.join("key.pem"),
-    );
-    let tls = context::Tls {
-        ca: &ca,
-        cert: &cert,
-        key: &key,
-    };
-    let r = context::write(&cfg, &name, &m.name, m.config.docker_port, &tls).and_then(|()| {
-        if o.use_context {
-            context::set_current(&cfg, Some(&name))
-        } else {
-            Ok(())
-        }
-    });
+    let r =
+        context::write(&cfg, &name, &m.name, m.config.docker_port, &m.cert_dir()).and_then(|()| {
+            if o.use_context {
+                context::set_current(&cfg, Some(&name))
+            } else {
+                Ok(())
+            }
+        });
     if let Err(e) = r {
         notes.push(Note::Context(e.to_string()));
     }
