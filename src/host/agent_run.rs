@@ -33,7 +33,8 @@ pub fn log_file(m: &Machine) -> PathBuf {
     m.dir.join("agent.log")
 }
 
-/// Held by the running agent: one agent a machine.
+/// Held by the running agent: one agent a machine. Its content is the
+/// pid of the QEMU the agent serves.
 pub fn lock_file(m: &Machine) -> PathBuf {
     m.dir.join("agent.lock")
 }
@@ -48,17 +49,38 @@ fn try_lock(m: &Machine) -> Option<nix::fcntl::Flock<std::fs::File>> {
     nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
 }
 
-/// Whether an agent runs for `m` now.
-pub fn running(m: &Machine) -> bool {
-    try_lock(m).is_none() && lock_file(m).exists()
+/// The QEMU pid the running agent serves, if an agent holds the lock.
+fn serving(m: &Machine) -> Option<u32> {
+    if try_lock(m).is_some() {
+        return None;
+    }
+    std::fs::read_to_string(lock_file(m))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
-/// Start the agent for `m` unless one runs: `exe agent NAME`, detached in
-/// its own process group (a ctrl-c on `b2d up` does not reach it), its
-/// output appended to `agent.log`. Returns whether it started one.
+/// Whether an agent serves the machine's current QEMU now. An agent of
+/// the QEMU before (`b2d stop` then `b2d up` within its poll) does not
+/// count: it is about to end.
+pub fn running(m: &Machine) -> bool {
+    let qemu = super::qemu::running_pid(m);
+    qemu.is_some() && serving(m) == qemu
+}
+
+/// Start the agent for `m` unless one serves its QEMU: `exe agent NAME`,
+/// detached in its own process group (a ctrl-c on `b2d up` does not reach
+/// it), its output appended to `agent.log`. An agent still ending for the
+/// QEMU before is waited for (it polls once a second). Returns whether it
+/// started one.
 pub fn ensure(m: &Machine, exe: &Path) -> io::Result<bool> {
     if running(m) {
         return Ok(false);
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while try_lock(m).is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
     }
     use std::os::unix::process::CommandExt;
     let log = std::fs::OpenOptions::new()
@@ -177,13 +199,29 @@ fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>
 
 /// Run the agent for `m` until its QEMU ends.
 pub fn run(m: &Machine) -> io::Result<()> {
-    let Some(_lock) = try_lock(m) else {
+    // A `b2d ports` probing the lock holds it for a moment: try for 1 s.
+    let mut lock = try_lock(m);
+    for _ in 0..10 {
+        if lock.is_some() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        lock = try_lock(m);
+    }
+    let Some(lock) = lock else {
         return Ok(()); // another agent serves this machine
     };
     let Some(pid) = super::qemu::running_pid(m) else {
         say("the machine is not running; nothing to do");
         return Ok(());
     };
+    {
+        use std::io::{Seek, SeekFrom};
+        let mut f: &std::fs::File = &lock;
+        f.set_len(0)?;
+        f.seek(SeekFrom::Start(0))?;
+        writeln!(f, "{pid}")?;
+    }
     let state_path = state_file(m);
     let mut state = read_state(m).unwrap_or(State {
         pid,
@@ -237,6 +275,72 @@ pub fn run(m: &Machine) -> io::Result<()> {
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    /// A machine in `dir` whose "QEMU" is a sleeping process naming the
+    /// pid file in its arguments, as `qemu::running_pid` wants.
+    fn machine_with_qemu(dir: &Path) -> (Machine, std::process::Child) {
+        let m = crate::host::machine::sample(dir);
+        let child = std::process::Command::new("sh")
+            .args(["-c", "sleep 30", &m.pid_file().display().to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::fs::write(m.pid_file(), child.id().to_string()).unwrap();
+        assert_eq!(crate::host::qemu::running_pid(&m), Some(child.id()));
+        (m, child)
+    }
+
+    fn hold_lock(m: &Machine, pid: u32) -> nix::fcntl::Flock<std::fs::File> {
+        let l = try_lock(m).expect("lock free");
+        std::fs::write(lock_file(m), format!("{pid}\n")).unwrap();
+        l
+    }
+
+    #[test]
+    fn an_agent_counts_only_for_the_qemu_it_serves() {
+        let t = tempfile::tempdir().unwrap();
+        let (m, mut qemu) = machine_with_qemu(t.path());
+        assert!(!running(&m), "no agent holds the lock");
+        let l = hold_lock(&m, qemu.id());
+        assert!(running(&m), "an agent serving this QEMU");
+        drop(l);
+        let l = hold_lock(&m, qemu.id() + 100_000);
+        assert!(
+            !running(&m),
+            "an agent of the QEMU before does not serve this one"
+        );
+        drop(l);
+        qemu.kill().unwrap();
+        qemu.wait().unwrap();
+    }
+
+    #[test]
+    fn ensure_waits_for_the_agent_of_the_qemu_before_to_end() {
+        let t = tempfile::tempdir().unwrap();
+        let (m, mut qemu) = machine_with_qemu(t.path());
+        let old = hold_lock(&m, qemu.id() + 100_000);
+        let ends = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(400));
+            drop(old);
+        });
+        let t0 = std::time::Instant::now();
+        let started = ensure(&m, Path::new("/bin/true")).unwrap();
+        assert!(started, "a new agent is started, not skipped");
+        assert!(
+            t0.elapsed() >= Duration::from_millis(400),
+            "it waited for the old agent's lock: {:?}",
+            t0.elapsed()
+        );
+        ends.join().unwrap();
+        let _l = hold_lock(&m, qemu.id());
+        assert!(
+            !ensure(&m, Path::new("/bin/false")).unwrap(),
+            "one serves already"
+        );
+        qemu.kill().unwrap();
+        qemu.wait().unwrap();
+    }
 
     #[test]
     fn lines_are_read_whole_and_overlong_ones_dropped() {
