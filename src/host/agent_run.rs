@@ -281,7 +281,8 @@ mod tests {
     fn machine_with_qemu(dir: &Path) -> (Machine, std::process::Child) {
         let m = crate::host::machine::sample(dir);
         let child = std::process::Command::new("sh")
-            .args(["-c", "sleep 30", &m.pid_file().display().to_string()])
+            // `; true`: sh would exec a lone command, losing the pid file path.
+            .args(["-c", "sleep 30; true", &m.pid_file().display().to_string()])
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
