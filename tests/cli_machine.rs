@@ -69,6 +69,7 @@ impl Env {
                     ssh_port: 40022,
                     docker_port: 40376,
                     mounts: None,
+                    mount_type: None,
                 },
                 extra_keys: vec![],
             },

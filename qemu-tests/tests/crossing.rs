@@ -9,7 +9,8 @@
 use qemu_tests::fixture::{b2d_bin, iso};
 use std::net::{TcpStream, UdpSocket};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -217,7 +218,9 @@ fn shares_ports_and_context_as_an_ordinary_user() {
     assert!(!v.trim().is_empty());
     let tar = test_support::busybox_image(
         e.dir.path(),
-        &["sh", "cat", "echo", "httpd", "sleep", "touch"],
+        &[
+            "sh", "cat", "echo", "httpd", "sleep", "touch", "ln", "mv", "chmod", "stat", "rm", "dd",
+        ],
         &[("www/index.html", "b2d-page\n")],
     );
     test_support::run("chmod", &["0644", tar.to_str().unwrap()]);
@@ -248,6 +251,35 @@ fn shares_ports_and_context_as_an_ordinary_user() {
         e.who.uid,
         "owned by the user"
     );
+    // Through virtiofs, the default where virtiofsd is installed (.ci/deps).
+    let console = std::fs::read_to_string(e.machine_dir().join("serial.log")).unwrap();
+    let line = format!(
+        "host {} mounted read-write at the same path (virtiofs)",
+        home.display()
+    );
+    assert!(console.contains(&line), "{line} not in the console");
+    // Symlinks, renames, chmod, an open file deleted, a file past 4 GiB.
+    let script = "set -e; cd /w; ln -s f.txt link; cat link; \
+        mv new.txt renamed.txt; [ ! -e new.txt ]; chmod 0751 renamed.txt; stat -c %a renamed.txt; \
+        echo gone > victim; exec 3< victim; rm victim; cat <&3; \
+        dd if=/dev/zero of=big bs=1 count=1 seek=5368709120 2>/dev/null; stat -c %s big";
+    assert_eq!(
+        e.docker(&["run", "--rm", "-v", &vol, "bb", "sh", "-c", script]),
+        "hello\n751\ngone\n5368709121\n"
+    );
+    assert_eq!(
+        std::fs::read_link(app.join("link")).unwrap(),
+        Path::new("f.txt")
+    );
+    let renamed = std::fs::metadata(app.join("renamed.txt")).unwrap();
+    assert_eq!(renamed.permissions().mode() & 0o7777, 0o751);
+    assert!(!app.join("new.txt").exists() && !app.join("victim").exists());
+    assert_eq!(
+        std::fs::metadata(app.join("big")).unwrap().len(),
+        5368709121
+    );
+    std::fs::remove_file(app.join("big")).unwrap();
+
     // The read-only share refuses writes and still reads.
     let rov = format!("{}:/r", ro.display());
     assert_eq!(

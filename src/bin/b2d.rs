@@ -60,6 +60,10 @@ enum Cmd {
         /// DIR:ro read-only; `none` for no share). Default: your home.
         #[arg(long = "mount", value_name = "DIR[:ro]|none")]
         mounts: Vec<String>,
+        /// How folders are shared: virtiofs, 9p, or auto (virtiofs where a
+        /// virtiofsd is installed, else 9p). Remembered.
+        #[arg(long, value_name = "virtiofs|9p|auto")]
+        mount_type: Option<String>,
         /// Also make the docker context b2d-NAME the current one.
         #[arg(long)]
         use_context: bool,
@@ -225,6 +229,7 @@ fn run(cli: Cli) -> Result<()> {
             docker_port,
             timeout,
             mounts,
+            mount_type,
             use_context,
         } => {
             let opts = UpOptions {
@@ -238,6 +243,7 @@ fn run(cli: Cli) -> Result<()> {
                 timeout: Duration::from_secs(timeout),
                 home: home(),
                 mounts,
+                mount_type,
                 use_context,
                 exe: std::env::current_exe()
                     .context("finding this program to start the host agent")?,

@@ -1,12 +1,12 @@
 //! Host folders at the same path (before dockerd starts, so
 //! `docker run -v "$PWD":/src` finds them): each share of the host's
-//! per-boot config ([`crate::wire::guest_config`]) is a virtio-9p export,
-//! mounted at its own absolute path. QEMU runs as the user who ran
+//! per-boot config ([`crate::wire::guest_config`]) is a virtiofs or
+//! virtio-9p export, mounted at its own absolute path. QEMU runs as the user who ran
 //! `b2d up`, so what containers write lands on the host owned by that
 //! user.
 
 use crate::sys::{MsFlags, Sys};
-use crate::wire::guest_config::{share_problem, GuestConfig, FW_CFG_NAME, MAX_SIZE};
+use crate::wire::guest_config::{share_problem, GuestConfig, ShareFs, FW_CFG_NAME, MAX_SIZE};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -54,17 +54,29 @@ pub fn mount_all(sys: &dyn Sys, root: &Path, cfg: &GuestConfig) -> Vec<PathBuf> 
         } else {
             MsFlags::empty()
         };
-        match sys.mount(Some(&s.tag), &target, Some("9p"), flags, Some(NINEP_OPTS)) {
+        let (fstype, data) = match s.fs {
+            ShareFs::NineP => ("9p", Some(NINEP_OPTS)),
+            // virtiofsd decides caching; the kernel needs no options.
+            ShareFs::Virtiofs => ("virtiofs", None),
+        };
+        match sys.mount(Some(&s.tag), &target, Some(fstype), flags, data) {
             Ok(()) => {
                 let how = if s.readonly {
                     "read-only"
                 } else {
                     "read-write"
                 };
-                log::info!("share: host {} mounted {how} at the same path", s.path);
+                log::info!(
+                    "share: host {} mounted {how} at the same path ({fstype})",
+                    s.path
+                );
                 done.push(target);
             }
-            Err(e) => log::error!("share {}: mount of 9p tag {} failed: {e}", s.path, s.tag),
+            Err(e) => log::error!(
+                "share {}: mount of {fstype} tag {} failed: {e}",
+                s.path,
+                s.tag
+            ),
         }
     }
     done
@@ -131,16 +143,19 @@ mod tests {
                     tag: "b2d0".into(),
                     path: "/home/alice".into(),
                     readonly: false,
+                    fs: ShareFs::Virtiofs,
                 },
                 Share {
                     tag: "b2d1".into(),
                     path: "/etc".into(),
                     readonly: false,
+                    fs: ShareFs::NineP,
                 },
                 Share {
                     tag: "b2d2".into(),
                     path: "/srv/data".into(),
                     readonly: true,
+                    fs: ShareFs::NineP,
                 },
             ],
         };
@@ -151,6 +166,16 @@ mod tests {
             vec![t.path().join("home/alice"), t.path().join("srv/data")]
         );
         assert!(t.path().join("home/alice").is_dir());
+        assert_eq!(
+            sys.typed_calls()[0],
+            Call::Mount {
+                source: Some("b2d0".into()),
+                target: t.path().join("home/alice"),
+                fstype: Some("virtiofs".into()),
+                flags: MsFlags::empty(),
+                data: None,
+            }
+        );
         assert_eq!(
             sys.typed_calls()[1],
             Call::Mount {

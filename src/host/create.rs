@@ -157,6 +157,7 @@ mod tests {
                 ssh_port: 1,
                 docker_port: 2,
                 mounts: None,
+                mount_type: None,
             },
             extra_keys: vec![],
         }

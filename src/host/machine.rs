@@ -69,6 +69,10 @@ pub struct Config {
     /// shares) means the default, the user's home.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mounts: Option<Vec<super::shares::Mount>>,
+    /// `--mount-type`: virtiofs or 9p; None is auto (virtiofs where a
+    /// usable virtiofsd is installed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_type: Option<crate::wire::guest_config::ShareFs>,
 }
 
 #[derive(Debug, Clone)]
@@ -223,6 +227,7 @@ pub(crate) fn sample(dir: impl Into<PathBuf>) -> Machine {
             ssh_port: 40022,
             docker_port: 40376,
             mounts: None,
+            mount_type: None,
         },
     }
 }

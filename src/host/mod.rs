@@ -24,4 +24,5 @@ pub mod qemu;
 pub mod qmp;
 pub mod shares;
 pub mod ssh_keys;
+pub mod virtiofs;
 pub mod vmspec;

@@ -6,7 +6,8 @@ use super::accel::Accel;
 use super::machine::Machine;
 use super::ports::PortError;
 use super::vmspec::{binary, opt_path, DiskBus, VmSpec};
-use super::{agent_run, shares};
+use super::{agent_run, shares, virtiofs};
+use crate::wire::guest_config::ShareFs;
 use crate::wire::ports::CHANNEL;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -21,6 +22,8 @@ pub enum QemuError {
     Start { machine: String, msg: String },
     #[error("{path}: the QMP socket path is {len} bytes, over the 107 a unix socket allows: set XDG_DATA_HOME to a shorter directory")]
     SocketPath { path: PathBuf, len: usize },
+    #[error(transparent)]
+    Virtiofs(#[from] super::virtiofs::VirtiofsError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -43,7 +46,7 @@ pub fn find() -> Result<PathBuf, QemuError> {
 }
 
 /// The full QEMU command line for `m`.
-pub fn args(m: &Machine, accel: Accel) -> Vec<String> {
+pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan) -> Vec<String> {
     let mut spec = VmSpec::new(m.iso()).disk(m.disk(), "raw", DiskBus::VirtioScsi);
     spec.cpus = m.config.cpus;
     spec.memory_mib = m.config.memory_mib;
@@ -74,7 +77,9 @@ pub fn args(m: &Machine, accel: Accel) -> Vec<String> {
         format!("virtserialport,bus=vser0.0,chardev=agent0,name={CHANNEL}"),
     ];
     a.extend(shares::qemu_args(
+        m,
         m.config.mounts.as_deref().unwrap_or_default(),
+        shares.fs,
         &m.guest_config(),
     ));
     a.extend(spec.args(
@@ -89,12 +94,21 @@ pub fn args(m: &Machine, accel: Accel) -> Vec<String> {
 
 /// Start QEMU detached; returns its pid once the VM runs. QEMU's own
 /// messages go to `qemu.log`; a forward it cannot bind is a port error.
-pub fn start(m: &Machine, qemu: &Path, accel: Accel) -> Result<u32, QemuError> {
-    let socks = [
+pub fn start(
+    m: &Machine,
+    qemu: &Path,
+    accel: Accel,
+    shares: &shares::Plan,
+) -> Result<u32, QemuError> {
+    let mounts = m.config.mounts.as_deref().unwrap_or_default();
+    let mut socks = vec![
         m.qmp_socket(),
         agent_run::qmp_socket(m),
         agent_run::channel_socket(m),
     ];
+    if shares.fs == ShareFs::Virtiofs {
+        socks.extend((0..mounts.len()).map(|i| virtiofs::socket(m, i)));
+    }
     for sock in socks {
         let len = sock.as_os_str().len();
         if len > 107 {
@@ -103,18 +117,34 @@ pub fn start(m: &Machine, qemu: &Path, accel: Accel) -> Result<u32, QemuError> {
         let _ = std::fs::remove_file(&sock);
     }
     let _ = std::fs::remove_file(m.pid_file());
-    let config = shares::guest_config(m.config.mounts.as_deref().unwrap_or_default());
+    let config = shares::guest_config(mounts, shares.fs);
     let text = serde_json::to_vec(&config).unwrap_or_default();
     let path = m.guest_config();
     crate::atomic::write_atomic(&path, &text, 0o644)
         .map_err(|source| QemuError::Io { path, source })?;
+    let mut daemons = match (&shares.virtiofsd, shares.fs) {
+        (Some(bin), ShareFs::Virtiofs) => virtiofs::start_all(m, bin, mounts)?,
+        _ => Vec::new(),
+    };
+    let started = launch(m, qemu, accel, shares);
+    if started.is_err() {
+        for d in &mut daemons {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+    }
+    started
+}
+
+/// Run QEMU (it daemonizes once the VM runs) and read its pid.
+fn launch(m: &Machine, qemu: &Path, accel: Accel, shares: &shares::Plan) -> Result<u32, QemuError> {
     let log_path = m.qemu_log();
     let log = std::fs::File::create(&log_path).map_err(|source| QemuError::Io {
         path: log_path.clone(),
         source,
     })?;
     let status = std::process::Command::new(qemu)
-        .args(args(m, accel))
+        .args(args(m, accel, shares))
         .current_dir(&m.dir)
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().map_err(|source| QemuError::Io {
@@ -237,7 +267,7 @@ mod tests {
     #[test]
     fn machine_command_line() {
         let m = machine(Path::new("/data/m/dev"));
-        let a = args(&m, Accel::Tcg).join(" ");
+        let a = args(&m, Accel::Tcg, &shares::Plan::none()).join(" ");
         for want in [
             "-name b2d-dev,process=b2d-dev",
             "-daemonize -pidfile /data/m/dev/qemu.pid",

@@ -13,15 +13,39 @@ pub const FW_CFG_NAME: &str = "opt/org.b2d/config";
 /// Largest config the guest reads.
 pub const MAX_SIZE: u64 = 64 << 10;
 
+/// How a folder crosses into the guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub enum ShareFs {
+    /// virtio-9p, served by QEMU itself.
+    #[default]
+    #[serde(rename = "9p")]
+    NineP,
+    /// virtiofs, served by a virtiofsd beside QEMU (vhost-user).
+    #[serde(rename = "virtiofs")]
+    Virtiofs,
+}
+
+impl ShareFs {
+    pub fn name(self) -> &'static str {
+        match self {
+            ShareFs::NineP => "9p",
+            ShareFs::Virtiofs => "virtiofs",
+        }
+    }
+}
+
 /// A host directory shared into the guest at the same absolute path.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Share {
-    /// The virtio-9p mount tag QEMU exports it under.
+    /// The mount tag QEMU exports it under.
     pub tag: String,
     /// Absolute path, the same on both sides.
     pub path: String,
     #[serde(default)]
     pub readonly: bool,
+    /// Absent in configs from before virtiofs: 9p.
+    #[serde(default)]
+    pub fs: ShareFs,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -65,6 +89,7 @@ mod tests {
             tag: "b2d0".into(),
             path: path.into(),
             readonly: false,
+            fs: ShareFs::NineP,
         }
     }
 
@@ -76,8 +101,16 @@ mod tests {
         let text = serde_json::to_string(&c).unwrap();
         assert_eq!(
             text,
-            r#"{"shares":[{"tag":"b2d0","path":"/home/alice","readonly":false}]}"#
+            r#"{"shares":[{"tag":"b2d0","path":"/home/alice","readonly":false,"fs":"9p"}]}"#
         );
+        let old: GuestConfig =
+            serde_json::from_str(r#"{"shares":[{"tag":"b2d0","path":"/home/alice"}]}"#).unwrap();
+        assert_eq!(old, c, "a config without fs means 9p");
+        let v: Share = serde_json::from_str(
+            r#"{"tag":"b2d0","path":"/home/alice","readonly":true,"fs":"virtiofs"}"#,
+        )
+        .unwrap();
+        assert_eq!(v.fs, ShareFs::Virtiofs);
         assert_eq!(
             serde_json::from_str::<GuestConfig>("{}").unwrap(),
             GuestConfig::default()

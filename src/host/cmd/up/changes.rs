@@ -29,6 +29,8 @@ pub enum Note {
     NoAgent(String),
     /// The docker context could not be written.
     Context(String),
+    /// Shares through 9p: no virtiofsd is installed.
+    NineP,
 }
 
 impl std::fmt::Display for Note {
@@ -49,6 +51,9 @@ impl std::fmt::Display for Note {
                 "cannot start the host agent ({e}): published ports are not forwarded"
             ),
             Note::Context(e) => write!(f, "{e}; `b2d env` still works"),
+            Note::NineP => f.write_str(
+                "no virtiofsd found: folders are shared through 9p, several times slower on many small files (install virtiofsd: `make deps` or `cargo install virtiofsd`)",
+            ),
         }
     }
 }
@@ -95,6 +100,12 @@ pub(super) fn ignored(m: &Machine, o: &UpOptions) -> Result<Vec<String>, UpError
             "--mount",
             (!o.mounts.is_empty()).then(|| o.mounts.join(" --mount ")),
         ),
+        (
+            "--mount-type",
+            o.mount_type
+                .clone()
+                .filter(|_| o.mount_type().ok().flatten() != Some(m.config.mount_type)),
+        ),
     ];
     ignored.extend(
         changed
@@ -133,6 +144,9 @@ pub(super) fn apply(m: &mut Machine, o: &UpOptions) -> Result<Vec<Note>, UpError
             &o.mounts,
             o.home.as_deref(),
         )?);
+    }
+    if let Some(t) = o.mount_type()? {
+        m.config.mount_type = t;
     }
     Ok(notes)
 }
@@ -214,11 +228,24 @@ mod tests {
             cpus: Some(2),
             memory_mib: Some(4096),
             disk_size: Some(2 << 20),
+            mount_type: Some("9p".into()),
             ..Default::default()
         };
         assert_eq!(
             ignored(&m, &o).unwrap(),
-            vec!["--memory 4096M".to_string(), "--disk-size 2M".to_string()]
+            vec![
+                "--memory 4096M".to_string(),
+                "--disk-size 2M".to_string(),
+                "--mount-type 9p".to_string()
+            ]
+        );
+        let same = UpOptions {
+            mount_type: Some("auto".into()),
+            ..Default::default()
+        };
+        assert!(
+            ignored(&m, &same).unwrap().is_empty(),
+            "auto is what it has"
         );
     }
 

@@ -19,7 +19,8 @@ use crate::host::ports::{self, PortError};
 use crate::host::progress::{Event, Sink};
 use crate::host::qemu::{self, QemuError};
 use crate::host::ssh_keys;
-use crate::host::{agent_run, context, shares};
+use crate::host::{agent_run, context, shares, virtiofs};
+use crate::wire::guest_config::ShareFs;
 use crate::wire::ready::Ready;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -46,6 +47,8 @@ pub struct UpOptions {
     pub home: Option<PathBuf>,
     /// `--mount DIR[:ro]` or `none`; empty keeps what the machine has.
     pub mounts: Vec<String>,
+    /// `--mount-type virtiofs|9p|auto`; None keeps what the machine has.
+    pub mount_type: Option<String>,
     /// Make `b2d-NAME` the docker CLI's current context.
     pub use_context: bool,
     /// This binary, started again as the machine's host agent.
@@ -53,6 +56,15 @@ pub struct UpOptions {
 }
 
 impl UpOptions {
+    /// The `--mount-type` given: None if not given, Some(None) for auto.
+    pub(super) fn mount_type(&self) -> Result<Option<Option<ShareFs>>, UpError> {
+        self.mount_type
+            .as_deref()
+            .map(shares::parse_type)
+            .transpose()
+            .map_err(UpError::from)
+    }
+
     fn ports(&self) -> ports::Wanted {
         ports::Wanted {
             ssh: self.ssh_port,
@@ -217,7 +229,15 @@ pub fn up(
         accel.name()
     )));
     sink.event(Event::Step(Some("starting QEMU".into())));
-    let booted = qemu::start(&m, &qemu, accel)
+    let plan = shares::plan(
+        m.config.mount_type,
+        m.config.mounts.as_deref().unwrap_or_default(),
+        virtiofs::find,
+    )?;
+    if plan.fell_back {
+        notes.push(Note::NineP);
+    }
+    let booted = qemu::start(&m, &qemu, accel, &plan)
         .map_err(UpError::from)
         .and_then(|_| {
             // The agent first: forwards work as soon as the guest listens.
@@ -258,6 +278,7 @@ fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine,
         ssh_port,
         docker_port,
         mounts: Some(shares::from_args(&o.mounts, o.home.as_deref())?),
+        mount_type: o.mount_type()?.flatten(),
     };
     // The user's own key too, so plain `ssh -p PORT docker@127.0.0.1` works.
     let extra_keys = o

@@ -1,0 +1,275 @@
+//! virtiofs shares: one virtiofsd (the Rust one, from the virtiofsd
+//! crate or a distribution's package) per shared folder, run as the user
+//! who runs `b2d up`, serving QEMU's `vhost-user-fs-pci` device over a unix
+//! socket in the machine's directory. virtiofsd ends by itself when QEMU
+//! closes that socket, so nothing has to stop it.
+//!
+//! Ownership crosses as with 9p: whatever uid a container writes as, the
+//! file is the user's on the host; in the guest every host file shows as
+//! the docker user (1000) and group staff (50), so root and uid 1000 read
+//! them. (An unprivileged virtiofsd cannot switch to other ids: without
+//! this mapping the guest's docker user could not create files at all.)
+
+use super::machine::Machine;
+use super::shares::Mount;
+use super::vmspec::opt_path;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The uid and gid host files show as in the guest (docker, staff).
+const GUEST_UID: u32 = 1000;
+const GUEST_GID: u32 = 50;
+
+/// Where virtiofsd is looked for: `$B2D_VIRTIOFSD`, then PATH, then the
+/// distributions' places.
+const PLACES: &[&str] = &["/usr/libexec/virtiofsd", "/usr/lib/virtiofsd"];
+
+/// A virtiofsd that can serve shares as an ordinary user: the Rust one
+/// (QEMU's old C virtiofsd needs root and has no id translation).
+pub fn find() -> Option<PathBuf> {
+    let env = std::env::var_os("B2D_VIRTIOFSD").filter(|v| !v.is_empty());
+    let named = env.map(PathBuf::from);
+    let candidates = named
+        .into_iter()
+        .chain(crate::util::which(Path::new("virtiofsd")))
+        .chain(PLACES.iter().map(PathBuf::from));
+    candidates.into_iter().find(|p| usable(p))
+}
+
+/// Whether `bin` is a virtiofsd with the options b2d passes.
+pub fn usable(bin: &Path) -> bool {
+    let Ok(out) = std::process::Command::new(bin)
+        .arg("--help")
+        .stdin(std::process::Stdio::null())
+        .output()
+    else {
+        return false;
+    };
+    let help = String::from_utf8_lossy(&out.stdout);
+    ["--translate-uid", "--socket-path", "--sandbox"]
+        .iter()
+        .all(|o| help.contains(o))
+}
+
+pub fn socket(m: &Machine, i: usize) -> PathBuf {
+    m.dir.join(format!("vfs{i}.sock"))
+}
+
+pub fn log_file(m: &Machine) -> PathBuf {
+    m.dir.join("virtiofsd.log")
+}
+
+/// virtiofsd's arguments for one share, as the host user `uid`:`gid`.
+pub fn daemon_args(mount: &Mount, sock: &Path, uid: u32, gid: u32) -> Vec<String> {
+    let mut a = vec![
+        "--socket-path".into(),
+        sock.display().to_string(),
+        "--shared-dir".into(),
+        mount.path.display().to_string(),
+        // Unprivileged: no namespaces or chroot, the user's own rights.
+        "--sandbox".into(),
+        "none".into(),
+        // auto: the guest sees host edits (measured coherent; `always` is not).
+        "--cache".into(),
+        "auto".into(),
+        "--translate-uid".into(),
+        format!("squash-guest:0:{uid}:4294967295"),
+        "--translate-gid".into(),
+        format!("squash-guest:0:{gid}:4294967295"),
+        "--translate-uid".into(),
+        format!("squash-host:0:{GUEST_UID}:4294967295"),
+        "--translate-gid".into(),
+        format!("squash-host:0:{GUEST_GID}:4294967295"),
+    ];
+    if mount.readonly {
+        a.push("--readonly".into());
+    }
+    a
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VirtiofsError {
+    #[error("{bin}: cannot start virtiofsd for {dir}: {source}")]
+    Spawn {
+        bin: PathBuf,
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("virtiofsd for {dir} did not start (see {log}): {said}")]
+    Failed {
+        dir: PathBuf,
+        log: PathBuf,
+        said: String,
+    },
+}
+
+/// Start one virtiofsd per mount, detached (its own process group, output
+/// appended to `virtiofsd.log`), and wait until each serves its socket.
+/// On an error the ones already started are killed.
+pub fn start_all(
+    m: &Machine,
+    bin: &Path,
+    mounts: &[Mount],
+) -> Result<Vec<std::process::Child>, VirtiofsError> {
+    use std::os::unix::process::CommandExt;
+    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+    let log_path = log_file(m);
+    let mut started: Vec<std::process::Child> = Vec::new();
+    let fail = |started: &mut Vec<std::process::Child>, e| {
+        for c in started.iter_mut() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        Err(e)
+    };
+    for (i, mount) in mounts.iter().enumerate() {
+        let sock = socket(m, i);
+        let _ = std::fs::remove_file(&sock);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path);
+        let (out, err) = match log.and_then(|l| Ok((l.try_clone()?, l))) {
+            Ok(p) => p,
+            Err(source) => {
+                let e = VirtiofsError::Spawn {
+                    bin: bin.into(),
+                    dir: mount.path.clone(),
+                    source,
+                };
+                return fail(&mut started, e);
+            }
+        };
+        let child = std::process::Command::new(bin)
+            .args(daemon_args(mount, &sock, uid.as_raw(), gid.as_raw()))
+            .stdin(std::process::Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .process_group(0)
+            .spawn();
+        let mut child = match child {
+            Ok(c) => c,
+            Err(source) => {
+                let e = VirtiofsError::Spawn {
+                    bin: bin.into(),
+                    dir: mount.path.clone(),
+                    source,
+                };
+                return fail(&mut started, e);
+            }
+        };
+        if let Err(said) = wait_for_socket(&mut child, &sock) {
+            started.push(child);
+            let e = VirtiofsError::Failed {
+                dir: mount.path.clone(),
+                log: log_path.clone(),
+                said,
+            };
+            return fail(&mut started, e);
+        }
+        started.push(child);
+    }
+    Ok(started)
+}
+
+fn wait_for_socket(child: &mut std::process::Child, sock: &Path) -> Result<(), String> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if sock.exists() {
+            return Ok(());
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            return Err(format!("it exited ({status})"));
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no socket {} after 10 s", sock.display()));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// QEMU arguments: guest RAM as a shared memfd (vhost-user maps it into
+/// virtiofsd) and one vhost-user-fs device per mount, tag `tags[i]`.
+pub fn qemu_args(m: &Machine, tags: &[String], memory_mib: u32) -> Vec<String> {
+    if tags.is_empty() {
+        return Vec::new();
+    }
+    let mut a = vec![
+        "-object".into(),
+        format!("memory-backend-memfd,id=mem0,size={memory_mib}M,share=on"),
+        "-machine".into(),
+        "memory-backend=mem0".into(),
+    ];
+    for (i, tag) in tags.iter().enumerate() {
+        a.push("-chardev".into());
+        a.push(format!("socket,id=vfs{i},path={}", opt_path(&socket(m, i))));
+        a.push("-device".into());
+        a.push(format!("vhost-user-fs-pci,chardev=vfs{i},tag={tag}"));
+    }
+    a
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn daemon_runs_unprivileged_and_maps_ids_both_ways() {
+        let m = Mount {
+            path: "/home/alice".into(),
+            readonly: true,
+        };
+        let a = daemon_args(&m, Path::new("/d/vfs0.sock"), 1234, 999).join(" ");
+        assert!(
+            a.starts_with(
+                "--socket-path /d/vfs0.sock --shared-dir /home/alice --sandbox none --cache auto"
+            ),
+            "{a}"
+        );
+        assert!(
+            a.contains("--translate-uid squash-guest:0:1234:4294967295"),
+            "{a}"
+        );
+        assert!(
+            a.contains("--translate-gid squash-guest:0:999:4294967295"),
+            "{a}"
+        );
+        assert!(
+            a.contains("--translate-uid squash-host:0:1000:4294967295"),
+            "{a}"
+        );
+        assert!(
+            a.contains("--translate-gid squash-host:0:50:4294967295"),
+            "{a}"
+        );
+        assert!(a.ends_with("--readonly"), "{a}");
+    }
+
+    #[test]
+    fn qemu_gets_shared_memory_and_one_device_a_share() {
+        let t = tempfile::tempdir().unwrap();
+        let m = crate::host::machine::sample(t.path().join("a,b"));
+        assert!(qemu_args(&m, &[], 2048).is_empty(), "no share, no memfd");
+        let a = qemu_args(&m, &["b2d0".into(), "b2d1".into()], 2048);
+        assert_eq!(
+            a[..4],
+            [
+                "-object",
+                "memory-backend-memfd,id=mem0,size=2048M,share=on",
+                "-machine",
+                "memory-backend=mem0"
+            ]
+        );
+        let dir = t.path().join("a,,b").display().to_string();
+        assert_eq!(a[5], format!("socket,id=vfs0,path={dir}/vfs0.sock"));
+        assert_eq!(a[7], "vhost-user-fs-pci,chardev=vfs0,tag=b2d0");
+        assert_eq!(a[11], "vhost-user-fs-pci,chardev=vfs1,tag=b2d1");
+    }
+
+    #[test]
+    fn a_program_without_the_options_is_not_usable() {
+        assert!(!usable(Path::new("/bin/true")), "prints no help");
+        assert!(!usable(Path::new("/nonexistent/virtiofsd")));
+    }
+}
