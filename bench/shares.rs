@@ -1,12 +1,13 @@
 //! `make bench-shares`: the cost of crossing the VM boundary, as ratios
 //! measured in one run on one machine.
 //!
-//! Through the 9p share (the home-directory mechanism), on the guest's
-//! data disk and on the host directly, each case three times (medians):
+//! Through each share mechanism (virtiofs, then 9p after a reboot of the
+//! same machine), on the guest's data disk and on the host directly,
+//! each case three times (medians):
 //! write then read 256 MiB; create, stat and delete 10 000 small files;
 //! `tar x` of a tree of 5 000 files. Then the throughput of one forwarded
-//! port (host → 127.0.0.1:P → container) against the guest's own
-//! loopback. Needs `out/b2d.iso` and a release `b2d` (`make bench` builds
+//! port, both ways (host ⇄ 127.0.0.1:P ⇄ container), against the guest's
+//! own loopback, and how soon a published port accepts. Needs `out/b2d.iso` and a release `b2d` (`make bench` builds
 //! both) and root on the host only to drop the host's page cache.
 
 use std::io::{Read, Write};
@@ -161,19 +162,23 @@ fn run_cases(label: &str, mut once: impl FnMut() -> String) -> Vec<(String, f64)
         .collect()
 }
 
-/// Seconds to push `bytes` through 127.0.0.1:`port` into a listener
-/// that exits at EOF (busybox nc -l in a container).
-fn push(port: u16, bytes: usize) -> f64 {
+/// Connect to 127.0.0.1:`port` as soon as it accepts: seconds waited.
+fn connect(port: u16) -> (f64, std::net::TcpStream) {
     let t0 = Instant::now();
-    let mut s = loop {
+    loop {
         match std::net::TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => break s,
+            Ok(s) => return (t0.elapsed().as_secs_f64(), s),
             Err(_) if t0.elapsed() < Duration::from_secs(10) => {
-                std::thread::sleep(Duration::from_millis(50))
+                std::thread::sleep(Duration::from_millis(20))
             }
             Err(e) => panic!("127.0.0.1:{port}: {e}"),
         }
-    };
+    }
+}
+
+/// Seconds to push `bytes` into a listener that exits at EOF (busybox
+/// nc -l in a container).
+fn push(mut s: std::net::TcpStream, bytes: usize) -> f64 {
     let chunk = vec![0u8; 1 << 20];
     let start = Instant::now();
     for _ in 0..bytes / chunk.len() {
@@ -182,6 +187,20 @@ fn push(port: u16, bytes: usize) -> f64 {
     s.shutdown(std::net::Shutdown::Write).unwrap();
     let mut sink = [0u8; 64];
     let _ = s.read(&mut sink); // the listener closes once it has it all
+    start.elapsed().as_secs_f64()
+}
+
+/// Seconds to read `bytes` a container sends, to its EOF.
+fn pull(mut s: std::net::TcpStream, bytes: usize) -> f64 {
+    let mut buf = vec![0u8; 1 << 20];
+    let (start, mut got) = (Instant::now(), 0);
+    while let Ok(n) = s.read(&mut buf) {
+        if n == 0 {
+            break;
+        }
+        got += n;
+    }
+    assert_eq!(got, bytes, "the container sent all of it");
     start.elapsed().as_secs_f64()
 }
 
@@ -211,6 +230,8 @@ fn main() {
         iso.to_str().unwrap(),
         "--mount",
         &share_s,
+        "--mount-type",
+        "virtiofs",
         "--disk-size",
         "4G",
         "--memory",
@@ -234,21 +255,32 @@ fn main() {
     let disk = run_cases("guest-disk", || {
         b.guest(&script("/mnt/sda1", "/mnt/sda1/src.tar"))
     });
-    let ninep = run_cases("9p-share", || b.guest(&script(&share_s, &tar_s)));
+    let virtiofs = run_cases("virtiofs", || b.guest(&script(&share_s, &tar_s)));
+    // The same machine and disk, booted again with the other mechanism.
+    b.ok(&["stop", NAME]);
+    b.ok(&["up", NAME, "--mount-type", "9p", "--timeout", "600"]);
+    let ninep = run_cases("9p", || b.guest(&script(&share_s, &tar_s)));
 
     println!(
-        "{:<8}{:>10}{:>10}{:>10}{:>14}{:>14}",
-        "case", "host s", "disk s", "9p s", "9p/disk", "9p/host"
+        "{:<8}{:>9}{:>9}{:>10}{:>9}{:>16}{:>16}",
+        "case", "host s", "disk s", "virtiofs s", "9p s", "virtiofs/disk", "9p/disk"
     );
-    for ((n, h), ((_, d), (_, p))) in host.iter().zip(disk.iter().zip(ninep.iter())) {
+    for (i, (n, h)) in host.iter().enumerate() {
+        let (d, v, p) = (disk[i].1, virtiofs[i].1, ninep[i].1);
         // For write/read a ratio of throughputs (higher is better), for
         // the file cases a ratio of times (lower is better).
-        let (vs_disk, vs_host) = if n == "write" || n == "read" {
-            (format!("{:.2}x thr", d / p), format!("{:.2}x thr", h / p))
-        } else {
-            (format!("{:.2}x time", p / d), format!("{:.2}x time", p / h))
+        let ratio = |x: f64| {
+            if n == "write" || n == "read" {
+                format!("{:.2}x thr", d / x)
+            } else {
+                format!("{:.2}x time", x / d)
+            }
         };
-        println!("{n:<8}{h:>10.2}{d:>10.2}{p:>10.2}{vs_disk:>14}{vs_host:>14}");
+        println!(
+            "{n:<8}{h:>9.2}{d:>9.2}{v:>10.2}{p:>9.2}{:>16}{:>16}",
+            ratio(v),
+            ratio(p)
+        );
     }
 
     // One forwarded port against the guest's own loopback, 128 MiB each.
@@ -258,10 +290,10 @@ fn main() {
         .local_addr()
         .unwrap()
         .port();
-    let mut fwd = Vec::new();
-    let mut lo = Vec::new();
+    let (mut fwd, mut back, mut lo, mut lat) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let published = format!("{port}:5001");
     for _ in 0..RUNS {
-        let published = format!("{port}:5001");
+        // host → container
         let c = b.docker(&[
             "run",
             "-d",
@@ -272,7 +304,23 @@ fn main() {
             "-c",
             "nc -l -p 5001 > /dev/null",
         ]);
-        fwd.push(push(port, bytes));
+        let (secs, s) = connect(port);
+        lat.push(secs);
+        fwd.push(push(s, bytes));
+        let _ = b.docker(&["rm", "-f", c.trim()]);
+        // container → host
+        let c = b.docker(&[
+            "run",
+            "-d",
+            "-p",
+            &published,
+            "bb",
+            "sh",
+            "-c",
+            "dd if=/dev/zero bs=1M count=128 2>/dev/null | nc -l -p 5001",
+        ]);
+        let (_, s) = connect(port);
+        back.push(pull(s, bytes));
         let _ = b.docker(&["rm", "-f", c.trim()]);
         let out = b.docker(&[
             "run", "--rm", "bb", "sh", "-c",
@@ -280,12 +328,18 @@ fn main() {
         ]);
         lo.extend(parse(&out).into_iter().map(|(_, s)| s));
     }
-    let (f, l) = (median(fwd), median(lo));
+    let (f, p, l) = (median(fwd), median(back), median(lo));
     let mib = (bytes >> 20) as f64;
     println!(
-        "port    forwarded {:.1} MiB/s, guest loopback {:.1} MiB/s: {:.2}x",
+        "port    forwarded host->guest {:.1} MiB/s ({:.2}x loopback), guest->host {:.1} MiB/s ({:.2}x), guest loopback {:.1} MiB/s",
         mib / f,
+        l / f,
+        mib / p,
+        l / p,
         mib / l,
-        l / f
+    );
+    println!(
+        "port    forward ready {:.2} s after docker run returned (median)",
+        median(lat)
     );
 }
