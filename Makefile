@@ -41,6 +41,7 @@ bench: bench-shares
 ## Shares and forwarded ports against the guest's disk, the host and the
 ## guest's loopback: boots a machine (minutes under TCG).
 bench-shares: iso build
+	$(CARGO) build --release --example netblast --target $(MUSL_TARGET)
 	$(CARGO) bench --bench shares
 
 ## Short fuzz runs of every target (cargo-fuzz on stable via RUSTC_BOOTSTRAP).

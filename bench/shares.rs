@@ -106,6 +106,18 @@ impl Bench {
     }
 }
 
+impl Bench {
+    /// Wait until netblast in container `c` listens (a connection to the
+    /// forward before that reaches docker-proxy and ends at once).
+    fn listening(&self, c: &str) {
+        let t0 = Instant::now();
+        while !self.docker(&["logs", c]).contains("listening") {
+            assert!(t0.elapsed() < Duration::from_secs(30), "{c} never listened");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
 impl Drop for Bench {
     fn drop(&mut self) {
         let _ = self.cmd(&["rm", "-f", NAME]).output();
@@ -162,6 +174,14 @@ fn run_cases(label: &str, mut once: impl FnMut() -> String) -> Vec<(String, f64)
         .collect()
 }
 
+/// The static netblast `make bench-shares` builds.
+fn netblast() -> PathBuf {
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("target"));
+    target.join("x86_64-unknown-linux-musl/release/examples/netblast")
+}
+
 /// Connect to 127.0.0.1:`port` as soon as it accepts: seconds waited.
 fn connect(port: u16) -> (f64, std::net::TcpStream) {
     let t0 = Instant::now();
@@ -176,8 +196,7 @@ fn connect(port: u16) -> (f64, std::net::TcpStream) {
     }
 }
 
-/// Seconds to push `bytes` into a listener that exits at EOF (busybox
-/// nc -l in a container).
+/// Seconds to push `bytes` into a listener that closes at EOF.
 fn push(mut s: std::net::TcpStream, bytes: usize) -> f64 {
     let chunk = vec![0u8; 1 << 20];
     let start = Instant::now();
@@ -240,14 +259,31 @@ fn main() {
         "600",
     ]);
     b.guest(&format!("cp {tar_s} /mnt/sda1/src.tar"));
-    let image = test_support::busybox_image(b.dir.path(), &["sh", "nc", "dd", "sleep"], &[]);
+    // netblast (examples/netblast.rs, static) moves the bytes in the
+    // container; placed in the image root before busybox_image tars it.
+    let bin = b.dir.path().join("rootfs/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::copy(netblast(), bin.join("netblast")).expect("make bench-shares builds netblast");
+    let image = test_support::busybox_image(b.dir.path(), &["sh", "sleep"], &[]);
     b.docker(&["import", image.to_str().unwrap(), "bb"]);
 
+    // B2D_BENCH_PARTS=shares or =ports runs one half (default: both).
+    let parts = std::env::var("B2D_BENCH_PARTS").unwrap_or_else(|_| "shares,ports".into());
+    if parts.split(',').any(|p| p == "shares") {
+        shares(&b, &share_s, &tar_s);
+    }
+    if parts.split(',').any(|p| p == "ports") {
+        ports(&b);
+    }
+}
+
+/// The share cases: host, guest disk, virtiofs, then 9p after a reboot.
+fn shares(b: &Bench, share_s: &str, tar_s: &str) {
     eprintln!("medians of {RUNS} runs:");
     let host = run_cases("host", || {
         let out = Command::new("sh")
             .arg("-c")
-            .arg(script(&share_s, &tar_s))
+            .arg(script(share_s, tar_s))
             .output()
             .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
@@ -255,14 +291,14 @@ fn main() {
     let disk = run_cases("guest-disk", || {
         b.guest(&script("/mnt/sda1", "/mnt/sda1/src.tar"))
     });
-    let virtiofs = run_cases("virtiofs", || b.guest(&script(&share_s, &tar_s)));
+    let virtiofs = run_cases("virtiofs", || b.guest(&script(share_s, tar_s)));
     // The same machine and disk, booted again with the other mechanism.
     b.ok(&["stop", NAME]);
     b.ok(&["up", NAME, "--mount-type", "9p", "--timeout", "600"]);
-    let ninep = run_cases("9p", || b.guest(&script(&share_s, &tar_s)));
+    let ninep = run_cases("9p", || b.guest(&script(share_s, tar_s)));
 
     println!(
-        "{:<8}{:>9}{:>9}{:>10}{:>9}{:>16}{:>16}",
+        "{:<8}{:>9}{:>9}{:>12}{:>9}{:>16}{:>16}",
         "case", "host s", "disk s", "virtiofs s", "9p s", "virtiofs/disk", "9p/disk"
     );
     for (i, (n, h)) in host.iter().enumerate() {
@@ -277,56 +313,78 @@ fn main() {
             }
         };
         println!(
-            "{n:<8}{h:>9.2}{d:>9.2}{v:>10.2}{p:>9.2}{:>16}{:>16}",
+            "{n:<8}{h:>9.2}{d:>9.2}{v:>12.2}{p:>9.2}{:>16}{:>16}",
             ratio(v),
             ratio(p)
         );
     }
+}
 
+/// One forwarded port both ways against the guest's own loopback, and
+/// how soon a published port accepts.
+fn ports(b: &Bench) {
     // One forwarded port against the guest's own loopback, 128 MiB each.
     let bytes = 128usize << 20;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
     let (mut fwd, mut back, mut lo, mut lat) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    let published = format!("{port}:5001");
+    let n = bytes.to_string();
     for _ in 0..RUNS {
+        // A new port each time: the last one's forward may not be gone yet.
+        let port = free();
+        let published = format!("{port}:5001");
         // host → container
         let c = b.docker(&[
-            "run",
-            "-d",
-            "-p",
-            &published,
-            "bb",
-            "sh",
-            "-c",
-            "nc -l -p 5001 > /dev/null",
+            "run", "-d", "-p", &published, "bb", "netblast", "recv", "5001",
         ]);
-        let (secs, s) = connect(port);
-        lat.push(secs);
+        b.listening(c.trim());
+        let (_, s) = connect(port);
         fwd.push(push(s, bytes));
+        let _ = b.docker(&["wait", c.trim()]);
+        let got = b.docker(&["logs", c.trim()]);
+        assert!(
+            got.contains(&format!("got {bytes}")),
+            "the container got {got}"
+        );
         let _ = b.docker(&["rm", "-f", c.trim()]);
         // container → host
+        let port = free();
+        let published = format!("{port}:5001");
         let c = b.docker(&[
-            "run",
-            "-d",
-            "-p",
-            &published,
-            "bb",
-            "sh",
-            "-c",
-            "dd if=/dev/zero bs=1M count=128 2>/dev/null | nc -l -p 5001",
+            "run", "-d", "-p", &published, "bb", "netblast", "serve", "5001", &n,
         ]);
+        b.listening(c.trim());
         let (_, s) = connect(port);
         back.push(pull(s, bytes));
         let _ = b.docker(&["rm", "-f", c.trim()]);
+        // How soon a published port accepts on the host (docker-proxy
+        // listens in the guest as the container starts).
+        let port = free();
+        let published = format!("{port}:80");
+        let c = b.docker(&["run", "-d", "-p", &published, "bb", "sleep", "60"]);
+        lat.push(connect(port).0);
+        let _ = b.docker(&["rm", "-f", c.trim()]);
+        // container → container, over the guest's loopback
         let out = b.docker(&[
-            "run", "--rm", "bb", "sh", "-c",
-            "nc -l -p 5001 > /dev/null & sleep 1; read s _ < /proc/uptime; dd if=/dev/zero bs=1M count=128 2>/dev/null | nc 127.0.0.1 5001; read e _ < /proc/uptime; echo lo $s $e",
+            "run",
+            "--rm",
+            "bb",
+            "sh",
+            "-c",
+            &format!("netblast recv 5001 & sleep 1; netblast send 127.0.0.1:5001 {n}; wait"),
         ]);
-        lo.extend(parse(&out).into_iter().map(|(_, s)| s));
+        assert!(out.contains(&format!("got {bytes}")), "loopback: {out}");
+        let secs = out
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("sent {bytes} ")))
+            .and_then(|t| t.trim().parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("no time in {out}"));
+        lo.push(secs);
     }
     let (f, p, l) = (median(fwd), median(back), median(lo));
     let mib = (bytes >> 20) as f64;
