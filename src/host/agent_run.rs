@@ -288,7 +288,15 @@ mod tests {
             .spawn()
             .unwrap();
         std::fs::write(m.pid_file(), child.id().to_string()).unwrap();
-        assert_eq!(crate::host::qemu::running_pid(&m), Some(child.id()));
+        // Right after exec /proc/PID/cmdline can still be empty.
+        let t0 = std::time::Instant::now();
+        while crate::host::qemu::running_pid(&m).is_none() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "the fake QEMU never showed"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
         (m, child)
     }
 
