@@ -53,6 +53,30 @@ fn open_rw(disk: &Path) -> Result<File, DiskError> {
     Ok(o.open(disk).with_path("open for formatting", disk)?)
 }
 
+fn busy(e: &std::io::Error) -> bool {
+    e.raw_os_error() == Some(libc::EBUSY)
+}
+
+/// BLKRRPART, tried again for about 2 s while the kernel says the disk is
+/// busy (a scan or probe of its own still holds it: seen on an AHCI disk
+/// under TCG right after the GPT was written).
+pub(super) fn reread_partitions(sys: &dyn Sys, disk: &Path) -> std::io::Result<()> {
+    let mut wait = Duration::from_millis(50);
+    for _ in 1..REREAD_TRIES {
+        match sys.reread_partitions(disk) {
+            Err(e) if busy(&e) => {
+                log::info!("{}: BLKRRPART: {e}; trying again", disk.display());
+                std::thread::sleep(wait);
+                wait = (wait * 2).min(Duration::from_millis(400));
+            }
+            r => return r,
+        }
+    }
+    sys.reread_partitions(disk)
+}
+
+const REREAD_TRIES: usize = 8;
+
 /// Make sure partition nodes exist for `parts` (number, byte start, byte
 /// length). A kernel that parses GPT creates them on BLKRRPART within
 /// moments; one built without GPT support (minimal VM kernels) does not,
@@ -133,8 +157,15 @@ pub fn format(
     super::gpt::write(&mut dev, &layout).with_path("write the GPT on", disk)?;
     dev.sync_all().with_path("fsync", disk)?;
     drop(dev);
-    sys.reread_partitions(disk)
-        .with_path("re-read the partition table of", disk)?;
+    match reread_partitions(sys, disk) {
+        Ok(()) => {}
+        // ensure_partitions below tells the kernel each partition itself.
+        Err(e) if busy(&e) => log::warn!(
+            "{}: the kernel kept the disk busy ({e}); adding the partitions with BLKPG",
+            disk.display()
+        ),
+        Err(e) => Err::<(), _>(e).with_path("re-read the partition table of", disk)?,
+    }
     let mut parts = vec![(1, layout.data.start, layout.data.end - layout.data.start)];
     if let Some(s) = &layout.swap {
         parts.push((2, s.start, s.end - s.start));
@@ -192,6 +223,26 @@ pub fn format(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sys::FakeSys;
+
+    #[test]
+    fn a_busy_disk_is_asked_again_other_errors_are_not() {
+        let disk = Path::new("/dev/sda");
+        let sys = FakeSys::new();
+        sys.fail_on_errno("reread_partitions /dev/sda", libc::EBUSY);
+        let e = reread_partitions(&sys, disk).unwrap_err();
+        assert!(busy(&e), "{e}");
+        assert_eq!(sys.calls().len(), REREAD_TRIES, "{:?}", sys.calls());
+
+        let sys = FakeSys::new();
+        sys.fail_on_errno("reread_partitions /dev/sda", libc::ENODEV);
+        assert!(reread_partitions(&sys, disk).is_err());
+        assert_eq!(sys.calls().len(), 1, "ENODEV is final");
+
+        let sys = FakeSys::new();
+        reread_partitions(&sys, disk).unwrap();
+        assert_eq!(sys.calls(), ["reread_partitions /dev/sda"]);
+    }
 
     #[test]
     fn partition_paths_follow_kernel_names() {

@@ -311,8 +311,7 @@ fn grow(sys: &dyn Sys, disk: &Path) -> Result<bool, DiskError> {
         f.sync_all().with_path("fsync", disk)?;
         drop(f);
         log::info!("{}: disk grew; partition 1 extended", disk.display());
-        sys.reread_partitions(disk)
-            .with_path("re-read the partition table of", disk)?;
+        format::reread_partitions(sys, disk).with_path("re-read the partition table of", disk)?;
     }
     Ok(grew)
 }
