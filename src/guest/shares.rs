@@ -85,15 +85,19 @@ pub fn mount_all(sys: &dyn Sys, root: &Path, cfg: &GuestConfig) -> Vec<PathBuf> 
 /// VirtualBox shares, mounted as boot2docker did: the share named `Users`
 /// (a macOS host's /Users) at `/Users`, `c/Users` (a Windows host's) at
 /// `/c/Users`, owned by docker:staff. Only where the VirtualBox guest
-/// driver is loaded; a share the VM does not have fails quietly.
+/// driver found its device; a share the VM does not have fails quietly.
 pub const VBOX_SHARES: &[(&str, &str)] = &[("Users", "/Users"), ("c/Users", "/c/Users")];
 
 /// vboxsf options: the docker user (1000) and group staff (50).
-pub const VBOXSF_OPTS: &str = "uid=1000,gid=50,iocharset=utf8";
+/// (The kernel's own vboxsf names the charset `nls`; `iocharset` was the
+/// out-of-tree driver's and makes this one refuse the mount.)
+pub const VBOXSF_OPTS: &str = "uid=1000,gid=50,nls=utf8";
 
 /// Whether this is a VirtualBox VM with its guest driver loaded.
 pub fn in_virtualbox(sys_root: &Path) -> bool {
-    sys_root.join("module/vboxguest").is_dir()
+    // The driver's misc device exists only once it found VirtualBox's PCI
+    // device; the module itself is loaded on every boot.
+    sys_root.join("class/misc/vboxguest").exists()
 }
 
 /// Mount the VirtualBox shares there are; returns the mount points.
@@ -198,6 +202,12 @@ mod tests {
         assert!(sys.calls().is_empty(), "not VirtualBox: nothing tried");
 
         std::fs::create_dir_all(sys_root.join("module/vboxguest")).unwrap();
+        assert!(
+            mount_vbox(&sys, t.path(), &sys_root).is_empty(),
+            "the module alone, without VirtualBox's device: nothing tried"
+        );
+        assert!(sys.calls().is_empty());
+        std::fs::create_dir_all(sys_root.join("class/misc/vboxguest")).unwrap();
         let sys = FakeSys::new();
         sys.fail_on("mount c/Users", std::io::ErrorKind::NotFound);
         let done = mount_vbox(&sys, t.path(), &sys_root);
