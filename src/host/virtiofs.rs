@@ -112,65 +112,59 @@ pub fn start_all(
     bin: &Path,
     mounts: &[Mount],
 ) -> Result<Vec<std::process::Child>, VirtiofsError> {
-    use std::os::unix::process::CommandExt;
-    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
-    let log_path = log_file(m);
     let mut started: Vec<std::process::Child> = Vec::new();
-    let fail = |started: &mut Vec<std::process::Child>, e| {
-        for c in started.iter_mut() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-        Err(e)
-    };
     for (i, mount) in mounts.iter().enumerate() {
-        let sock = socket(m, i);
-        let _ = std::fs::remove_file(&sock);
-        let log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log_path);
-        let (out, err) = match log.and_then(|l| Ok((l.try_clone()?, l))) {
-            Ok(p) => p,
-            Err(source) => {
-                let e = VirtiofsError::Spawn {
-                    bin: bin.into(),
-                    dir: mount.path.clone(),
-                    source,
-                };
-                return fail(&mut started, e);
+        match start_one(m, bin, mount, &socket(m, i)) {
+            Ok(c) => started.push(c),
+            Err(e) => {
+                for c in &mut started {
+                    let _ = c.kill();
+                    let _ = c.wait();
+                }
+                return Err(e);
             }
-        };
-        let child = std::process::Command::new(bin)
-            .args(daemon_args(mount, &sock, uid.as_raw(), gid.as_raw()))
-            .stdin(std::process::Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .process_group(0)
-            .spawn();
-        let mut child = match child {
-            Ok(c) => c,
-            Err(source) => {
-                let e = VirtiofsError::Spawn {
-                    bin: bin.into(),
-                    dir: mount.path.clone(),
-                    source,
-                };
-                return fail(&mut started, e);
-            }
-        };
-        if let Err(said) = wait_for_socket(&mut child, &sock) {
-            started.push(child);
-            let e = VirtiofsError::Failed {
-                dir: mount.path.clone(),
-                log: log_path.clone(),
-                said,
-            };
-            return fail(&mut started, e);
         }
-        started.push(child);
     }
     Ok(started)
+}
+
+fn start_one(
+    m: &Machine,
+    bin: &Path,
+    mount: &Mount,
+    sock: &Path,
+) -> Result<std::process::Child, VirtiofsError> {
+    use std::os::unix::process::CommandExt;
+    let spawn_error = |source| VirtiofsError::Spawn {
+        bin: bin.into(),
+        dir: mount.path.clone(),
+        source,
+    };
+    let _ = std::fs::remove_file(sock);
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log_file(m))
+        .map_err(spawn_error)?;
+    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+    let mut child = std::process::Command::new(bin)
+        .args(daemon_args(mount, sock, uid.as_raw(), gid.as_raw()))
+        .stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(spawn_error)?)
+        .stderr(log)
+        .process_group(0)
+        .spawn()
+        .map_err(spawn_error)?;
+    if let Err(said) = wait_for_socket(&mut child, sock) {
+        let _ = child.kill();
+        let _ = child.wait();
+        return Err(VirtiofsError::Failed {
+            dir: mount.path.clone(),
+            log: log_file(m),
+            said,
+        });
+    }
+    Ok(child)
 }
 
 fn wait_for_socket(child: &mut std::process::Child, sock: &Path) -> Result<(), String> {
@@ -265,6 +259,49 @@ mod tests {
         assert_eq!(a[5], format!("socket,id=vfs0,path={dir}/vfs0.sock"));
         assert_eq!(a[7], "vhost-user-fs-pci,chardev=vfs0,tag=b2d0");
         assert_eq!(a[11], "vhost-user-fs-pci,chardev=vfs1,tag=b2d1");
+    }
+
+    fn fake_daemon(dir: &Path, body: &str) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = dir.join("fake-virtiofsd");
+        std::fs::write(&p, format!("#!/bin/sh\n{body}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+        p
+    }
+
+    #[test]
+    fn daemons_start_before_qemu_and_a_failed_one_is_named() {
+        let t = tempfile::tempdir().unwrap();
+        let m = crate::host::machine::sample(t.path());
+        let mounts: Vec<Mount> = ["/a", "/b"]
+            .iter()
+            .map(|p| Mount {
+                path: p.into(),
+                readonly: false,
+            })
+            .collect();
+        // $2 is --socket-path's value: the fake "serves" by creating it.
+        let ok = fake_daemon(t.path(), r#": > "$2"; echo serving "$4"; exec sleep 30"#);
+        let mut kids = start_all(&m, &ok, &mounts).unwrap();
+        assert_eq!(kids.len(), 2);
+        assert!(socket(&m, 0).exists() && socket(&m, 1).exists());
+        for k in &mut kids {
+            k.kill().unwrap();
+            k.wait().unwrap();
+        }
+        let log = std::fs::read_to_string(log_file(&m)).unwrap();
+        assert!(
+            log.contains("serving /a") && log.contains("serving /b"),
+            "{log}"
+        );
+
+        let bad = fake_daemon(t.path(), "echo no such option >&2; exit 2");
+        let e = start_all(&m, &bad, &mounts).unwrap_err().to_string();
+        assert!(e.starts_with("virtiofsd for /a did not start"), "{e}");
+        assert!(e.contains("it exited"), "{e}");
+        assert!(std::fs::read_to_string(log_file(&m))
+            .unwrap()
+            .contains("no such option"));
     }
 
     #[test]
