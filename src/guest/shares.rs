@@ -54,10 +54,11 @@ pub fn mount_all(sys: &dyn Sys, root: &Path, cfg: &GuestConfig) -> Vec<PathBuf> 
         } else {
             MsFlags::empty()
         };
-        let (fstype, data) = match s.fs {
-            ShareFs::NineP => ("9p", Some(NINEP_OPTS)),
+        let fstype = s.fs.name();
+        let data = match s.fs {
+            ShareFs::NineP => Some(NINEP_OPTS),
             // virtiofsd decides caching; the kernel needs no options.
-            ShareFs::Virtiofs => ("virtiofs", None),
+            ShareFs::Virtiofs => None,
         };
         match sys.mount(Some(&s.tag), &target, Some(fstype), flags, data) {
             Ok(()) => {
