@@ -7,7 +7,6 @@ use super::machine::Machine;
 use super::ports::PortError;
 use super::vmspec::{binary, opt_path, DiskBus, VmSpec};
 use super::{agent_run, shares, virtiofs};
-use crate::wire::guest_config::ShareFs;
 use crate::wire::ports::CHANNEL;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,12 +75,7 @@ pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan) -> Vec<String> {
         "-device".into(),
         format!("virtserialport,bus=vser0.0,chardev=agent0,name={CHANNEL}"),
     ];
-    a.extend(shares::qemu_args(
-        m,
-        m.config.mounts.as_deref().unwrap_or_default(),
-        shares.fs,
-        &m.guest_config(),
-    ));
+    a.extend(shares::qemu_args(m, shares.fs()));
     a.extend(spec.args(
         accel,
         m.config.ssh_port,
@@ -106,7 +100,7 @@ pub fn start(
         agent_run::qmp_socket(m),
         agent_run::channel_socket(m),
     ];
-    if shares.fs == ShareFs::Virtiofs {
+    if shares.virtiofsd.is_some() {
         socks.extend((0..mounts.len()).map(|i| virtiofs::socket(m, i)));
     }
     for sock in socks {
@@ -117,14 +111,14 @@ pub fn start(
         let _ = std::fs::remove_file(&sock);
     }
     let _ = std::fs::remove_file(m.pid_file());
-    let config = shares::guest_config(mounts, shares.fs);
+    let config = shares::guest_config(mounts, shares.fs());
     let text = serde_json::to_vec(&config).unwrap_or_default();
     let path = m.guest_config();
     crate::atomic::write_atomic(&path, &text, 0o644)
         .map_err(|source| QemuError::Io { path, source })?;
-    let mut daemons = match (&shares.virtiofsd, shares.fs) {
-        (Some(bin), ShareFs::Virtiofs) => virtiofs::start_all(m, bin, mounts)?,
-        _ => Vec::new(),
+    let mut daemons = match &shares.virtiofsd {
+        Some(bin) => virtiofs::start_all(m, bin, mounts)?,
+        None => Vec::new(),
     };
     let started = launch(m, qemu, accel, shares);
     if started.is_err() {

@@ -44,7 +44,7 @@ pub fn parse_type(arg: &str) -> Result<Option<ShareFs>, ShareError> {
 /// How this boot shares the machine's folders.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
-    pub fs: ShareFs,
+    /// The virtiofsd to serve the folders; None: 9p (or nothing to share).
     pub virtiofsd: Option<PathBuf>,
     /// `auto` found no virtiofsd and took 9p.
     pub fell_back: bool,
@@ -53,9 +53,15 @@ pub struct Plan {
 impl Plan {
     pub fn none() -> Plan {
         Plan {
-            fs: ShareFs::NineP,
             virtiofsd: None,
             fell_back: false,
+        }
+    }
+
+    pub fn fs(&self) -> ShareFs {
+        match self.virtiofsd {
+            Some(_) => ShareFs::Virtiofs,
+            None => ShareFs::NineP,
         }
     }
 }
@@ -72,7 +78,6 @@ pub fn plan(
     }
     match (found(), wanted) {
         (Some(bin), _) => Ok(Plan {
-            fs: ShareFs::Virtiofs,
             virtiofsd: Some(bin),
             fell_back: false,
         }),
@@ -160,11 +165,12 @@ pub fn guest_config(mounts: &[Mount], fs: ShareFs) -> GuestConfig {
     }
 }
 
-/// QEMU arguments: one export per mount (virtiofs devices of machine
-/// `m`, or 9p) and the fw_cfg item naming `config_file` (the written
-/// [`guest_config`]).
-pub fn qemu_args(m: &Machine, mounts: &[Mount], fs: ShareFs, config_file: &Path) -> Vec<String> {
+/// QEMU arguments for machine `m`: one export per mount (virtiofs
+/// devices, or 9p) and the fw_cfg item naming its written
+/// [`guest_config`].
+pub fn qemu_args(m: &Machine, fs: ShareFs) -> Vec<String> {
     let esc = super::vmspec::opt_path;
+    let mounts = m.config.mounts.as_deref().unwrap_or_default();
     let mut a = Vec::new();
     if fs == ShareFs::Virtiofs {
         let tags: Vec<String> = (0..mounts.len()).map(tag).collect();
@@ -181,7 +187,10 @@ pub fn qemu_args(m: &Machine, mounts: &[Mount], fs: ShareFs, config_file: &Path)
         ));
     }
     a.push("-fw_cfg".into());
-    a.push(format!("name={FW_CFG_NAME},file={}", esc(config_file)));
+    a.push(format!(
+        "name={FW_CFG_NAME},file={}",
+        esc(&m.guest_config())
+    ));
     a
 }
 
@@ -230,13 +239,9 @@ mod tests {
         let ro = format!("{}:ro", home.display());
         let two = from_args(&[ro.clone(), ro], None).unwrap();
         assert_eq!(two.len(), 1, "the same directory once");
-        let m = crate::host::machine::sample("/m");
-        let args = qemu_args(
-            &m,
-            &two,
-            ShareFs::NineP,
-            Path::new("/m/a,b/guest-config.json"),
-        );
+        let mut m = crate::host::machine::sample("/m/a,b");
+        m.config.mounts = Some(two.clone());
+        let args = qemu_args(&m, ShareFs::NineP);
         assert_eq!(args[0], "-virtfs");
         assert_eq!(
             args[1],
@@ -256,7 +261,7 @@ mod tests {
         assert_eq!(c.shares[0].path, home.display().to_string());
         assert!(c.shares[0].readonly);
         assert_eq!(c.shares[0].fs, ShareFs::Virtiofs);
-        let v = qemu_args(&m, &two, ShareFs::Virtiofs, Path::new("/m/g.json"));
+        let v = qemu_args(&m, ShareFs::Virtiofs);
         assert!(!v.iter().any(|a| a == "-virtfs"), "{v:?}");
         assert!(
             v.contains(&"vhost-user-fs-pci,chardev=vfs0,tag=b2d0".to_string()),
@@ -264,7 +269,10 @@ mod tests {
         );
         assert_eq!(
             v[v.len() - 2..],
-            ["-fw_cfg", "name=opt/org.b2d/config,file=/m/g.json"]
+            [
+                "-fw_cfg",
+                "name=opt/org.b2d/config,file=/m/a,,b/guest-config.json"
+            ]
         );
     }
 
@@ -276,10 +284,10 @@ mod tests {
         }];
         let bin = || Some(PathBuf::from("/usr/libexec/virtiofsd"));
         let auto = plan(None, &one, bin).unwrap();
-        assert_eq!(auto.fs, ShareFs::Virtiofs);
+        assert_eq!(auto.fs(), ShareFs::Virtiofs);
         assert_eq!(auto.virtiofsd, bin());
         let fallback = plan(None, &one, || None).unwrap();
-        assert_eq!((fallback.fs, fallback.fell_back), (ShareFs::NineP, true));
+        assert_eq!((fallback.fs(), fallback.fell_back), (ShareFs::NineP, true));
         assert_eq!(
             plan(Some(ShareFs::Virtiofs), &one, || None),
             Err(ShareError::NoVirtiofsd)
