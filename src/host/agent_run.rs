@@ -49,6 +49,18 @@ fn try_lock(m: &Machine) -> Option<nix::fcntl::Flock<std::fs::File>> {
     nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
 }
 
+/// The lock, tried every 100 ms for up to `wait`.
+fn lock_within(m: &Machine, wait: Duration) -> Option<nix::fcntl::Flock<std::fs::File>> {
+    let deadline = std::time::Instant::now() + wait;
+    loop {
+        let lock = try_lock(m);
+        if lock.is_some() || std::time::Instant::now() >= deadline {
+            return lock;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// The QEMU pid the running agent serves, if an agent holds the lock.
 fn serving(m: &Machine) -> Option<u32> {
     if try_lock(m).is_some() {
@@ -78,10 +90,7 @@ pub fn ensure(m: &Machine, exe: &Path) -> io::Result<bool> {
     if running(m) {
         return Ok(false);
     }
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while try_lock(m).is_none() && std::time::Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    drop(lock_within(m, Duration::from_secs(5)));
     use std::os::unix::process::CommandExt;
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -200,15 +209,7 @@ fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>
 /// Run the agent for `m` until its QEMU ends.
 pub fn run(m: &Machine) -> io::Result<()> {
     // A `b2d ports` probing the lock holds it for a moment: try for 1 s.
-    let mut lock = try_lock(m);
-    for _ in 0..10 {
-        if lock.is_some() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-        lock = try_lock(m);
-    }
-    let Some(lock) = lock else {
+    let Some(lock) = lock_within(m, Duration::from_secs(1)) else {
         return Ok(()); // another agent serves this machine
     };
     let Some(pid) = super::qemu::running_pid(m) else {
