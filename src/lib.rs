@@ -6,6 +6,8 @@
 //! - `host`: the host companion logic (`b2d`).
 //! - [`wire`]: the run-time contract between them (ready line, console
 //!   log lines).
+//! - [`tunnel`]: the TCP stream multiplexer both agents run over the
+//!   tunnel channel (forwarded ports).
 //! - [`sys`]: the one seam to the kernel, and [`sys::run_tool`], the one
 //!   way to run an external program.
 //! - [`errors`]: the one "I/O error with a path", [`errors::PathError`].
@@ -24,6 +26,7 @@ pub mod guest;
 pub mod host;
 pub mod sys;
 pub mod tls;
+pub mod tunnel;
 pub mod util;
 pub mod wire;
 

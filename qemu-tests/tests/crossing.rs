@@ -179,6 +179,28 @@ fn http_get(port: u16) -> String {
     r
 }
 
+/// The host agent's pid: the process whose command line is `b2d agent NAME`.
+fn agent_pid() -> String {
+    let found = std::fs::read_dir("/proc").unwrap().flatten().find(|p| {
+        let cmd = std::fs::read(p.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<&[u8]> = cmd.split(|&b| b == 0).filter(|a| !a.is_empty()).collect();
+        args.len() == 3
+            && args[0].ends_with(b"b2d")
+            && args[1] == b"agent"
+            && args[2] == NAME.as_bytes()
+    });
+    found
+        .map(|p| p.file_name().to_string_lossy().into_owned())
+        .unwrap_or_else(|| panic!("no host agent runs for {NAME}"))
+}
+
+/// Whether process `pid` listens on TCP 127.0.0.1:`port`.
+fn listens_tcp(pid: &str, port: u16) -> bool {
+    let out = test_support::run("ss", &["-ltnpH"]);
+    out.lines()
+        .any(|l| l.contains(&format!("127.0.0.1:{port} ")) && l.contains(&format!("pid={pid},")))
+}
+
 /// Whether QEMU (`pid`) holds a UDP socket on 127.0.0.1:`port`.
 fn qemu_udp(pid: &str, port: u16) -> bool {
     let out = test_support::run("ss", &["-lunpH"]);
@@ -313,6 +335,13 @@ fn shares_ports_and_context_as_an_ordinary_user() {
     assert!(up.is_some(), "127.0.0.1:{p} did not answer within 2 s");
     eprintln!("-p {p}: forwarded after {:?}", up.unwrap());
     assert!(http_get(p).contains("b2d-page"));
+    // TCP is the host agent's own listener, carried over the tunnel.
+    let agent = agent_pid();
+    assert!(
+        listens_tcp(&agent, p),
+        "the agent does not hold 127.0.0.1:{p}"
+    );
+    assert!(!listens_tcp(pid, p), "QEMU holds 127.0.0.1:{p} too");
     let ports = e.b2d(&["ports", NAME]);
     assert!(ports.contains(&format!("127.0.0.1:{p}")), "{ports}");
     e.docker(&["stop", "-t", "1", c.trim()]);
@@ -381,13 +410,15 @@ fn shares_ports_and_context_as_an_ordinary_user() {
     assert!(http_get(h).contains("b2d-page"));
     e.docker(&["rm", "-f", c.trim()]);
 
-    // Nothing of the machine's is bound beyond loopback.
+    // Nothing of the machine's (QEMU, the host agent) is bound beyond
+    // loopback.
     let ss = test_support::run("ss", &["-ltnupH"]);
-    for l in ss.lines().filter(|l| l.contains(&format!("pid={pid},"))) {
+    let mine = [format!("pid={pid},"), format!("pid={agent},")];
+    for l in ss.lines().filter(|l| mine.iter().any(|m| l.contains(m))) {
         let local = l.split_whitespace().nth(4).unwrap_or_default();
         assert!(
             local.starts_with("127.0.0.1:") || local.starts_with("[::1]:"),
-            "QEMU listens beyond loopback: {l}"
+            "the machine listens beyond loopback: {l}"
         );
     }
 

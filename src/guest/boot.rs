@@ -352,7 +352,9 @@ pub fn run() -> ! {
         sys_root: cfg.sys_root.clone(),
         dev_root: cfg.dev_root.clone(),
     };
+    let tunnel = watch.clone();
     std::thread::spawn(move || super::portwatch::run(&watch));
+    std::thread::spawn(move || super::tunnel::run(&tunnel));
 
     let action = match sup.run(|_| false) {
         supervisor::LoopEnd::Shutdown(a) => a,

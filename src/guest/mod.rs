@@ -17,4 +17,5 @@ pub mod shares;
 pub mod shutdown;
 pub mod supervisor;
 pub mod tls;
+pub mod tunnel;
 pub mod users;

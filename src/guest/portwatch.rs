@@ -53,6 +53,7 @@ struct Sock {
     proto: Proto,
     port: u16,
     inode: u64,
+    ip: IpAddr,
 }
 
 /// The listening sockets under `proc_root/net` (an absent or unreadable
@@ -74,6 +75,7 @@ fn sockets(proc_root: &Path) -> Vec<Sock> {
                         proto: Proto::Tcp,
                         port: e.local_address.port(),
                         inode: e.inode,
+                        ip: e.local_address.ip(),
                     }),
             );
         }
@@ -93,6 +95,7 @@ fn sockets(proc_root: &Path) -> Vec<Sock> {
                         proto: Proto::Udp,
                         port: e.local_address.port(),
                         inode: e.inode,
+                        ip: e.local_address.ip(),
                     }),
             );
         }
@@ -172,14 +175,28 @@ pub fn scan(proc_root: &Path) -> PortsMsg {
     PortsMsg { ports }
 }
 
-/// The channel's device node: the `vportNpM` whose sysfs `name` is
-/// [`CHANNEL`] (there is no udev to make `/dev/virtio-ports/` links).
-pub fn channel_device(sys_root: &Path, dev_root: &Path) -> Option<PathBuf> {
+/// A virtio-serial port's device node: the `vportNpM` whose sysfs
+/// `name` is `channel` (there is no udev to make `/dev/virtio-ports/`
+/// links).
+pub fn channel_device(sys_root: &Path, dev_root: &Path, channel: &str) -> Option<PathBuf> {
     let dir = std::fs::read_dir(sys_root.join("class/virtio-ports")).ok()?;
     dir.flatten().find_map(|e| {
         let name = std::fs::read_to_string(e.path().join("name")).ok()?;
-        (name.trim() == CHANNEL).then(|| dev_root.join(e.file_name()))
+        (name.trim() == channel).then(|| dev_root.join(e.file_name()))
     })
+}
+
+/// The addresses TCP `port` listens on outside loopback now (0.0.0.0 or
+/// :: for a wildcard listener): where the tunnel connects to.
+pub fn tcp_listen_addrs(proc_root: &Path, port: u16) -> Vec<IpAddr> {
+    let mut v: Vec<IpAddr> = sockets(proc_root)
+        .into_iter()
+        .filter(|s| s.proto == Proto::Tcp && s.port == port)
+        .map(|s| s.ip)
+        .collect();
+    v.sort();
+    v.dedup();
+    v
 }
 
 /// Where the watch reads and writes.
@@ -193,7 +210,7 @@ pub struct Watch {
 /// Run the watch forever (a thread of PID 1). Without the channel (not a
 /// b2d-made QEMU machine) it says so once and ends.
 pub fn run(w: &Watch) {
-    let Some(dev) = channel_device(&w.sys_root, &w.dev_root) else {
+    let Some(dev) = channel_device(&w.sys_root, &w.dev_root, CHANNEL) else {
         log::info!("ports: no {CHANNEL} channel; published ports are not forwarded to the host");
         return;
     };
@@ -314,12 +331,28 @@ mod tests {
             std::fs::write(vp.join(port).join("name"), name).unwrap();
         }
         assert_eq!(
-            channel_device(&t.path().join("sys"), Path::new("/dev")),
+            channel_device(&t.path().join("sys"), Path::new("/dev"), CHANNEL),
             Some(PathBuf::from("/dev/vport0p2"))
         );
         assert_eq!(
-            channel_device(&t.path().join("none"), Path::new("/dev")),
+            channel_device(&t.path().join("none"), Path::new("/dev"), CHANNEL),
             None
+        );
+    }
+
+    #[test]
+    fn listen_addresses_of_one_port() {
+        let t = proc_tree();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            tcp_listen_addrs(t.path(), 20120),
+            vec![ip("0.0.0.0"), ip("::")]
+        );
+        assert_eq!(tcp_listen_addrs(t.path(), 8081), vec![ip("10.0.2.15")]);
+        assert!(tcp_listen_addrs(t.path(), 8080).is_empty(), "loopback only");
+        assert!(
+            tcp_listen_addrs(t.path(), 5353).is_empty(),
+            "UDP is not dialled"
         );
     }
 

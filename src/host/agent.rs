@@ -1,9 +1,11 @@
 //! The host agent: a detached `b2d` process per running machine that
 //! reads the guest's listening ports from the virtio-serial channel (see
 //! [`crate::wire::ports`]) and forwards each to the same port on the
-//! host's 127.0.0.1 through QMP `hostfwd_add` / `hostfwd_remove` on the
-//! user network. It lives as long as the machine's QEMU; `b2d up` starts
-//! it and starts it again if it is missing.
+//! host's 127.0.0.1: a TCP port through a listener of its own and the
+//! tunnel channel ([`super::tunnel`]), a UDP port through QMP
+//! `hostfwd_add` / `hostfwd_remove` on the user network. It lives as long
+//! as the machine's QEMU; `b2d up` starts it and starts it again if it is
+//! missing.
 //!
 //! What is forwarded, and what was skipped and why, is kept in the
 //! machine's `ports.json` (written atomically after every change), which
@@ -121,7 +123,12 @@ pub fn host_port_free(proto: Proto, port: u16) -> Result<(), String> {
         Proto::Tcp => std::net::TcpListener::bind(("127.0.0.1", port)).map(drop),
         Proto::Udp => std::net::UdpSocket::bind(("127.0.0.1", port)).map(drop),
     };
-    r.map_err(|e| match e.kind() {
+    r.map_err(|e| bind_refused(proto, port, &e))
+}
+
+/// Why binding 127.0.0.1:`port` failed, for `b2d ports` and the log.
+pub fn bind_refused(proto: Proto, port: u16, e: &io::Error) -> String {
+    match e.kind() {
         io::ErrorKind::AddrInUse => {
             format!("127.0.0.1:{port}/{proto} is in use by another program on the host")
         }
@@ -132,7 +139,7 @@ pub fn host_port_free(proto: Proto, port: u16) -> Result<(), String> {
             u32::from(port) + 8000
         ),
         _ => format!("127.0.0.1:{port}/{proto}: {e}"),
-    })
+    }
 }
 
 /// The `hostfwd_add`/`hostfwd_remove` rule for a forward on the user

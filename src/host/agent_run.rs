@@ -1,12 +1,15 @@
 //! The host agent's process: started detached by `b2d up` (`b2d agent
 //! NAME`, hidden), it connects to the machine's port channel (a unix
-//! socket QEMU serves for the guest's virtio-serial port), applies each
-//! ports message through the machine's agent QMP socket, and ends when
-//! the machine's QEMU does.
+//! socket QEMU serves for the guest's virtio-serial port) and applies
+//! each ports message: a TCP port gets a listener of the agent's own,
+//! carried over the tunnel channel ([`tunnel`]); a UDP port a `hostfwd`
+//! through the machine's agent QMP socket. It ends when the machine's
+//! QEMU does.
 
 use super::agent::{self, Forwarder, State};
 use super::machine::Machine;
 use super::qmp::Qmp;
+use super::tunnel;
 use crate::wire::ports::{PortsMsg, Proto, MAX_LINE};
 use std::io::{self, BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -18,6 +21,11 @@ pub const NETDEV: &str = "n0";
 
 pub fn channel_socket(m: &Machine) -> PathBuf {
     m.dir.join("agent.sock")
+}
+
+/// The tunnel channel: forwarded TCP connections (see [`tunnel`]).
+pub fn tunnel_socket(m: &Machine) -> PathBuf {
+    m.dir.join("tunnel.sock")
 }
 
 /// A QMP monitor of the agent's own, so `b2d stop` never waits for it.
@@ -129,15 +137,37 @@ impl QmpForwarder {
     }
 }
 
-impl Forwarder for QmpForwarder {
+/// TCP through the agent's own listeners and the tunnel; UDP through
+/// QEMU's `hostfwd` on the user network.
+struct Forwards {
+    qmp: QmpForwarder,
+    tcp: tunnel::Listeners,
+}
+
+impl Forwarder for Forwards {
     fn available(&mut self, proto: Proto, port: u16) -> Result<(), String> {
-        agent::host_port_free(proto, port)
+        match proto {
+            Proto::Tcp => Ok(()), // add binds it, or says why not
+            Proto::Udp => agent::host_port_free(proto, port),
+        }
     }
     fn add(&mut self, proto: Proto, port: u16) -> Result<(), String> {
-        self.hmp(&agent::hostfwd_add(NETDEV, proto, port))
+        match proto {
+            Proto::Tcp => self
+                .tcp
+                .add(port)
+                .map_err(|e| agent::bind_refused(proto, port, &e)),
+            Proto::Udp => self.qmp.hmp(&agent::hostfwd_add(NETDEV, proto, port)),
+        }
     }
     fn remove(&mut self, proto: Proto, port: u16) -> Result<(), String> {
-        self.hmp(&agent::hostfwd_remove(NETDEV, proto, port))
+        match proto {
+            Proto::Tcp => {
+                self.tcp.remove(port);
+                Ok(())
+            }
+            Proto::Udp => self.qmp.hmp(&agent::hostfwd_remove(NETDEV, proto, port)),
+        }
     }
 }
 
@@ -228,9 +258,23 @@ pub fn run(m: &Machine) -> io::Result<()> {
         pid,
         ..Default::default()
     });
-    let mut fw = QmpForwarder {
-        sock: qmp_socket(m),
+    // TCP listeners died with the agent before: only UDP forwards (in
+    // QEMU) are still in place.
+    state.active.retain(|l| l.proto == Proto::Udp);
+    let mux = crate::tunnel::Mux::new(None, std::process::id() << 12);
+    let mut fw = Forwards {
+        qmp: QmpForwarder {
+            sock: qmp_socket(m),
+        },
+        tcp: tunnel::Listeners::new(mux.clone()),
     };
+    {
+        let (m, tsock) = (m.clone(), tunnel_socket(m));
+        std::thread::spawn(move || {
+            let alive = || super::qemu::running_pid(&m) == Some(pid);
+            tunnel::sessions(&mux, &tsock, &alive, &say);
+        });
+    }
     say(&format!(
         "agent for machine {} (QEMU pid {pid}) started",
         m.name

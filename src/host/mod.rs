@@ -24,5 +24,6 @@ pub mod qemu;
 pub mod qmp;
 pub mod shares;
 pub mod ssh_keys;
+pub mod tunnel;
 pub mod virtiofs;
 pub mod vmspec;

@@ -8,6 +8,7 @@ use super::ports::PortError;
 use super::vmspec::{binary, opt_path, DiskBus, VmSpec};
 use super::{agent_run, shares, virtiofs};
 use crate::wire::ports::CHANNEL;
+use crate::wire::tunnel::CHANNEL as TUNNEL;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -74,6 +75,13 @@ pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan) -> Vec<String> {
         ),
         "-device".into(),
         format!("virtserialport,bus=vser0.0,chardev=agent0,name={CHANNEL}"),
+        "-chardev".into(),
+        format!(
+            "socket,id=tunnel0,path={},server=on,wait=off",
+            opt_path(&agent_run::tunnel_socket(m))
+        ),
+        "-device".into(),
+        format!("virtserialport,bus=vser0.0,chardev=tunnel0,name={TUNNEL}"),
     ];
     a.extend(shares::qemu_args(m, shares.fs()));
     a.extend(spec.args(
@@ -99,6 +107,7 @@ pub fn start(
         m.qmp_socket(),
         agent_run::qmp_socket(m),
         agent_run::channel_socket(m),
+        agent_run::tunnel_socket(m),
     ];
     if shares.virtiofsd.is_some() {
         socks.extend((0..mounts.len()).map(|i| virtiofs::socket(m, i)));
@@ -276,6 +285,8 @@ mod tests {
             "-qmp unix:/data/m/dev/agent-qmp.sock,server=on,wait=off",
             "-chardev socket,id=agent0,path=/data/m/dev/agent.sock,server=on,wait=off",
             "virtserialport,bus=vser0.0,chardev=agent0,name=org.b2d.agent.0",
+            "-chardev socket,id=tunnel0,path=/data/m/dev/tunnel.sock,server=on,wait=off",
+            "virtserialport,bus=vser0.0,chardev=tunnel0,name=org.b2d.tunnel.0",
             "-fw_cfg name=opt/org.b2d/config,file=/data/m/dev/guest-config.json",
         ] {
             assert!(a.contains(want), "{want} missing from {a}");

@@ -6,8 +6,10 @@
 //! - [`console`]: the agent's log lines, `[   812ms] b2d-init INFO  text`.
 //! - [`ports`]: the guest's listening ports, sent over virtio-serial to
 //!   the host agent that forwards them.
+//! - [`tunnel`]: the frames that carry forwarded TCP connections.
 
 pub mod console;
 pub mod guest_config;
 pub mod ports;
 pub mod ready;
+pub mod tunnel;
