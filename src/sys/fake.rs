@@ -261,7 +261,11 @@ impl Sys for FakeSys {
         }
     }
     fn reread_partitions(&self, dev: &Path) -> io::Result<()> {
-        self.record(Call::RereadPartitions(dev.to_path_buf()))
+        // Wrapped as the real one wraps it, so callers look through it.
+        use crate::errors::WithPath;
+        Ok(self
+            .record(Call::RereadPartitions(dev.to_path_buf()))
+            .with_path("BLKRRPART", dev)?)
     }
     fn add_partition(&self, dev: &Path, number: u32, start: u64, len: u64) -> io::Result<()> {
         self.record(Call::AddPartition {

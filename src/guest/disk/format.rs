@@ -53,8 +53,9 @@ fn open_rw(disk: &Path) -> Result<File, DiskError> {
     Ok(o.open(disk).with_path("open for formatting", disk)?)
 }
 
+/// EBUSY, also under the path context the kernel seam wraps it in.
 fn busy(e: &std::io::Error) -> bool {
-    e.raw_os_error() == Some(libc::EBUSY)
+    crate::errors::os_error(e) == Some(libc::EBUSY)
 }
 
 /// BLKRRPART, tried again for about 2 s while the kernel says the disk is
