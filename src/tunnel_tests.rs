@@ -50,6 +50,18 @@ fn echo_server() -> u16 {
     port
 }
 
+/// A "guest" server that accepts one connection and never reads it.
+fn stalled_server() -> u16 {
+    let l = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = l.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let s = l.accept().unwrap().0;
+        std::thread::sleep(Duration::from_secs(30));
+        drop(s);
+    });
+    port
+}
+
 fn pattern(n: usize) -> Vec<u8> {
     (0..n).map(|i| (i * 31 % 251) as u8).collect()
 }
@@ -112,14 +124,7 @@ fn a_port_nobody_listens_on_closes_the_host_connection() {
 #[test]
 fn a_stalled_connection_does_not_stall_another() {
     let (host, _g) = pair();
-    // A guest server that accepts and never reads.
-    let stall = TcpListener::bind("127.0.0.1:0").unwrap();
-    let stall_port = stall.local_addr().unwrap().port();
-    let held = std::thread::spawn(move || {
-        let s = stall.accept().unwrap().0;
-        std::thread::sleep(Duration::from_secs(30));
-        drop(s);
-    });
+    let stall_port = stalled_server();
     let (c1, accepted) = client();
     host.open(stall_port, accepted).unwrap();
     let mut w = c1.try_clone().unwrap();
@@ -131,7 +136,6 @@ fn a_stalled_connection_does_not_stall_another() {
     let data = pattern(3 * WINDOW as usize);
     assert_eq!(round_trip(&host, port, data.clone()), data);
     drop(c1);
-    drop(held);
 }
 
 /// Frames of a raw peer posing as the host, answered by a guest mux.
@@ -157,13 +161,7 @@ fn next_kind(r: &mut UnixStream, want: Kind, stream: u32) -> Frame {
 #[test]
 fn a_peer_that_sends_beyond_its_credit_loses_the_stream() {
     let (mut raw, g) = raw_guest();
-    let stall = TcpListener::bind("127.0.0.1:0").unwrap();
-    let port = stall.local_addr().unwrap().port();
-    let _held = std::thread::spawn(move || {
-        let s = stall.accept().unwrap().0;
-        std::thread::sleep(Duration::from_secs(30));
-        drop(s);
-    });
+    let port = stalled_server();
     raw.write_all(&Frame::open(5, port).encode()).unwrap();
     let mut w = raw.try_clone().unwrap();
     std::thread::spawn(move || {

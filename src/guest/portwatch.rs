@@ -56,13 +56,24 @@ struct Sock {
     ip: IpAddr,
 }
 
-/// The listening sockets under `proc_root/net` (an absent or unreadable
-/// table, e.g. IPv6 disabled, counts as empty).
-fn sockets(proc_root: &Path) -> Vec<Sock> {
+/// The listening sockets of the protocols in `which` under
+/// `proc_root/net` (an absent or unreadable table, e.g. IPv6 disabled,
+/// counts as empty).
+fn sockets(proc_root: &Path, which: &[Proto]) -> Vec<Sock> {
     let si = system_info();
     let net = proc_root.join("net");
     let mut out = Vec::new();
-    for name in ["tcp", "tcp6"] {
+    let tcp: &[&str] = if which.contains(&Proto::Tcp) {
+        &["tcp", "tcp6"]
+    } else {
+        &[]
+    };
+    let udp: &[&str] = if which.contains(&Proto::Udp) {
+        &["udp", "udp6"]
+    } else {
+        &[]
+    };
+    for name in tcp {
         let Ok(f) = std::fs::File::open(net.join(name)) else {
             continue;
         };
@@ -80,7 +91,7 @@ fn sockets(proc_root: &Path) -> Vec<Sock> {
             );
         }
     }
-    for name in ["udp", "udp6"] {
+    for name in udp {
         let Ok(f) = std::fs::File::open(net.join(name)) else {
             continue;
         };
@@ -151,7 +162,7 @@ fn owners(proc_root: &Path, want: &BTreeSet<u64>) -> BTreeMap<u64, String> {
 /// The current set of outside listeners under `proc_root`, one entry a
 /// (protocol, port), with the listening program's name when known.
 pub fn scan(proc_root: &Path) -> PortsMsg {
-    let socks = sockets(proc_root);
+    let socks = sockets(proc_root, &[Proto::Tcp, Proto::Udp]);
     let inodes: BTreeSet<u64> = socks.iter().map(|s| s.inode).collect();
     let names = owners(proc_root, &inodes);
     let mut ports: Vec<Listener> = socks
@@ -189,9 +200,9 @@ pub fn channel_device(sys_root: &Path, dev_root: &Path, channel: &str) -> Option
 /// The addresses TCP `port` listens on outside loopback now (0.0.0.0 or
 /// :: for a wildcard listener): where the tunnel connects to.
 pub fn tcp_listen_addrs(proc_root: &Path, port: u16) -> Vec<IpAddr> {
-    let mut v: Vec<IpAddr> = sockets(proc_root)
+    let mut v: Vec<IpAddr> = sockets(proc_root, &[Proto::Tcp])
         .into_iter()
-        .filter(|s| s.proto == Proto::Tcp && s.port == port)
+        .filter(|s| s.port == port)
         .map(|s| s.ip)
         .collect();
     v.sort();
