@@ -60,6 +60,49 @@ fn assert_console_reads_well(serial: &str) {
     }
 }
 
+/// The phases of a real ready line: every one ended, each after what it
+/// waits for, and all by the line itself.
+fn assert_phases(ready: &serde_json::Value) {
+    let p: b2d::wire::ready::Phases = serde_json::from_value(ready["phases"].clone())
+        .unwrap_or_else(|e| panic!("phases in {ready}: {e}"));
+    let spans = p.spans();
+    let names: Vec<&str> = spans.iter().map(|s| s.name).collect();
+    assert_eq!(
+        names,
+        [
+            "initramfs",
+            "modules",
+            "disk",
+            "network",
+            "keys",
+            "shares",
+            "certificate",
+            "sshd",
+            "containerd",
+            "dockerd"
+        ],
+        "{ready}"
+    );
+    let end = |n: &str| spans.iter().find(|s| s.name == n).unwrap().end;
+    let ms = ready["ms"].as_u64().unwrap();
+    assert!(end("initramfs") > 0, "{ready}");
+    for (before, after) in [
+        ("initramfs", "modules"),
+        ("modules", "disk"),
+        ("modules", "network"),
+        ("disk", "keys"),
+        ("network", "keys"),
+        ("keys", "shares"),
+        ("shares", "certificate"),
+        ("certificate", "sshd"),
+        ("certificate", "containerd"),
+        ("containerd", "dockerd"),
+    ] {
+        assert!(end(before) <= end(after), "{before} after {after}: {ready}");
+    }
+    assert!(end("dockerd") <= ms && end("sshd") <= ms, "{ready}");
+}
+
 #[test]
 fn first_boot_reboot_and_clean_poweroff() {
     let t = tempfile::tempdir().unwrap();
@@ -71,6 +114,7 @@ fn first_boot_reboot_and_clean_poweroff() {
     assert_eq!(ready["data"], "/mnt/sda1");
     assert_eq!(ready["ssh"], true);
     assert_eq!(ready["docker"], true);
+    assert_phases(&ready);
     assert_docker_host(&vm);
     assert_console_reads_well(&vm.serial());
     let t_ssh = vm.started.elapsed();

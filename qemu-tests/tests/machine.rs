@@ -116,6 +116,20 @@ fn up_env_docker_ssh_stop_up_grow_rm() {
     let st = s.status();
     assert_eq!(st["state"], "Running", "{st}");
     assert_eq!(st["persistent"], true, "{st}");
+    // Where the boot's time went, slowest first.
+    let boot = s.ok(
+        "status --boot",
+        s.b2d(&["status", NAME, "--boot", "--json"]),
+    );
+    let boot: serde_json::Value = serde_json::from_str(&boot).unwrap();
+    let phases = boot["phases"].as_array().unwrap();
+    assert_eq!(phases.len(), 10, "{boot}");
+    let ms: Vec<u64> = phases.iter().map(|p| p["ms"].as_u64().unwrap()).collect();
+    assert!(ms.windows(2).all(|w| w[0] >= w[1]), "{boot}");
+    assert_eq!(boot["not_answering"], serde_json::json!([]), "{boot}");
+    let text = s.ok("status --boot", s.b2d(&["status", NAME, "--boot"]));
+    assert!(text.starts_with(&format!("{NAME}: ready ")), "{text}");
+    eprintln!("boot phases:\n{text}");
     assert_eq!(st["guest_ip"][0], "10.0.2.15", "{st}");
     let pid = st["pid"].as_u64().unwrap();
     let port = st["docker_host"]

@@ -9,7 +9,7 @@ use b2d::host::cmd::env::{EnvOptions, Shell};
 use b2d::host::cmd::lifecycle::Confirm;
 use b2d::host::cmd::up::{parse_memory, UpOptions};
 use b2d::host::cmd::{
-    disk as disk_cmd, env, lifecycle, logs, ports, ssh, status, up, Format, Said,
+    boot_phases, disk as disk_cmd, env, lifecycle, logs, ports, ssh, status, up, Format, Said,
 };
 use b2d::host::hints;
 use b2d::host::machine::{Store, DEFAULT_NAME};
@@ -118,6 +118,9 @@ enum Cmd {
         name: String,
         #[arg(long)]
         json: bool,
+        /// Where the last boot's time went: each phase, slowest first.
+        #[arg(long)]
+        boot: bool,
     },
     /// List machines.
     #[command(alias = "list")]
@@ -278,7 +281,16 @@ fn run(cli: Cli) -> Result<()> {
             };
             say(lifecycle::rm(&Store::from_env()?, &name, force, confirm)?)
         }
-        Cmd::Status { name, json } => say(Said::out(status::show(
+        Cmd::Status {
+            name,
+            json,
+            boot: true,
+        } => say(Said::out(boot_phases::show(
+            &Store::from_env()?,
+            &name,
+            Format::json(json),
+        )?)),
+        Cmd::Status { name, json, .. } => say(Said::out(status::show(
             &Store::from_env()?,
             &name,
             Format::json(json),

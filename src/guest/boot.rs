@@ -13,6 +13,7 @@ use super::{
     supervisor, users,
 };
 use crate::sys::{PowerAction, RealSys, Sys};
+use crate::wire::ready::Phases;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -90,6 +91,9 @@ pub struct Booted {
     pub profile: profile::Profile,
     /// dockerd's TLS listener; None serves the unix socket only.
     pub tls: Option<services::TlsArgs>,
+    /// The ends of the phases so far (the services' come with the ready
+    /// line).
+    pub phases: Phases,
 }
 
 impl Booted {
@@ -106,6 +110,11 @@ impl Booted {
 /// later step logs its failure and the boot goes on (a Docker host from
 /// RAM beats a dead VM).
 pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> {
+    let now = || Some(logger::monotonic_ms());
+    let mut phases = Phases {
+        initramfs: now(),
+        ..Phases::default()
+    };
     // 1. Early mounts.
     mounts::mount_early(sys, &cfg.root, &mounts::early_table())?;
     mounts::ensure_dev_nodes(sys, &cfg.dev_root);
@@ -123,13 +132,19 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
     if let Err(e) = modules::load_all(sys, &mdir, &cfg.etc.join("b2d/modules"), &cfg.sys_root) {
         log::error!("modules: {e}; continuing with the built-in drivers only");
     }
+    phases.modules = now();
 
     // 4. Disk and network in parallel.
-    let (disk, ips) = std::thread::scope(|s| {
-        let net = s.spawn(|| network::bring_up(sys, &cfg.sys_root, &cfg.self_exe, cfg.dhcp_tries));
+    let (disk, (ips, net_end)) = std::thread::scope(|s| {
+        let net = s.spawn(|| {
+            let ips = network::bring_up(sys, &cfg.sys_root, &cfg.self_exe, cfg.dhcp_tries);
+            (ips, now())
+        });
         let disk = prepare_disk(sys, cfg, &cmd);
+        phases.disk = now();
         (disk, net.join().unwrap_or_default())
     });
+    phases.network = net_end;
     if ips.is_empty() {
         log::warn!("network: no IPv4 address");
     } else {
@@ -159,15 +174,18 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
     if let Err(e) = users::apply(sys, &cfg.etc, &hostname) {
         log::error!("{e}");
     }
+    phases.keys = now();
 
     // Host folders at the same path, before dockerd can be asked for them.
     if let Some(c) = super::shares::read_config(&cfg.sys_root) {
         super::shares::mount_all(sys, &cfg.root, &c);
     }
     super::shares::mount_vbox(sys, &cfg.root, &cfg.sys_root);
+    phases.shares = now();
 
     // 6. This boot's server certificate.
     let tls = super::tls::prepare(&b2d_dir, &cfg.state_dir.join("tls"), &hostname, &ips);
+    phases.certificate = now();
 
     // Profile and bootsync (before dockerd).
     let profile = profile::read(&cfg.state_dir.join("profile"));
@@ -186,6 +204,7 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
         hostname,
         profile,
         tls,
+        phases,
     })
 }
 
@@ -331,19 +350,22 @@ pub fn run() -> ! {
     let probes = ready::Probes {
         ssh_addr: "127.0.0.1:22".into(),
         docker_sock: cfg.root.join("var/run/docker.sock"),
+        containerd_sock: cfg.root.join("var/run/docker/containerd/containerd.sock"),
         deadline: cfg.ready_deadline,
-        interval: Duration::from_millis(250),
+        interval: Duration::from_millis(100),
     };
-    let (ips, data) = (booted.ips.clone(), booted.data());
+    let (ips, data, mut phases) = (booted.ips.clone(), booted.data(), booted.phases.clone());
     let con = console.clone();
     std::thread::spawn(move || {
-        let (ssh, docker) = ready::wait(&probes);
+        let up = ready::wait(&probes, logger::monotonic_ms);
+        (phases.sshd, phases.containerd, phases.dockerd) = (up.ssh, up.containerd, up.docker);
         let line = crate::wire::ready::Ready {
             ms: logger::monotonic_ms(),
             ip: ips,
             data,
-            ssh,
-            docker,
+            ssh: up.ssh.is_some(),
+            docker: up.docker.is_some(),
+            phases,
         };
         ready::announce(&con, &line.line());
     });

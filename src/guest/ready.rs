@@ -5,6 +5,7 @@
 
 use crate::util::tcp_open;
 use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -33,7 +34,7 @@ pub fn ping_ok(resp: &[u8]) -> bool {
 
 /// `GET /_ping` over the Docker unix socket.
 pub fn docker_ping(sock: &Path, timeout: Duration) -> bool {
-    let Ok(mut s) = std::os::unix::net::UnixStream::connect(sock) else {
+    let Ok(mut s) = UnixStream::connect(sock) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(timeout));
@@ -53,20 +54,39 @@ pub fn docker_ping(sock: &Path, timeout: Duration) -> bool {
 pub struct Probes {
     pub ssh_addr: String,
     pub docker_sock: PathBuf,
+    /// dockerd's own containerd: watched for the boot phases only.
+    pub containerd_sock: PathBuf,
     pub deadline: Duration,
     pub interval: Duration,
 }
 
-/// Poll until both answer or the deadline passes; returns (ssh, docker).
-pub fn wait(p: &Probes) -> (bool, bool) {
+/// When each service first answered, by the clock given to [`wait`];
+/// None when it had not by the deadline.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Answered {
+    pub ssh: Option<u64>,
+    pub containerd: Option<u64>,
+    pub docker: Option<u64>,
+}
+
+/// Poll until sshd and dockerd answer or the deadline passes, noting the
+/// `clock` when each (and containerd) first did.
+pub fn wait(p: &Probes, clock: impl Fn() -> u64) -> Answered {
     let end = Instant::now() + p.deadline;
     let step = Duration::from_secs(1);
-    let (mut ssh, mut docker) = (false, false);
+    let mut a = Answered::default();
     loop {
-        ssh = ssh || tcp_open(&p.ssh_addr, step);
-        docker = docker || docker_ping(&p.docker_sock, step);
-        if (ssh && docker) || Instant::now() >= end {
-            return (ssh, docker);
+        if a.ssh.is_none() && tcp_open(&p.ssh_addr, step) {
+            a.ssh = Some(clock());
+        }
+        if a.containerd.is_none() && UnixStream::connect(&p.containerd_sock).is_ok() {
+            a.containerd = Some(clock());
+        }
+        if a.docker.is_none() && docker_ping(&p.docker_sock, step) {
+            a.docker = Some(clock());
+        }
+        if (a.ssh.is_some() && a.docker.is_some()) || Instant::now() >= end {
+            return a;
         }
         std::thread::sleep(p.interval);
     }
@@ -129,9 +149,50 @@ mod tests {
         let p = Probes {
             ssh_addr: addr,
             docker_sock: d.path().join("none.sock"),
+            containerd_sock: d.path().join("none.sock"),
             deadline: Duration::ZERO,
             interval: Duration::from_millis(10),
         };
-        assert_eq!(wait(&p), (false, false));
+        assert_eq!(wait(&p, || 7), Answered::default());
+    }
+
+    #[test]
+    fn wait_notes_when_each_service_first_answered() {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        let d = tempfile::tempdir().unwrap();
+        let docker = d.path().join("docker.sock");
+        let l = std::os::unix::net::UnixListener::bind(&docker).unwrap();
+        // dockerd refuses twice (a 500), then answers.
+        let t = std::thread::spawn(move || {
+            for i in 0..3 {
+                let (mut c, _) = l.accept().unwrap();
+                let mut buf = [0u8; 256];
+                let _ = c.read(&mut buf).unwrap();
+                let status = if i < 2 { "500 No" } else { "200 OK" };
+                let _ = write!(c, "HTTP/1.0 {status}\r\nContent-Length: 2\r\n\r\nOK");
+            }
+        });
+        let containerd = d.path().join("containerd.sock");
+        let _ctr = std::os::unix::net::UnixListener::bind(&containerd).unwrap();
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let p = Probes {
+            ssh_addr: tcp.local_addr().unwrap().to_string(),
+            docker_sock: docker,
+            containerd_sock: containerd,
+            deadline: Duration::from_secs(30),
+            interval: Duration::from_millis(1),
+        };
+        let tick = AtomicU64::new(0);
+        let a = wait(&p, || tick.fetch_add(1, Ordering::SeqCst) + 1);
+        t.join().unwrap();
+        // Each is noted once, on the round it first answered.
+        assert_eq!(
+            a,
+            Answered {
+                ssh: Some(1),
+                containerd: Some(2),
+                docker: Some(3)
+            }
+        );
     }
 }

@@ -89,6 +89,7 @@ mod tests {
             data: Some("/mnt/sda1".into()),
             ssh: true,
             docker: true,
+            phases: Default::default(),
         };
         let t = connected(&m, &r, "b2d");
         assert!(t.contains("eval \"$(b2d env dev)\""), "{t}");

@@ -3,6 +3,7 @@
 //! parses arguments and prints. Nothing here writes to the terminal
 //! except through a writer or progress sink the caller hands in.
 
+pub mod boot_phases;
 pub mod disk;
 pub mod env;
 pub mod lifecycle;
@@ -23,6 +24,8 @@ pub enum CmdError {
     Machine(#[from] MachineError),
     #[error("machine \"{name}\" is not running: start it with `{up}`")]
     NotRunning { name: String, up: String },
+    #[error("machine \"{name}\" has no ready line in {log}: it has not finished a boot (see `b2d logs {name}`)")]
+    NoReadyLine { name: String, log: String },
 }
 
 /// Machine `name`, which must be running; `exe` spells the `up` command

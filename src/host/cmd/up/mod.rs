@@ -136,7 +136,7 @@ pub enum Outcome {
         notes: Vec<Note>,
     },
     Booted {
-        ready: Ready,
+        ready: Box<Ready>,
         secs: f64,
         accel: Accel,
         notes: Vec<Note>,
@@ -261,7 +261,7 @@ pub fn up(
     Ok((
         m,
         Outcome::Booted {
-            ready,
+            ready: Box::new(ready),
             secs,
             accel,
             notes,
@@ -396,6 +396,7 @@ mod tests {
             data: Some("/mnt/sda1".into()),
             ssh: true,
             docker: true,
+            phases: Default::default(),
         }
     }
 
@@ -403,7 +404,7 @@ mod tests {
     fn a_boot_reports_its_notes_and_time_apart_from_how_to_connect() {
         let m = sample("/m/dev");
         let booted = Outcome::Booted {
-            ready: ready(),
+            ready: Box::new(ready()),
             secs: 12.34,
             accel: Accel::Tcg,
             notes: vec![Note::Guest("tls: x".into())],
