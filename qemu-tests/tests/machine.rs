@@ -85,6 +85,54 @@ fn data_fs_kib(s: &Store) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// QEMU's resident memory in MiB, from the host's /proc.
+fn qemu_rss_mib(pid: u64) -> u64 {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kib: u64 = st
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"));
+    kib >> 10
+}
+
+/// A 2 GiB machine left idle after its ready line gives its memory back:
+/// QEMU's RSS falls to 400 MiB or less (the guest drops its idle page
+/// cache and reports free pages through the balloon).
+fn assert_idle_footprint(s: &Store, pid: u64) {
+    let at_ready = qemu_rss_mib(pid);
+    let t0 = std::time::Instant::now();
+    let mut rss = at_ready;
+    while rss > 400 && t0.elapsed() < std::time::Duration::from_secs(240) {
+        std::thread::sleep(std::time::Duration::from_secs(5));
+        rss = qemu_rss_mib(pid);
+    }
+    let guest = s.ok(
+        "guest memory",
+        s.b2d(&[
+            "ssh",
+            NAME,
+            "--",
+            "grep -E '^(MemFree|Cached|AnonPages|Shmem|Slab):' /proc/meminfo",
+        ]),
+    );
+    eprintln!(
+        "QEMU RSS {at_ready} MiB at ready, {rss} MiB after {:.0} s idle; guest:\n{guest}",
+        t0.elapsed().as_secs_f64()
+    );
+    assert!(
+        rss <= 400,
+        "QEMU RSS still {rss} MiB; guest:\n{guest}\n{}",
+        s.serial_tail()
+    );
+    let log = std::fs::read_to_string(s.machine_dir().join("serial.log")).unwrap();
+    assert!(
+        log.contains("memory: idle; dropped the page cache"),
+        "{}",
+        s.serial_tail()
+    );
+}
+
 #[test]
 fn up_env_docker_ssh_stop_up_grow_rm() {
     let s = Store::new();
@@ -132,6 +180,7 @@ fn up_env_docker_ssh_stop_up_grow_rm() {
     eprintln!("boot phases:\n{text}");
     assert_eq!(st["guest_ip"][0], "10.0.2.15", "{st}");
     let pid = st["pid"].as_u64().unwrap();
+    assert_idle_footprint(&s, pid);
     let port = st["docker_host"]
         .as_str()
         .unwrap()

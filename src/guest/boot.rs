@@ -356,6 +356,11 @@ pub fn run() -> ! {
     };
     let (ips, data, mut phases) = (booted.ips.clone(), booted.data(), booted.phases.clone());
     let con = console.clone();
+    let memory = super::reclaim::Paths {
+        proc_root: cfg.proc_root.clone(),
+        sys_root: cfg.sys_root.clone(),
+    };
+    memory.report_single_pages();
     std::thread::spawn(move || {
         let up = ready::wait(&probes, logger::monotonic_ms);
         (phases.sshd, phases.containerd, phases.dockerd) = (up.ssh, up.containerd, up.docker);
@@ -368,6 +373,8 @@ pub fn run() -> ! {
             phases,
         };
         ready::announce(&con, &line.line());
+        // Memory is given back once the boot is over, not during it.
+        super::reclaim::run(&memory, Default::default(), super::reclaim::EVERY);
     });
     let watch = super::portwatch::Watch {
         proc_root: cfg.proc_root.clone(),

@@ -12,6 +12,7 @@ pub mod network;
 pub mod portwatch;
 pub mod profile;
 pub mod ready;
+pub mod reclaim;
 pub mod services;
 pub mod shares;
 pub mod shutdown;

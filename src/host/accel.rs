@@ -25,10 +25,14 @@ impl Accel {
     /// The `-accel` value. TCG runs single-threaded: multi-threaded TCG in
     /// QEMU 7.2 races with the guest kernel patching its own text (an int3
     /// oops in urandom_read_iter was seen when the crng static key flipped).
+    /// Its translated code is capped at 64 MiB: QEMU's default 1 GiB cache
+    /// filled to about 430 MiB by the end of a boot, more than the guest
+    /// itself held, and the cap cost about 10 % of a cold boot here
+    /// (README, "Memory on the host").
     pub fn qemu_arg(self) -> &'static str {
         match self {
             Accel::Kvm => "kvm",
-            Accel::Tcg => "tcg,thread=single",
+            Accel::Tcg => "tcg,thread=single,tb-size=64",
         }
     }
 }

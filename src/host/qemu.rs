@@ -281,7 +281,7 @@ mod tests {
             "file=/data/m/dev/b2d.iso,media=cdrom",
             "hostfwd=tcp:127.0.0.1:40022-:22,hostfwd=tcp:127.0.0.1:40376-:2376",
             "serial file:/data/m/dev/serial.log",
-            "-accel tcg,thread=single",
+            "-accel tcg,thread=single,tb-size=64",
             "-qmp unix:/data/m/dev/agent-qmp.sock,server=on,wait=off",
             "-chardev socket,id=agent0,path=/data/m/dev/agent.sock,server=on,wait=off",
             "virtserialport,bus=vser0.0,chardev=agent0,name=org.b2d.agent.0",

@@ -99,6 +99,9 @@ impl VmSpec {
             format!("file:{}", opt_path(serial_log)),
             "-device".into(),
             "virtio-rng-pci".into(),
+            // The guest hands its free pages back (see guest::reclaim).
+            "-device".into(),
+            "virtio-balloon-pci,free-page-reporting=on".into(),
             "-drive".into(),
             format!(
                 "file={},media=cdrom,readonly=on,if=none,id=cd0",

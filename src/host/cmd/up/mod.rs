@@ -137,7 +137,10 @@ pub enum Outcome {
     },
     Booted {
         ready: Box<Ready>,
+        /// Wall time from starting QEMU to the ready line.
         secs: f64,
+        /// The machine was made by this `up` (its disk formatted on the way).
+        first: bool,
         accel: Accel,
         notes: Vec<Note>,
     },
@@ -263,6 +266,7 @@ pub fn up(
         Outcome::Booted {
             ready: Box::new(ready),
             secs,
+            first: created,
             accel,
             notes,
         },
@@ -356,13 +360,19 @@ pub fn render(m: &Machine, outcome: &Outcome, exe: &str) -> Said {
         Outcome::Booted {
             ready,
             secs,
+            first,
             accel,
             notes,
         } => {
             for n in notes {
                 said.err += &format!("b2d: {n}\n");
             }
-            said.err += &format!("Booted \"{}\" in {secs:.1} s ({}).\n", m.name, accel.name());
+            let kind = if *first { "first boot" } else { "boot" };
+            said.err += &format!(
+                "Running \"{}\" {secs:.1} s after starting QEMU ({kind}, {}).\n",
+                m.name,
+                accel.name()
+            );
             said.out = hints::connected(m, ready, exe);
         }
     }
@@ -406,13 +416,14 @@ mod tests {
         let booted = Outcome::Booted {
             ready: Box::new(ready()),
             secs: 12.34,
+            first: true,
             accel: Accel::Tcg,
             notes: vec![Note::Guest("tls: x".into())],
         };
         let said = render(&m, &booted, "b2d");
         assert_eq!(
             said.err,
-            "b2d: guest: tls: x\nBooted \"dev\" in 12.3 s (tcg).\n"
+            "b2d: guest: tls: x\nRunning \"dev\" 12.3 s after starting QEMU (first boot, tcg).\n"
         );
         assert!(
             said.out.starts_with("Machine \"dev\" is running.\n"),
