@@ -230,14 +230,23 @@ closure() { # file -> module names, deps first
   while read -r m _; do resolve_mod "$m"; done < <(list "$1")
 }
 # Copy modules + index files into <base>/lib/modules/$KVER and run depmod.
+# Modules are stored uncompressed: the squashfs and the initramfs compress
+# them anyway, and the kernel's own xz decompression of each module was
+# most of the time spent loading them under TCG.
 install_modules() { # base names...
   local base=$1; shift
-  local dst=$base/lib/modules/$KVER n
+  local dst=$base/lib/modules/$KVER n f
   mkdir -p "$dst"
   for n in "$@"; do
     [ -n "${MODPATH[$n]:-}" ] || continue
     mkdir -p "$dst/$(dirname "${MODPATH[$n]}")"
-    cp -p "$KM/${MODPATH[$n]}" "$dst/${MODPATH[$n]}"
+    f=$dst/${MODPATH[$n]}
+    case $f in
+      *.ko.xz) xz -dc "$KM/${MODPATH[$n]}" > "${f%.xz}" ;;
+      *.ko.zst) zstd -qdc "$KM/${MODPATH[$n]}" > "${f%.zst}" ;;
+      *.ko.gz) gzip -dc "$KM/${MODPATH[$n]}" > "${f%.gz}" ;;
+      *) cp -p "$KM/${MODPATH[$n]}" "$f" ;;
+    esac
   done
   cp -p "$KM/modules.builtin" "$KM/modules.builtin.modinfo" "$dst/"
   grep -F -f <(for n in "$@"; do [ -n "${MODPATH[$n]:-}" ] && printf '%s\n' "${MODPATH[$n]}"; done) \
