@@ -6,7 +6,7 @@ OUT := out
 # Where cargo puts its builds: CARGO_TARGET_DIR when set, as cargo does.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: all build init deps lint test unit bench bench-shares fuzz up clean
+.PHONY: all build init deps lint test unit bench bench-shares bench-boot fuzz up clean
 
 all: build
 
@@ -35,8 +35,13 @@ unit:
 ## (unit, loop-device, real tools, and QEMU boots of out/b2d.iso).
 test: deps lint iso unit
 
-bench: bench-shares
+bench: bench-shares bench-boot
 	$(CARGO) bench --bench disk_create
+
+## Cold and warm boots against a naive shell-init floor, from one ISO, in
+## one run (about 10 minutes under TCG).
+bench-boot: iso build
+	$(CARGO) bench -p qemu-tests --bench boot
 
 ## Shares and forwarded ports against the guest's disk, the host and the
 ## guest's loopback: boots a machine (minutes under TCG).

@@ -66,6 +66,11 @@ impl Vm {
     }
 
     /// True while QEMU runs.
+    /// QEMU's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
     }
@@ -85,8 +90,10 @@ impl Vm {
                 );
             }
             if !self.running() {
+                let stderr = self.serial_log.with_file_name("qemu.stderr");
                 panic!(
-                    "QEMU exited while waiting for {needle:?}\n{}",
+                    "QEMU exited while waiting for {needle:?}; it said: {}\n{}",
+                    std::fs::read_to_string(stderr).unwrap_or_default().trim(),
                     self.tail(60)
                 );
             }

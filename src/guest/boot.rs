@@ -325,6 +325,14 @@ pub fn run() -> ! {
         log::info!("b2d-init {} in the initramfs", env!("CARGO_PKG_VERSION"));
         super::initrd::run(&sys);
     }
+    if cmdline::read(&cfg.proc_root).floor {
+        use std::os::unix::process::CommandExt;
+        let err = std::process::Command::new(cmdline::FLOOR).exec();
+        log::error!(
+            "b2d.floor: exec {}: {err}; booting the agent",
+            cmdline::FLOOR
+        );
+    }
     log::info!("b2d-init {} starting", env!("CARGO_PKG_VERSION"));
     let booted = match prepare_system(&sys, &cfg) {
         Ok(b) => b,

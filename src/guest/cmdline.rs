@@ -11,6 +11,9 @@
 
 use std::path::Path;
 
+/// The boot benchmark's floor (in the rootfs, from buildroot-overlay).
+pub const FLOOR: &str = "/usr/lib/b2d/floor.sh";
+
 /// The options b2d-init understands.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Cmdline {
@@ -24,6 +27,9 @@ pub struct Cmdline {
     pub noformat: bool,
     /// `b2d.hostname=NAME`.
     pub hostname: Option<String>,
+    /// `b2d.floor`: exec [`FLOOR`], the boot benchmark's naive shell init,
+    /// instead of the agent's main stage (`make bench-boot` only).
+    pub floor: bool,
     /// `b2d.*` keys we do not know, kept so they can be logged.
     pub unknown: Vec<(String, Option<String>)>,
 }
@@ -88,6 +94,7 @@ pub fn parse(line: &str) -> Cmdline {
             "shell" => Some(&mut c.shell),
             "nodisk" => Some(&mut c.nodisk),
             "noformat" => Some(&mut c.noformat),
+            "floor" => Some(&mut c.floor),
             _ => None,
         };
         match (flag, key.as_str()) {
@@ -152,8 +159,9 @@ mod tests {
             "BOOT_IMAGE=/vmlinuz quiet b2d.debug b2d.shell=1 b2d.nodisk=0 \
              b2d.noformat=yes b2d.hostname=\"dev box\" b2d.frob=3 b2d.debug2",
         );
-        assert!(c.debug && c.shell && c.noformat && !c.nodisk);
+        assert!(c.debug && c.shell && c.noformat && !c.nodisk && !c.floor);
         assert_eq!(c.hostname.as_deref(), Some("dev box"));
+        assert!(parse("quiet b2d.floor").floor);
         assert_eq!(
             c.unknown,
             vec![

@@ -75,7 +75,7 @@ fn issue(
     std::fs::create_dir_all(tls_dir).with_path("create", tls_dir)?;
     let write = |name: &str, data: &str, mode: u32| {
         let p = tls_dir.join(name);
-        crate::atomic::write(&p, data.as_bytes(), mode)?;
+        crate::atomic::replace(&p, data.as_bytes(), mode)?;
         Ok::<_, IssueError>(p)
     };
     let args = TlsArgs {

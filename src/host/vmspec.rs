@@ -52,6 +52,17 @@ pub struct VmSpec {
     /// discards punch holes back into it (machines). Tests use
     /// `cache=unsafe`: their images are thrown away.
     pub durable: bool,
+    /// QEMU loads this kernel and initramfs itself, with this command line
+    /// (the boot benchmark), instead of booting the CD.
+    pub direct: Option<DirectBoot>,
+}
+
+/// A direct kernel boot: `-kernel`, `-initrd`, `-append`.
+#[derive(Debug, Clone)]
+pub struct DirectBoot {
+    pub kernel: PathBuf,
+    pub initrd: PathBuf,
+    pub append: String,
 }
 
 impl VmSpec {
@@ -65,6 +76,7 @@ impl VmSpec {
             cpus: 2,
             no_reboot: true,
             durable: false,
+            direct: None,
         }
     }
     pub fn disk(mut self, path: impl Into<PathBuf>, format: &str, bus: DiskBus) -> Self {
@@ -116,11 +128,25 @@ impl VmSpec {
         }
         let has_scsi = self.disks.iter().any(|d| d.bus == DiskBus::VirtioScsi);
         // The CD sits on AHCI so it never takes the name sda on the SCSI bus.
+        let cd = match &self.direct {
+            None => "ide-cd,drive=cd0,bus=ahci0.0,bootindex=0".to_string(),
+            Some(d) => {
+                a.extend([
+                    "-kernel".into(),
+                    d.kernel.display().to_string(),
+                    "-initrd".into(),
+                    d.initrd.display().to_string(),
+                    "-append".into(),
+                    d.append.clone(),
+                ]);
+                "ide-cd,drive=cd0,bus=ahci0.0".to_string()
+            }
+        };
         a.extend([
             "-device".into(),
             "ahci,id=ahci0".into(),
             "-device".into(),
-            "ide-cd,drive=cd0,bus=ahci0.0,bootindex=0".into(),
+            cd,
         ]);
         if has_scsi {
             a.extend(["-device".into(), "virtio-scsi-pci,id=scsi0".into()]);
