@@ -232,6 +232,16 @@ pub(crate) fn sample(dir: impl Into<PathBuf>) -> Machine {
     }
 }
 
+/// [`sample`] saved in `store` as machine "dev": its directory and
+/// config.json.
+#[cfg(test)]
+pub(crate) fn saved_sample(store: &Store) -> Machine {
+    let m = sample(store.dir("dev"));
+    std::fs::create_dir_all(&m.dir).unwrap();
+    m.save_config().unwrap();
+    m
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

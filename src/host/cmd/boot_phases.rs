@@ -103,7 +103,6 @@ pub fn render(b: &BootTime) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
 
     const LINE: &str = r#"b2d-ready {"ms":31250,"ip":["10.0.2.15"],"data":"/mnt/sda1","ssh":true,"docker":false,"phases":{"initramfs":2700,"modules":3000,"disk":4500,"network":5200,"keys":5300,"shares":5400,"certificate":5600,"sshd":6000,"containerd":9000,"dockerd":null}}"#;
 
@@ -148,9 +147,7 @@ mod tests {
         let store = Store {
             root: t.path().into(),
         };
-        let m = sample(store.dir("dev"));
-        std::fs::create_dir_all(&m.dir).unwrap();
-        m.save_config().unwrap();
+        let m = crate::host::machine::saved_sample(&store);
         let e = show(&store, "dev", Format::Human).unwrap_err().to_string();
         assert!(
             e.starts_with("machine \"dev\" has no ready line in "),

@@ -252,9 +252,7 @@ mod tests {
         let store = Store {
             root: t.path().into(),
         };
-        let m = crate::host::machine::sample(store.dir("dev"));
-        std::fs::create_dir_all(&m.dir).unwrap();
-        m.save_config().unwrap();
+        crate::host::machine::saved_sample(&store);
         let mut o = EnvOptions {
             name: "dev".into(),
             shell: None,

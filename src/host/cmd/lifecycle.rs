@@ -125,12 +125,9 @@ pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Sa
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
 
     fn machine(store: &Store) -> Machine {
-        let m = sample(store.dir("dev"));
-        std::fs::create_dir_all(&m.dir).unwrap();
-        m.save_config().unwrap();
+        let m = crate::host::machine::saved_sample(store);
         std::fs::write(m.disk(), b"data").unwrap();
         m
     }

@@ -103,7 +103,6 @@ impl Format {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
 
     #[test]
     fn a_stopped_machine_is_not_running_and_says_how_to_start_it() {
@@ -111,9 +110,7 @@ mod tests {
         let store = Store {
             root: t.path().into(),
         };
-        let m = sample(store.dir("dev"));
-        std::fs::create_dir_all(&m.dir).unwrap();
-        m.save_config().unwrap();
+        crate::host::machine::saved_sample(&store);
         let e = running(&store, "dev", "/opt/b2d").unwrap_err().to_string();
         assert_eq!(
             e,

@@ -225,9 +225,7 @@ mod tests {
         };
         assert_eq!(list(&store, Format::Json).unwrap(), "[]\n");
         assert_eq!(list(&store, Format::Human).unwrap().lines().count(), 1);
-        let m = sample(store.dir("dev"));
-        std::fs::create_dir_all(&m.dir).unwrap();
-        m.save_config().unwrap();
+        crate::host::machine::saved_sample(&store);
         let v: serde_json::Value =
             serde_json::from_str(&show(&store, "dev", Format::Json).unwrap()).unwrap();
         assert_eq!(v["state"], "Stopped");
