@@ -15,6 +15,7 @@
 
 use qemu_tests::fixture::{data_disk, iso};
 use qemu_tests::spec::DirectBoot;
+use qemu_tests::vm::rss_mib;
 use qemu_tests::{DiskBus, Vm, VmSpec};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -57,17 +58,6 @@ struct Boot {
     wall: f64,
     rss_mib: u64,
     phases: Vec<(&'static str, u64)>,
-}
-
-fn rss_mib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find_map(|l| l.strip_prefix("VmRSS:"))
-                .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
-        })
-        .map_or(0, |kib| kib >> 10)
 }
 
 fn direct(spec: &VmSpec, kernel: &Path, initrd: &Path, append: &str) -> VmSpec {

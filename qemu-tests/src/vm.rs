@@ -12,6 +12,18 @@ pub const OVMF: &str = "/usr/share/ovmf/OVMF.fd";
 /// A free TCP port on 127.0.0.1 (bound and released; QEMU takes it next).
 pub use test_support::free_port;
 
+/// A process's resident memory in MiB (VmRSS), from the host's /proc.
+pub fn rss_mib(pid: u32) -> u64 {
+    let st = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status: {e}"));
+    let kib: u64 = st
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"));
+    kib >> 10
+}
+
 pub struct Vm {
     child: Child,
     pub serial_log: PathBuf,

@@ -85,27 +85,16 @@ fn data_fs_kib(s: &Store) -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
-/// QEMU's resident memory in MiB, from the host's /proc.
-fn qemu_rss_mib(pid: u64) -> u64 {
-    let st = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kib: u64 = st
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap_or_else(|| panic!("no VmRSS in /proc/{pid}/status"));
-    kib >> 10
-}
-
 /// A 2 GiB machine left idle after its ready line gives its memory back:
 /// QEMU's RSS falls to 400 MiB or less (the guest drops its idle page
 /// cache and reports free pages through the balloon).
 fn assert_idle_footprint(s: &Store, pid: u64) {
-    let at_ready = qemu_rss_mib(pid);
+    let at_ready = qemu_tests::vm::rss_mib(pid as u32);
     let t0 = std::time::Instant::now();
     let mut rss = at_ready;
     while rss > 400 && t0.elapsed() < std::time::Duration::from_secs(240) {
         std::thread::sleep(std::time::Duration::from_secs(5));
-        rss = qemu_rss_mib(pid);
+        rss = qemu_tests::vm::rss_mib(pid as u32);
     }
     let guest = s.ok(
         "guest memory",
