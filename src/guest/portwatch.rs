@@ -218,6 +218,21 @@ pub struct Watch {
     pub dev_root: PathBuf,
 }
 
+/// Whether the host end of virtio port `f` is open and has sent data,
+/// waiting up to a second. A port nobody holds on the host polls as hung
+/// up *and* readable (a read returns 0 at once): that is no data.
+pub fn host_sent(f: &std::fs::File) -> bool {
+    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+    use std::os::fd::AsFd;
+    let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
+    match poll(&mut fds, PollTimeout::from(1000u16)) {
+        Ok(n) if n > 0 => fds[0]
+            .revents()
+            .is_some_and(|r| r.contains(PollFlags::POLLIN) && !r.contains(PollFlags::POLLHUP)),
+        _ => false,
+    }
+}
+
 /// Run the watch forever (a thread of PID 1). Without the channel (not a
 /// b2d-made QEMU machine) it says so once and ends.
 pub fn run(w: &Watch) {

@@ -7,19 +7,18 @@
 //! NAT rules for published ports apply; then at loopback. A listener on
 //! one address is reached there.
 
-use super::portwatch::{channel_device, tcp_listen_addrs, Watch};
+use super::portwatch::{channel_device, host_sent, tcp_listen_addrs, Watch};
 use crate::tunnel::Mux;
 use crate::wire::tunnel::CHANNEL;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};
-use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::Duration;
 
 const CONNECT: Duration = Duration::from_secs(2);
 
 /// The gateway of the default IPv4 route in `proc_root/net/route`.
-fn default_gateway(proc_root: &Path) -> Option<Ipv4Addr> {
+pub fn default_gateway(proc_root: &Path) -> Option<Ipv4Addr> {
     let text = std::fs::read_to_string(proc_root.join("net/route")).ok()?;
     text.lines().skip(1).find_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
@@ -33,7 +32,7 @@ fn default_gateway(proc_root: &Path) -> Option<Ipv4Addr> {
 }
 
 /// This guest's address towards `gateway` (no packet is sent).
-fn own_address(gateway: Ipv4Addr) -> Option<IpAddr> {
+pub fn own_address(gateway: Ipv4Addr) -> Option<IpAddr> {
     let s = UdpSocket::bind("0.0.0.0:0").ok()?;
     s.connect((gateway, 9)).ok()?;
     Some(s.local_addr().ok()?.ip())
@@ -99,7 +98,7 @@ pub fn run(w: &Watch) {
     mux.connect(Box::new(out));
     log::info!("tunnel: serving forwarded TCP ports on {}", dev.display());
     loop {
-        if !host_connected(&file) {
+        if !host_sent(&file) {
             std::thread::sleep(Duration::from_millis(500));
             continue;
         }
@@ -109,19 +108,6 @@ pub fn run(w: &Watch) {
             let mut sink = [0u8; 4096];
             while matches!(io::Read::read(&mut &file, &mut sink), Ok(n) if n > 0) {}
         }
-    }
-}
-
-/// Whether a host agent holds the port open (a virtio port polls as
-/// hung up while no one is connected on the host side).
-fn host_connected(f: &std::fs::File) -> bool {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
-    match poll(&mut fds, PollTimeout::from(1000u16)) {
-        Ok(n) if n > 0 => fds[0]
-            .revents()
-            .is_some_and(|r| r.contains(PollFlags::POLLIN)),
-        _ => false,
     }
 }
 
