@@ -108,7 +108,9 @@ fn stdout(out: &Output) -> String {
 #[test]
 fn unknown_machine_and_bad_name() {
     let e = Env::new();
-    for verb in ["status", "env", "ssh", "stop", "logs", "ip", "rm"] {
+    for verb in [
+        "status", "env", "ssh", "stop", "suspend", "logs", "ip", "rm",
+    ] {
         let msg = stderr(&e.run(&[verb, "nope"]));
         assert!(msg.contains("no machine named \"nope\""), "{verb}: {msg}");
         assert!(msg.contains("b2d up nope"), "{verb}: {msg}");
@@ -227,6 +229,14 @@ fn a_stopped_machine_explains_itself_and_keeps_its_disk() {
     assert!(out.status.success());
     let said = String::from_utf8_lossy(&out.stderr);
     assert!(said.contains("Machine \"dev\" is not running."), "{said}");
+    let out = e.run(&["suspend", "dev"]);
+    assert!(!out.status.success());
+    let msg = stderr(&out);
+    assert!(
+        msg.contains("machine \"dev\" is not running: there is nothing to suspend"),
+        "{msg}"
+    );
+    assert!(!dir.join("suspend.json").exists());
 
     let msg = stderr(&e.run(&["up", "dev", "--disk-size", "1G"]));
     assert!(msg.contains("cannot shrink to 1 GiB"), "{msg}");

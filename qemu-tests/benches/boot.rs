@@ -10,8 +10,11 @@
 //! for `docker version`); (b) b2d's first boot of a fresh disk from
 //! `b2d disk create`; (c) a warm boot of that disk. Times are the guest's
 //! own clock at its line (ms since kernel start); wall time from QEMU's
-//! start is printed beside. Resume is not measured: `b2d suspend` does
-//! not exist yet.
+//! start is printed beside. (d) Resume: a machine made by `b2d up` is
+//! suspended with `b2d suspend`, then timed from `b2d up` to the end of a
+//! `docker ps` through its docker context (wall clock), with no shares
+//! and with the home share over virtiofs (guest RAM is then shared
+//! memory, which QEMU 7.2 touches page by page while it loads).
 
 use qemu_tests::fixture::{data_disk, iso};
 use qemu_tests::spec::DirectBoot;
@@ -19,7 +22,7 @@ use qemu_tests::vm::rss_mib;
 use qemu_tests::{DiskBus, Vm, VmSpec};
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 const RUNS: usize = 3;
 const CMDLINE: &str = "console=tty0 console=ttyS0,115200 quiet";
@@ -117,6 +120,63 @@ fn b2d(spec: &VmSpec, dir: &Path, disk: &Path, key: &Path, k: &Path, i: &Path) -
     }
 }
 
+struct Resume {
+    /// `b2d up` to the end of `docker ps`.
+    wall: f64,
+    /// `b2d up` alone.
+    up: f64,
+    state_mib: u64,
+    rss_mib: u64,
+}
+
+/// RUNS suspends and resumes of one machine, made with `up_args`.
+fn resumes(iso: &Path, name: &'static str, up_args: &[&str]) -> Vec<Resume> {
+    let s = qemu_tests::machines::Machine::new(name);
+    std::fs::create_dir_all(s.dir.home()).unwrap();
+    let mut args = vec![
+        "up",
+        name,
+        "--iso",
+        iso.to_str().unwrap(),
+        "--timeout",
+        "600",
+    ];
+    args.extend(up_args);
+    s.ok("up", s.b2d(&args));
+    let context = format!("b2d-{name}");
+    let ps = || {
+        let mut c = Command::new("docker");
+        c.args(["--context", &context, "ps"]);
+        s.env(&mut c);
+        s.ok("docker ps", c.output().unwrap());
+    };
+    ps();
+    // As a user's machine: idle a while first (its page cache dropped).
+    std::thread::sleep(Duration::from_secs(60));
+    let mut out = Vec::new();
+    for _ in 0..RUNS {
+        s.ok("suspend", s.b2d(&["suspend", name]));
+        let state = s.machine_dir().join("suspend.state");
+        let state_mib = std::fs::metadata(&state).map_or(0, |m| m.len() >> 20);
+        let t = Instant::now();
+        let said = s.said("up", s.b2d(&["up", name]));
+        let up = t.elapsed().as_secs_f64();
+        ps();
+        let wall = t.elapsed().as_secs_f64();
+        assert!(said.contains("(resume, "), "not a resume: {said}");
+        let pid = s.status()["pid"].as_u64().unwrap() as u32;
+        out.push(Resume {
+            wall,
+            up,
+            state_mib,
+            rss_mib: rss_mib(pid),
+        });
+        eprintln!("{name}: resumed in {up:.1} s, docker ps done at {wall:.1} s");
+        std::thread::sleep(Duration::from_secs(20));
+    }
+    out
+}
+
 fn main() {
     let iso = iso();
     let t = tempfile::tempdir().unwrap();
@@ -139,6 +199,8 @@ fn main() {
             warm[n].guest
         );
     }
+    let plain = resumes(&iso, "bench-resume", &["--mount", "none"]);
+    let shared = resumes(&iso, "bench-resume-share", &[]);
     let m = |v: &[Boot], f: fn(&Boot) -> f64| median(v.iter().map(f).collect());
     let floor_s = m(&fl, |b| b.guest);
     println!(
@@ -154,6 +216,20 @@ fn main() {
             g / floor_s,
             m(v, |b| b.wall),
             m(v, |b| b.rss_mib as f64)
+        );
+    }
+    let r = |v: &[Resume], f: fn(&Resume) -> f64| median(v.iter().map(f).collect());
+    println!("\nresume, `b2d up` to a done `docker ps` (wall), medians of {RUNS}:");
+    println!("| case | wall s | ratio to floor | `b2d up` s | state MiB | QEMU RSS after |");
+    println!("|------|--------|----------------|------------|-----------|----------------|");
+    for (name, v) in [("no shares", &plain), ("home over virtiofs", &shared)] {
+        let w = r(v, |x| x.wall);
+        println!(
+            "| {name} | {w:.1} | {:.2}× | {:.1} | {:.0} | {:.0} MiB |",
+            w / floor_s,
+            r(v, |x| x.up),
+            r(v, |x| x.state_mib as f64),
+            r(v, |x| x.rss_mib as f64)
         );
     }
     println!("\nphases (medians, s; slowest first by the first boot):");

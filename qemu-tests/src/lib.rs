@@ -5,6 +5,7 @@
 //! printed when a test fails.
 
 pub mod fixture;
+pub mod machines;
 pub mod vm;
 
 /// The accelerator probe and the QEMU command line are the host

@@ -3,80 +3,14 @@
 //! `b2d env`; `b2d ssh` logs in with strict host key checking; a stop and
 //! a second up keep the images, and a larger `--disk-size` shows in `df`.
 
-use qemu_tests::fixture::{b2d_bin, iso};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-use test_support::{keygen, MachineStore};
+use qemu_tests::fixture::iso;
+use std::path::Path;
+use std::process::Command;
+use test_support::keygen;
 
 const NAME: &str = "lifecycle";
 
-/// A private machine store (XDG_DATA_HOME) and HOME; every machine in it
-/// is killed and removed when the test ends, pass or fail.
-struct Store {
-    dir: MachineStore,
-}
-
-impl Store {
-    fn new() -> Store {
-        Store {
-            dir: MachineStore::new(),
-        }
-    }
-
-    fn machine_dir(&self) -> PathBuf {
-        self.dir.machine_dir(NAME)
-    }
-
-    fn env(&self, c: &mut Command) {
-        self.dir.env(c).env("B2D", b2d_bin());
-    }
-
-    fn b2d(&self, args: &[&str]) -> Output {
-        let mut c = Command::new(b2d_bin());
-        c.args(args);
-        self.env(&mut c);
-        c.output().unwrap()
-    }
-
-    /// A bash script with `$B2D` naming the binary.
-    fn bash(&self, script: &str) -> Output {
-        let mut c = Command::new("bash");
-        c.args(["-euo", "pipefail", "-c", script]);
-        self.env(&mut c);
-        c.output().unwrap()
-    }
-
-    fn serial_tail(&self) -> String {
-        let log =
-            std::fs::read_to_string(self.machine_dir().join("serial.log")).unwrap_or_default();
-        b2d::host::console::tail(&log, 30)
-    }
-
-    /// stdout of a command that must succeed (the console tail is shown
-    /// when it did not).
-    fn ok(&self, what: &str, out: Output) -> String {
-        if !out.status.success() {
-            eprintln!("console:\n{}", self.serial_tail());
-        }
-        test_support::assert_ok(what, &out)
-    }
-
-    /// stderr of a command that must fail.
-    fn fails(&self, what: &str, out: Output) -> String {
-        test_support::assert_fails(what, &out)
-    }
-
-    fn status(&self) -> serde_json::Value {
-        let s = self.ok("status", self.b2d(&["status", NAME, "--json"]));
-        serde_json::from_str(&s).unwrap()
-    }
-}
-
-impl Drop for Store {
-    fn drop(&mut self) {
-        let _ = self.b2d(&["rm", "-f", NAME]);
-    }
-}
+type Store = qemu_tests::machines::Machine;
 
 /// Size in KiB of the guest's data filesystem, from `df -k`.
 fn data_fs_kib(s: &Store) -> u64 {
@@ -124,7 +58,7 @@ fn assert_idle_footprint(s: &Store, pid: u64) {
 
 #[test]
 fn up_env_docker_ssh_stop_up_grow_rm() {
-    let s = Store::new();
+    let s = Store::new(NAME);
     let iso = iso();
     let iso = iso.to_str().unwrap();
 

@@ -104,6 +104,12 @@ enum Cmd {
         #[arg(long, default_value_t = 90)]
         timeout: u64,
     },
+    /// Save a running machine's state and end its QEMU; `b2d up` resumes
+    /// it in seconds, containers still running.
+    Suspend {
+        #[arg(default_value = DEFAULT_NAME)]
+        name: String,
+    },
     /// Remove a machine and its disk.
     Rm {
         #[arg(default_value = DEFAULT_NAME)]
@@ -272,6 +278,11 @@ fn run(cli: Cli) -> Result<()> {
                 lifecycle::stop_named(&Store::from_env()?, &name, Duration::from_secs(timeout))?;
             say(stopped.render(&name))
         }
+        Cmd::Suspend { name } => say(b2d::host::cmd::suspend::suspend_named(
+            &Store::from_env()?,
+            &name,
+            &exe,
+        )?),
         Cmd::Rm { name, force } => {
             let mut on_terminal = ask;
             let confirm = if std::io::stdin().is_terminal() {

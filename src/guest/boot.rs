@@ -94,6 +94,8 @@ pub struct Booted {
     /// The ends of the phases so far (the services' come with the ready
     /// line).
     pub phases: Phases,
+    /// The host's shares this boot mounted (a suspend unmounts them).
+    pub shares: Vec<crate::wire::guest_config::Share>,
 }
 
 impl Booted {
@@ -177,9 +179,9 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
     phases.keys = now();
 
     // Host folders at the same path, before dockerd can be asked for them.
-    if let Some(c) = super::shares::read_config(&cfg.sys_root) {
-        super::shares::mount_all(sys, &cfg.root, &c);
-    }
+    let shares = super::shares::read_config(&cfg.sys_root)
+        .map(|c| super::shares::mount_all(sys, &cfg.root, &c))
+        .unwrap_or_default();
     super::shares::mount_vbox(sys, &cfg.root, &cfg.sys_root);
     phases.shares = now();
 
@@ -205,6 +207,7 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
         profile,
         tls,
         phases,
+        shares,
     })
 }
 
@@ -390,8 +393,18 @@ pub fn run() -> ! {
         dev_root: cfg.dev_root.clone(),
     };
     let tunnel = watch.clone();
+    let control = super::control::Control {
+        root: cfg.root.clone(),
+        proc_root: cfg.proc_root.clone(),
+        sys_root: cfg.sys_root.clone(),
+        dev_root: cfg.dev_root.clone(),
+        hook: cfg.self_exe.clone(),
+        shares: booted.shares.clone(),
+        remount_for: super::control::REMOUNT_FOR,
+    };
     std::thread::spawn(move || super::portwatch::run(&watch));
     std::thread::spawn(move || super::tunnel::run(&tunnel));
+    std::thread::spawn(move || super::control::run(&RealSys, &control));
 
     let action = match sup.run(|_| false) {
         supervisor::LoopEnd::Shutdown(a) => a,

@@ -2,6 +2,7 @@
 
 pub mod boot;
 pub mod cmdline;
+pub mod control;
 pub mod disk;
 pub mod hostkeys;
 pub mod initrd;

@@ -44,6 +44,11 @@ pub fn udhcpc_args(iface: &str, script: &Path, tries: u32) -> Vec<String> {
     v
 }
 
+/// Set in udhcpc's environment for a renewal of a running guest's lease
+/// (after a resume): the address it has stays while udhcpc asks, so
+/// connections through it are not cut.
+pub const RENEW_ENV: (&str, &str) = ("B2D_DHCP", "renew");
+
 /// The udhcpc hook events b2d-init answers to.
 pub const HOOK_EVENTS: &[&str] = &["deconfig", "bound", "renew", "leasefail", "nak"];
 
@@ -84,8 +89,10 @@ pub fn hook_plan(event: &str, env: &HashMap<String, String>) -> Result<HookPlan,
             })
     };
     let mut plan = HookPlan::default();
+    let renewing = env.get(RENEW_ENV.0).map(String::as_str) == Some(RENEW_ENV.1);
     match event {
         "leasefail" | "nak" => {}
+        "deconfig" if renewing => {}
         "deconfig" => {
             let iface = need("interface")?;
             plan.commands
@@ -99,7 +106,7 @@ pub fn hook_plan(event: &str, env: &HashMap<String, String>) -> Result<HookPlan,
                 Some(m) => m.clone(),
                 None => mask_to_prefix(need("subnet")?).to_string(),
             };
-            if event == "bound" {
+            if event == "bound" && !renewing {
                 plan.commands
                     .push(ip(&["-4", "addr", "flush", "dev", iface]));
             }

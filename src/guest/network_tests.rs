@@ -163,3 +163,18 @@ fn apply_hook_writes_resolv_conf_and_reports_failures() {
         "{e}"
     );
 }
+
+#[test]
+fn a_renewal_keeps_the_address_while_it_asks() {
+    let renew = [("interface", "eth0"), RENEW_ENV];
+    assert_eq!(
+        hook_plan("deconfig", &env(&renew)).unwrap(),
+        HookPlan::default()
+    );
+    let mut bound = renew.to_vec();
+    bound.extend([("ip", "10.0.2.15"), ("mask", "24")]);
+    assert_eq!(
+        joined(&hook_plan("bound", &env(&bound)).unwrap()),
+        vec!["busybox ip addr replace 10.0.2.15/24 dev eth0"]
+    );
+}

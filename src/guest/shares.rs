@@ -6,7 +6,9 @@
 //! user.
 
 use crate::sys::{MsFlags, Sys};
-use crate::wire::guest_config::{share_problem, GuestConfig, ShareFs, FW_CFG_NAME, MAX_SIZE};
+use crate::wire::guest_config::{
+    share_problem, GuestConfig, Share, ShareFs, FW_CFG_NAME, MAX_SIZE,
+};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -36,51 +38,62 @@ pub fn read_config(sys_root: &Path) -> Option<GuestConfig> {
     }
 }
 
-/// Mount every share under `root`; returns the mount points that worked.
-pub fn mount_all(sys: &dyn Sys, root: &Path, cfg: &GuestConfig) -> Vec<PathBuf> {
+/// Mount every share under `root`; returns the shares that were mounted.
+pub fn mount_all(sys: &dyn Sys, root: &Path, cfg: &GuestConfig) -> Vec<Share> {
     let mut done = Vec::new();
     for s in &cfg.shares {
-        if let Some(why) = share_problem(s) {
-            log::error!("share: {why}; not mounted");
-            continue;
-        }
-        let target = super::mounts::under(root, &s.path);
-        if let Err(e) = std::fs::create_dir_all(&target) {
-            log::error!("share {}: cannot create the mount point: {e}", s.path);
-            continue;
-        }
-        let flags = if s.readonly {
-            MsFlags::MS_RDONLY
-        } else {
-            MsFlags::empty()
-        };
-        let fstype = s.fs.name();
-        let data = match s.fs {
-            ShareFs::NineP => Some(NINEP_OPTS),
-            // virtiofsd decides caching; the kernel needs no options.
-            ShareFs::Virtiofs => None,
-        };
-        match sys.mount(Some(&s.tag), &target, Some(fstype), flags, data) {
-            Ok(()) => {
+        match mount_one(sys, root, s) {
+            Ok(_) => {
                 let how = if s.readonly {
                     "read-only"
                 } else {
                     "read-write"
                 };
                 log::info!(
-                    "share: host {} mounted {how} at the same path ({fstype})",
-                    s.path
+                    "share: host {} mounted {how} at the same path ({})",
+                    s.path,
+                    s.fs.name()
                 );
-                done.push(target);
+                done.push(s.clone());
             }
-            Err(e) => log::error!(
-                "share {}: mount of {fstype} tag {} failed: {e}",
-                s.path,
-                s.tag
-            ),
+            Err(e) => log::error!("{e}"),
         }
     }
     done
+}
+
+/// Where share `s` is mounted under `root`.
+pub fn target(root: &Path, s: &Share) -> PathBuf {
+    super::mounts::under(root, &s.path)
+}
+
+/// Mount one share at its path under `root`; the error names the share.
+pub fn mount_one(sys: &dyn Sys, root: &Path, s: &Share) -> Result<PathBuf, String> {
+    if let Some(why) = share_problem(s) {
+        return Err(format!("share: {why}; not mounted"));
+    }
+    let target = target(root, s);
+    std::fs::create_dir_all(&target)
+        .map_err(|e| format!("share {}: cannot create the mount point: {e}", s.path))?;
+    let flags = if s.readonly {
+        MsFlags::MS_RDONLY
+    } else {
+        MsFlags::empty()
+    };
+    let fstype = s.fs.name();
+    let data = match s.fs {
+        ShareFs::NineP => Some(NINEP_OPTS),
+        // virtiofsd decides caching; the kernel needs no options.
+        ShareFs::Virtiofs => None,
+    };
+    sys.mount(Some(&s.tag), &target, Some(fstype), flags, data)
+        .map_err(|e| {
+            format!(
+                "share {}: mount of {fstype} tag {} failed: {e}",
+                s.path, s.tag
+            )
+        })?;
+    Ok(target)
 }
 
 /// VirtualBox shares, mounted as boot2docker did: the share named `Users`
@@ -137,7 +150,6 @@ pub fn mount_vbox(sys: &dyn Sys, root: &Path, sys_root: &Path) -> Vec<PathBuf> {
 mod tests {
     use super::*;
     use crate::sys::{Call, FakeSys};
-    use crate::wire::guest_config::Share;
 
     #[test]
     fn shares_mount_at_their_own_path_and_bad_ones_are_skipped() {
@@ -166,8 +178,9 @@ mod tests {
         };
         let sys = FakeSys::new();
         let done = mount_all(&sys, t.path(), &cfg);
+        let at: Vec<PathBuf> = done.iter().map(|s| target(t.path(), s)).collect();
         assert_eq!(
-            done,
+            at,
             vec![t.path().join("home/alice"), t.path().join("srv/data")]
         );
         assert!(t.path().join("home/alice").is_dir());

@@ -6,7 +6,8 @@ use super::accel::Accel;
 use super::machine::Machine;
 use super::ports::PortError;
 use super::vmspec::{binary, opt_path, DiskBus, VmSpec};
-use super::{agent_run, shares, virtiofs};
+use super::{agent_run, control, shares, virtiofs};
+use crate::wire::control::CHANNEL as CONTROL;
 use crate::wire::ports::CHANNEL;
 use crate::wire::tunnel::CHANNEL as TUNNEL;
 use std::path::{Path, PathBuf};
@@ -45,13 +46,24 @@ pub fn find() -> Result<PathBuf, QemuError> {
     crate::util::which(&b).ok_or_else(|| QemuError::Missing(b.display().to_string()))
 }
 
+/// How a QEMU run begins.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Launch {
+    /// Boot from the ISO.
+    Cold,
+    /// Wait for a saved state (QMP `migrate-incoming`); the virtiofs
+    /// devices are plugged in after it loads, the console log is kept.
+    Incoming,
+}
+
 /// The full QEMU command line for `m`.
-pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan) -> Vec<String> {
+pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan, launch: Launch) -> Vec<String> {
     let mut spec = VmSpec::new(m.iso()).disk(m.disk(), "raw", DiskBus::VirtioScsi);
     spec.cpus = m.config.cpus;
     spec.memory_mib = m.config.memory_mib;
     spec.no_reboot = false;
     spec.durable = true;
+    spec.serial_append = launch == Launch::Incoming;
     let mut a = vec![
         "-name".into(),
         format!("b2d-{},process=b2d-{}", m.name, m.name),
@@ -82,8 +94,20 @@ pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan) -> Vec<String> {
         ),
         "-device".into(),
         format!("virtserialport,bus=vser0.0,chardev=tunnel0,name={TUNNEL}"),
+        "-chardev".into(),
+        format!(
+            "socket,id=control0,path={},server=on,wait=off",
+            opt_path(&control::socket(m))
+        ),
+        "-device".into(),
+        format!("virtserialport,bus=vser0.0,chardev=control0,name={CONTROL}"),
     ];
-    a.extend(shares::qemu_args(m, shares.fs()));
+    a.extend(shares::qemu_args(m, shares.fs(), launch == Launch::Cold));
+    if launch == Launch::Incoming {
+        // Paused after loading whatever the state says: it runs only
+        // once its checksum is known good.
+        a.extend(["-S".into(), "-incoming".into(), "defer".into()]);
+    }
     a.extend(spec.args(
         accel,
         m.config.ssh_port,
@@ -101,6 +125,7 @@ pub fn start(
     qemu: &Path,
     accel: Accel,
     shares: &shares::Plan,
+    launch: Launch,
 ) -> Result<u32, QemuError> {
     let mounts = m.config.mounts.as_deref().unwrap_or_default();
     let mut socks = vec![
@@ -108,6 +133,7 @@ pub fn start(
         agent_run::qmp_socket(m),
         agent_run::channel_socket(m),
         agent_run::tunnel_socket(m),
+        control::socket(m),
     ];
     if shares.virtiofsd.is_some() {
         socks.extend((0..mounts.len()).map(|i| virtiofs::socket(m, i)));
@@ -129,7 +155,7 @@ pub fn start(
         Some(bin) => virtiofs::start_all(m, bin, mounts)?,
         None => Vec::new(),
     };
-    let started = launch(m, qemu, accel, shares);
+    let started = run(m, qemu, accel, shares, launch);
     if started.is_err() {
         for d in &mut daemons {
             let _ = d.kill();
@@ -140,14 +166,20 @@ pub fn start(
 }
 
 /// Run QEMU (it daemonizes once the VM runs) and read its pid.
-fn launch(m: &Machine, qemu: &Path, accel: Accel, shares: &shares::Plan) -> Result<u32, QemuError> {
+fn run(
+    m: &Machine,
+    qemu: &Path,
+    accel: Accel,
+    shares: &shares::Plan,
+    launch: Launch,
+) -> Result<u32, QemuError> {
     let log_path = m.qemu_log();
     let log = std::fs::File::create(&log_path).map_err(|source| QemuError::Io {
         path: log_path.clone(),
         source,
     })?;
     let status = std::process::Command::new(qemu)
-        .args(args(m, accel, shares))
+        .args(args(m, accel, shares, launch))
         .current_dir(&m.dir)
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone().map_err(|source| QemuError::Io {
@@ -212,6 +244,13 @@ pub fn cmdline(pid: u32) -> Option<Vec<String>> {
     )
 }
 
+/// The accelerator process `pid` runs under (`tcg`, `kvm`).
+pub fn accel_of(pid: u32) -> Option<String> {
+    let args = cmdline(pid)?;
+    let i = args.iter().position(|a| a == "-accel")?;
+    Some(args.get(i + 1)?.split(',').next()?.to_string())
+}
+
 /// Press the ACPI power button through QMP.
 pub fn powerdown(m: &Machine) -> std::io::Result<()> {
     let mut q = super::qmp::Qmp::connect(&m.qmp_socket(), Duration::from_secs(10))?;
@@ -246,6 +285,7 @@ pub fn cleanup(m: &Machine) {
     let _ = std::fs::remove_file(agent_run::qmp_socket(m));
     let _ = std::fs::remove_file(agent_run::channel_socket(m));
     let _ = std::fs::remove_file(agent_run::state_file(m));
+    let _ = std::fs::remove_file(control::socket(m));
 }
 
 pub fn kill(pid: u32) {
@@ -270,7 +310,7 @@ mod tests {
     #[test]
     fn machine_command_line() {
         let m = machine(Path::new("/data/m/dev"));
-        let a = args(&m, Accel::Tcg, &shares::Plan::none()).join(" ");
+        let a = args(&m, Accel::Tcg, &shares::Plan::none(), Launch::Cold).join(" ");
         for want in [
             "-name b2d-dev,process=b2d-dev",
             "-daemonize -pidfile /data/m/dev/qemu.pid",
@@ -280,7 +320,9 @@ mod tests {
             "scsi-hd,drive=d0",
             "file=/data/m/dev/b2d.iso,media=cdrom",
             "hostfwd=tcp:127.0.0.1:40022-:22,hostfwd=tcp:127.0.0.1:40376-:2376",
-            "serial file:/data/m/dev/serial.log",
+            "-chardev file,id=serial0,path=/data/m/dev/serial.log -serial chardev:serial0",
+            "-chardev socket,id=control0,path=/data/m/dev/control.sock,server=on,wait=off",
+            "virtserialport,bus=vser0.0,chardev=control0,name=org.b2d.control.0",
             "-accel tcg,thread=single,tb-size=64",
             "-qmp unix:/data/m/dev/agent-qmp.sock,server=on,wait=off",
             "-chardev socket,id=agent0,path=/data/m/dev/agent.sock,server=on,wait=off",
@@ -292,6 +334,13 @@ mod tests {
             assert!(a.contains(want), "{want} missing from {a}");
         }
         assert!(!a.contains("-no-reboot"));
+        assert!(!a.contains("-incoming"));
+        let resume = args(&m, Accel::Tcg, &shares::Plan::none(), Launch::Incoming).join(" ");
+        assert!(resume.ends_with("-incoming defer") || resume.contains("-incoming defer "));
+        assert!(
+            resume.contains("path=/data/m/dev/serial.log,append=on"),
+            "{resume}"
+        );
     }
 
     #[test]

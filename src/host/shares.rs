@@ -145,7 +145,8 @@ pub fn from_args(args: &[String], home: Option<&Path>) -> Result<Vec<Mount>, Sha
     Ok(out)
 }
 
-fn tag(i: usize) -> String {
+/// The mount tag of share `i`.
+pub fn tag(i: usize) -> String {
     format!("b2d{i}")
 }
 
@@ -168,13 +169,15 @@ pub fn guest_config(mounts: &[Mount], fs: ShareFs) -> GuestConfig {
 /// QEMU arguments for machine `m`: one export per mount (virtiofs
 /// devices, or 9p) and the fw_cfg item naming its written
 /// [`guest_config`].
-pub fn qemu_args(m: &Machine, fs: ShareFs) -> Vec<String> {
+/// `devices: false` leaves the virtiofs devices out (see
+/// [`super::virtiofs::qemu_args`]).
+pub fn qemu_args(m: &Machine, fs: ShareFs, devices: bool) -> Vec<String> {
     let esc = super::vmspec::opt_path;
     let mounts = m.config.mounts.as_deref().unwrap_or_default();
     let mut a = Vec::new();
     if fs == ShareFs::Virtiofs {
         let tags: Vec<String> = (0..mounts.len()).map(tag).collect();
-        a = super::virtiofs::qemu_args(m, &tags, m.config.memory_mib);
+        a = super::virtiofs::qemu_args(m, &tags, m.config.memory_mib, devices);
     }
     for (i, m) in mounts.iter().enumerate().filter(|_| fs == ShareFs::NineP) {
         let ro = if m.readonly { ",readonly=on" } else { "" };
@@ -241,7 +244,7 @@ mod tests {
         assert_eq!(two.len(), 1, "the same directory once");
         let mut m = crate::host::machine::sample("/m/a,b");
         m.config.mounts = Some(two.clone());
-        let args = qemu_args(&m, ShareFs::NineP);
+        let args = qemu_args(&m, ShareFs::NineP, true);
         assert_eq!(args[0], "-virtfs");
         assert_eq!(
             args[1],
@@ -261,10 +264,10 @@ mod tests {
         assert_eq!(c.shares[0].path, home.display().to_string());
         assert!(c.shares[0].readonly);
         assert_eq!(c.shares[0].fs, ShareFs::Virtiofs);
-        let v = qemu_args(&m, ShareFs::Virtiofs);
+        let v = qemu_args(&m, ShareFs::Virtiofs, true);
         assert!(!v.iter().any(|a| a == "-virtfs"), "{v:?}");
         assert!(
-            v.contains(&"vhost-user-fs-pci,chardev=vfs0,tag=b2d0".to_string()),
+            v.contains(&"vhost-user-fs-pci,chardev=vfs0,tag=b2d0,id=vfsdev0,addr=0x10".to_string()),
             "{v:?}"
         );
         assert_eq!(

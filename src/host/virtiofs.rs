@@ -128,6 +128,23 @@ pub fn start_all(
     Ok(started)
 }
 
+/// Wait (up to 5 s) until no daemon holds the lock on `pid_file`: the
+/// daemon of a QEMU just stopped exits on its own, and a new one cannot
+/// start while it holds the file.
+fn wait_released(pid_file: &Path) {
+    use nix::fcntl::{Flock, FlockArg};
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(5) {
+        let Ok(f) = std::fs::File::open(pid_file) else {
+            return;
+        };
+        if Flock::lock(f, FlockArg::LockExclusiveNonblock).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 fn start_one(
     m: &Machine,
     bin: &Path,
@@ -140,6 +157,7 @@ fn start_one(
         dir: mount.path.clone(),
         source,
     };
+    wait_released(&sock.with_extension("sock.pid"));
     let _ = std::fs::remove_file(sock);
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -185,7 +203,11 @@ fn wait_for_socket(child: &mut std::process::Child, sock: &Path) -> Result<(), S
 
 /// QEMU arguments: guest RAM as a shared memfd (vhost-user maps it into
 /// virtiofsd) and one vhost-user-fs device per mount, tag `tags[i]`.
-pub fn qemu_args(m: &Machine, tags: &[String], memory_mib: u32) -> Vec<String> {
+/// The devices' PCI slots are fixed (from [`FIRST_SLOT`]) so that a
+/// machine saved with them unplugged has every other device where a
+/// resumed QEMU without them puts it. `devices: false` leaves the
+/// devices out (a resume plugs them in after loading).
+pub fn qemu_args(m: &Machine, tags: &[String], memory_mib: u32, devices: bool) -> Vec<String> {
     if tags.is_empty() {
         return Vec::new();
     }
@@ -198,10 +220,32 @@ pub fn qemu_args(m: &Machine, tags: &[String], memory_mib: u32) -> Vec<String> {
     for (i, tag) in tags.iter().enumerate() {
         a.push("-chardev".into());
         a.push(format!("socket,id=vfs{i},path={}", opt_path(&socket(m, i))));
-        a.push("-device".into());
-        a.push(format!("vhost-user-fs-pci,chardev=vfs{i},tag={tag}"));
+        if devices {
+            a.push("-device".into());
+            a.push(device(i, tag).join(","));
+        }
     }
     a
+}
+
+/// The first PCI slot of the virtiofs devices (QEMU places the others
+/// from slot 2 up, and a machine has far fewer).
+pub const FIRST_SLOT: usize = 0x10;
+
+/// The id of share `i`'s device, for `device_del`.
+pub fn device_id(i: usize) -> String {
+    format!("vfsdev{i}")
+}
+
+/// Share `i`'s device as `key=value` properties (driver first).
+pub fn device(i: usize, tag: &str) -> Vec<String> {
+    vec![
+        "vhost-user-fs-pci".into(),
+        format!("chardev=vfs{i}"),
+        format!("tag={tag}"),
+        format!("id={}", device_id(i)),
+        format!("addr={:#x}", FIRST_SLOT + i),
+    ]
 }
 
 #[cfg(test)]
@@ -244,8 +288,12 @@ mod tests {
     fn qemu_gets_shared_memory_and_one_device_a_share() {
         let t = tempfile::tempdir().unwrap();
         let m = crate::host::machine::sample(t.path().join("a,b"));
-        assert!(qemu_args(&m, &[], 2048).is_empty(), "no share, no memfd");
-        let a = qemu_args(&m, &["b2d0".into(), "b2d1".into()], 2048);
+        assert!(
+            qemu_args(&m, &[], 2048, true).is_empty(),
+            "no share, no memfd"
+        );
+        let tags = ["b2d0".to_string(), "b2d1".to_string()];
+        let a = qemu_args(&m, &tags, 2048, true);
         assert_eq!(
             a[..4],
             [
@@ -257,8 +305,18 @@ mod tests {
         );
         let dir = t.path().join("a,,b").display().to_string();
         assert_eq!(a[5], format!("socket,id=vfs0,path={dir}/vfs0.sock"));
-        assert_eq!(a[7], "vhost-user-fs-pci,chardev=vfs0,tag=b2d0");
-        assert_eq!(a[11], "vhost-user-fs-pci,chardev=vfs1,tag=b2d1");
+        assert_eq!(
+            a[7],
+            "vhost-user-fs-pci,chardev=vfs0,tag=b2d0,id=vfsdev0,addr=0x10"
+        );
+        assert_eq!(
+            a[11],
+            "vhost-user-fs-pci,chardev=vfs1,tag=b2d1,id=vfsdev1,addr=0x11"
+        );
+        // For a resume: the memory and the daemons' sockets, no devices.
+        let bare = qemu_args(&m, &tags, 2048, false);
+        assert_eq!(bare.len(), 8, "{bare:?}");
+        assert!(!bare.iter().any(|a| a.starts_with("vhost-user-fs-pci")));
     }
 
     fn fake_daemon(dir: &Path, body: &str) -> PathBuf {

@@ -55,6 +55,8 @@ pub struct VmSpec {
     /// QEMU loads this kernel and initramfs itself, with this command line
     /// (the boot benchmark), instead of booting the CD.
     pub direct: Option<DirectBoot>,
+    /// Keep what the console log holds (a resumed machine's boot log).
+    pub serial_append: bool,
 }
 
 /// A direct kernel boot: `-kernel`, `-initrd`, `-append`.
@@ -77,6 +79,7 @@ impl VmSpec {
             no_reboot: true,
             durable: false,
             direct: None,
+            serial_append: false,
         }
     }
     pub fn disk(mut self, path: impl Into<PathBuf>, format: &str, bus: DiskBus) -> Self {
@@ -107,8 +110,14 @@ impl VmSpec {
             "-nodefaults".into(),
             "-display".into(),
             "none".into(),
+            "-chardev".into(),
+            format!(
+                "file,id=serial0,path={}{}",
+                opt_path(serial_log),
+                if self.serial_append { ",append=on" } else { "" }
+            ),
             "-serial".into(),
-            format!("file:{}", opt_path(serial_log)),
+            "chardev:serial0".into(),
             "-device".into(),
             "virtio-rng-pci".into(),
             // The guest hands its free pages back (see guest::reclaim).
@@ -220,7 +229,7 @@ mod tests {
         assert!(a.contains("virtio-blk-pci,drive=d2"));
         assert!(a.contains("-accel tcg"));
         assert!(!a.contains("-cpu host"));
-        assert!(a.contains("serial file:/tmp/serial.log"));
+        assert!(a.contains("-chardev file,id=serial0,path=/tmp/serial.log -serial chardev:serial0"));
         assert!(a.contains("-no-reboot"));
         assert!(a.contains("cache=unsafe"));
     }
@@ -236,7 +245,7 @@ mod tests {
             .args(Accel::Tcg, 1, 2, Path::new("/s,1"), None)
             .join(" ");
         assert!(odd.contains("file=/x,,y/b2d.iso,media=cdrom"), "{odd}");
-        assert!(odd.contains("file:/s,,1"), "{odd}");
+        assert!(odd.contains("file,id=serial0,path=/s,,1 "), "{odd}");
         assert!(
             a.contains("format=raw,if=none,id=d0,cache=writeback,discard=unmap"),
             "{a}"

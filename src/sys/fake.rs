@@ -50,6 +50,12 @@ pub enum Call {
         program: String,
         args: Vec<String>,
     },
+    Spawn {
+        program: String,
+        args: Vec<String>,
+        env: Vec<(String, String)>,
+    },
+    SetClock(u64),
     Power(PowerAction),
 }
 
@@ -115,6 +121,11 @@ impl std::fmt::Display for Call {
             Call::LoopAttach(file) => format!("loop_attach {}", file.display()),
             Call::SwitchRoot(root) => format!("switch_root {}", root.display()),
             Call::Run { program, args } => format!("run {program} {}", args.join(" ")),
+            Call::Spawn { program, args, env } => {
+                let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
+                format!("spawn {}{program} {}", env.concat(), args.join(" "))
+            }
+            Call::SetClock(ms) => format!("set_clock {ms}"),
             Call::Power(action) => format!("power {action:?}"),
         };
         f.write_str(line.trim_end())
@@ -281,6 +292,19 @@ impl Sys for FakeSys {
     }
     fn switch_root(&self, new_root: &Path) -> io::Result<()> {
         self.record(Call::SwitchRoot(new_root.to_path_buf()))
+    }
+    fn spawn(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> io::Result<()> {
+        self.record(Call::Spawn {
+            program: program.to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        })
+    }
+    fn set_clock(&self, unix_ms: u64) -> io::Result<()> {
+        self.record(Call::SetClock(unix_ms))
     }
     fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput> {
         let call = Call::Run {

@@ -247,6 +247,24 @@ impl Sys for RealSys {
         })
     }
 
+    fn spawn(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> io::Result<()> {
+        // Not waited for: PID 1's supervisor reaps every child.
+        std::process::Command::new(program)
+            .args(args)
+            .envs(env.iter().copied())
+            .stdin(std::process::Stdio::null())
+            .spawn()
+            .map(drop)
+    }
+
+    fn set_clock(&self, unix_ms: u64) -> io::Result<()> {
+        let ts = nix::sys::time::TimeSpec::new(
+            (unix_ms / 1000) as _,
+            ((unix_ms % 1000) * 1_000_000) as _,
+        );
+        nix::time::clock_settime(nix::time::ClockId::CLOCK_REALTIME, ts).map_err(io::Error::from)
+    }
+
     fn power(&self, action: PowerAction) -> io::Result<()> {
         use nix::sys::reboot::{reboot, RebootMode};
         let mode = match action {

@@ -90,6 +90,11 @@ pub trait Sys: Send + Sync {
     /// Run a program to completion, capturing its output. The error is
     /// the bare spawn error: use [`run_tool`], which names the command.
     fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput>;
+    /// Start a program and leave it: PID 1's supervisor reaps it. `env`
+    /// is added to the agent's environment.
+    fn spawn(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> io::Result<()>;
+    /// Step the wall clock (CLOCK_REALTIME) to `unix_ms`.
+    fn set_clock(&self, unix_ms: u64) -> io::Result<()>;
     fn power(&self, action: PowerAction) -> io::Result<()>;
 }
 

@@ -7,8 +7,10 @@
 //! - [`ports`]: the guest's listening ports, sent over virtio-serial to
 //!   the host agent that forwards them.
 //! - [`tunnel`]: the frames that carry forwarded TCP connections.
+//! - [`control`]: the host's requests around a suspend, and the replies.
 
 pub mod console;
+pub mod control;
 pub mod guest_config;
 pub mod ports;
 pub mod ready;

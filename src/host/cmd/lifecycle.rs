@@ -3,7 +3,8 @@
 
 use super::Said;
 use crate::host::machine::{io_err, Machine, MachineError, Store};
-use crate::host::qemu;
+use crate::host::suspend::{self, NotResumed};
+use crate::host::{accel, qemu, saved, shares, virtiofs};
 use std::time::Duration;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -14,6 +15,9 @@ pub enum Stopped {
     Clean,
     /// It did not power off in time (or QMP failed) and was killed.
     Killed { why: String },
+    /// It was suspended and its state could not be loaded to shut it
+    /// down: the state is gone, the disk is as the suspend left it.
+    Discarded { why: String },
 }
 
 impl Stopped {
@@ -23,6 +27,9 @@ impl Stopped {
             Stopped::Already => format!("Machine \"{name}\" is not running."),
             Stopped::Clean => format!("Machine \"{name}\" stopped."),
             Stopped::Killed { why } => format!("Machine \"{name}\" killed: {why}."),
+            Stopped::Discarded { why } => format!(
+                "Machine \"{name}\" stopped: its suspended state could not be loaded to shut it down ({why}), so it was dropped; the disk is as the suspend left it."
+            ),
         })
     }
 }
@@ -46,11 +53,41 @@ pub fn stop(m: &Machine, timeout: Duration) -> Stopped {
     Stopped::Killed { why }
 }
 
-/// `b2d stop NAME`: [`stop`] under the machine's lock.
+/// `b2d stop NAME`: [`stop`] under the machine's lock. A suspended
+/// machine is resumed to be shut down cleanly.
 pub fn stop_named(store: &Store, name: &str, timeout: Duration) -> Result<Stopped, MachineError> {
     let m = store.open(name)?;
     let _lock = m.lock()?;
+    if qemu::running_pid(&m).is_none() && saved::is_suspended(&m) {
+        return Ok(stop_suspended(&m, timeout));
+    }
     Ok(stop(&m, timeout))
+}
+
+fn stop_suspended(m: &Machine, timeout: Duration) -> Stopped {
+    let resumed = || -> Result<(), String> {
+        let s = saved::read(m)
+            .unwrap_or(Err(saved::Unusable::Unreadable {
+                path: saved::meta_file(m),
+                why: "gone".into(),
+            }))
+            .map_err(|e| e.to_string())?;
+        let qemu_bin = qemu::find().map_err(|e| e.to_string())?;
+        let mounts = m.config.mounts.as_deref().unwrap_or_default();
+        let plan =
+            shares::plan(m.config.mount_type, mounts, virtiofs::find).map_err(|e| e.to_string())?;
+        suspend::resume(m, &s, &qemu_bin, accel::choose(&m.iso()), &plan).map_err(|e| match e {
+            NotResumed::Unusable(why) => why,
+            NotResumed::Start(e) => e.to_string(),
+        })
+    };
+    match resumed() {
+        Ok(()) => stop(m, timeout),
+        Err(why) => {
+            saved::discard(m);
+            Stopped::Discarded { why }
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

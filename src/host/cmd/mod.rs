@@ -11,6 +11,7 @@ pub mod logs;
 pub mod ports;
 pub mod ssh;
 pub mod status;
+pub mod suspend;
 pub mod up;
 
 use crate::host::hints;

@@ -14,6 +14,8 @@ pub enum State {
     /// QEMU runs; the guest has not reached the ready line yet.
     Starting,
     Stopped,
+    /// No QEMU; `b2d suspend` saved its state and `b2d up` resumes it.
+    Suspended,
 }
 
 impl std::fmt::Display for State {
@@ -22,6 +24,7 @@ impl std::fmt::Display for State {
             State::Running => "Running",
             State::Starting => "Starting",
             State::Stopped => "Stopped",
+            State::Suspended => "Suspended",
         })
     }
 }
@@ -77,6 +80,7 @@ pub fn of(m: &Machine) -> Status {
             _ => None,
         });
     let state = match (pid, &ready) {
+        (None, _) if crate::host::saved::is_suspended(m) => State::Suspended,
         (None, _) => State::Stopped,
         (Some(_), None) => State::Starting,
         (Some(_), Some(_)) => State::Running,
@@ -85,7 +89,7 @@ pub fn of(m: &Machine) -> Status {
         name: m.name.clone(),
         state,
         pid,
-        accel: pid.and_then(accel_of),
+        accel: pid.and_then(qemu::accel_of),
         docker_host: format!("tcp://127.0.0.1:{}", m.config.docker_port),
         ssh_port: m.config.ssh_port,
         guest_ip: ready.as_ref().map(|r| r.ip.clone()).unwrap_or_default(),
@@ -97,18 +101,6 @@ pub fn of(m: &Machine) -> Status {
         disk_size: m.config.disk_size,
         dir: m.dir.display().to_string(),
     }
-}
-
-fn accel_of(pid: u32) -> Option<String> {
-    let args = qemu::cmdline(pid)?;
-    let i = args.iter().position(|a| a == "-accel")?;
-    Some(
-        args.get(i + 1)?
-            .split(',')
-            .next()
-            .unwrap_or_default()
-            .to_string(),
-    )
 }
 
 /// The human form of `b2d status`.
@@ -236,6 +228,14 @@ mod tests {
         assert!(ls.lines().nth(1).unwrap().starts_with("dev  "), "{ls}");
         let e = ip(&store, "dev", "b2d").unwrap_err().to_string();
         assert!(e.contains("machine \"dev\" is not running"), "{e}");
+        // A saved state's description makes it suspended.
+        let m = store.open("dev").unwrap();
+        std::fs::write(crate::host::saved::meta_file(&m), "{}").unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&show(&store, "dev", Format::Json).unwrap()).unwrap();
+        assert_eq!(v["state"], "Suspended");
+        let ls = list(&store, Format::Human).unwrap();
+        assert!(ls.contains(" Suspended "), "{ls}");
     }
 
     #[test]

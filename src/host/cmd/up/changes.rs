@@ -31,6 +31,14 @@ pub enum Note {
     Context(String),
     /// Shares through 9p: no virtiofsd is installed.
     NineP,
+    /// The saved state of a suspend could not be used: a cold boot.
+    NotResumed(String),
+    /// A suspended machine was resumed and shut down to take new settings.
+    ResumedToRestart {
+        wanted: Vec<String>,
+        /// Why it had to be killed, if it did not power off.
+        killed: Option<String>,
+    },
 }
 
 impl std::fmt::Display for Note {
@@ -51,6 +59,21 @@ impl std::fmt::Display for Note {
                 "cannot start the host agent ({e}): published ports are not forwarded"
             ),
             Note::Context(e) => write!(f, "{e}; `b2d env` still works"),
+            Note::NotResumed(why) => write!(
+                f,
+                "not resumed: {why}; booting cold from the disk, as after a power cut"
+            ),
+            Note::ResumedToRestart { wanted, killed } => {
+                write!(
+                    f,
+                    "resumed with its old settings and shut down, to boot cold with {}",
+                    wanted.join(", ")
+                )?;
+                match killed {
+                    None => Ok(()),
+                    Some(why) => write!(f, " (killed: {why})"),
+                }
+            }
             Note::NineP => f.write_str(
                 "no virtiofsd found: folders are shared through 9p, several times slower on many small files (install virtiofsd: `make deps` or `cargo install virtiofsd`)",
             ),

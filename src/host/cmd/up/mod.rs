@@ -5,6 +5,7 @@
 //! back as an [`Outcome`], which [`render`] turns into what to print.
 
 mod changes;
+mod resume;
 mod wait;
 
 use super::Said;
@@ -137,13 +138,33 @@ pub enum Outcome {
     },
     Booted {
         ready: Box<Ready>,
-        /// Wall time from starting QEMU to the ready line.
+        /// Wall time from starting QEMU to the ready line (for a resume,
+        /// from reading the state to an answering Docker API).
         secs: f64,
-        /// The machine was made by this `up` (its disk formatted on the way).
-        first: bool,
+        start: Start,
         accel: Accel,
         notes: Vec<Note>,
     },
+}
+
+/// How a machine came up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// Made by this `up`: its disk was formatted on the way.
+    First,
+    Boot,
+    /// From the state `b2d suspend` saved.
+    Resume,
+}
+
+impl Start {
+    pub fn name(self) -> &'static str {
+        match self {
+            Start::First => "first boot",
+            Start::Boot => "boot",
+            Start::Resume => "resume",
+        }
+    }
 }
 
 /// `--memory`: a bare number is MiB (as QEMU's `-m`), else a size.
@@ -203,12 +224,30 @@ pub fn up(
         let notes = after_boot(&m, o);
         return Ok((m, Outcome::AlreadyRunning { ignored, notes }));
     }
-    // A machine made just now already has what the options asked for.
-    let mut notes = if created {
-        Vec::new()
-    } else {
-        changes::apply(&mut m, o)?
-    };
+    let mut notes = Vec::new();
+    if !created {
+        match resume::attempt(store, &mut m, o, &qemu, sink)? {
+            resume::Attempt::NotSuspended => {}
+            resume::Attempt::Cold(n) => notes = n,
+            resume::Attempt::Resumed {
+                ready,
+                secs,
+                accel,
+                notes,
+            } => {
+                let outcome = Outcome::Booted {
+                    ready,
+                    secs,
+                    start: Start::Resume,
+                    accel,
+                    notes,
+                };
+                return Ok((m, outcome));
+            }
+        }
+        // A machine made just now already has what the options asked for.
+        notes.extend(changes::apply(&mut m, o)?);
+    }
     notes.extend(
         ports::for_boot(store, &mut m, o.ports())?
             .into_iter()
@@ -240,7 +279,7 @@ pub fn up(
     if plan.fell_back {
         notes.push(Note::NineP);
     }
-    let booted = qemu::start(&m, &qemu, accel, &plan)
+    let booted = qemu::start(&m, &qemu, accel, &plan, qemu::Launch::Cold)
         .map_err(UpError::from)
         .and_then(|_| {
             // The agent first: forwards work as soon as the guest listens.
@@ -266,7 +305,7 @@ pub fn up(
         Outcome::Booted {
             ready: Box::new(ready),
             secs,
-            first: created,
+            start: if created { Start::First } else { Start::Boot },
             accel,
             notes,
         },
@@ -360,17 +399,21 @@ pub fn render(m: &Machine, outcome: &Outcome, exe: &str) -> Said {
         Outcome::Booted {
             ready,
             secs,
-            first,
+            start,
             accel,
             notes,
         } => {
             for n in notes {
                 said.err += &format!("b2d: {n}\n");
             }
-            let kind = if *first { "first boot" } else { "boot" };
+            let since = match start {
+                Start::Resume => "after reading its saved state",
+                Start::First | Start::Boot => "after starting QEMU",
+            };
             said.err += &format!(
-                "Running \"{}\" {secs:.1} s after starting QEMU ({kind}, {}).\n",
+                "Running \"{}\" {secs:.1} s {since} ({}, {}).\n",
                 m.name,
+                start.name(),
                 accel.name()
             );
             said.out = hints::connected(m, ready, exe);
@@ -416,7 +459,7 @@ mod tests {
         let booted = Outcome::Booted {
             ready: Box::new(ready()),
             secs: 12.34,
-            first: true,
+            start: Start::First,
             accel: Accel::Tcg,
             notes: vec![Note::Guest("tls: x".into())],
         };
@@ -431,6 +474,41 @@ mod tests {
             said.out
         );
         assert!(said.out.contains("eval \"$(b2d env dev)\""), "{}", said.out);
+    }
+
+    #[test]
+    fn a_resume_says_so_and_why_a_suspended_machine_booted_cold() {
+        let m = sample("/m/dev");
+        let resumed = Outcome::Booted {
+            ready: Box::new(ready()),
+            secs: 2.345,
+            start: Start::Resume,
+            accel: Accel::Tcg,
+            notes: vec![],
+        };
+        assert_eq!(
+            render(&m, &resumed, "b2d").err,
+            "Running \"dev\" 2.3 s after reading its saved state (resume, tcg).\n"
+        );
+        let cold = Outcome::Booted {
+            ready: Box::new(ready()),
+            secs: 50.0,
+            start: Start::Boot,
+            accel: Accel::Tcg,
+            notes: vec![
+                Note::NotResumed("/m/dev/disk.img: the disk changed since the suspend".into()),
+                Note::ResumedToRestart {
+                    wanted: vec!["--memory 4096M".into(), "--cpus 4".into()],
+                    killed: None,
+                },
+            ],
+        };
+        assert_eq!(
+            render(&m, &cold, "b2d").err,
+            "b2d: not resumed: /m/dev/disk.img: the disk changed since the suspend; booting cold from the disk, as after a power cut\n\
+             b2d: resumed with its old settings and shut down, to boot cold with --memory 4096M, --cpus 4\n\
+             Running \"dev\" 50.0 s after starting QEMU (boot, tcg).\n"
+        );
     }
 
     #[test]

@@ -1,0 +1,83 @@
+//! One machine of the real `b2d` binary, as a user drives it: a private
+//! machine store (XDG_DATA_HOME) and HOME, the verbs run as commands, and
+//! the machine killed and removed when the test ends, pass or fail.
+
+use crate::fixture::b2d_bin;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+use test_support::MachineStore;
+
+pub struct Machine {
+    pub dir: MachineStore,
+    pub name: &'static str,
+}
+
+impl Machine {
+    pub fn new(name: &'static str) -> Machine {
+        Machine {
+            dir: MachineStore::new(),
+            name,
+        }
+    }
+
+    pub fn machine_dir(&self) -> PathBuf {
+        self.dir.machine_dir(self.name)
+    }
+
+    pub fn env(&self, c: &mut Command) {
+        self.dir.env(c).env("B2D", b2d_bin());
+    }
+
+    pub fn b2d(&self, args: &[&str]) -> Output {
+        let mut c = Command::new(b2d_bin());
+        c.args(args);
+        self.env(&mut c);
+        c.output().unwrap()
+    }
+
+    /// A bash script with `$B2D` naming the binary.
+    pub fn bash(&self, script: &str) -> Output {
+        let mut c = Command::new("bash");
+        c.args(["-euo", "pipefail", "-c", script]);
+        self.env(&mut c);
+        c.output().unwrap()
+    }
+
+    pub fn serial_tail(&self) -> String {
+        let log =
+            std::fs::read_to_string(self.machine_dir().join("serial.log")).unwrap_or_default();
+        b2d::host::console::tail(&log, 30)
+    }
+
+    /// stdout of a command that must succeed (the console tail is shown
+    /// when it did not).
+    pub fn ok(&self, what: &str, out: Output) -> String {
+        if !out.status.success() {
+            eprintln!("console:\n{}", self.serial_tail());
+        }
+        test_support::assert_ok(what, &out)
+    }
+
+    /// stderr of a command that must succeed (what `b2d` says to people).
+    pub fn said(&self, what: &str, out: Output) -> String {
+        let said = String::from_utf8_lossy(&out.stderr).into_owned();
+        self.ok(what, out);
+        said
+    }
+
+    /// stderr of a command that must fail.
+    pub fn fails(&self, what: &str, out: Output) -> String {
+        test_support::assert_fails(what, &out)
+    }
+
+    pub fn status(&self) -> serde_json::Value {
+        let s = self.ok("status", self.b2d(&["status", self.name, "--json"]));
+        serde_json::from_str(&s).unwrap()
+    }
+}
+
+impl Drop for Machine {
+    fn drop(&mut self) {
+        let _ = self.b2d(&["rm", "-f", self.name]);
+    }
+}

@@ -1,0 +1,209 @@
+//! The guest end of a suspend ([`crate::wire::control`]): a thread of
+//! PID 1 that answers the host's requests on the control port.
+//!
+//! Before the host saves the machine, `suspend` writes the page cache
+//! back to the disk (the disk file then holds everything a cold boot
+//! would need), drops the clean cache (less to save) and unmounts the
+//! shares. After a resume, `resumed` steps the clock over the time spent
+//! suspended, renews the DHCP lease and mounts those shares again; their
+//! virtiofs devices come back by hotplug, so a mount is retried for a
+//! while.
+
+use super::portwatch::{channel_device, host_sent};
+use crate::sys::Sys;
+use crate::wire::control::{Op, Reply, Request, CHANNEL, MAX_LINE};
+use crate::wire::guest_config::Share;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long `resumed` keeps trying a share whose device is not back yet.
+pub const REMOUNT_FOR: Duration = Duration::from_secs(15);
+
+pub struct Control {
+    pub root: PathBuf,
+    pub proc_root: PathBuf,
+    pub sys_root: PathBuf,
+    pub dev_root: PathBuf,
+    /// udhcpc's hook (this binary).
+    pub hook: PathBuf,
+    /// The shares this boot mounted.
+    pub shares: Vec<Share>,
+    pub remount_for: Duration,
+}
+
+/// What a suspend left to undo.
+#[derive(Debug, Default)]
+pub struct State {
+    unmounted: Vec<Share>,
+}
+
+/// Carry out one request.
+pub fn handle(sys: &dyn Sys, c: &Control, st: &mut State, req: &Request) -> Reply {
+    let mut r = Reply {
+        id: req.id,
+        ..Default::default()
+    };
+    let outcome = match req.op {
+        Op::Suspend => suspend(sys, c, st, &mut r.done),
+        Op::Resumed { unix_ms } => resumed(sys, c, st, unix_ms, &mut r.done),
+    };
+    r.error = outcome.err();
+    r
+}
+
+fn suspend(
+    sys: &dyn Sys,
+    c: &Control,
+    st: &mut State,
+    done: &mut Vec<String>,
+) -> Result<(), String> {
+    sys.sync();
+    done.push("page cache written to the disk".into());
+    for s in &c.shares {
+        if st.unmounted.contains(s) {
+            continue;
+        }
+        let at = super::shares::target(&c.root, s);
+        if let Err(e) = sys.umount(&at, false) {
+            let why = format!(
+                "share {} is in use in the guest ({e}): stop the containers that mount it, or `b2d stop` instead",
+                s.path
+            );
+            remount(sys, c, st, Duration::ZERO, done);
+            return Err(why);
+        }
+        st.unmounted.push(s.clone());
+        done.push(format!("share {} unmounted", s.path));
+    }
+    // Clean pages need not be saved: the disk has them.
+    sys.sync();
+    match std::fs::write(c.proc_root.join("sys/vm/drop_caches"), "1") {
+        Ok(()) => done.push("clean page cache dropped".into()),
+        Err(e) => log::warn!("suspend: cannot drop the page cache: {e}"),
+    }
+    Ok(())
+}
+
+fn resumed(
+    sys: &dyn Sys,
+    c: &Control,
+    st: &mut State,
+    unix_ms: u64,
+    done: &mut Vec<String>,
+) -> Result<(), String> {
+    let mut errors = Vec::new();
+    let before = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    match sys.set_clock(unix_ms) {
+        Ok(()) => done.push(format!(
+            "clock stepped {} s {}",
+            unix_ms.abs_diff(before) / 1000,
+            if unix_ms >= before { "forward" } else { "back" }
+        )),
+        Err(e) => errors.push(format!("cannot set the clock: {e}")),
+    }
+    let own = super::tunnel::default_gateway(&c.proc_root).and_then(super::tunnel::own_address);
+    for l in super::network::ethernet_links(&c.sys_root.join("class/net")) {
+        // A new QEMU's user network does not know this guest's MAC yet:
+        // tell it at once, or its first packets to the guest wait on ARP.
+        if let Some(ip) = own {
+            let ip = ip.to_string();
+            if let Err(e) = sys.spawn("busybox", &["arping", "-U", "-c", "1", "-I", &l, &ip], &[]) {
+                log::warn!("control: {l}: cannot announce {ip}: {e}");
+            }
+        }
+        let args = super::network::udhcpc_args(&l, &c.hook, 3);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        match sys.spawn("busybox", &argv, &[super::network::RENEW_ENV]) {
+            Ok(()) => done.push(format!("{l}: DHCP lease renewal started")),
+            Err(e) => errors.push(format!("{l}: cannot renew the DHCP lease: {e}")),
+        }
+    }
+    errors.extend(remount(sys, c, st, c.remount_for, done));
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors.join("; "))
+    }
+}
+
+/// Mount again what a suspend unmounted, trying each for up to `patience`;
+/// returns what failed.
+fn remount(
+    sys: &dyn Sys,
+    c: &Control,
+    st: &mut State,
+    patience: Duration,
+    done: &mut Vec<String>,
+) -> Vec<String> {
+    let start = Instant::now();
+    let mut failed = Vec::new();
+    for s in std::mem::take(&mut st.unmounted) {
+        loop {
+            match super::shares::mount_one(sys, &c.root, &s) {
+                Ok(_) => {
+                    done.push(format!("share {} mounted again", s.path));
+                    break;
+                }
+                Err(e) if start.elapsed() >= patience => {
+                    failed.push(e);
+                    break;
+                }
+                Err(_) => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+    failed
+}
+
+/// Answer requests forever (a thread of PID 1); without the port (not a
+/// b2d-made QEMU machine) it says so once and ends.
+pub fn run(sys: &dyn Sys, c: &Control) {
+    let Some(dev) = channel_device(&c.sys_root, &c.dev_root, CHANNEL) else {
+        log::info!("control: no {CHANNEL} port; this machine cannot be suspended");
+        return;
+    };
+    let file = match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&dev)
+    {
+        Ok(f) => f,
+        Err(e) => {
+            log::warn!("control: cannot open {}: {e}; no suspend", dev.display());
+            return;
+        }
+    };
+    let mut st = State::default();
+    let mut reader = BufReader::new(&file);
+    loop {
+        if reader.buffer().is_empty() && !host_sent(&file) {
+            // Hung up (no host on the other end) polls at once: pace it.
+            std::thread::sleep(Duration::from_millis(250));
+            continue;
+        }
+        let mut line = String::new();
+        match (&mut reader).take(MAX_LINE as u64 + 1).read_line(&mut line) {
+            Ok(0) | Err(_) => continue,
+            Ok(_) => {}
+        }
+        let Some(req) = Request::parse(&line) else {
+            continue;
+        };
+        log::info!("control: {:?} from the host", req.op);
+        let reply = handle(sys, c, &mut st, &req);
+        match &reply.error {
+            None => log::info!("control: {}", reply.done.join(", ")),
+            Some(e) => log::warn!("control: {e}"),
+        }
+        if let Err(e) = (&file).write_all(reply.line().as_bytes()) {
+            log::warn!("control: cannot answer the host: {e}");
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "control_tests.rs"]
+mod tests;

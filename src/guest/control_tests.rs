@@ -1,0 +1,144 @@
+use super::*;
+use crate::sys::FakeSys;
+use crate::wire::guest_config::ShareFs;
+
+fn share(tag: &str, path: &str) -> Share {
+    Share {
+        tag: tag.into(),
+        path: path.into(),
+        readonly: false,
+        fs: ShareFs::Virtiofs,
+    }
+}
+
+fn control(t: &std::path::Path) -> Control {
+    std::fs::create_dir_all(t.join("proc/sys/vm")).unwrap();
+    std::fs::write(t.join("proc/sys/vm/drop_caches"), "").unwrap();
+    let eth0 = t.join("sys/class/net/eth0");
+    std::fs::create_dir_all(eth0.join("device")).unwrap();
+    std::fs::write(eth0.join("type"), "1\n").unwrap();
+    Control {
+        root: t.join("root"),
+        proc_root: t.join("proc"),
+        sys_root: t.join("sys"),
+        dev_root: t.join("dev"),
+        hook: "/sbin/b2d-init".into(),
+        shares: vec![share("b2d0", "/home/alice"), share("b2d1", "/srv")],
+        remount_for: Duration::from_millis(300),
+    }
+}
+
+fn req(op: Op) -> Request {
+    Request { id: 42, op }
+}
+
+#[test]
+fn suspend_syncs_unmounts_and_drops_the_clean_cache_then_resume_undoes_it() {
+    let t = tempfile::tempdir().unwrap();
+    let c = control(t.path());
+    let sys = FakeSys::new();
+    let mut st = State::default();
+    let r = handle(&sys, &c, &mut st, &req(Op::Suspend));
+    assert_eq!(r.id, 42);
+    assert_eq!(r.error, None, "{r:?}");
+    let root = t.path().join("root");
+    assert_eq!(
+        sys.calls(),
+        [
+            "sync".to_string(),
+            format!("umount {}", root.join("home/alice").display()),
+            format!("umount {}", root.join("srv").display()),
+            "sync".to_string(),
+        ]
+    );
+    assert_eq!(
+        std::fs::read_to_string(t.path().join("proc/sys/vm/drop_caches")).unwrap(),
+        "1"
+    );
+
+    let sys = FakeSys::new();
+    let r = handle(
+        &sys,
+        &c,
+        &mut st,
+        &req(Op::Resumed {
+            unix_ms: 1_800_000_000_123,
+        }),
+    );
+    assert_eq!(r.error, None, "{r:?}");
+    let calls = sys.calls();
+    assert_eq!(calls[0], "set_clock 1800000000123");
+    assert!(
+        calls[1].starts_with("spawn B2D_DHCP=renew busybox udhcpc -i eth0 "),
+        "{calls:?}"
+    );
+    assert!(calls[1].ends_with("-s /sbin/b2d-init"), "{calls:?}");
+    assert_eq!(
+        calls[2],
+        format!(
+            "mount b2d0 {} virtiofs - -",
+            root.join("home/alice").display()
+        )
+    );
+    assert_eq!(calls.len(), 4, "{calls:?}");
+    assert!(
+        r.done.iter().any(|d| d.starts_with("clock stepped ")),
+        "{r:?}"
+    );
+
+    // Nothing is left to mount a second time.
+    let sys = FakeSys::new();
+    handle(&sys, &c, &mut st, &req(Op::Resumed { unix_ms: 1 }));
+    assert!(!sys.calls().iter().any(|c| c.starts_with("mount")));
+}
+
+#[test]
+fn a_busy_share_stops_the_suspend_and_what_was_unmounted_comes_back() {
+    let t = tempfile::tempdir().unwrap();
+    let c = control(t.path());
+    let sys = FakeSys::new();
+    let root = t.path().join("root");
+    sys.fail_on_errno(
+        &format!("umount {}", root.join("srv").display()),
+        libc::EBUSY,
+    );
+    let mut st = State::default();
+    let r = handle(&sys, &c, &mut st, &req(Op::Suspend));
+    let e = r.error.unwrap();
+    assert!(e.starts_with("share /srv is in use in the guest"), "{e}");
+    assert!(e.contains("`b2d stop`"), "{e}");
+    let calls = sys.calls();
+    assert_eq!(
+        calls.last().unwrap(),
+        &format!(
+            "mount b2d0 {} virtiofs - -",
+            root.join("home/alice").display()
+        )
+    );
+    assert!(st.unmounted.is_empty());
+}
+
+#[test]
+fn a_share_whose_device_does_not_come_back_is_named() {
+    let t = tempfile::tempdir().unwrap();
+    let c = control(t.path());
+    let mut st = State {
+        unmounted: vec![share("b2d0", "/home/alice")],
+    };
+    let sys = FakeSys::new();
+    sys.fail_on("mount b2d0", std::io::ErrorKind::InvalidInput);
+    let start = Instant::now();
+    let r = handle(&sys, &c, &mut st, &req(Op::Resumed { unix_ms: 5 }));
+    assert!(start.elapsed() >= Duration::from_millis(300));
+    let e = r.error.unwrap();
+    assert!(
+        e.contains("share /home/alice: mount of virtiofs tag b2d0 failed"),
+        "{e}"
+    );
+    let tries = sys
+        .calls()
+        .iter()
+        .filter(|c| c.starts_with("mount"))
+        .count();
+    assert!(tries >= 2, "retried: {:?}", sys.calls());
+}

@@ -1,0 +1,54 @@
+//! `b2d suspend`: save a running machine's state to its directory and end
+//! its QEMU; `b2d up` resumes it (see [`crate::host::suspend`]).
+
+use super::Said;
+use crate::host::machine::{MachineError, Store};
+use crate::host::qemu::{self, QemuError};
+use crate::host::suspend::{self, SuspendError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum SuspendCmdError {
+    #[error(transparent)]
+    Machine(#[from] MachineError),
+    #[error(transparent)]
+    Qemu(#[from] QemuError),
+    #[error(transparent)]
+    Suspend(#[from] SuspendError),
+}
+
+/// `b2d suspend NAME`.
+pub fn suspend_named(store: &Store, name: &str, exe: &str) -> Result<Said, SuspendCmdError> {
+    let m = store.open(name)?;
+    let _lock = m.lock()?;
+    if qemu::running_pid(&m).is_none() {
+        return Err(SuspendError::NotRunning(m.name).into());
+    }
+    let done = suspend::suspend(&m, &qemu::find()?)?;
+    Ok(Said::err(format!(
+        "Machine \"{name}\" suspended in {:.1} s ({} MiB of state): `{}` resumes it.",
+        done.secs,
+        done.saved.state_size >> 20,
+        crate::host::hints::verb(exe, "up", name)
+    )))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stopped_machine_is_not_suspended() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store {
+            root: t.path().into(),
+        };
+        crate::host::machine::saved_sample(&store);
+        let e = suspend_named(&store, "dev", "b2d").unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "machine \"dev\" is not running: there is nothing to suspend"
+        );
+        let m = store.open("dev").unwrap();
+        assert!(!crate::host::saved::is_suspended(&m));
+    }
+}

@@ -1,0 +1,220 @@
+//! A suspended machine's saved state: QEMU's migration stream in
+//! `suspend.state`, and `suspend.json`, written last, which makes it a
+//! suspend. The state is never loaded blindly: its size and SHA-256, the
+//! data disk, the ISO, QEMU and the accelerator must all be as they were
+//! when it was saved, or the machine boots cold from its disk instead
+//! (the guest wrote its page cache back before the save, so that is a
+//! power cut at a quiet moment, which the disk format survives).
+
+use super::machine::{Config, Machine};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use std::io::{self, Read};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Bumped when what is saved changes meaning.
+pub const VERSION: u32 = 1;
+
+pub fn state_file(m: &Machine) -> PathBuf {
+    m.dir.join("suspend.state")
+}
+
+pub fn meta_file(m: &Machine) -> PathBuf {
+    m.dir.join("suspend.json")
+}
+
+/// Which file, as it was: enough to tell it was written or replaced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Stamp {
+    pub size: u64,
+    pub mtime_ns: i128,
+    pub inode: u64,
+}
+
+impl Stamp {
+    pub fn of(path: &Path) -> io::Result<Stamp> {
+        let md = std::fs::metadata(path)?;
+        Ok(Stamp {
+            size: md.len(),
+            mtime_ns: md.mtime() as i128 * 1_000_000_000 + md.mtime_nsec() as i128,
+            inode: md.ino(),
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Saved {
+    pub version: u32,
+    pub state_size: u64,
+    pub state_sha256: String,
+    pub disk: Stamp,
+    pub iso: Stamp,
+    pub qemu: Stamp,
+    /// The accelerator it ran under (a TCG CPU is not a KVM one).
+    pub accel: String,
+    /// The settings it ran with: it resumes with these.
+    pub config: Config,
+    /// The virtiofs devices unplugged for the save, to plug back.
+    pub virtiofs: usize,
+    /// When it was saved, ms since the Unix epoch.
+    pub saved_unix_ms: u64,
+}
+
+/// Why a saved state is not loaded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Unusable {
+    #[error("{path}: {why}")]
+    Unreadable { path: PathBuf, why: String },
+    #[error("{path}: the state is {found} bytes, {want} were saved")]
+    Size {
+        path: PathBuf,
+        found: u64,
+        want: u64,
+    },
+    #[error("{path}: the state's SHA-256 is not the one saved: the file is damaged")]
+    Checksum { path: PathBuf },
+    #[error("{path}: the disk changed since the suspend")]
+    DiskChanged { path: PathBuf },
+    #[error("{path}: the ISO changed since the suspend")]
+    IsoChanged { path: PathBuf },
+    #[error("{path}: QEMU changed since the suspend")]
+    QemuChanged { path: PathBuf },
+    #[error("it was saved under {saved}, and this boot uses {now}")]
+    Accel { saved: String, now: String },
+    #[error("{path}: saved by another b2d (state version {found}, this one reads {VERSION})")]
+    Version { path: PathBuf, found: u32 },
+}
+
+/// The saved state's description, if the machine is suspended.
+pub fn read(m: &Machine) -> Option<Result<Saved, Unusable>> {
+    let path = meta_file(m);
+    let text = match std::fs::read(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
+        Err(e) => {
+            return Some(Err(Unusable::Unreadable {
+                path,
+                why: e.to_string(),
+            }))
+        }
+    };
+    Some(
+        serde_json::from_slice::<Saved>(&text).map_err(|e| Unusable::Unreadable {
+            path,
+            why: e.to_string(),
+        }),
+    )
+}
+
+pub fn is_suspended(m: &Machine) -> bool {
+    meta_file(m).exists()
+}
+
+/// SHA-256 of a file, hex.
+pub fn sha256(path: &Path) -> io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// Whether `s` may be loaded into `m` by `qemu` under `accel`: everything
+/// but the checksum, which [`verify_state`] reads the whole file for.
+pub fn check(m: &Machine, s: &Saved, qemu: &Path, accel: &str) -> Result<(), Unusable> {
+    let meta = meta_file(m);
+    if s.version != VERSION {
+        return Err(Unusable::Version {
+            path: meta,
+            found: s.version,
+        });
+    }
+    let same = |path: PathBuf, want: &Stamp| Stamp::of(&path).ok().as_ref() == Some(want);
+    if !same(m.disk(), &s.disk) {
+        return Err(Unusable::DiskChanged { path: m.disk() });
+    }
+    if !same(m.iso(), &s.iso) {
+        return Err(Unusable::IsoChanged { path: m.iso() });
+    }
+    if !same(qemu.to_path_buf(), &s.qemu) {
+        return Err(Unusable::QemuChanged {
+            path: qemu.to_path_buf(),
+        });
+    }
+    if s.accel != accel {
+        return Err(Unusable::Accel {
+            saved: s.accel.clone(),
+            now: accel.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// The state file's size and checksum against what was saved.
+pub fn verify_state(m: &Machine, s: &Saved) -> Result<(), Unusable> {
+    let path = state_file(m);
+    let unreadable = |e: io::Error| Unusable::Unreadable {
+        path: path.clone(),
+        why: e.to_string(),
+    };
+    let found = std::fs::metadata(&path).map_err(unreadable)?.len();
+    if found != s.state_size {
+        return Err(Unusable::Size {
+            path,
+            found,
+            want: s.state_size,
+        });
+    }
+    if sha256(&path).map_err(unreadable)? != s.state_sha256 {
+        return Err(Unusable::Checksum { path });
+    }
+    Ok(())
+}
+
+/// Forget the saved state (it was loaded, or it cannot be).
+pub fn discard(m: &Machine) {
+    // The description first: without it the state file means nothing.
+    let _ = std::fs::remove_file(meta_file(m));
+    let _ = std::fs::remove_file(state_file(m));
+    let _ = std::fs::remove_file(state_file(m).with_extension("state.tmp"));
+}
+
+/// Record a state written to [`state_file`]: fsync it, checksum it, stamp
+/// the disk as QEMU left it, and write the description last.
+pub fn commit(
+    m: &Machine,
+    qemu: &Path,
+    accel: &str,
+    virtiofs: usize,
+    now_unix_ms: u64,
+) -> io::Result<Saved> {
+    let path = state_file(m);
+    std::fs::File::open(&path)?.sync_all()?;
+    let s = Saved {
+        version: VERSION,
+        state_size: std::fs::metadata(&path)?.len(),
+        state_sha256: sha256(&path)?,
+        disk: Stamp::of(&m.disk())?,
+        iso: Stamp::of(&m.iso())?,
+        qemu: Stamp::of(qemu)?,
+        accel: accel.to_string(),
+        config: m.config.clone(),
+        virtiofs,
+        saved_unix_ms: now_unix_ms,
+    };
+    let mut text = serde_json::to_vec_pretty(&s).expect("saved state serializes");
+    text.push(b'\n');
+    crate::atomic::write_atomic(&meta_file(m), &text, 0o600)?;
+    Ok(s)
+}
+
+#[cfg(test)]
+#[path = "saved_tests.rs"]
+mod tests;

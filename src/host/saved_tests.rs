@@ -1,0 +1,99 @@
+use super::*;
+use crate::host::machine::{saved_sample, Store};
+
+fn suspended(t: &Path) -> (Machine, PathBuf) {
+    let store = Store { root: t.into() };
+    let m = saved_sample(&store);
+    std::fs::write(m.disk(), b"disk").unwrap();
+    std::fs::write(m.iso(), b"iso").unwrap();
+    let qemu = t.join("qemu-system-x86_64");
+    std::fs::write(&qemu, b"qemu").unwrap();
+    std::fs::write(state_file(&m), b"QEVM state").unwrap();
+    commit(&m, &qemu, "tcg", 1, 1234).unwrap();
+    (m, qemu)
+}
+
+#[test]
+fn a_committed_state_checks_out_until_something_changes() {
+    let t = tempfile::tempdir().unwrap();
+    let (m, qemu) = suspended(t.path());
+    assert!(is_suspended(&m));
+    let s = read(&m).unwrap().unwrap();
+    assert_eq!(s.state_size, 10);
+    assert_eq!(s.virtiofs, 1);
+    assert_eq!(s.config, m.config);
+    assert_eq!(check(&m, &s, &qemu, "tcg"), Ok(()));
+    assert_eq!(verify_state(&m, &s), Ok(()));
+
+    let e = check(&m, &s, &qemu, "kvm").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "it was saved under tcg, and this boot uses kvm"
+    );
+
+    std::fs::write(&qemu, b"qemu 9").unwrap();
+    assert!(matches!(
+        check(&m, &s, &qemu, "tcg"),
+        Err(Unusable::QemuChanged { .. })
+    ));
+
+    // Same size, new bytes: the mtime tells.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    std::fs::write(m.disk(), b"DISK").unwrap();
+    let e = check(&m, &s, &qemu, "tcg").unwrap_err().to_string();
+    assert!(
+        e.ends_with("disk.img: the disk changed since the suspend"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_damaged_or_cut_state_is_refused() {
+    let t = tempfile::tempdir().unwrap();
+    let (m, _) = suspended(t.path());
+    let s = read(&m).unwrap().unwrap();
+    std::fs::write(state_file(&m), b"QEVM stAte").unwrap();
+    let e = verify_state(&m, &s).unwrap_err().to_string();
+    assert!(
+        e.contains("suspend.state: the state's SHA-256 is not the one saved"),
+        "{e}"
+    );
+    std::fs::write(state_file(&m), b"QEVM").unwrap();
+    assert_eq!(
+        verify_state(&m, &s).unwrap_err(),
+        Unusable::Size {
+            path: state_file(&m),
+            found: 4,
+            want: 10
+        }
+    );
+    std::fs::remove_file(state_file(&m)).unwrap();
+    assert!(matches!(
+        verify_state(&m, &s),
+        Err(Unusable::Unreadable { .. })
+    ));
+}
+
+#[test]
+fn a_garbled_description_is_unusable_and_discard_forgets_all() {
+    let t = tempfile::tempdir().unwrap();
+    let (m, _) = suspended(t.path());
+    std::fs::write(meta_file(&m), b"{\"version\":").unwrap();
+    let e = read(&m).unwrap().unwrap_err().to_string();
+    assert!(e.contains("suspend.json: "), "{e}");
+    discard(&m);
+    assert!(read(&m).is_none());
+    assert!(!is_suspended(&m));
+    assert!(!state_file(&m).exists());
+}
+
+#[test]
+fn sha256_of_a_known_text() {
+    let t = tempfile::tempdir().unwrap();
+    let p = t.path().join("abc");
+    std::fs::write(&p, b"abc").unwrap();
+    assert_eq!(
+        sha256(&p).unwrap(),
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
+}

@@ -1,0 +1,327 @@
+//! Suspend and resume through QEMU migration to a file.
+//!
+//! Save: the guest writes its page cache back and unmounts the shares
+//! (control port), the virtiofs devices are unplugged (QEMU 7.2 cannot
+//! migrate them), the VM is paused and migrated to `suspend.state`, QEMU
+//! quits, and [`saved::commit`] records it. Resume: the state is checked
+//! ([`saved`]), a QEMU with the same devices waits for it
+//! (`-incoming defer`), loads it, runs again, and gets its virtiofs
+//! devices back; the guest then hears `resumed`.
+
+use super::accel::Accel;
+use super::machine::Machine;
+use super::qmp::Qmp;
+use super::saved::{self, Saved, Unusable};
+use super::{control, qemu, shares, virtiofs};
+use crate::wire::control::Op;
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long the guest may take to write its page cache back.
+pub const GUEST_PREPARE: Duration = Duration::from_secs(120);
+const QMP_WAIT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum SuspendError {
+    #[error("machine \"{0}\" is not running: there is nothing to suspend")]
+    NotRunning(String),
+    #[error("machine \"{0}\" is still booting: suspend it once `b2d up {0}` has finished")]
+    Booting(String),
+    #[error("machine \"{name}\" not suspended: {why}; it keeps running")]
+    Refused { name: String, why: String },
+    #[error("machine \"{name}\": saving its state failed: {why}")]
+    Save { name: String, why: String },
+}
+
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
+
+/// What a suspend did.
+#[derive(Debug)]
+pub struct Done {
+    pub saved: Saved,
+    pub secs: f64,
+}
+
+fn io(e: std::io::Error) -> String {
+    e.to_string()
+}
+
+/// The ids of the plugged virtiofs devices.
+fn virtiofs_devices(q: &mut Qmp) -> Result<Vec<String>, String> {
+    let list = q
+        .execute("qom-list", Some(json!({"path": "/machine/peripheral"})))
+        .map_err(io)?;
+    let mut ids: Vec<String> = list
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.get("name").and_then(Value::as_str))
+        .filter(|n| n.starts_with("vfsdev"))
+        .map(str::to_string)
+        .collect();
+    ids.sort();
+    Ok(ids)
+}
+
+fn unplug(q: &mut Qmp, ids: &[String]) -> Result<(), String> {
+    for id in ids {
+        q.execute("device_del", Some(json!({ "id": id })))
+            .map_err(io)?;
+    }
+    let start = Instant::now();
+    while !virtiofs_devices(q)?.is_empty() {
+        if start.elapsed() > Duration::from_secs(20) {
+            return Err("the guest did not release its virtiofs devices in 20 s".into());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Ok(())
+}
+
+/// Plug the virtiofs devices of `m`'s shares in (QEMU has their sockets).
+pub fn plug(q: &mut Qmp, m: &Machine, count: usize) -> Result<(), String> {
+    for i in 0..count {
+        let props = virtiofs::device(i, &shares::tag(i));
+        let mut args = json!({ "driver": props[0] });
+        for p in &props[1..] {
+            let (k, v) = p.split_once('=').unwrap_or((p, ""));
+            args[k] = json!(v);
+        }
+        q.execute("device_add", Some(args))
+            .map_err(|e| format!("{}: {e}", m.name))?;
+    }
+    Ok(())
+}
+
+fn shell_quote(p: &Path) -> String {
+    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+}
+
+/// Poll `query-migrate` until it ends.
+fn migrated(q: &mut Qmp) -> Result<(), String> {
+    loop {
+        let st = q.execute("query-migrate", None).map_err(io)?;
+        match st.get("status").and_then(Value::as_str).unwrap_or("") {
+            "completed" => return Ok(()),
+            "failed" | "cancelled" => {
+                let why = st
+                    .get("error-desc")
+                    .and_then(Value::as_str)
+                    .unwrap_or("migration failed");
+                return Err(why.to_string());
+            }
+            _ => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+/// Undo a half-done suspend: run again, plug the devices back, tell the
+/// guest to mount its shares.
+fn abandon(q: &mut Qmp, m: &Machine, ctl: &mut control::Control, plugged: usize) -> String {
+    let mut said = Vec::new();
+    if let Err(e) = q.execute("cont", None) {
+        said.push(format!("cont: {e}"));
+    }
+    if let Err(e) = plug(q, m, plugged) {
+        said.push(e);
+    }
+    match ctl.ask(Op::Resumed { unix_ms: unix_ms() }, Duration::from_secs(30)) {
+        Ok(r) => said.extend(r.error),
+        Err(e) => said.push(e.to_string()),
+    }
+    said.join("; ")
+}
+
+/// Save running machine `m` and end its QEMU. The caller holds the lock.
+pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
+    let start = Instant::now();
+    let name = m.name.clone();
+    let Some(pid) = qemu::running_pid(m) else {
+        return Err(SuspendError::NotRunning(name));
+    };
+    let log = std::fs::read_to_string(m.serial_log()).unwrap_or_default();
+    if !matches!(super::console::read(&log), super::console::Boot::Ready(_)) {
+        return Err(SuspendError::Booting(name));
+    }
+    let accel = qemu::accel_of(pid).unwrap_or_default();
+    let refused = |why: String| SuspendError::Refused {
+        name: m.name.clone(),
+        why,
+    };
+    let mut ctl = control::Control::connect(m).map_err(|e| {
+        refused(format!(
+            "no control port ({e}); it was booted by an older b2d"
+        ))
+    })?;
+    let r = ctl
+        .ask(Op::Suspend, GUEST_PREPARE)
+        .map_err(|e| refused(format!("the guest did not get ready: {e}")))?;
+    if let Some(e) = r.error {
+        return Err(refused(e));
+    }
+    let mut q = Qmp::connect(&m.qmp_socket(), QMP_WAIT).map_err(|e| refused(io(e)))?;
+    let ids = virtiofs_devices(&mut q).map_err(&refused)?;
+    let tmp = saved::state_file(m).with_extension("state.tmp");
+    let saved_state = unplug(&mut q, &ids)
+        .and_then(|()| q.execute("stop", None).map_err(io).map(drop))
+        .and_then(|()| {
+            q.execute(
+                "migrate-set-parameters",
+                Some(json!({ "max-bandwidth": 64u64 << 30 })),
+            )
+            .map_err(io)?;
+            let uri = format!("exec:cat > {}", shell_quote(&tmp));
+            q.execute("migrate", Some(json!({ "uri": uri })))
+                .map_err(io)?;
+            migrated(&mut q)
+        })
+        .and_then(|()| std::fs::rename(&tmp, saved::state_file(m)).map_err(io));
+    if let Err(why) = saved_state {
+        let _ = std::fs::remove_file(&tmp);
+        let undo = abandon(&mut q, m, &mut ctl, ids.len());
+        let why = if undo.is_empty() {
+            why
+        } else {
+            format!("{why} (and undoing it: {undo})")
+        };
+        return Err(SuspendError::Save { name, why });
+    }
+    let _ = q.execute("quit", None);
+    if !qemu::wait_gone(m, Duration::from_secs(30)) {
+        qemu::stop_now(m);
+    }
+    qemu::cleanup(m);
+    let saved = saved::commit(m, qemu_bin, &accel, ids.len(), unix_ms()).map_err(|e| {
+        saved::discard(m);
+        SuspendError::Save {
+            name: m.name.clone(),
+            why: format!("{e}; the next `b2d up` boots it cold"),
+        }
+    })?;
+    Ok(Done {
+        saved,
+        secs: start.elapsed().as_secs_f64(),
+    })
+}
+
+/// Why a resume gave way to a cold boot.
+#[derive(Debug)]
+pub enum NotResumed {
+    /// The state cannot be used; it was discarded. The disk is as the
+    /// guest left it before the save.
+    Unusable(String),
+    /// QEMU could not be started at all (e.g. a port is taken).
+    Start(qemu::QemuError),
+}
+
+/// Bring suspended machine `m` back: check the state, load it into a new
+/// QEMU, run it and plug its virtiofs devices back. The state is
+/// discarded whatever happens (once loaded, the disk moves on). The
+/// caller holds the lock and then tells the guest [`Op::Resumed`].
+pub fn resume(
+    m: &Machine,
+    saved: &Saved,
+    qemu_bin: &Path,
+    accel: Accel,
+    plan: &shares::Plan,
+) -> Result<(), NotResumed> {
+    let unusable = |e: Unusable| {
+        saved::discard(m);
+        NotResumed::Unusable(e.to_string())
+    };
+    saved::check(m, saved, qemu_bin, accel.name()).map_err(unusable)?;
+    // The checksum is read while QEMU loads; the guest runs only if it
+    // matches.
+    let verified = std::thread::scope(|sc| {
+        let verify = sc.spawn(|| saved::verify_state(m, saved));
+        let loaded = load(m, qemu_bin, accel, plan);
+        let verified = verify.join().unwrap_or(Err(Unusable::Unreadable {
+            path: saved::state_file(m),
+            why: "the check failed".into(),
+        }));
+        (loaded, verified)
+    });
+    let mut q = match verified {
+        (Ok(q), Ok(())) => q,
+        (Ok(_), Err(e)) | (Err(NotResumed::Unusable(_)), Err(e)) => {
+            qemu::stop_now(m);
+            return Err(unusable(e));
+        }
+        (Err(e), _) => return Err(e),
+    };
+    saved::discard(m);
+    let failed = |why: String| {
+        qemu::stop_now(m);
+        NotResumed::Unusable(why)
+    };
+    q.execute("cont", None).map_err(|e| failed(io(e)))?;
+    if plan.fs() == crate::wire::guest_config::ShareFs::Virtiofs {
+        plug(&mut q, m, saved.virtiofs).map_err(failed)?;
+    }
+    Ok(())
+}
+
+/// Start QEMU waiting for the state, and load it; QEMU is left paused.
+fn load(
+    m: &Machine,
+    qemu_bin: &Path,
+    accel: Accel,
+    plan: &shares::Plan,
+) -> Result<Qmp, NotResumed> {
+    let failed = |why: String| {
+        qemu::stop_now(m);
+        saved::discard(m);
+        NotResumed::Unusable(why)
+    };
+    qemu::start(m, qemu_bin, accel, plan, qemu::Launch::Incoming).map_err(|e| {
+        if matches!(e, qemu::QemuError::Start { .. }) {
+            failed(e.to_string())
+        } else {
+            NotResumed::Start(e)
+        }
+    })?;
+    let mut q = Qmp::connect(&m.qmp_socket(), QMP_WAIT).map_err(|e| failed(io(e)))?;
+    let uri = format!("exec:cat {}", shell_quote(&saved::state_file(m)));
+    q.execute("migrate-incoming", Some(json!({ "uri": uri })))
+        .map_err(|e| failed(io(e)))?;
+    let start = Instant::now();
+    loop {
+        let status = q
+            .execute("query-status", None)
+            .map(|s| s["status"].as_str().unwrap_or_default().to_string());
+        match status.as_deref() {
+            Ok("inmigrate") if start.elapsed() < Duration::from_secs(300) => {
+                std::thread::sleep(Duration::from_millis(20))
+            }
+            Ok("paused") | Ok("running") => break,
+            Ok(other) => return Err(failed(format!("QEMU is {other} after loading the state"))),
+            Err(_) => {
+                let said = std::fs::read_to_string(m.qemu_log()).unwrap_or_default();
+                let said = said
+                    .lines()
+                    .last()
+                    .unwrap_or("QEMU exited")
+                    .trim()
+                    .to_string();
+                return Err(failed(format!("QEMU could not load the state: {said}")));
+            }
+        }
+    }
+    Ok(q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_quoted_for_the_shell_qemu_runs() {
+        assert_eq!(shell_quote(Path::new("/a b/s")), "'/a b/s'");
+        assert_eq!(shell_quote(Path::new("/it's")), "'/it'\\''s'");
+    }
+}
