@@ -104,16 +104,7 @@ fn resumed(
         )),
         Err(e) => errors.push(format!("cannot set the clock: {e}")),
     }
-    let own = super::tunnel::default_gateway(&c.proc_root).and_then(super::tunnel::own_address);
     for l in super::network::ethernet_links(&c.sys_root.join("class/net")) {
-        // A new QEMU's user network does not know this guest's MAC yet:
-        // tell it at once, or its first packets to the guest wait on ARP.
-        if let Some(ip) = own {
-            let ip = ip.to_string();
-            if let Err(e) = sys.spawn("busybox", &["arping", "-U", "-c", "1", "-I", &l, &ip], &[]) {
-                log::warn!("control: {l}: cannot announce {ip}: {e}");
-            }
-        }
         let args = super::network::udhcpc_args(&l, &c.hook, 3);
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         match sys.spawn("busybox", &argv, &[super::network::RENEW_ENV]) {

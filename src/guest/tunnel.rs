@@ -18,7 +18,7 @@ use std::time::Duration;
 const CONNECT: Duration = Duration::from_secs(2);
 
 /// The gateway of the default IPv4 route in `proc_root/net/route`.
-pub fn default_gateway(proc_root: &Path) -> Option<Ipv4Addr> {
+fn default_gateway(proc_root: &Path) -> Option<Ipv4Addr> {
     let text = std::fs::read_to_string(proc_root.join("net/route")).ok()?;
     text.lines().skip(1).find_map(|l| {
         let f: Vec<&str> = l.split_whitespace().collect();
@@ -32,7 +32,7 @@ pub fn default_gateway(proc_root: &Path) -> Option<Ipv4Addr> {
 }
 
 /// This guest's address towards `gateway` (no packet is sent).
-pub fn own_address(gateway: Ipv4Addr) -> Option<IpAddr> {
+fn own_address(gateway: Ipv4Addr) -> Option<IpAddr> {
     let s = UdpSocket::bind("0.0.0.0:0").ok()?;
     s.connect((gateway, 9)).ok()?;
     Some(s.local_addr().ok()?.ip())

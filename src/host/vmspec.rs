@@ -122,7 +122,7 @@ impl VmSpec {
             "virtio-rng-pci".into(),
             // The guest hands its free pages back (see guest::reclaim).
             "-device".into(),
-            "virtio-balloon-pci,free-page-reporting=on".into(),
+            "virtio-balloon-pci,free-page-reporting=on,id=balloon0".into(),
             "-drive".into(),
             format!(
                 "file={},media=cdrom,readonly=on,if=none,id=cd0",
