@@ -103,3 +103,16 @@ pub fn ext4_header(raw: &Path) -> String {
     let out = out.expect("dumpe2fs (e2fsprogs)");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// The agent's console lines are for people: no Rust Debug output
+/// (`Some(..)`, `None`, `Struct { .. }`, escaped quotes).
+pub fn assert_no_debug(serial: &str) {
+    for l in b2d::wire::console::lines(serial) {
+        let t = l.text;
+        let debug = t.contains("Some(")
+            || t.split(|c: char| !c.is_alphanumeric()).any(|w| w == "None")
+            || t.contains(" { ")
+            || t.contains("\\\"");
+        assert!(!debug, "Debug output on the console: {t}");
+    }
+}

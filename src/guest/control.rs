@@ -183,7 +183,13 @@ pub fn run(sys: &dyn Sys, c: &Control) {
         let Some(req) = Request::parse(&line) else {
             continue;
         };
-        log::info!("control: {:?} from the host", req.op);
+        log::info!(
+            "control: {}",
+            match req.op {
+                Op::Suspend => "the host suspends this machine",
+                Op::Resumed { .. } => "the host resumed this machine",
+            }
+        );
         let reply = handle(sys, c, &mut st, &req);
         match &reply.error {
             None => log::info!("control: {}", reply.done.join(", ")),
