@@ -104,14 +104,6 @@ fn resumed(
         )),
         Err(e) => errors.push(format!("cannot set the clock: {e}")),
     }
-    for l in super::network::ethernet_links(&c.sys_root.join("class/net")) {
-        let args = super::network::udhcpc_args(&l, &c.hook, 3);
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        match sys.spawn("busybox", &argv, &[super::network::RENEW_ENV]) {
-            Ok(()) => done.push(format!("{l}: DHCP lease renewal started")),
-            Err(e) => errors.push(format!("{l}: cannot renew the DHCP lease: {e}")),
-        }
-    }
     errors.extend(remount(sys, c, st, c.remount_for, done));
     if errors.is_empty() {
         Ok(())
@@ -119,6 +111,24 @@ fn resumed(
         Err(errors.join("; "))
     }
 }
+
+/// Renew each link's DHCP lease (after a resume, once [`RENEW_AFTER`]
+/// has passed: a resumed QEMU has translated none of the guest's code
+/// yet under TCG, and the user's first commands should not share the
+/// CPU with udhcpc and its hooks).
+pub fn renew_leases(sys: &dyn Sys, c: &Control) {
+    for l in super::network::ethernet_links(&c.sys_root.join("class/net")) {
+        let args = super::network::udhcpc_args(&l, &c.hook, 3);
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        match sys.spawn("busybox", &argv, &[super::network::RENEW_ENV]) {
+            Ok(()) => log::info!("control: {l}: DHCP lease renewal started"),
+            Err(e) => log::warn!("control: {l}: cannot renew the DHCP lease: {e}"),
+        }
+    }
+}
+
+/// How long after a resume the leases are renewed.
+pub const RENEW_AFTER: Duration = Duration::from_secs(5);
 
 /// Mount again what a suspend unmounted, trying each for up to `patience`;
 /// returns what failed.
@@ -197,6 +207,10 @@ pub fn run(sys: &dyn Sys, c: &Control) {
         }
         if let Err(e) = (&file).write_all(reply.line().as_bytes()) {
             log::warn!("control: cannot answer the host: {e}");
+        }
+        if matches!(req.op, Op::Resumed { .. }) {
+            std::thread::sleep(RENEW_AFTER);
+            renew_leases(sys, c);
         }
     }
 }

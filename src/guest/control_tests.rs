@@ -68,19 +68,16 @@ fn suspend_syncs_unmounts_and_drops_the_clean_cache_then_resume_undoes_it() {
     assert_eq!(r.error, None, "{r:?}");
     let calls = sys.calls();
     assert_eq!(calls[0], "set_clock 1800000000123");
-    assert!(
-        calls[1].starts_with("spawn B2D_DHCP=renew busybox udhcpc -i eth0 "),
-        "{calls:?}"
-    );
-    assert!(calls[1].ends_with("-s /sbin/b2d-init"), "{calls:?}");
     assert_eq!(
-        calls[2],
-        format!(
-            "mount b2d0 {} virtiofs - -",
-            root.join("home/alice").display()
-        )
+        calls[1..],
+        [
+            format!(
+                "mount b2d0 {} virtiofs - -",
+                root.join("home/alice").display()
+            ),
+            format!("mount b2d1 {} virtiofs - -", root.join("srv").display()),
+        ]
     );
-    assert_eq!(calls.len(), 4, "{calls:?}");
     assert!(
         r.done.iter().any(|d| d.starts_with("clock stepped ")),
         "{r:?}"
@@ -90,6 +87,21 @@ fn suspend_syncs_unmounts_and_drops_the_clean_cache_then_resume_undoes_it() {
     let sys = FakeSys::new();
     handle(&sys, &c, &mut st, &req(Op::Resumed { unix_ms: 1 }));
     assert!(!sys.calls().iter().any(|c| c.starts_with("mount")));
+}
+
+#[test]
+fn leases_are_renewed_keeping_the_address() {
+    let t = tempfile::tempdir().unwrap();
+    let c = control(t.path());
+    let sys = FakeSys::new();
+    renew_leases(&sys, &c);
+    let calls = sys.calls();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        calls[0].starts_with("spawn B2D_DHCP=renew busybox udhcpc -i eth0 "),
+        "{calls:?}"
+    );
+    assert!(calls[0].ends_with("-s /sbin/b2d-init"), "{calls:?}");
 }
 
 #[test]
