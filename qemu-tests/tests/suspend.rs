@@ -118,6 +118,43 @@ fn suspend_resume_and_the_cold_boots_it_falls_back_to() {
         "{}",
         s.serial_tail()
     );
+    qemu_tests::fixture::assert_no_debug(&log);
+    // The lease is renewed a few seconds after the resume (udhcpc says so
+    // on the console), and the guest keeps its address and its forwards.
+    let serial = s.machine_dir().join("serial.log");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&serial)
+        .unwrap_or_default()
+        .contains("udhcpc: lease of 10.0.2.15 obtained")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "no lease renewal after the resume:\n{}",
+            s.serial_tail()
+        );
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert_eq!(port_answer(), "hello\n");
+    // Loading touched all of the shared guest RAM; the balloon gives the
+    // free part back.
+    let pid = s.status()["pid"].as_u64().unwrap() as u32;
+    let agent_log = s.machine_dir().join("agent.log");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&agent_log)
+        .unwrap_or_default()
+        .contains("given back through the balloon")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(180),
+            "no balloon round: {}",
+            std::fs::read_to_string(&agent_log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    std::thread::sleep(Duration::from_secs(5));
+    let rss = qemu_tests::vm::rss_mib(pid);
+    eprintln!("QEMU RSS after the balloon round: {rss} MiB");
+    assert!(rss <= 900, "QEMU RSS {rss} MiB after the balloon round");
 
     // New memory for a suspended machine: resumed, shut down, booted cold.
     suspend(&s);
