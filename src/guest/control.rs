@@ -9,7 +9,7 @@
 //! virtiofs devices come back by hotplug, so a mount is retried for a
 //! while.
 
-use super::portwatch::{channel_device, host_sent};
+use super::portwatch::{host_sent, open_port};
 use crate::sys::Sys;
 use crate::wire::control::{Op, Reply, Request, CHANNEL, MAX_LINE};
 use crate::wire::guest_config::Share;
@@ -162,20 +162,14 @@ fn remount(
 /// Answer requests forever (a thread of PID 1); without the port (not a
 /// b2d-made QEMU machine) it says so once and ends.
 pub fn run(sys: &dyn Sys, c: &Control) {
-    let Some(dev) = channel_device(&c.sys_root, &c.dev_root, CHANNEL) else {
-        log::info!("control: no {CHANNEL} port; this machine cannot be suspended");
+    let Some((file, _)) = open_port(
+        &c.sys_root,
+        &c.dev_root,
+        CHANNEL,
+        "control",
+        "this machine cannot be suspended",
+    ) else {
         return;
-    };
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&dev)
-    {
-        Ok(f) => f,
-        Err(e) => {
-            log::warn!("control: cannot open {}: {e}; no suspend", dev.display());
-            return;
-        }
     };
     let mut st = State::default();
     let mut reader = BufReader::new(&file);

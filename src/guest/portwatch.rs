@@ -218,6 +218,33 @@ pub struct Watch {
     pub dev_root: PathBuf,
 }
 
+/// The virtio port `channel`, opened for reading and writing; None (said
+/// once on the console as `what: …; without`) when the VM has no such
+/// port or it cannot be opened.
+pub fn open_port(
+    sys_root: &Path,
+    dev_root: &Path,
+    channel: &str,
+    what: &str,
+    without: &str,
+) -> Option<(std::fs::File, PathBuf)> {
+    let Some(dev) = channel_device(sys_root, dev_root, channel) else {
+        log::info!("{what}: no {channel} port; {without}");
+        return None;
+    };
+    match std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&dev)
+    {
+        Ok(f) => Some((f, dev)),
+        Err(e) => {
+            log::warn!("{what}: cannot open {}: {e}; {without}", dev.display());
+            None
+        }
+    }
+}
+
 /// Whether the host end of virtio port `f` is open and has sent data,
 /// waiting up to a second. A port nobody holds on the host polls as hung
 /// up *and* readable (a read returns 0 at once): that is no data.

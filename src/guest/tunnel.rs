@@ -7,7 +7,7 @@
 //! NAT rules for published ports apply; then at loopback. A listener on
 //! one address is reached there.
 
-use super::portwatch::{channel_device, host_sent, tcp_listen_addrs, Watch};
+use super::portwatch::{host_sent, open_port, tcp_listen_addrs, Watch};
 use crate::tunnel::Mux;
 use crate::wire::tunnel::CHANNEL;
 use std::io;
@@ -68,23 +68,14 @@ fn dial(proc_root: &Path, port: u16) -> io::Result<TcpStream> {
 /// Serve the tunnel forever (a thread of PID 1). Without the port (not a
 /// b2d-made QEMU machine) it says so once and ends.
 pub fn run(w: &Watch) {
-    let Some(dev) = channel_device(&w.sys_root, &w.dev_root, CHANNEL) else {
-        log::info!("tunnel: no {CHANNEL} port; forwarded TCP ports will not answer");
+    let Some((file, dev)) = open_port(
+        &w.sys_root,
+        &w.dev_root,
+        CHANNEL,
+        "tunnel",
+        "forwarded TCP ports will not answer",
+    ) else {
         return;
-    };
-    let file = match std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&dev)
-    {
-        Ok(f) => f,
-        Err(e) => {
-            log::warn!(
-                "tunnel: cannot open {}: {e}; forwarded TCP ports will not answer",
-                dev.display()
-            );
-            return;
-        }
     };
     let out = match file.try_clone() {
         Ok(f) => f,

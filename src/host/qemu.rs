@@ -56,6 +56,17 @@ pub enum Launch {
     Incoming,
 }
 
+/// A virtio-serial port named `name` in the guest, served by QEMU on the
+/// unix socket `sock`.
+fn serial_port(id: &str, sock: &Path, name: &str) -> [String; 4] {
+    [
+        "-chardev".into(),
+        format!("socket,id={id},path={},server=on,wait=off", opt_path(sock)),
+        "-device".into(),
+        format!("virtserialport,bus=vser0.0,chardev={id},name={name}"),
+    ]
+}
+
 /// The full QEMU command line for `m`.
 pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan, launch: Launch) -> Vec<String> {
     let mut spec = VmSpec::new(m.iso()).disk(m.disk(), "raw", DiskBus::VirtioScsi);
@@ -80,28 +91,14 @@ pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan, launch: Launch) ->
         ),
         "-device".into(),
         "virtio-serial-pci,id=vser0".into(),
-        "-chardev".into(),
-        format!(
-            "socket,id=agent0,path={},server=on,wait=off",
-            opt_path(&agent_run::channel_socket(m))
-        ),
-        "-device".into(),
-        format!("virtserialport,bus=vser0.0,chardev=agent0,name={CHANNEL}"),
-        "-chardev".into(),
-        format!(
-            "socket,id=tunnel0,path={},server=on,wait=off",
-            opt_path(&agent_run::tunnel_socket(m))
-        ),
-        "-device".into(),
-        format!("virtserialport,bus=vser0.0,chardev=tunnel0,name={TUNNEL}"),
-        "-chardev".into(),
-        format!(
-            "socket,id=control0,path={},server=on,wait=off",
-            opt_path(&control::socket(m))
-        ),
-        "-device".into(),
-        format!("virtserialport,bus=vser0.0,chardev=control0,name={CONTROL}"),
     ];
+    for (id, sock, name) in [
+        ("agent0", agent_run::channel_socket(m), CHANNEL),
+        ("tunnel0", agent_run::tunnel_socket(m), TUNNEL),
+        ("control0", control::socket(m), CONTROL),
+    ] {
+        a.extend(serial_port(id, &sock, name));
+    }
     a.extend(shares::qemu_args(m, shares.fs(), launch == Launch::Cold));
     if launch == Launch::Incoming {
         // Paused after loading whatever the state says: it runs only
