@@ -69,11 +69,21 @@ pub fn give_back(qmp: &Path, total: u64) -> Result<u64, String> {
         return Ok(0);
     }
     call(qmp, "balloon", Some(json!({ "value": want })))?;
+    let inflated = wait_inflated(qmp, want);
+    // Deflate whatever happened while inflating: a balloon left up would
+    // starve the guest for good.
+    let deflated = deflate(qmp, total);
+    let last = inflated?;
+    deflated?;
+    Ok(total.saturating_sub(last) >> 20)
+}
+
+/// The balloon's size once it gets to `want`, stops moving for 10 s (the
+/// guest could not spare more), or 5 minutes have passed.
+fn wait_inflated(qmp: &Path, want: u64) -> Result<u64, String> {
     let start = Instant::now();
     let mut last = actual(qmp)?;
     let mut moved = Instant::now();
-    // Until it gets there, or stops moving for 10 s (the guest could not
-    // spare more), or 5 minutes.
     while last > want + (16 << 20)
         && moved.elapsed() < Duration::from_secs(10)
         && start.elapsed() < Duration::from_secs(300)
@@ -85,9 +95,22 @@ pub fn give_back(qmp: &Path, total: u64) -> Result<u64, String> {
         }
         last = now;
     }
-    let given = total.saturating_sub(last) >> 20;
-    call(qmp, "balloon", Some(json!({ "value": total })))?;
-    Ok(given)
+    Ok(last)
+}
+
+/// Give the guest all its memory back, retrying a monitor that is busy
+/// for up to a minute.
+fn deflate(qmp: &Path, total: u64) -> Result<(), String> {
+    let start = Instant::now();
+    loop {
+        match call(qmp, "balloon", Some(json!({ "value": total }))) {
+            Ok(_) => return Ok(()),
+            Err(e) if start.elapsed() > Duration::from_secs(60) => {
+                return Err(format!("the balloon could not be deflated: {e}"))
+            }
+            Err(_) => std::thread::sleep(Duration::from_secs(1)),
+        }
+    }
 }
 
 #[cfg(test)]
