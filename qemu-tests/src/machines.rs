@@ -5,7 +5,13 @@
 use crate::fixture::b2d_bin;
 use std::path::PathBuf;
 use std::process::{Command, Output};
+use std::time::Duration;
 use test_support::MachineStore;
+
+/// Longest a `b2d` verb may run in a test: `up --timeout 400` and then some.
+pub const B2D_LIMIT: Duration = Duration::from_secs(480);
+/// Longest a test's shell script (docker commands, mostly) may run.
+pub const SCRIPT_LIMIT: Duration = Duration::from_secs(240);
 
 pub struct Machine {
     pub dir: MachineStore,
@@ -28,19 +34,36 @@ impl Machine {
         self.dir.env(c).env("B2D", b2d_bin());
     }
 
+    /// `b2d ARGS`, killed (failing the test) after [`B2D_LIMIT`].
     pub fn b2d(&self, args: &[&str]) -> Output {
         let mut c = Command::new(b2d_bin());
         c.args(args);
         self.env(&mut c);
-        c.output().unwrap()
+        self.within(&mut c, B2D_LIMIT)
     }
 
-    /// A bash script with `$B2D` naming the binary.
+    /// A bash script with `$B2D` naming the binary, killed (failing the
+    /// test) after [`SCRIPT_LIMIT`].
     pub fn bash(&self, script: &str) -> Output {
         let mut c = Command::new("bash");
         c.args(["-euo", "pipefail", "-c", script]);
         self.env(&mut c);
-        c.output().unwrap()
+        self.within(&mut c, SCRIPT_LIMIT)
+    }
+
+    fn within(&self, c: &mut Command, limit: Duration) -> Output {
+        test_support::output_within(c, limit, || self.evidence())
+    }
+
+    /// The console's and the host agent's last lines, for a failure.
+    pub fn evidence(&self) -> String {
+        let agent =
+            std::fs::read_to_string(self.machine_dir().join("agent.log")).unwrap_or_default();
+        format!(
+            "console:\n{}\nagent.log:\n{}",
+            self.serial_tail(),
+            b2d::host::console::tail(&agent, 20)
+        )
     }
 
     pub fn serial_tail(&self) -> String {

@@ -20,6 +20,10 @@ pub fn command(
     Ok(c)
 }
 
+/// Seconds `ssh` may take to connect and finish its handshake (TCG and a
+/// busy host included).
+pub const SSH_CONNECT_SECS: u64 = 30;
+
 /// Arguments for `ssh` (without the program name) to reach `m` as docker,
 /// running `cmd` if it is not empty.
 pub fn args(m: &Machine, cmd: &[String]) -> Vec<String> {
@@ -36,6 +40,12 @@ pub fn args(m: &Machine, cmd: &[String]) -> Vec<String> {
         opt("PasswordAuthentication", "no"),
         opt("KbdInteractiveAuthentication", "no"),
         opt("LogLevel", "ERROR"),
+        // A guest that stops answering ends the session with an error
+        // instead of a hang: the forward accepts at once, so the timeout
+        // is what bounds the handshake (OpenSSH applies it there too).
+        opt("ConnectTimeout", &SSH_CONNECT_SECS.to_string()),
+        opt("ServerAliveInterval", "15"),
+        opt("ServerAliveCountMax", "4"),
     ]
     .concat();
     a.extend([
@@ -67,6 +77,8 @@ mod tests {
             "-o GlobalKnownHostsFile=/dev/null",
             "-o HostKeyAlias=b2d-dev",
             "-o IdentitiesOnly=yes",
+            "-o ConnectTimeout=30",
+            "-o ServerAliveInterval=15",
             "-i /m/dev/id_ed25519 -p 40022 docker@127.0.0.1 -- docker ps",
         ] {
             assert!(a.contains(want), "{want} missing from {a}");

@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 /// The command line of `cmd`, for failure messages.
 fn shown(cmd: &Command) -> String {
@@ -28,6 +29,53 @@ pub fn output(cmd: &mut Command) -> Output {
             shown(cmd)
         )
     })
+}
+
+/// Run `cmd` for at most `limit`, in its own process group: a command
+/// that hangs has that whole group killed, and the test fails naming it
+/// with `context()` (a console tail, say) instead of hanging until the
+/// runner kills the test with no word of where it stopped.
+pub fn output_within(cmd: &mut Command, limit: Duration, context: impl Fn() -> String) -> Output {
+    use std::os::unix::process::CommandExt;
+    let child = cmd
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run `{}` ({e}): is it installed? (.ci/deps installs every tool the tests use)",
+                shown(cmd)
+            )
+        });
+    let pid = child.id();
+    let (done, waited) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    match waited.recv_timeout(limit) {
+        Ok(out) => out.unwrap_or_else(|e| panic!("`{}`: {e}", shown(cmd))),
+        Err(_) => {
+            let _ = Command::new("kill")
+                .args(["-KILL", "--", &format!("-{pid}")])
+                .status();
+            let out = waited.recv_timeout(Duration::from_secs(10));
+            let (stdout, stderr) = match &out {
+                Ok(Ok(o)) => (
+                    String::from_utf8_lossy(&o.stdout).into_owned(),
+                    String::from_utf8_lossy(&o.stderr).into_owned(),
+                ),
+                _ => Default::default(),
+            };
+            panic!(
+                "`{}` still ran after {} s and was killed:\nstdout: {stdout}\nstderr: {stderr}\n{}",
+                shown(cmd),
+                limit.as_secs(),
+                context()
+            )
+        }
+    }
 }
 
 /// Run `cmd` with `stdin` as its input; see [`output`].
