@@ -156,8 +156,11 @@ fn resumes(iso: &Path, name: &'static str, up_args: &[&str]) -> Vec<Resume> {
     let mut out = Vec::new();
     for _ in 0..RUNS {
         s.ok("suspend", s.b2d(&["suspend", name]));
-        let state = s.machine_dir().join("suspend.state");
-        let state_mib = std::fs::metadata(&state).map_or(0, |m| m.len() >> 20);
+        // The devices' stream and what the sparse RAM file takes on disk.
+        use std::os::unix::fs::MetadataExt;
+        let on_disk =
+            |f: &str| std::fs::metadata(s.machine_dir().join(f)).map_or(0, |m| m.blocks() * 512);
+        let state_mib = (on_disk("suspend.state") + on_disk("suspend.ram")) >> 20;
         let t = Instant::now();
         let said = s.said("up", s.b2d(&["up", name]));
         let up = t.elapsed().as_secs_f64();

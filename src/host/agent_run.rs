@@ -279,21 +279,6 @@ pub fn run(m: &Machine) -> io::Result<()> {
         "agent for machine {} (QEMU pid {pid}) started",
         m.name
     ));
-    let args = super::qemu::cmdline(pid).unwrap_or_default();
-    let resumed = args.iter().any(|a| a == "-incoming");
-    if resumed && args.iter().any(|a| a.starts_with("memory-backend-memfd")) {
-        let (sock, total) = (qmp_socket(m), u64::from(m.config.memory_mib) << 20);
-        std::thread::spawn(move || {
-            // Once the resume has settled.
-            std::thread::sleep(Duration::from_secs(20));
-            match super::balloon::give_back(&sock, total) {
-                Ok(mib) => say(&format!(
-                    "memory: the resume had loaded every page; {mib} MiB given back through the balloon"
-                )),
-                Err(e) => say(&format!("memory: cannot give back what the resume loaded: {e}")),
-            }
-        });
-    }
     let alive = || super::qemu::running_pid(m) == Some(pid);
     while alive() {
         let s = match UnixStream::connect(channel_socket(m)) {

@@ -9,7 +9,6 @@
 pub mod accel;
 pub mod agent;
 pub mod agent_run;
-pub mod balloon;
 pub mod certs;
 pub mod cmd;
 pub mod console;
@@ -24,6 +23,7 @@ pub mod ports;
 pub mod progress;
 pub mod qemu;
 pub mod qmp;
+pub mod ram;
 pub mod saved;
 pub mod shares;
 pub mod ssh_keys;

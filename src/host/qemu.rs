@@ -6,10 +6,11 @@ use super::accel::Accel;
 use super::machine::Machine;
 use super::ports::PortError;
 use super::vmspec::{binary, opt_path, DiskBus, VmSpec};
-use super::{agent_run, control, shares, virtiofs};
+use super::{agent_run, control, ram, shares, virtiofs};
 use crate::wire::control::CHANNEL as CONTROL;
 use crate::wire::ports::CHANNEL;
 use crate::wire::tunnel::CHANNEL as TUNNEL;
+use std::os::fd::RawFd;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -51,9 +52,23 @@ pub fn find() -> Result<PathBuf, QemuError> {
 pub enum Launch {
     /// Boot from the ISO.
     Cold,
-    /// Wait for a saved state (QMP `migrate-incoming`); the virtiofs
+    /// Wait for a saved state (QMP `migrate-incoming`), with the guest
+    /// RAM in the memfd `ram_fd` of this process ([`ram`]); the virtiofs
     /// devices are plugged in after it loads, the console log is kept.
-    Incoming,
+    Incoming { ram_fd: RawFd },
+}
+
+impl Launch {
+    fn incoming(self) -> bool {
+        matches!(self, Launch::Incoming { .. })
+    }
+
+    fn ram_fd(self) -> Option<RawFd> {
+        match self {
+            Launch::Cold => None,
+            Launch::Incoming { ram_fd } => Some(ram_fd),
+        }
+    }
 }
 
 /// A virtio-serial port named `name` in the guest, served by QEMU on the
@@ -74,7 +89,7 @@ pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan, launch: Launch) ->
     spec.memory_mib = m.config.memory_mib;
     spec.no_reboot = false;
     spec.durable = true;
-    spec.serial_append = launch == Launch::Incoming;
+    spec.serial_append = launch.incoming();
     let mut a = vec![
         "-name".into(),
         format!("b2d-{},process=b2d-{}", m.name, m.name),
@@ -99,8 +114,9 @@ pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan, launch: Launch) ->
     ] {
         a.extend(serial_port(id, &sock, name));
     }
-    a.extend(shares::qemu_args(m, shares.fs(), launch == Launch::Cold));
-    if launch == Launch::Incoming {
+    a.extend(ram::qemu_args(m.config.memory_mib, launch.ram_fd()));
+    a.extend(shares::qemu_args(m, shares.fs(), !launch.incoming()));
+    if launch.incoming() {
         // Paused after loading whatever the state says: it runs only
         // once its checksum is known good.
         a.extend(["-S".into(), "-incoming".into(), "defer".into()]);
@@ -175,7 +191,13 @@ fn run(
         path: log_path.clone(),
         source,
     })?;
-    let status = std::process::Command::new(qemu)
+    let mut cmd = std::process::Command::new(qemu);
+    if let Some(fd) = launch.ram_fd() {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure only calls fcntl (async-signal-safe).
+        unsafe { cmd.pre_exec(move || ram::inherit(fd)) };
+    }
+    let status = cmd
         .args(args(m, accel, shares, launch))
         .current_dir(&m.dir)
         .stdin(std::process::Stdio::null())
@@ -327,12 +349,25 @@ mod tests {
             "-chardev socket,id=tunnel0,path=/data/m/dev/tunnel.sock,server=on,wait=off",
             "virtserialport,bus=vser0.0,chardev=tunnel0,name=org.b2d.tunnel.0",
             "-fw_cfg name=opt/org.b2d/config,file=/data/m/dev/guest-config.json",
+            "memory-backend-memfd,id=mem0,size=1536M,share=on -machine memory-backend=mem0",
         ] {
             assert!(a.contains(want), "{want} missing from {a}");
         }
         assert!(!a.contains("-no-reboot"));
         assert!(!a.contains("-incoming"));
-        let resume = args(&m, Accel::Tcg, &shares::Plan::none(), Launch::Incoming).join(" ");
+        let resume = args(
+            &m,
+            Accel::Tcg,
+            &shares::Plan::none(),
+            Launch::Incoming { ram_fd: 7 },
+        )
+        .join(" ");
+        assert!(
+            resume.contains(
+                "memory-backend-file,id=mem0,size=1536M,share=on,mem-path=/proc/self/fd/7"
+            ),
+            "{resume}"
+        );
         assert!(resume.ends_with("-incoming defer") || resume.contains("-incoming defer "));
         assert!(
             resume.contains("path=/data/m/dev/serial.log,append=on"),

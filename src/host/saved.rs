@@ -1,5 +1,6 @@
-//! A suspended machine's saved state: QEMU's migration stream in
-//! `suspend.state`, and `suspend.json`, written last, which makes it a
+//! A suspended machine's saved state: QEMU's migration stream of its
+//! devices in `suspend.state`, the guest RAM in `suspend.ram` (sparse:
+//! [`super::ram`]), and `suspend.json`, written last, which makes it a
 //! suspend. The state is never loaded blindly: its size and SHA-256, the
 //! data disk, the ISO, QEMU and the accelerator must all be as they were
 //! when it was saved, or the machine boots cold from its disk instead
@@ -14,10 +15,14 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Bumped when what is saved changes meaning.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 pub fn state_file(m: &Machine) -> PathBuf {
     m.dir.join("suspend.state")
+}
+
+pub fn ram_file(m: &Machine) -> PathBuf {
+    m.dir.join("suspend.ram")
 }
 
 pub fn meta_file(m: &Machine) -> PathBuf {
@@ -48,6 +53,9 @@ pub struct Saved {
     pub version: u32,
     pub state_size: u64,
     pub state_sha256: String,
+    /// The guest RAM's size and checksum ([`super::ram`]).
+    pub ram_size: u64,
+    pub ram_sha256: String,
     pub disk: Stamp,
     pub iso: Stamp,
     pub qemu: Stamp,
@@ -179,35 +187,63 @@ pub fn verify_state(m: &Machine, s: &Saved) -> Result<(), Unusable> {
 }
 
 /// Forget the saved state (it was loaded, or it cannot be).
+/// Fill `ram` (a new memfd) from the saved RAM, which must have the
+/// size and the checksum saved.
+pub fn load_ram(m: &Machine, s: &Saved, ram: &std::fs::File) -> Result<(), Unusable> {
+    let path = ram_file(m);
+    let unreadable = |e: io::Error| Unusable::Unreadable {
+        path: path.clone(),
+        why: e.to_string(),
+    };
+    let found = std::fs::metadata(&path).map_err(unreadable)?.len();
+    if found != s.ram_size {
+        return Err(Unusable::Size {
+            path,
+            found,
+            want: s.ram_size,
+        });
+    }
+    if super::ram::fill(&path, s.ram_size, ram).map_err(unreadable)? != s.ram_sha256 {
+        return Err(Unusable::Checksum { path });
+    }
+    Ok(())
+}
+
 pub fn discard(m: &Machine) {
     // The description first: without it the state file means nothing.
     let _ = std::fs::remove_file(meta_file(m));
     let _ = std::fs::remove_file(state_file(m));
     let _ = std::fs::remove_file(state_file(m).with_extension("state.tmp"));
+    let _ = std::fs::remove_file(ram_file(m));
+    let _ = std::fs::remove_file(ram_file(m).with_extension("ram.tmp"));
 }
 
 /// Record a state written to [`state_file`]: fsync it, checksum it, stamp
 /// the disk as QEMU left it, and write the description last.
-pub fn commit(
-    m: &Machine,
-    qemu: &Path,
-    accel: &str,
-    virtiofs: usize,
-    now_unix_ms: u64,
-) -> io::Result<Saved> {
+/// What a suspend saved besides the device state: the RAM's checksum,
+/// how many virtiofs devices to plug back, when.
+pub struct Taken {
+    pub ram_sha256: String,
+    pub virtiofs: usize,
+    pub unix_ms: u64,
+}
+
+pub fn commit(m: &Machine, qemu: &Path, accel: &str, t: Taken) -> io::Result<Saved> {
     let path = state_file(m);
     std::fs::File::open(&path)?.sync_all()?;
     let s = Saved {
         version: VERSION,
         state_size: std::fs::metadata(&path)?.len(),
         state_sha256: sha256(&path)?,
+        ram_size: std::fs::metadata(ram_file(m))?.len(),
+        ram_sha256: t.ram_sha256,
         disk: Stamp::of(&m.disk())?,
         iso: Stamp::of(&m.iso())?,
         qemu: Stamp::of(qemu)?,
         accel: accel.to_string(),
         config: m.config.clone(),
-        virtiofs,
-        saved_unix_ms: now_unix_ms,
+        virtiofs: t.virtiofs,
+        saved_unix_ms: t.unix_ms,
     };
     let mut text = serde_json::to_vec_pretty(&s).expect("saved state serializes");
     text.push(b'\n');

@@ -1,6 +1,8 @@
 use super::*;
 use crate::host::machine::{saved_sample, Store};
 
+const RAM: u64 = 16 * 4096;
+
 fn suspended(t: &Path) -> (Machine, PathBuf) {
     let store = Store { root: t.into() };
     let m = saved_sample(&store);
@@ -9,7 +11,18 @@ fn suspended(t: &Path) -> (Machine, PathBuf) {
     let qemu = t.join("qemu-system-x86_64");
     std::fs::write(&qemu, b"qemu").unwrap();
     std::fs::write(state_file(&m), b"QEVM state").unwrap();
-    commit(&m, &qemu, "tcg", 1, 1234).unwrap();
+    let ram = crate::host::ram::memfd(RAM).unwrap();
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::FileExt;
+    ram.write_all_at(b"guest", 8192).unwrap();
+    let src = PathBuf::from(format!("/proc/self/fd/{}", ram.as_raw_fd()));
+    let ram_sha256 = crate::host::ram::save(&src, RAM, &ram_file(&m)).unwrap();
+    let taken = Taken {
+        ram_sha256,
+        virtiofs: 1,
+        unix_ms: 1234,
+    };
+    commit(&m, &qemu, "tcg", taken).unwrap();
     (m, qemu)
 }
 
@@ -24,6 +37,13 @@ fn a_committed_state_checks_out_until_something_changes() {
     assert_eq!(s.config, m.config);
     assert_eq!(check(&m, &s, &qemu, "tcg"), Ok(()));
     assert_eq!(verify_state(&m, &s), Ok(()));
+    assert_eq!(s.ram_size, RAM);
+    let ram = crate::host::ram::memfd(RAM).unwrap();
+    assert_eq!(load_ram(&m, &s, &ram), Ok(()));
+    let mut got = [0u8; 5];
+    use std::os::unix::fs::FileExt;
+    ram.read_exact_at(&mut got, 8192).unwrap();
+    assert_eq!(&got, b"guest");
 
     let e = check(&m, &s, &qemu, "kvm").unwrap_err();
     assert_eq!(
@@ -72,6 +92,22 @@ fn a_damaged_or_cut_state_is_refused() {
         verify_state(&m, &s),
         Err(Unusable::Unreadable { .. })
     ));
+
+    // The RAM: a changed byte, then a file cut short.
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new()
+        .write(true)
+        .open(ram_file(&m))
+        .unwrap();
+    f.write_all_at(b"G", 8192).unwrap();
+    let ram = crate::host::ram::memfd(RAM).unwrap();
+    let e = load_ram(&m, &s, &ram).unwrap_err().to_string();
+    assert!(
+        e.contains("suspend.ram: the state's SHA-256 is not the one saved"),
+        "{e}"
+    );
+    f.set_len(RAM / 2).unwrap();
+    assert!(matches!(load_ram(&m, &s, &ram), Err(Unusable::Size { .. })));
 }
 
 #[test]
@@ -85,6 +121,7 @@ fn a_garbled_description_is_unusable_and_discard_forgets_all() {
     assert!(read(&m).is_none());
     assert!(!is_suspended(&m));
     assert!(!state_file(&m).exists());
+    assert!(!ram_file(&m).exists());
 }
 
 #[test]

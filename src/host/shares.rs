@@ -177,7 +177,7 @@ pub fn qemu_args(m: &Machine, fs: ShareFs, devices: bool) -> Vec<String> {
     let mut a = Vec::new();
     if fs == ShareFs::Virtiofs {
         let tags: Vec<String> = (0..mounts.len()).map(tag).collect();
-        a = super::virtiofs::qemu_args(m, &tags, m.config.memory_mib, devices);
+        a = super::virtiofs::qemu_args(m, &tags, devices);
     }
     for (i, m) in mounts.iter().enumerate().filter(|_| fs == ShareFs::NineP) {
         let ro = if m.readonly { ",readonly=on" } else { "" };

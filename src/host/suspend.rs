@@ -2,19 +2,23 @@
 //!
 //! Save: the guest writes its page cache back and unmounts the shares
 //! (control port), the virtiofs devices are unplugged (QEMU 7.2 cannot
-//! migrate them), the VM is paused and migrated to `suspend.state`, QEMU
-//! quits, and [`saved::commit`] records it. Resume: the state is checked
-//! ([`saved`]), a QEMU with the same devices waits for it
-//! (`-incoming defer`), loads it, runs again, and gets its virtiofs
-//! devices back; the guest then hears `resumed`.
+//! migrate them), the VM is paused and its devices migrated to
+//! `suspend.state` (`x-ignore-shared`: the RAM is not in the stream),
+//! the RAM is copied out of QEMU's memfd to `suspend.ram` ([`ram`]),
+//! QEMU quits, and [`saved::commit`] records it. Resume: the state is
+//! checked ([`saved`]), a new memfd is filled from `suspend.ram` while a
+//! QEMU with the same devices starts on it (`-incoming defer`), the
+//! devices are loaded once both checksums are right, the VM runs again
+//! and gets its virtiofs devices back; the guest then hears `resumed`.
 
 use super::accel::Accel;
 use super::machine::Machine;
 use super::qmp::Qmp;
 use super::saved::{self, Saved, Unusable};
-use super::{control, qemu, shares, virtiofs};
+use super::{control, qemu, ram, shares, virtiofs};
 use crate::wire::control::Op;
 use serde_json::{json, Value};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -103,6 +107,21 @@ fn shell_quote(p: &Path) -> String {
 }
 
 /// Poll `query-migrate` until it ends.
+/// Leave the shared guest RAM out of the migration stream (both ends
+/// must say so).
+fn ignore_shared(q: &mut Qmp) -> Result<(), String> {
+    q.execute(
+        "migrate-set-capabilities",
+        Some(json!({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})),
+    )
+    .map(drop)
+    .map_err(|e| format!("QEMU cannot leave the RAM out of the state: {e}"))
+}
+
+fn ram_bytes(m: &Machine) -> u64 {
+    u64::from(m.config.memory_mib) << 20
+}
+
 fn migrated(q: &mut Qmp) -> Result<(), String> {
     loop {
         let st = q.execute("query-migrate", None).map_err(io)?;
@@ -153,6 +172,12 @@ pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
         name: m.name.clone(),
         why,
     };
+    let Some(guest_ram) = ram::find(pid, ram_bytes(m)) else {
+        return Err(refused(format!(
+            "its RAM is not in a memfd b2d can save (it was booted by an older b2d): `b2d stop {0}` and `b2d up {0}` once",
+            m.name
+        )));
+    };
     let mut ctl = control::Control::connect(m).map_err(|e| {
         refused(format!(
             "no control port ({e}); it was booted by an older b2d"
@@ -167,9 +192,12 @@ pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
     let mut q = Qmp::connect(&m.qmp_socket(), QMP_WAIT).map_err(|e| refused(io(e)))?;
     let ids = virtiofs_devices(&mut q).map_err(&refused)?;
     let tmp = saved::state_file(m).with_extension("state.tmp");
+    let ram_tmp = saved::ram_file(m).with_extension("ram.tmp");
+    let mut ram_sha256 = String::new();
     let saved_state = unplug(&mut q, &ids)
         .and_then(|()| q.execute("stop", None).map_err(io).map(drop))
         .and_then(|()| {
+            ignore_shared(&mut q)?;
             q.execute(
                 "migrate-set-parameters",
                 Some(json!({ "max-bandwidth": 64u64 << 30 })),
@@ -180,9 +208,16 @@ pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
                 .map_err(io)?;
             migrated(&mut q)
         })
-        .and_then(|()| std::fs::rename(&tmp, saved::state_file(m)).map_err(io));
+        .and_then(|()| {
+            ram_sha256 = ram::save(&guest_ram, ram_bytes(m), &ram_tmp)
+                .map_err(|e| format!("copying the guest RAM to {}: {e}", ram_tmp.display()))?;
+            std::fs::rename(&ram_tmp, saved::ram_file(m)).map_err(io)?;
+            std::fs::rename(&tmp, saved::state_file(m)).map_err(io)
+        });
     if let Err(why) = saved_state {
         let _ = std::fs::remove_file(&tmp);
+        let _ = std::fs::remove_file(&ram_tmp);
+        let _ = std::fs::remove_file(saved::ram_file(m));
         let undo = abandon(&mut q, m, &mut ctl, ids.len());
         let why = if undo.is_empty() {
             why
@@ -196,7 +231,12 @@ pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
         qemu::stop_now(m);
     }
     qemu::cleanup(m);
-    let saved = saved::commit(m, qemu_bin, &accel, ids.len(), unix_ms()).map_err(|e| {
+    let taken = saved::Taken {
+        ram_sha256,
+        virtiofs: ids.len(),
+        unix_ms: unix_ms(),
+    };
+    let saved = saved::commit(m, qemu_bin, &accel, taken).map_err(|e| {
         saved::discard(m);
         SuspendError::Save {
             name: m.name.clone(),
@@ -235,17 +275,33 @@ pub fn resume(
         NotResumed::Unusable(e.to_string())
     };
     saved::check(m, saved, qemu_bin, accel.name()).map_err(unusable)?;
-    // The checksum is read while QEMU loads; the guest runs only if it
-    // matches.
+    if saved.ram_size != ram_bytes(m) {
+        saved::discard(m);
+        return Err(NotResumed::Unusable(format!(
+            "the saved RAM is {} MiB, and the machine has {} MiB",
+            saved.ram_size >> 20,
+            m.config.memory_mib
+        )));
+    }
+    let guest_ram = ram::memfd(saved.ram_size).map_err(|e| {
+        saved::discard(m);
+        NotResumed::Unusable(format!("no memory for the guest RAM: {e}"))
+    })?;
+    // The RAM is filled and both checksums read while QEMU starts on
+    // it; the devices are loaded only once they match.
     let verified = std::thread::scope(|sc| {
-        let verify = sc.spawn(|| saved::verify_state(m, saved));
-        let loaded = load(m, qemu_bin, accel, plan);
+        let verify = sc.spawn(|| {
+            saved::verify_state(m, saved).and_then(|()| saved::load_ram(m, saved, &guest_ram))
+        });
+        let started = start_incoming(m, qemu_bin, accel, plan, guest_ram.as_raw_fd());
         let verified = verify.join().unwrap_or(Err(Unusable::Unreadable {
             path: saved::state_file(m),
             why: "the check failed".into(),
         }));
-        (loaded, verified)
+        (started, verified)
     });
+    // QEMU has the RAM open itself.
+    drop(guest_ram);
     let mut q = match verified {
         (Ok(q), Ok(())) => q,
         (Ok(_), Err(e)) | (Err(NotResumed::Unusable(_)), Err(e)) => {
@@ -254,6 +310,7 @@ pub fn resume(
         }
         (Err(e), _) => return Err(e),
     };
+    load_devices(m, &mut q)?;
     saved::discard(m);
     let failed = |why: String| {
         qemu::stop_now(m);
@@ -267,18 +324,20 @@ pub fn resume(
 }
 
 /// Start QEMU waiting for the state, and load it; QEMU is left paused.
-fn load(
+/// Start QEMU on the guest RAM `ram_fd`, waiting for a state.
+fn start_incoming(
     m: &Machine,
     qemu_bin: &Path,
     accel: Accel,
     plan: &shares::Plan,
+    ram_fd: RawFd,
 ) -> Result<Qmp, NotResumed> {
     let failed = |why: String| {
         qemu::stop_now(m);
         saved::discard(m);
         NotResumed::Unusable(why)
     };
-    qemu::start(m, qemu_bin, accel, plan, qemu::Launch::Incoming).map_err(|e| {
+    qemu::start(m, qemu_bin, accel, plan, qemu::Launch::Incoming { ram_fd }).map_err(|e| {
         if matches!(e, qemu::QemuError::Start { .. }) {
             failed(e.to_string())
         } else {
@@ -286,6 +345,18 @@ fn load(
         }
     })?;
     let mut q = Qmp::connect(&m.qmp_socket(), QMP_WAIT).map_err(|e| failed(io(e)))?;
+    ignore_shared(&mut q).map_err(failed)?;
+    Ok(q)
+}
+
+/// Load the devices' state into a QEMU started by [`start_incoming`];
+/// it stays paused.
+fn load_devices(m: &Machine, q: &mut Qmp) -> Result<(), NotResumed> {
+    let failed = |why: String| {
+        qemu::stop_now(m);
+        saved::discard(m);
+        NotResumed::Unusable(why)
+    };
     let uri = format!("exec:cat {}", shell_quote(&saved::state_file(m)));
     q.execute("migrate-incoming", Some(json!({ "uri": uri })))
         .map_err(|e| failed(io(e)))?;
@@ -298,7 +369,7 @@ fn load(
             Ok("inmigrate") if start.elapsed() < Duration::from_secs(300) => {
                 std::thread::sleep(Duration::from_millis(20))
             }
-            Ok("paused") | Ok("running") => break,
+            Ok("paused") | Ok("running") => return Ok(()),
             Ok(other) => return Err(failed(format!("QEMU is {other} after loading the state"))),
             Err(_) => {
                 let said = std::fs::read_to_string(m.qemu_log()).unwrap_or_default();
@@ -312,7 +383,6 @@ fn load(
             }
         }
     }
-    Ok(q)
 }
 
 #[cfg(test)]

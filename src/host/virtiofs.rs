@@ -201,22 +201,14 @@ fn wait_for_socket(child: &mut std::process::Child, sock: &Path) -> Result<(), S
     }
 }
 
-/// QEMU arguments: guest RAM as a shared memfd (vhost-user maps it into
-/// virtiofsd) and one vhost-user-fs device per mount, tag `tags[i]`.
+/// QEMU arguments: one vhost-user-fs device per mount, tag `tags[i]`
+/// (virtiofsd maps the guest RAM, a shared memfd: [`super::ram`]).
 /// The devices' PCI slots are fixed (from [`FIRST_SLOT`]) so that a
 /// machine saved with them unplugged has every other device where a
 /// resumed QEMU without them puts it. `devices: false` leaves the
 /// devices out (a resume plugs them in after loading).
-pub fn qemu_args(m: &Machine, tags: &[String], memory_mib: u32, devices: bool) -> Vec<String> {
-    if tags.is_empty() {
-        return Vec::new();
-    }
-    let mut a = vec![
-        "-object".into(),
-        format!("memory-backend-memfd,id=mem0,size={memory_mib}M,share=on"),
-        "-machine".into(),
-        "memory-backend=mem0".into(),
-    ];
+pub fn qemu_args(m: &Machine, tags: &[String], devices: bool) -> Vec<String> {
+    let mut a = Vec::new();
     for (i, tag) in tags.iter().enumerate() {
         a.push("-chardev".into());
         a.push(format!("socket,id=vfs{i},path={}", opt_path(&socket(m, i))));
@@ -285,37 +277,25 @@ mod tests {
     }
 
     #[test]
-    fn qemu_gets_shared_memory_and_one_device_a_share() {
+    fn qemu_gets_one_device_a_share() {
         let t = tempfile::tempdir().unwrap();
         let m = crate::host::machine::sample(t.path().join("a,b"));
-        assert!(
-            qemu_args(&m, &[], 2048, true).is_empty(),
-            "no share, no memfd"
-        );
+        assert!(qemu_args(&m, &[], true).is_empty());
         let tags = ["b2d0".to_string(), "b2d1".to_string()];
-        let a = qemu_args(&m, &tags, 2048, true);
-        assert_eq!(
-            a[..4],
-            [
-                "-object",
-                "memory-backend-memfd,id=mem0,size=2048M,share=on",
-                "-machine",
-                "memory-backend=mem0"
-            ]
-        );
+        let a = qemu_args(&m, &tags, true);
         let dir = t.path().join("a,,b").display().to_string();
-        assert_eq!(a[5], format!("socket,id=vfs0,path={dir}/vfs0.sock"));
+        assert_eq!(a[1], format!("socket,id=vfs0,path={dir}/vfs0.sock"));
         assert_eq!(
-            a[7],
+            a[3],
             "vhost-user-fs-pci,chardev=vfs0,tag=b2d0,id=vfsdev0,addr=0x10"
         );
         assert_eq!(
-            a[11],
+            a[7],
             "vhost-user-fs-pci,chardev=vfs1,tag=b2d1,id=vfsdev1,addr=0x11"
         );
-        // For a resume: the memory and the daemons' sockets, no devices.
-        let bare = qemu_args(&m, &tags, 2048, false);
-        assert_eq!(bare.len(), 8, "{bare:?}");
+        // For a resume: the daemons' sockets, no devices.
+        let bare = qemu_args(&m, &tags, false);
+        assert_eq!(bare.len(), 4, "{bare:?}");
         assert!(!bare.iter().any(|a| a.starts_with("vhost-user-fs-pci")));
     }
 

@@ -24,10 +24,13 @@ pub fn suspend_named(store: &Store, name: &str, exe: &str) -> Result<Said, Suspe
         return Err(SuspendError::NotRunning(m.name).into());
     }
     let done = suspend::suspend(&m, &qemu::find()?)?;
+    use std::os::unix::fs::MetadataExt;
+    // What the sparse RAM file takes on the disk, not its length.
+    let ram = std::fs::metadata(crate::host::saved::ram_file(&m)).map_or(0, |md| md.blocks() * 512);
     Ok(Said::err(format!(
         "Machine \"{name}\" suspended in {:.1} s ({} MiB of state): `{}` resumes it.",
         done.secs,
-        done.saved.state_size >> 20,
+        (done.saved.state_size + ram) >> 20,
         crate::host::hints::verb(exe, "up", name)
     )))
 }

@@ -1,0 +1,102 @@
+use super::*;
+use std::io::Write;
+
+const PAGES: u64 = 64;
+const SIZE: u64 = PAGES * PAGE as u64;
+
+/// A memfd with a few pages written: 0 and 7 (non-zero), 9 (zeros
+/// written: data, but a zero page), 63 (the last).
+fn guest() -> File {
+    let f = memfd(SIZE).unwrap();
+    for (page, byte) in [(0u64, 1u8), (7, 0xaa), (9, 0), (63, 0x55)] {
+        f.write_all_at(&[byte; PAGE], page * PAGE as u64).unwrap();
+    }
+    f
+}
+
+fn contents(f: &File) -> Vec<u8> {
+    let mut v = vec![0u8; SIZE as usize];
+    f.read_exact_at(&mut v, 0).unwrap();
+    v
+}
+
+fn saved(dir: &Path) -> (PathBuf, String) {
+    let g = guest();
+    let src = PathBuf::from(format!("/proc/self/fd/{}", g.as_raw_fd()));
+    let dst = dir.join("suspend.ram");
+    let sum = save(&src, SIZE, &dst).unwrap();
+    (dst, sum)
+}
+
+#[test]
+fn saved_ram_fills_a_new_memfd_byte_for_byte_and_stays_sparse() {
+    let d = tempfile::tempdir().unwrap();
+    let (dst, sum) = saved(d.path());
+    assert_eq!(std::fs::metadata(&dst).unwrap().len(), SIZE);
+    use std::os::unix::fs::MetadataExt;
+    let blocks = std::fs::metadata(&dst).unwrap().blocks() * 512;
+    assert!(
+        blocks <= 8 * PAGE as u64,
+        "3 pages of data took {blocks} bytes on disk"
+    );
+    let ram = memfd(SIZE).unwrap();
+    assert_eq!(fill(&dst, SIZE, &ram).unwrap(), sum);
+    assert_eq!(contents(&ram), contents(&guest()));
+}
+
+#[test]
+fn a_flipped_byte_or_a_page_gone_to_zeros_changes_the_checksum() {
+    let d = tempfile::tempdir().unwrap();
+    let (dst, sum) = saved(d.path());
+    let f = std::fs::OpenOptions::new().write(true).open(&dst).unwrap();
+    f.write_all_at(&[0xab], 7 * PAGE as u64 + 100).unwrap();
+    let ram = memfd(SIZE).unwrap();
+    assert_ne!(fill(&dst, SIZE, &ram).unwrap(), sum);
+
+    let (dst, sum) = saved(d.path());
+    let f = std::fs::OpenOptions::new().write(true).open(&dst).unwrap();
+    f.write_all_at(&[0; PAGE], 63 * PAGE as u64).unwrap();
+    assert_ne!(fill(&dst, SIZE, &memfd(SIZE).unwrap()).unwrap(), sum);
+}
+
+#[test]
+fn a_ram_file_of_another_size_is_refused() {
+    let d = tempfile::tempdir().unwrap();
+    let (dst, _) = saved(d.path());
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&dst)
+        .unwrap()
+        .write_all(b"x")
+        .unwrap();
+    let e = fill(&dst, SIZE, &memfd(SIZE).unwrap()).unwrap_err();
+    assert!(e.to_string().contains("were saved"), "{e}");
+}
+
+#[test]
+fn the_ram_of_a_process_is_its_memfd_of_that_size() {
+    // A size no other test of this process uses.
+    let size = SIZE + 3 * PAGE as u64;
+    let g = memfd(size).unwrap();
+    let found = find(std::process::id(), size).expect("the memfd is found");
+    use std::os::unix::fs::MetadataExt;
+    let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+    assert_eq!(
+        ino(&found),
+        ino(Path::new(&format!("/proc/self/fd/{}", g.as_raw_fd())))
+    );
+    assert_eq!(find(std::process::id(), size + 1), None);
+}
+
+#[test]
+fn qemu_gets_its_own_memfd_or_the_one_passed_to_it() {
+    assert_eq!(
+        qemu_args(2048, None).join(" "),
+        "-object memory-backend-memfd,id=mem0,size=2048M,share=on -machine memory-backend=mem0"
+    );
+    assert_eq!(
+        qemu_args(1024, Some(5)).join(" "),
+        "-object memory-backend-file,id=mem0,size=1024M,share=on,mem-path=/proc/self/fd/5 \
+         -machine memory-backend=mem0"
+    );
+}
