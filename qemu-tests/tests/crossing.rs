@@ -422,6 +422,25 @@ fn shares_ports_and_context_as_an_ordinary_user() {
         );
     }
 
+    // Suspend and resume as the ordinary user: the RAM is read out of
+    // QEMU's /proc/<pid>/fd and kept private; the share comes back.
+    let b2d = b2d_bin();
+    let b2d = b2d.to_str().unwrap();
+    e.b2d(&["suspend", NAME]);
+    let ram = std::fs::metadata(e.machine_dir().join("suspend.ram")).unwrap();
+    assert_eq!(ram.uid(), e.who.uid);
+    assert_eq!(ram.permissions().mode() & 0o777, 0o600, "suspend.ram");
+    let state = std::fs::metadata(e.machine_dir().join("suspend.state")).unwrap();
+    assert_eq!(state.permissions().mode() & 0o777, 0o600, "suspend.state");
+    let out = e.run(b2d, &["up", NAME, "--timeout", "400"]);
+    let said = test_support::assert_ok("up", &out);
+    let said = format!("{said}{}", String::from_utf8_lossy(&out.stderr));
+    assert!(said.contains("(resume, "), "{said}");
+    assert_eq!(
+        e.docker(&["run", "--rm", "-v", &vol, "bb", "cat", "/w/f.txt"]),
+        "hello\n"
+    );
+
     // b2d rm takes the context with it.
     e.b2d(&["rm", "-f", NAME]);
     let gone = e.run("docker", &["context", "inspect", "b2d-crossing"]);

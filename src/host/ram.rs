@@ -151,7 +151,14 @@ fn each_page(
 /// returns the checksum.
 pub fn save(src: &Path, size: u64, dst: &Path) -> io::Result<String> {
     let from = File::open(src)?;
-    let to = File::create(dst)?;
+    // The guest's memory holds its keys: for the owner only.
+    use std::os::unix::fs::OpenOptionsExt;
+    let to = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(dst)?;
     to.set_len(size)?;
     let sum = each_page(&from, size, |at, p| to.write_all_at(p, at))?;
     to.sync_all()?;

@@ -33,6 +33,9 @@ fn saved_ram_fills_a_new_memfd_byte_for_byte_and_stays_sparse() {
     let d = tempfile::tempdir().unwrap();
     let (dst, sum) = saved(d.path());
     assert_eq!(std::fs::metadata(&dst).unwrap().len(), SIZE);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&dst).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "the guest's memory is private");
     use std::os::unix::fs::MetadataExt;
     let blocks = std::fs::metadata(&dst).unwrap().blocks() * 512;
     assert!(

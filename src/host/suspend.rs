@@ -203,6 +203,15 @@ pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
                 Some(json!({ "max-bandwidth": 64u64 << 30 })),
             )
             .map_err(io)?;
+            // Made private first: `cat >` keeps the mode of a file that exists.
+            use std::os::unix::fs::OpenOptionsExt;
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(0o600)
+                .open(&tmp)
+                .map_err(io)?;
             let uri = format!("exec:cat > {}", shell_quote(&tmp));
             q.execute("migrate", Some(json!({ "uri": uri })))
                 .map_err(io)?;
