@@ -279,6 +279,11 @@ pub fn run(m: &Machine) -> io::Result<()> {
         "agent for machine {} (QEMU pid {pid}) started",
         m.name
     ));
+    // A resume leaves its loaded state behind for this agent to delete.
+    {
+        let m = m.clone();
+        std::thread::spawn(move || super::saved::remove_loaded(&m));
+    }
     let alive = || super::qemu::running_pid(m) == Some(pid);
     while alive() {
         let s = match UnixStream::connect(channel_socket(m)) {

@@ -44,6 +44,12 @@ fn saved_ram_fills_a_new_memfd_byte_for_byte_and_stays_sparse() {
     );
     let ram = memfd(SIZE).unwrap();
     assert_eq!(fill(&dst, SIZE, &ram).unwrap(), sum);
+    let held = ram.metadata().unwrap().blocks() * 512;
+    assert_eq!(
+        held,
+        3 * PAGE as u64,
+        "only the non-zero pages are filled in"
+    );
     assert_eq!(contents(&ram), contents(&guest()));
 }
 
@@ -102,4 +108,33 @@ fn qemu_gets_its_own_memfd_or_the_one_passed_to_it() {
         "-object memory-backend-file,id=mem0,size=1024M,share=on,mem-path=/proc/self/fd/5 \
          -machine memory-backend=mem0"
     );
+}
+
+#[test]
+fn chunks_on_both_lanes_round_trip_and_are_checked() {
+    let size = 3 * CHUNK as u64;
+    let g = memfd(size).unwrap();
+    for (at, byte) in [
+        (0u64, 3u8),
+        (CHUNK as u64 + 4096, 4),
+        (2 * CHUNK as u64 + 8192, 5),
+    ] {
+        g.write_all_at(&[byte; PAGE], at).unwrap();
+    }
+    let d = tempfile::tempdir().unwrap();
+    let src = PathBuf::from(format!("/proc/self/fd/{}", g.as_raw_fd()));
+    let dst = d.path().join("suspend.ram");
+    let sum = save(&src, size, &dst).unwrap();
+    let ram = memfd(size).unwrap();
+    assert_eq!(fill(&dst, size, &ram).unwrap(), sum);
+    let read = |f: &File| {
+        let mut v = vec![0u8; size as usize];
+        f.read_exact_at(&mut v, 0).unwrap();
+        v
+    };
+    assert_eq!(read(&ram), read(&g));
+    // Damage in the second lane's chunk.
+    let f = std::fs::OpenOptions::new().write(true).open(&dst).unwrap();
+    f.write_all_at(&[9], CHUNK as u64 + 4096).unwrap();
+    assert_ne!(fill(&dst, size, &memfd(size).unwrap()).unwrap(), sum);
 }

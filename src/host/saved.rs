@@ -209,9 +209,37 @@ pub fn load_ram(m: &Machine, s: &Saved, ram: &std::fs::File) -> Result<(), Unusa
     Ok(())
 }
 
+/// The names the state files of a resumed machine move to, for the
+/// host agent to delete ([`remove_loaded`]).
+fn loaded_name(p: PathBuf) -> PathBuf {
+    let mut s = p.into_os_string();
+    s.push(".loaded");
+    s.into()
+}
+
+/// After a resume has loaded the state: the description goes, so the
+/// machine is no longer suspended, and the state files are moved aside
+/// (deleting a few hundred MiB takes a while; [`remove_loaded`] does
+/// it, out of `up`'s way).
+pub fn loaded(m: &Machine) -> io::Result<()> {
+    std::fs::remove_file(meta_file(m))?;
+    for f in [state_file(m), ram_file(m)] {
+        std::fs::rename(&f, loaded_name(f.clone()))?;
+    }
+    Ok(())
+}
+
+/// Delete what [`loaded`] moved aside (the host agent does, once it runs).
+pub fn remove_loaded(m: &Machine) {
+    for f in [state_file(m), ram_file(m)] {
+        let _ = std::fs::remove_file(loaded_name(f));
+    }
+}
+
 pub fn discard(m: &Machine) {
     // The description first: without it the state file means nothing.
     let _ = std::fs::remove_file(meta_file(m));
+    remove_loaded(m);
     let _ = std::fs::remove_file(state_file(m));
     let _ = std::fs::remove_file(state_file(m).with_extension("state.tmp"));
     let _ = std::fs::remove_file(ram_file(m));

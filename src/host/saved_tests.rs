@@ -134,3 +134,18 @@ fn sha256_of_a_known_text() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
 }
+
+#[test]
+fn a_loaded_state_is_no_suspend_and_waits_aside_for_the_agent() {
+    let t = tempfile::tempdir().unwrap();
+    let (m, _) = suspended(t.path());
+    loaded(&m).unwrap();
+    assert!(!is_suspended(&m));
+    assert!(read(&m).is_none());
+    assert!(!state_file(&m).exists() && !ram_file(&m).exists());
+    let aside = m.dir.join("suspend.ram.loaded");
+    assert!(aside.exists());
+    remove_loaded(&m);
+    assert!(!aside.exists());
+    assert!(!m.dir.join("suspend.state.loaded").exists());
+}

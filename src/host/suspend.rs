@@ -320,7 +320,11 @@ pub fn resume(
         (Err(e), _) => return Err(e),
     };
     load_devices(m, &mut q)?;
-    saved::discard(m);
+    if let Err(e) = saved::loaded(m) {
+        // It must never be loaded twice: gone, whatever it takes.
+        eprintln!("b2d: {}: moving the loaded state aside: {e}", m.name);
+        saved::discard(m);
+    }
     let failed = |why: String| {
         qemu::stop_now(m);
         NotResumed::Unusable(why)
