@@ -216,19 +216,13 @@ pub fn save(src: &Path, size: u64, dst: &Path) -> io::Result<String> {
     Ok(sum)
 }
 
-/// Fill `ram` from a file [`save`] wrote; returns the checksum of what
-/// it read, for the caller to compare with the saved one. Only the
-/// non-zero pages are written: the rest of a new memfd is zero already,
-/// and stays unallocated.
+/// Fill `ram` from a file [`save`] wrote (of the size saved:
+/// [`super::saved::load_ram`] checks); returns the checksum of what it
+/// read, for the caller to compare with the saved one. Only the non-zero
+/// pages are written: the rest of a new memfd is zero already, and stays
+/// unallocated.
 pub fn fill(src: &Path, size: u64, ram: &File) -> io::Result<String> {
     let from = File::open(src)?;
-    let found = from.metadata()?.len();
-    if found != size {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("{} bytes, {size} were saved", found),
-        ));
-    }
     scan(&from, size, |at, bytes, runs| {
         runs.iter()
             .try_for_each(|&(s, e)| ram.write_all_at(&bytes[s..e], at + s as u64))
