@@ -165,48 +165,42 @@ pub fn check(m: &Machine, s: &Saved, qemu: &Path, accel: &str) -> Result<(), Unu
     Ok(())
 }
 
-/// The state file's size and checksum against what was saved.
-pub fn verify_state(m: &Machine, s: &Saved) -> Result<(), Unusable> {
-    let path = state_file(m);
+/// `path` must be `size` bytes, and `checksum` of it must be `sha256`.
+fn check_file(
+    path: PathBuf,
+    size: u64,
+    sha256: &str,
+    checksum: impl FnOnce(&Path) -> io::Result<String>,
+) -> Result<(), Unusable> {
     let unreadable = |e: io::Error| Unusable::Unreadable {
         path: path.clone(),
         why: e.to_string(),
     };
     let found = std::fs::metadata(&path).map_err(unreadable)?.len();
-    if found != s.state_size {
+    if found != size {
         return Err(Unusable::Size {
             path,
             found,
-            want: s.state_size,
+            want: size,
         });
     }
-    if sha256(&path).map_err(unreadable)? != s.state_sha256 {
+    if checksum(&path).map_err(unreadable)? != sha256 {
         return Err(Unusable::Checksum { path });
     }
     Ok(())
 }
 
-/// Forget the saved state (it was loaded, or it cannot be).
+/// The state file's size and checksum against what was saved.
+pub fn verify_state(m: &Machine, s: &Saved) -> Result<(), Unusable> {
+    check_file(state_file(m), s.state_size, &s.state_sha256, sha256)
+}
+
 /// Fill `ram` (a new memfd) from the saved RAM, which must have the
 /// size and the checksum saved.
 pub fn load_ram(m: &Machine, s: &Saved, ram: &std::fs::File) -> Result<(), Unusable> {
-    let path = ram_file(m);
-    let unreadable = |e: io::Error| Unusable::Unreadable {
-        path: path.clone(),
-        why: e.to_string(),
-    };
-    let found = std::fs::metadata(&path).map_err(unreadable)?.len();
-    if found != s.ram_size {
-        return Err(Unusable::Size {
-            path,
-            found,
-            want: s.ram_size,
-        });
-    }
-    if super::ram::fill(&path, s.ram_size, ram).map_err(unreadable)? != s.ram_sha256 {
-        return Err(Unusable::Checksum { path });
-    }
-    Ok(())
+    check_file(ram_file(m), s.ram_size, &s.ram_sha256, |p| {
+        super::ram::fill(p, s.ram_size, ram)
+    })
 }
 
 /// The names the state files of a resumed machine move to, for the
@@ -236,6 +230,7 @@ pub fn remove_loaded(m: &Machine) {
     }
 }
 
+/// Forget the saved state (it was loaded, or it cannot be).
 pub fn discard(m: &Machine) {
     // The description first: without it the state file means nothing.
     let _ = std::fs::remove_file(meta_file(m));

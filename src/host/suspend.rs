@@ -337,6 +337,13 @@ pub fn resume(
 }
 
 /// Start QEMU waiting for the state, and load it; QEMU is left paused.
+/// A resume that cannot go on: QEMU stopped, the state forgotten.
+fn give_up(m: &Machine, why: String) -> NotResumed {
+    qemu::stop_now(m);
+    saved::discard(m);
+    NotResumed::Unusable(why)
+}
+
 /// Start QEMU on the guest RAM `ram_fd`, waiting for a state.
 fn start_incoming(
     m: &Machine,
@@ -345,11 +352,7 @@ fn start_incoming(
     plan: &shares::Plan,
     ram_fd: RawFd,
 ) -> Result<Qmp, NotResumed> {
-    let failed = |why: String| {
-        qemu::stop_now(m);
-        saved::discard(m);
-        NotResumed::Unusable(why)
-    };
+    let failed = |why: String| give_up(m, why);
     qemu::start(m, qemu_bin, accel, plan, qemu::Launch::Incoming { ram_fd }).map_err(|e| {
         if matches!(e, qemu::QemuError::Start { .. }) {
             failed(e.to_string())
@@ -365,11 +368,7 @@ fn start_incoming(
 /// Load the devices' state into a QEMU started by [`start_incoming`];
 /// it stays paused.
 fn load_devices(m: &Machine, q: &mut Qmp) -> Result<(), NotResumed> {
-    let failed = |why: String| {
-        qemu::stop_now(m);
-        saved::discard(m);
-        NotResumed::Unusable(why)
-    };
+    let failed = |why: String| give_up(m, why);
     let uri = format!("exec:cat {}", shell_quote(&saved::state_file(m)));
     q.execute("migrate-incoming", Some(json!({ "uri": uri })))
         .map_err(|e| failed(io(e)))?;

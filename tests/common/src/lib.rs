@@ -23,12 +23,16 @@ fn shown(cmd: &Command) -> String {
 /// Run `cmd` to the end. A program that cannot be started fails the test
 /// with its name and where the test tools come from.
 pub fn output(cmd: &mut Command) -> Output {
-    cmd.output().unwrap_or_else(|e| {
-        panic!(
-            "cannot run `{}` ({e}): is it installed? (.ci/deps installs every tool the tests use)",
-            shown(cmd)
-        )
-    })
+    cmd.output().unwrap_or_else(|e| cannot_run(cmd, e))
+}
+
+/// Fail the test for a program that could not be started, naming it and
+/// where the test tools come from.
+fn cannot_run(cmd: &Command, e: std::io::Error) -> ! {
+    panic!(
+        "cannot run `{}` ({e}): is it installed? (.ci/deps installs every tool the tests use)",
+        shown(cmd)
+    )
 }
 
 /// Run `cmd` for at most `limit`, in its own process group: a command
@@ -43,12 +47,7 @@ pub fn output_within(cmd: &mut Command, limit: Duration, context: impl Fn() -> S
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run `{}` ({e}): is it installed? (.ci/deps installs every tool the tests use)",
-                shown(cmd)
-            )
-        });
+        .unwrap_or_else(|e| cannot_run(cmd, e));
     let pid = child.id();
     let (done, waited) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
@@ -86,12 +85,7 @@ pub fn output_fed(cmd: &mut Command, stdin: &[u8]) -> Output {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run `{}` ({e}): is it installed? (.ci/deps installs every tool the tests use)",
-                shown(cmd)
-            )
-        });
+        .unwrap_or_else(|e| cannot_run(cmd, e));
     child
         .stdin
         .take()
