@@ -69,7 +69,11 @@ impl Machine {
     pub fn serial_tail(&self) -> String {
         let log =
             std::fs::read_to_string(self.machine_dir().join("serial.log")).unwrap_or_default();
-        b2d::host::console::tail(&log, 30)
+        let tail = b2d::host::console::tail(&log, 30);
+        match b2d::host::console::oops(&log, 40) {
+            Some(oops) => format!("{oops}\n…\n{tail}"),
+            None => tail,
+        }
     }
 
     /// stdout of a command that must succeed (the console tail is shown

@@ -185,11 +185,16 @@ impl Vm {
         false
     }
 
-    /// The last `n` lines of the serial console.
+    /// The last `n` lines of the serial console, after the opening of a
+    /// kernel oops if there was one.
     pub fn tail(&self, n: usize) -> String {
+        let log = self.serial();
+        let oops = b2d::host::console::oops(&log, 40)
+            .map(|o| format!("--- kernel oops ---\n{o}\n"))
+            .unwrap_or_default();
         format!(
-            "--- serial console (last {n} lines at most) ---\n{}",
-            b2d::host::console::tail(&self.serial(), n)
+            "{oops}--- serial console (last {n} lines at most) ---\n{}",
+            b2d::host::console::tail(&log, n)
         )
     }
 }

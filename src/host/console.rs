@@ -52,6 +52,35 @@ pub fn errors(log: &str) -> Vec<String> {
         .collect()
 }
 
+/// Lines that open a kernel oops report: its cause comes first, long
+/// before the panic line that ends it.
+const OOPS_START: &[&str] = &[
+    "BUG: ",
+    "Oops: ",
+    "general protection fault",
+    "invalid opcode",
+    "kernel BUG at",
+    "double fault",
+    "stack segment",
+    "Unable to handle kernel",
+];
+
+/// The first kernel oops report, from its opening line (at most `n`
+/// lines).
+pub fn oops(log: &str, n: usize) -> Option<String> {
+    let lines: Vec<&str> = log.lines().collect();
+    let i = lines
+        .iter()
+        .position(|l| OOPS_START.iter().any(|s| l.contains(s)))?;
+    Some(lines[i..lines.len().min(i + n)].join("\n"))
+}
+
+/// The lines of a failed boot worth showing: the first oops report, else
+/// the last `n` lines.
+pub fn failure(log: &str, n: usize) -> String {
+    oops(log, n).unwrap_or_else(|| tail(log, n))
+}
+
 /// The last `n` lines, for error reports.
 pub fn tail(log: &str, n: usize) -> String {
     let lines: Vec<&str> = log.lines().collect();
@@ -106,6 +135,24 @@ mod tests {
         let log = format!("{BOOTING}[   1600ms] b2d-init ERROR disk: x; RUNNING FROM RAM\n");
         assert!(matches!(read(&log), Boot::Booting { .. }));
         assert_eq!(errors(&log), vec!["disk: x; RUNNING FROM RAM".to_string()]);
+    }
+
+    #[test]
+    fn a_failure_shows_the_oops_from_its_start() {
+        let mut log =
+            format!("{BOOTING}[   16.5] BUG: kernel NULL pointer dereference, address: 0\n");
+        for i in 0..40 {
+            log.push_str(&format!("[   16.6] frame {i}\n"));
+        }
+        log.push_str("[   16.7] Kernel panic - not syncing: Fatal exception\n");
+        let shown = failure(&log, 30);
+        assert!(
+            shown.starts_with("[   16.5] BUG: kernel NULL pointer"),
+            "{shown}"
+        );
+        assert_eq!(shown.lines().count(), 30);
+        // Without an oops report, the tail.
+        assert_eq!(failure("a\nb\nc\n", 2), "b\nc");
     }
 
     #[test]

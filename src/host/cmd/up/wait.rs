@@ -34,7 +34,7 @@ pub(super) fn ready(
                     name: m.name.clone(),
                     why,
                     log: m.serial_log(),
-                    tail: console::tail(&log, 15),
+                    tail: console::failure(&log, 40),
                 });
             }
             Boot::Booting { last } => sink.event(Event::Step(last)),
