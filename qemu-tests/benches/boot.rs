@@ -202,8 +202,17 @@ fn main() {
             warm[n].guest
         );
     }
-    let plain = resumes(&iso, "bench-resume", &["--mount", "none"]);
-    let shared = resumes(&iso, "bench-resume-share", &[]);
+    // B2D_BENCH_BOOTS_ONLY=1: the boot cases alone (a quicker run while
+    // working on the boot path).
+    let boots_only = std::env::var_os("B2D_BENCH_BOOTS_ONLY").is_some();
+    let (plain, shared) = if boots_only {
+        (Vec::new(), Vec::new())
+    } else {
+        (
+            resumes(&iso, "bench-resume", &["--mount", "none"]),
+            resumes(&iso, "bench-resume-share", &[]),
+        )
+    };
     let m = |v: &[Boot], f: fn(&Boot) -> f64| median(v.iter().map(f).collect());
     let floor_s = m(&fl, |b| b.guest);
     println!(
@@ -226,6 +235,9 @@ fn main() {
     println!("| case | wall s | ratio to floor | `b2d up` s | state MiB | QEMU RSS after |");
     println!("|------|--------|----------------|------------|-----------|----------------|");
     for (name, v) in [("no shares", &plain), ("home over virtiofs", &shared)] {
+        if v.is_empty() {
+            continue;
+        }
         let w = r(v, |x| x.wall);
         println!(
             "| {name} | {w:.1} | {:.2}× | {:.1} | {:.0} | {:.0} MiB |",

@@ -94,7 +94,7 @@ fn up_env_docker_ssh_stop_up_grow_rm() {
     );
     let boot: serde_json::Value = serde_json::from_str(&boot).unwrap();
     let phases = boot["phases"].as_array().unwrap();
-    assert_eq!(phases.len(), 10, "{boot}");
+    assert_eq!(phases.len(), 11, "{boot}");
     let ms: Vec<u64> = phases.iter().map(|p| p["ms"].as_u64().unwrap()).collect();
     assert!(ms.windows(2).all(|w| w[0] >= w[1]), "{boot}");
     assert_eq!(boot["not_answering"], serde_json::json!([]), "{boot}");

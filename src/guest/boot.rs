@@ -1,5 +1,6 @@
 //! The boot plan, in DESIGN order (see DESIGN.md "Boot (PID 1)"):
-//! panic hook; early mounts; cmdline; modules; disk ∥ network; swap; ssh
+//! panic hook; early mounts; cmdline; modules; disk ∥ network ∥ Docker's
+//! modules; swap; ssh
 //! host keys; hostname; profile; bootsync; services under the supervisor;
 //! the ready line; the signal loop; shutdown.
 //!
@@ -136,17 +137,31 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
     }
     phases.modules = now();
 
-    // 4. Disk and network in parallel.
-    let (disk, (ips, net_end)) = std::thread::scope(|s| {
+    // 4. Disk and network in parallel, and beside them the modules only
+    // the services need (their load overlaps the waits for the disk and
+    // for DHCP).
+    let (disk, (ips, net_end), later_end) = std::thread::scope(|s| {
         let net = s.spawn(|| {
             let ips = network::bring_up(sys, &cfg.sys_root, &cfg.self_exe, cfg.dhcp_tries);
             (ips, now())
         });
+        let later = s.spawn(|| {
+            let list = cfg.etc.join("b2d/modules.docker");
+            if let Err(e) = modules::load_later(sys, &mdir, &list) {
+                log::error!("modules for Docker: {e}; dockerd loads what it can itself");
+            }
+            now()
+        });
         let disk = prepare_disk(sys, cfg, &cmd);
         phases.disk = now();
-        (disk, net.join().unwrap_or_default())
+        (
+            disk,
+            net.join().unwrap_or_default(),
+            later.join().unwrap_or_default(),
+        )
     });
     phases.network = net_end;
+    phases.docker_modules = later_end;
     if ips.is_empty() {
         log::warn!("network: no IPv4 address");
     } else {
@@ -361,7 +376,9 @@ pub fn run() -> ! {
     let probes = ready::Probes {
         ssh_addr: "127.0.0.1:22".into(),
         docker_sock: cfg.root.join("var/run/docker.sock"),
-        containerd_sock: cfg.root.join("var/run/docker/containerd/containerd.sock"),
+        containerd_sock: cfg
+            .root
+            .join(services::CONTAINERD_SOCK.trim_start_matches('/')),
         deadline: cfg.ready_deadline,
         interval: Duration::from_millis(100),
     };

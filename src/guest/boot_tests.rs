@@ -10,13 +10,14 @@ fn setup() -> (tempfile::TempDir, Config) {
     std::fs::create_dir_all(&mdir).unwrap();
     std::fs::write(
         mdir.join("modules.dep"),
-        "kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz\nkernel/fs/jbd2/jbd2.ko.xz:\nkernel/crypto/crc32c_generic.ko.xz:\n",
+        "kernel/fs/ext4/ext4.ko.xz: kernel/fs/jbd2/jbd2.ko.xz\nkernel/fs/jbd2/jbd2.ko.xz:\nkernel/crypto/crc32c_generic.ko.xz:\nkernel/net/bridge/bridge.ko.xz:\n",
     )
     .unwrap();
     std::fs::write(mdir.join("modules.softdep"), "softdep ext4 pre: crc32c\n").unwrap();
     std::fs::write(mdir.join("modules.alias"), "alias crc32c crc32c_generic\n").unwrap();
     std::fs::create_dir_all(r.join("etc/b2d")).unwrap();
     std::fs::write(r.join("etc/b2d/modules"), "ext4\n").unwrap();
+    std::fs::write(r.join("etc/b2d/modules.docker"), "bridge\n").unwrap();
     std::fs::create_dir_all(r.join("proc")).unwrap();
     std::fs::write(
         r.join("proc/cmdline"),
@@ -37,10 +38,6 @@ fn first(calls: &[String], prefix: &str) -> usize {
         .iter()
         .position(|c| c.starts_with(prefix))
         .unwrap_or_else(|| panic!("no call starting with {prefix:?} in {calls:#?}"))
-}
-
-fn last(calls: &[String], prefix: &str) -> usize {
-    calls.iter().rposition(|c| c.starts_with(prefix)).unwrap()
 }
 
 #[test]
@@ -76,11 +73,23 @@ fn boot_plan_runs_in_design_order() {
             "finit_module /lib/modules/6.12.0-test/kernel/crypto/crc32c_generic.ko.xz",
             "finit_module /lib/modules/6.12.0-test/kernel/fs/jbd2/jbd2.ko.xz",
             "finit_module /lib/modules/6.12.0-test/kernel/fs/ext4/ext4.ko.xz",
+            "finit_module /lib/modules/6.12.0-test/kernel/net/bridge/bridge.ko.xz",
         ]
     );
-    // Network after modules; host keys, hostname, bootsync after network.
+    // Network after the boot's modules; Docker's modules beside it, done
+    // before the host keys; host keys, hostname, bootsync after network.
     let net = first(&calls, "run busybox ip link set dev lo up");
-    assert!(last(&calls, "finit_module") < net);
+    assert!(
+        first(
+            &calls,
+            "finit_module /lib/modules/6.12.0-test/kernel/fs/ext4"
+        ) < net
+    );
+    let bridge = first(
+        &calls,
+        "finit_module /lib/modules/6.12.0-test/kernel/net/bridge",
+    );
+    assert!(bridge < first(&calls, "run ssh-keygen"), "{calls:#?}");
     let dhcp = first(&calls, "run busybox udhcpc -i eth0");
     let keys = first(&calls, "run ssh-keygen");
     let host = first(&calls, "sethostname testbox");
@@ -96,7 +105,8 @@ fn boot_plan_runs_in_design_order() {
     assert!(cfg.root.join("run/sshd").is_dir());
     assert!(cfg.state_dir.join("log").is_dir());
     let services = service_list(&cfg, &b);
-    assert_eq!(services[1].argv.last().unwrap(), "--debug");
+    assert_eq!(services[2].name, "dockerd");
+    assert_eq!(services[2].argv.last().unwrap(), "--debug");
 }
 
 #[test]

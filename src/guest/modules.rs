@@ -391,6 +391,29 @@ pub fn load_all(
     wanted_file: &Path,
     sys_root: &Path,
 ) -> Result<LoadReport, ModulesError> {
+    load_list(sys, modules_dir, wanted_file, Some(sys_root), "modules")
+}
+
+/// The services' modules (`/etc/b2d/modules.docker`), loaded beside the
+/// disk and the network: nothing before the services needs them.
+pub fn load_later(
+    sys: &dyn Sys,
+    modules_dir: &Path,
+    wanted_file: &Path,
+) -> Result<LoadReport, ModulesError> {
+    load_list(sys, modules_dir, wanted_file, None, "modules for Docker")
+}
+
+/// The modules of `wanted_file` (plus the coldplug of the devices under
+/// `sys_root`, if given), resolved and loaded; `what` names them in the
+/// log.
+fn load_list(
+    sys: &dyn Sys,
+    modules_dir: &Path,
+    wanted_file: &Path,
+    coldplug: Option<&Path>,
+    what: &str,
+) -> Result<LoadReport, ModulesError> {
     let ix = ModIndex::load(modules_dir)?;
     let mut wanted = match std::fs::read_to_string(wanted_file) {
         Ok(t) => parse_wanted(&t),
@@ -400,7 +423,7 @@ pub fn load_all(
         }
     };
     let listed = wanted.len();
-    for alias in coldplug_aliases(sys_root) {
+    for alias in coldplug.map(coldplug_aliases).unwrap_or_default() {
         for m in ix.alias_matches(&alias) {
             wanted.push((m, String::new()));
         }
@@ -410,13 +433,13 @@ pub fn load_all(
         log::warn!("module {u}: not a module, builtin or alias of this kernel");
     }
     log::info!(
-        "modules: {} listed, {} coldplug, {} to load",
+        "{what}: {} listed, {} coldplug, {} to load",
         listed,
         wanted.len() - listed,
         plan.load.len()
     );
     let report = load(sys, modules_dir, &plan);
-    log::info!("modules: {report}");
+    log::info!("{what}: {report}");
     Ok(report)
 }
 

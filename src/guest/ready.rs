@@ -54,7 +54,7 @@ pub fn docker_ping(sock: &Path, timeout: Duration) -> bool {
 pub struct Probes {
     pub ssh_addr: String,
     pub docker_sock: PathBuf,
-    /// dockerd's own containerd: watched for the boot phases only.
+    /// containerd's socket: watched for the boot phases only.
     pub containerd_sock: PathBuf,
     pub deadline: Duration,
     pub interval: Duration,

@@ -30,13 +30,34 @@ pub fn sshd_argv(keys: &[PathBuf]) -> Vec<String> {
     v
 }
 
-/// dockerd on the unix socket, plus TLS/tcp when configured, plus the
-/// profile's EXTRA_ARGS (a malformed EXTRA_ARGS is logged and ignored).
-pub fn dockerd_argv(profile: &Profile, tls: Option<&TlsArgs>) -> Vec<String> {
-    let mut v: Vec<String> = ["dockerd", "-H", "unix:///var/run/docker.sock"]
+/// containerd's configuration on the ISO (the paths dockerd would give
+/// the containerd it manages).
+pub const CONTAINERD_CONFIG: &str = "/etc/b2d/containerd.toml";
+/// Where that containerd listens.
+pub const CONTAINERD_SOCK: &str = "/var/run/docker/containerd/containerd.sock";
+
+/// containerd, started by the agent beside dockerd: it loads while
+/// dockerd does, instead of after dockerd's own start-up.
+pub fn containerd_argv() -> Vec<String> {
+    ["containerd", "--config", CONTAINERD_CONFIG]
         .iter()
         .map(|s| s.to_string())
-        .collect();
+        .collect()
+}
+
+/// dockerd on the unix socket, with the agent's containerd, plus TLS/tcp
+/// when configured, plus the profile's EXTRA_ARGS (a malformed
+/// EXTRA_ARGS is logged and ignored).
+pub fn dockerd_argv(profile: &Profile, tls: Option<&TlsArgs>) -> Vec<String> {
+    let mut v: Vec<String> = [
+        "dockerd",
+        "-H",
+        "unix:///var/run/docker.sock",
+        &format!("--containerd={CONTAINERD_SOCK}"),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     if let Some(t) = tls {
         v.extend([
             "-H".into(),
@@ -86,8 +107,8 @@ pub struct Inputs<'a> {
     pub tls: Option<&'a TlsArgs>,
 }
 
-/// sshd, dockerd, bootlocal.sh (one-shot, if present), getty — in start
-/// order; shutdown stops them in reverse.
+/// sshd, containerd, dockerd, bootlocal.sh (one-shot, if present), getty
+/// — in start order; shutdown stops them in reverse.
 pub fn build(i: &Inputs) -> Vec<Service> {
     let log_dir = i.state_dir.join("log");
     let base_env = vec![("PATH".to_string(), PATH.to_string())];
@@ -99,6 +120,14 @@ pub fn build(i: &Inputs) -> Vec<Service> {
     sshd.output = Output::File(log_dir.join("sshd.log"));
     sshd.stop_timeout = Duration::from_secs(5);
     out.push(sshd);
+
+    let mut containerd = Service::new("containerd", &[], Restart::Always);
+    containerd.argv = containerd_argv();
+    containerd.env = base_env.clone();
+    containerd.output = Output::File(log_dir.join("containerd.log"));
+    // After dockerd (stopped first): its containers' shims are told first.
+    containerd.stop_timeout = Duration::from_secs(10);
+    out.push(containerd);
 
     let mut dockerd = Service::new("dockerd", &[], Restart::Always);
     dockerd.argv = dockerd_argv(i.profile, i.tls);
@@ -170,19 +199,28 @@ mod tests {
             tls: Some(&tls),
         });
         let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
-        assert_eq!(names, vec!["sshd", "dockerd", "bootlocal", "getty"]);
+        assert_eq!(
+            names,
+            vec!["sshd", "containerd", "dockerd", "bootlocal", "getty"]
+        );
         assert_eq!(
             s[0].argv.join(" "),
             "/usr/sbin/sshd -D -e -f /etc/ssh/sshd_config -h /k/ed -h /k/ec"
         );
         assert_eq!(
             s[1].argv.join(" "),
-            "dockerd -H unix:///var/run/docker.sock -H tcp://0.0.0.0:2376 --tlsverify \
+            "containerd --config /etc/b2d/containerd.toml"
+        );
+        assert_eq!(
+            s[2].argv.join(" "),
+            "dockerd -H unix:///var/run/docker.sock \
+             --containerd=/var/run/docker/containerd/containerd.sock \
+             -H tcp://0.0.0.0:2376 --tlsverify \
              --tlscacert=/t/ca.pem --tlscert=/t/cert.pem --tlskey=/t/key.pem --label a=b --debug"
         );
-        assert!(s[1].env.contains(&("DOCKER_RAMDISK".into(), "true".into())));
-        assert_eq!(s[2].restart, Restart::Never);
-        assert_eq!(s[3].argv.join(" "), "busybox getty 115200 ttyS0");
+        assert!(s[2].env.contains(&("DOCKER_RAMDISK".into(), "true".into())));
+        assert_eq!(s[3].restart, Restart::Never);
+        assert_eq!(s[4].argv.join(" "), "busybox getty 115200 ttyS0");
         assert_eq!(
             getty_argv(true, "x").join(" "),
             "busybox cttyhack /bin/sh -l"

@@ -12,7 +12,7 @@ pub enum Boot {
     Booting {
         last: Option<String>,
     },
-    Ready(Ready),
+    Ready(Box<Ready>),
     /// The guest cannot come up; the line that says why.
     Failed(String),
 }
@@ -24,7 +24,7 @@ const FATAL: &[&str] = &["Kernel panic"];
 
 pub fn read(log: &str) -> Boot {
     if let Some(r) = Ready::last_in(log) {
-        return Boot::Ready(r);
+        return Boot::Ready(Box::new(r));
     }
     if let Some(line) = log.lines().find(|l| FATAL.iter().any(|f| l.contains(f))) {
         return Boot::Failed(line.trim().to_string());

@@ -30,6 +30,8 @@ pub struct Phases {
     /// Disk and network run side by side, both after the modules.
     pub disk: Option<u64>,
     pub network: Option<u64>,
+    /// The modules only the services need, loaded beside disk and network.
+    pub docker_modules: Option<u64>,
     /// Swap, ssh host keys and the hostname.
     pub keys: Option<u64>,
     /// Host folders mounted.
@@ -38,7 +40,7 @@ pub struct Phases {
     pub certificate: Option<u64>,
     /// Port 22 accepts.
     pub sshd: Option<u64>,
-    /// dockerd's own containerd accepts on its socket.
+    /// containerd accepts on its socket.
     pub containerd: Option<u64>,
     /// Docker's `/_ping` answers OK.
     pub dockerd: Option<u64>,
@@ -61,13 +63,14 @@ impl Span {
 impl Phases {
     /// Each phase that ended, with the phases it waits for: it starts at
     /// the latest end among them (0 for the first).
-    fn graph(&self) -> [(&'static str, Option<u64>, &'static [&'static str]); 10] {
+    fn graph(&self) -> [(&'static str, Option<u64>, &'static [&'static str]); 11] {
         [
             ("initramfs", self.initramfs, &[]),
             ("modules", self.modules, &["initramfs"]),
             ("disk", self.disk, &["modules"]),
             ("network", self.network, &["modules"]),
-            ("keys", self.keys, &["disk", "network"]),
+            ("docker_modules", self.docker_modules, &["modules"]),
+            ("keys", self.keys, &["disk", "network", "docker_modules"]),
             ("shares", self.shares, &["keys"]),
             ("certificate", self.certificate, &["shares"]),
             ("sshd", self.sshd, &["certificate"]),
@@ -149,7 +152,7 @@ mod tests {
         };
         assert_eq!(
             r.line(),
-            r#"b2d-ready {"ms":1234,"ip":["10.0.2.15"],"data":"/mnt/sda1","ssh":true,"docker":true,"phases":{"initramfs":900,"modules":null,"disk":null,"network":null,"keys":null,"shares":null,"certificate":null,"sshd":null,"containerd":null,"dockerd":1200}}"#
+            r#"b2d-ready {"ms":1234,"ip":["10.0.2.15"],"data":"/mnt/sda1","ssh":true,"docker":true,"phases":{"initramfs":900,"modules":null,"disk":null,"network":null,"docker_modules":null,"keys":null,"shares":null,"certificate":null,"sshd":null,"containerd":null,"dockerd":1200}}"#
         );
         let ram = Ready {
             data: None,
@@ -160,7 +163,7 @@ mod tests {
         };
         assert_eq!(
             ram.line(),
-            r#"b2d-ready {"ms":1234,"ip":[],"data":null,"ssh":false,"docker":true,"phases":{"initramfs":null,"modules":null,"disk":null,"network":null,"keys":null,"shares":null,"certificate":null,"sshd":null,"containerd":null,"dockerd":null}}"#
+            r#"b2d-ready {"ms":1234,"ip":[],"data":null,"ssh":false,"docker":true,"phases":{"initramfs":null,"modules":null,"disk":null,"network":null,"docker_modules":null,"keys":null,"shares":null,"certificate":null,"sshd":null,"containerd":null,"dockerd":null}}"#
         );
         // The host finds the last one in a noisy console log.
         let log = format!(
@@ -191,6 +194,7 @@ mod tests {
             modules: Some(3000),
             disk: Some(4500),
             network: Some(5200),
+            docker_modules: Some(4000),
             keys: Some(5300),
             shares: Some(5400),
             certificate: Some(5600),
@@ -206,6 +210,7 @@ mod tests {
                 ("modules", 2700, 3000),
                 ("disk", 3000, 4500),
                 ("network", 3000, 5200),
+                ("docker_modules", 3000, 4000),
                 ("keys", 5200, 5300),
                 ("shares", 5300, 5400),
                 ("certificate", 5400, 5600),

@@ -87,7 +87,7 @@ pub fn render(b: &BootTime) -> String {
     }
     for p in &b.phases {
         out += &format!(
-            "{:>10}  {:<12} {} → {}\n",
+            "{:>10}  {:<14} {} → {}\n",
             secs(p.ms),
             p.name,
             secs(p.start_ms),
@@ -95,7 +95,7 @@ pub fn render(b: &BootTime) -> String {
         );
     }
     for n in &b.not_answering {
-        out += &format!("{:>10}  {n:<12} did not answer by the ready line\n", "-");
+        out += &format!("{:>10}  {n:<14} did not answer by the ready line\n", "-");
     }
     out
 }
@@ -104,7 +104,7 @@ pub fn render(b: &BootTime) -> String {
 mod tests {
     use super::*;
 
-    const LINE: &str = r#"b2d-ready {"ms":31250,"ip":["10.0.2.15"],"data":"/mnt/sda1","ssh":true,"docker":false,"phases":{"initramfs":2700,"modules":3000,"disk":4500,"network":5200,"keys":5300,"shares":5400,"certificate":5600,"sshd":6000,"containerd":9000,"dockerd":null}}"#;
+    const LINE: &str = r#"b2d-ready {"ms":31250,"ip":["10.0.2.15"],"data":"/mnt/sda1","ssh":true,"docker":false,"phases":{"initramfs":2700,"modules":3000,"disk":4500,"network":5200,"docker_modules":4100,"keys":5300,"shares":5400,"certificate":5600,"sshd":6000,"containerd":9000,"dockerd":null}}"#;
 
     #[test]
     fn slowest_first_and_the_silent_services_named() {
@@ -118,6 +118,7 @@ mod tests {
                 "initramfs",
                 "network",
                 "disk",
+                "docker_modules",
                 "sshd",
                 "modules",
                 "certificate",
@@ -128,15 +129,15 @@ mod tests {
         assert_eq!(b.not_answering, ["dockerd"]);
         let text = render(&b);
         assert!(
-            text.starts_with("dev: ready 31.250 s after kernel start\n   3.400 s  containerd   5.600 s → 9.000 s\n"),
+            text.starts_with("dev: ready 31.250 s after kernel start\n   3.400 s  containerd     5.600 s → 9.000 s\n"),
             "{text}"
         );
         assert!(
-            text.contains("   2.700 s  initramfs    0.000 s → 2.700 s\n"),
+            text.contains("   2.700 s  initramfs      0.000 s → 2.700 s\n"),
             "{text}"
         );
         assert!(
-            text.ends_with("         -  dockerd      did not answer by the ready line\n"),
+            text.ends_with("         -  dockerd        did not answer by the ready line\n"),
             "{text}"
         );
     }

@@ -25,7 +25,7 @@ mount -t tmpfs tmpfs /run 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mkdir -p /var/run /var/lib/docker
-modprobe -qa $(grep -v '^#' /etc/b2d/modules)
+modprobe -qa $(grep -hv "^#" /etc/b2d/modules /etc/b2d/modules.docker)
 mount -t ext4 /dev/sda /var/lib/docker
 busybox ip link set lo up
 busybox ip link set eth0 up

@@ -145,7 +145,7 @@ pub(super) fn attempt(
         });
     };
     Ok(Attempt::Resumed {
-        ready: Box::new(ready),
+        ready,
         secs: start.elapsed().as_secs_f64(),
         accel,
         notes,

@@ -21,7 +21,7 @@ pub(super) fn ready(
         let log = String::from_utf8_lossy(&std::fs::read(m.serial_log()).unwrap_or_default())
             .into_owned();
         match console::read(&log) {
-            Boot::Ready(r) if r.docker => return Ok(r),
+            Boot::Ready(r) if r.docker => return Ok(*r),
             Boot::Ready(_) => {
                 return Err(UpError::DockerDown {
                     name: m.name.clone(),
