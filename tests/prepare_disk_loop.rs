@@ -6,73 +6,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use test_support::loopdev::{Loop, Scratch};
 use test_support::{run as sh, sha256 as sha};
 
 const INIT: &str = env!("CARGO_BIN_EXE_b2d-init");
 const B2D: &str = env!("CARGO_BIN_EXE_b2d");
 const POINTS: &[&str] = &["journal", "gpt", "mkfs", "populate", "mkswap", "commit"];
-
-/// A loop device with partition scanning, detached on drop.
-struct Loop {
-    dev: String,
-}
-
-impl Loop {
-    fn new(img: &Path) -> Loop {
-        let dev = sh("losetup", &["-fP", "--show", img.to_str().unwrap()])
-            .trim()
-            .to_string();
-        Loop { dev }
-    }
-    fn part(&self, n: u32) -> String {
-        format!("{}p{n}", self.dev)
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
-    }
-}
-
-/// A scratch root; everything mounted under it is unmounted on drop and
-/// between runs (a power cut leaves no mounts behind).
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        Scratch {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-    fn target(&self) -> PathBuf {
-        self.path().join("root")
-    }
-    fn unmount_all(&self) {
-        let root = self.target();
-        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
-        let mut points: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(1))
-            .filter(|m| Path::new(m).starts_with(&root))
-            .collect();
-        points.reverse();
-        for m in points {
-            let _ = Command::new("umount").arg(m).status();
-        }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        self.unmount_all();
-    }
-}
 
 /// A key pair in `dir`: the public key file and its line.
 fn keygen(dir: &Path) -> (PathBuf, String) {
@@ -100,31 +39,11 @@ fn magic_disk(s: &Scratch, size: &str) -> (PathBuf, String) {
 }
 
 fn prepare(s: &Scratch, dev: &str, failpoint: Option<&str>) -> Output {
-    let mut c = Command::new(INIT);
-    c.args([
-        "prepare-disk",
-        "--device",
-        dev,
-        "--target",
-        s.target().to_str().unwrap(),
-        "--json",
-    ]);
-    match failpoint {
-        Some(p) => c.env("B2D_FAILPOINT", p),
-        None => c.env_remove("B2D_FAILPOINT"),
-    };
-    c.output().unwrap()
+    s.prepare(INIT, dev, failpoint)
 }
 
 fn prepare_ok(s: &Scratch, dev: &str) -> serde_json::Value {
-    let out = prepare(s, dev, None);
-    assert!(
-        out.status.success(),
-        "prepare-disk failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    s.prepare_ok(INIT, dev)
 }
 
 fn blkid(dev: &str, tag: &str) -> String {

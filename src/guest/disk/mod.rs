@@ -10,6 +10,8 @@ pub mod persist;
 pub mod scan;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_members;
 
 use crate::disk::userdata::UserdataError;
 use crate::disk::{layout, probe};

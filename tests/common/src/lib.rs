@@ -4,6 +4,13 @@
 //! `ssh-keygen`, hash a file, keep a private machine store, pick a port.
 //!
 //! A missing tool fails the test (never skips it), naming what to install.
+//!
+//! [`loopdev`] attaches loop devices and runs `b2d-init prepare-disk` on
+//! them; [`signatures`] builds the metadata of volume managers and RAID (LVM2,
+//! md, bcache, ZFS, Ceph, VMFS) by hand, for images in memory or on disk.
+
+pub mod loopdev;
+pub mod signatures;
 
 use sha2::{Digest, Sha256};
 use std::net::{Ipv4Addr, TcpListener};
