@@ -129,6 +129,14 @@ fn magic_disk_is_formatted_then_mounted_without_reformatting() {
         .target()
         .join("var/lib/boot2docker/userdata.tar")
         .is_file());
+    // No copy of the userdata is left before the data partition: not the
+    // journal's in the swap partition, not the original's at byte 0.
+    let swap_end = (1 << 20) + swap_bytes;
+    assert_eq!(
+        test_support::find_bytes(&img, 0, swap_end, key.trim_end().as_bytes()),
+        None,
+        "the userdata (its key) is still on the disk outside the data filesystem"
+    );
 
     let uuid = blkid(&l.part(1), "UUID");
     s.unmount_all();
@@ -167,6 +175,14 @@ fn sigkill_at_every_step_of_formatting_converges() {
         };
         assert_eq!(action, expected, "after a kill at {point}: {v}");
         assert_formatted(&s, &l, &key);
+        // However the format ended, its journal's copy of the userdata is
+        // zeroed: nothing of the archive is left in the swap partition.
+        let swap_end = (1 << 20) + (256 << 20);
+        assert_eq!(
+            test_support::find_bytes(&img, 1 << 20, swap_end, key.trim_end().as_bytes()),
+            None,
+            "after a kill at {point}: the journal's archive is still in the swap partition"
+        );
         // And the journal is gone: a third run only mounts.
         s.unmount_all();
         assert_eq!(prepare_ok(&s, &l.dev)["action"], "mounted", "{point}");

@@ -9,7 +9,7 @@ use crate::sys::{CmdOutput, FakeSys};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom, Write};
 
-const KEY: &[u8] = b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0example me@host\n";
+pub(super) const KEY: &[u8] = b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0example me@host\n";
 const GIB: u64 = 1 << 30;
 
 pub(super) struct Rig {
