@@ -64,6 +64,11 @@ fn assert_formatted(s: &Scratch, l: &Loop, key: &str) {
     assert_eq!(std::fs::read_to_string(&ak).unwrap(), key);
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&ak).unwrap().uid(), 1000);
+    // b2d's state (keys, certificates, logs) is root's only.
+    for d in ["var/lib/boot2docker", "var/lib/boot2docker/log"] {
+        let mode = std::fs::metadata(s.target().join(d)).unwrap().mode() & 0o7777;
+        assert_eq!(mode, 0o700, "{d}");
+    }
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
     for d in [
         "mnt/",
