@@ -6,73 +6,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use test_support::loopdev::{Loop, Scratch};
 use test_support::{run as sh, sha256 as sha};
 
 const INIT: &str = env!("CARGO_BIN_EXE_b2d-init");
 const B2D: &str = env!("CARGO_BIN_EXE_b2d");
 const POINTS: &[&str] = &["journal", "gpt", "mkfs", "populate", "mkswap", "commit"];
-
-/// A loop device with partition scanning, detached on drop.
-struct Loop {
-    dev: String,
-}
-
-impl Loop {
-    fn new(img: &Path) -> Loop {
-        let dev = sh("losetup", &["-fP", "--show", img.to_str().unwrap()])
-            .trim()
-            .to_string();
-        Loop { dev }
-    }
-    fn part(&self, n: u32) -> String {
-        format!("{}p{n}", self.dev)
-    }
-}
-
-impl Drop for Loop {
-    fn drop(&mut self) {
-        let _ = Command::new("losetup").args(["-d", &self.dev]).status();
-    }
-}
-
-/// A scratch root; everything mounted under it is unmounted on drop and
-/// between runs (a power cut leaves no mounts behind).
-struct Scratch {
-    dir: tempfile::TempDir,
-}
-
-impl Scratch {
-    fn new() -> Scratch {
-        Scratch {
-            dir: tempfile::tempdir().unwrap(),
-        }
-    }
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-    fn target(&self) -> PathBuf {
-        self.path().join("root")
-    }
-    fn unmount_all(&self) {
-        let root = self.target();
-        let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
-        let mut points: Vec<&str> = mounts
-            .lines()
-            .filter_map(|l| l.split(' ').nth(1))
-            .filter(|m| Path::new(m).starts_with(&root))
-            .collect();
-        points.reverse();
-        for m in points {
-            let _ = Command::new("umount").arg(m).status();
-        }
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        self.unmount_all();
-    }
-}
 
 /// A key pair in `dir`: the public key file and its line.
 fn keygen(dir: &Path) -> (PathBuf, String) {
@@ -100,31 +39,11 @@ fn magic_disk(s: &Scratch, size: &str) -> (PathBuf, String) {
 }
 
 fn prepare(s: &Scratch, dev: &str, failpoint: Option<&str>) -> Output {
-    let mut c = Command::new(INIT);
-    c.args([
-        "prepare-disk",
-        "--device",
-        dev,
-        "--target",
-        s.target().to_str().unwrap(),
-        "--json",
-    ]);
-    match failpoint {
-        Some(p) => c.env("B2D_FAILPOINT", p),
-        None => c.env_remove("B2D_FAILPOINT"),
-    };
-    c.output().unwrap()
+    s.prepare(INIT, dev, failpoint)
 }
 
 fn prepare_ok(s: &Scratch, dev: &str) -> serde_json::Value {
-    let out = prepare(s, dev, None);
-    assert!(
-        out.status.success(),
-        "prepare-disk failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&out.stdout)))
+    s.prepare_ok(INIT, dev)
 }
 
 fn blkid(dev: &str, tag: &str) -> String {
@@ -145,6 +64,11 @@ fn assert_formatted(s: &Scratch, l: &Loop, key: &str) {
     assert_eq!(std::fs::read_to_string(&ak).unwrap(), key);
     use std::os::unix::fs::MetadataExt;
     assert_eq!(std::fs::metadata(&ak).unwrap().uid(), 1000);
+    // b2d's state (keys, certificates, logs) is root's only.
+    for d in ["var/lib/boot2docker", "var/lib/boot2docker/log"] {
+        let mode = std::fs::metadata(s.target().join(d)).unwrap().mode() & 0o7777;
+        assert_eq!(mode, 0o700, "{d}");
+    }
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
     for d in [
         "mnt/",
@@ -210,6 +134,14 @@ fn magic_disk_is_formatted_then_mounted_without_reformatting() {
         .target()
         .join("var/lib/boot2docker/userdata.tar")
         .is_file());
+    // No copy of the userdata is left before the data partition: not the
+    // journal's in the swap partition, not the original's at byte 0.
+    let swap_end = (1 << 20) + swap_bytes;
+    assert_eq!(
+        test_support::find_bytes(&img, 0, swap_end, key.trim_end().as_bytes()),
+        None,
+        "the userdata (its key) is still on the disk outside the data filesystem"
+    );
 
     let uuid = blkid(&l.part(1), "UUID");
     s.unmount_all();
@@ -248,6 +180,14 @@ fn sigkill_at_every_step_of_formatting_converges() {
         };
         assert_eq!(action, expected, "after a kill at {point}: {v}");
         assert_formatted(&s, &l, &key);
+        // However the format ended, its journal's copy of the userdata is
+        // zeroed: nothing of the archive is left in the swap partition.
+        let swap_end = (1 << 20) + (256 << 20);
+        assert_eq!(
+            test_support::find_bytes(&img, 1 << 20, swap_end, key.trim_end().as_bytes()),
+            None,
+            "after a kill at {point}: the journal's archive is still in the swap partition"
+        );
         // And the journal is gone: a third run only mounts.
         s.unmount_all();
         assert_eq!(prepare_ok(&s, &l.dev)["action"], "mounted", "{point}");

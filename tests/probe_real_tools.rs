@@ -5,6 +5,8 @@
 //! A missing tool is a failure naming the Debian package to install, never a
 //! skip: these tests are the proof that the hand-written parsers agree with
 //! the formats as the tools actually write them.
+//!
+//! `volumes` holds the volume-manager and RAID metadata (lvm2, mdadm).
 
 use b2d::disk::probe::{self, FsKind, Report, TableKind};
 use std::collections::HashMap;
@@ -14,6 +16,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 const MIB: u64 = 1 << 20;
+
+#[path = "probe_real_tools/volumes.rs"]
+mod volumes;
 
 /// Run `cmd args`, failing the test with the package name if it is missing
 /// and with its output if it fails. Returns stdout.
@@ -61,8 +66,23 @@ fn blkid(path: &str, window: Option<(u64, u64)>) -> HashMap<String, String> {
     run("blkid", "util-linux", &args, None)
         .lines()
         .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .map(|(k, v)| (k.to_string(), unescape(v)))
         .collect()
+}
+
+/// A value of `blkid -o export`, which puts a backslash before spaces and
+/// other characters a shell would take apart.
+fn unescape(v: &str) -> String {
+    let mut out = String::with_capacity(v.len());
+    let mut chars = v.chars();
+    while let Some(c) = chars.next() {
+        out.push(if c == '\\' {
+            chars.next().unwrap_or(c)
+        } else {
+            c
+        });
+    }
+    out
 }
 
 fn blkid_type(kind: FsKind) -> &'static str {
@@ -77,6 +97,12 @@ fn blkid_type(kind: FsKind) -> &'static str {
         FsKind::Vfat => "vfat",
         FsKind::Ntfs => "ntfs",
         FsKind::Iso9660 => "iso9660",
+        FsKind::Lvm2 => "LVM2_member",
+        FsKind::Md => "linux_raid_member",
+        FsKind::Bcache => "bcache",
+        FsKind::Zfs => "zfs_member",
+        FsKind::Bluestore => "ceph_bluestore",
+        FsKind::Vmfs => "VMFS",
     }
 }
 

@@ -2,7 +2,9 @@
 //! userdata archive is copied, with a self-checking header, to
 //! [`JOURNAL_OFFSET`]. A boot that finds a valid journal on a disk that is
 //! otherwise only b2d's half-made layout finishes formatting with the same
-//! archive. The journal is cleared once the data filesystem is committed.
+//! archive. Once the data filesystem is committed, the whole journal
+//! region ([`REGION`] bytes: header and room for the largest archive) is
+//! zeroed: the archive carries private keys.
 //!
 //! Header (one 4 KiB block, little-endian):
 //! `magic[16] | version u32 | flags u32 | archive_len u64 | disk_size u64 |
@@ -19,6 +21,9 @@ pub const MAGIC: &[u8; 16] = b"b2d-fmt-journal\0";
 const VERSION: u32 = 1;
 const HEADER: usize = 4096;
 const FIELDS: usize = 16 + 4 + 4 + 8 + 8 + 32;
+/// Bytes from [`JOURNAL_OFFSET`] the journal may occupy: its header and
+/// the largest archive.
+pub const REGION: u64 = HEADER as u64 + MAX_ARCHIVE as u64;
 
 /// A journal read back from a disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -113,10 +118,32 @@ pub fn read<D: Read + Seek>(dev: &mut D) -> io::Result<Option<Journal>> {
     }))
 }
 
-/// Invalidate the journal (zero its header block).
-pub fn clear<D: Write + Seek>(dev: &mut D) -> io::Result<()> {
-    dev.seek(SeekFrom::Start(JOURNAL_OFFSET))?;
-    dev.write_all(&[0u8; HEADER])
+/// Zero the whole journal region: the archive's room first, flushed, then
+/// the header, flushed. A torn clear leaves either a header whose archive
+/// no longer verifies (found again and zeroed by the next clear) or
+/// nothing; never a copy of the archive without its header.
+pub fn clear<D: Write + Seek>(
+    dev: &mut D,
+    flush: &mut dyn FnMut(&mut D) -> io::Result<()>,
+) -> io::Result<()> {
+    zero(dev, JOURNAL_OFFSET + HEADER as u64, MAX_ARCHIVE as u64)?;
+    flush(dev)?;
+    zero(dev, JOURNAL_OFFSET, HEADER as u64)?;
+    flush(dev)
+}
+
+/// Write `len` zero bytes at `start`.
+pub(crate) fn zero<D: Write + Seek>(dev: &mut D, start: u64, len: u64) -> io::Result<()> {
+    const CHUNK: usize = 64 * 1024;
+    let zeros = [0u8; CHUNK];
+    dev.seek(SeekFrom::Start(start))?;
+    let mut left = len;
+    while left > 0 {
+        let n = left.min(CHUNK as u64) as usize;
+        dev.write_all(&zeros[..n])?;
+        left -= n as u64;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -139,8 +166,28 @@ mod tests {
         let j = read(&mut d).unwrap().unwrap();
         assert_eq!(j.archive, b"archive bytes");
         assert_eq!(j.disk_size, 1 << 30);
-        clear(&mut d).unwrap();
+        clear(&mut d, &mut noflush).unwrap();
         assert_eq!(read(&mut d).unwrap(), None);
+    }
+
+    #[test]
+    fn clear_zeroes_header_and_the_room_of_the_largest_archive() {
+        let mut d = disk();
+        let start = JOURNAL_OFFSET as usize;
+        let end = start + REGION as usize;
+        d.get_mut()[start - 1] = 0xAA;
+        d.get_mut()[end] = 0xBB;
+        write(&mut d, &vec![0x5A; MAX_ARCHIVE], 1 << 30, &mut noflush).unwrap();
+        let mut flushed_with_header = Vec::new();
+        clear(&mut d, &mut |c: &mut Cursor<Vec<u8>>| {
+            flushed_with_header.push(c.get_ref()[start..start + 16] == MAGIC[..]);
+            Ok(())
+        })
+        .unwrap();
+        assert!(d.get_ref()[start..end].iter().all(|&b| b == 0));
+        assert_eq!((d.get_ref()[start - 1], d.get_ref()[end]), (0xAA, 0xBB));
+        // The archive went first, while the header still named it.
+        assert_eq!(flushed_with_header, [true, false]);
     }
 
     #[test]

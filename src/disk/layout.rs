@@ -24,6 +24,11 @@ pub const LINUX_SWAP_GUID: &str = "0657fd6d-a4ab-43c4-84e5-0933c84b4f4f";
 
 /// Byte offset of the format journal: 1 MiB (start of the swap region) + 64 KiB.
 pub const JOURNAL_OFFSET: u64 = MIB + 64 * 1024;
+/// End of the primary GPT b2d writes: protective MBR, header and 128
+/// entries of 128 bytes (LBA 0 to 33).
+pub const PRIMARY_GPT_END: u64 = 34 * SECTOR;
+/// Where the first partition of b2d's layout starts, at the earliest.
+pub const FIRST_PARTITION_MIN: u64 = MIB;
 /// Data partition start on disks too small for swap; leaves room for the journal.
 pub const NO_SWAP_DATA_START: u64 = 4 * MIB;
 /// Disks smaller than this are never formatted.
@@ -128,10 +133,13 @@ mod tests {
         assert!(JOURNAL_OFFSET >= swap.start + 64 * 1024);
         assert!(JOURNAL_OFFSET + 4096 + MIB <= swap.end);
 
+        assert!(l.data.start.min(swap.start) >= FIRST_PARTITION_MIN);
+
         let small = layout(512 * MIB).unwrap();
         assert_eq!(small.swap, None);
         assert_eq!(small.data.start, NO_SWAP_DATA_START);
         assert!(JOURNAL_OFFSET + 4096 + MIB <= small.data.start);
+        assert!(small.data.start >= FIRST_PARTITION_MIN);
         assert!(layout(MIN_FORMAT_SIZE - 1).is_none());
     }
 

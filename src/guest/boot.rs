@@ -206,10 +206,12 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
 
     // Profile and bootsync (before dockerd).
     let profile = profile::read(&cfg.state_dir.join("profile"));
-    for dir in [cfg.state_dir.join("log"), cfg.root.join("run/sshd")] {
-        if let Err(e) = std::fs::create_dir_all(&dir) {
-            log::warn!("cannot create {}: {e}", dir.display());
-        }
+    if let Err(e) = disk::persist::secure_state_dir(&cfg.state_dir) {
+        log::warn!("{e}");
+    }
+    let sshd_run = cfg.root.join("run/sshd");
+    if let Err(e) = std::fs::create_dir_all(&sshd_run) {
+        log::warn!("cannot create {}: {e}", sshd_run.display());
     }
     services::run_bootsync(sys, &cfg.state_dir, cfg.bootsync_timeout);
 

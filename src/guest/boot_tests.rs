@@ -28,6 +28,7 @@ fn setup() -> (tempfile::TempDir, Config) {
     std::fs::create_dir_all(eth.join("device")).unwrap();
     std::fs::write(eth.join("type"), "1\n").unwrap();
     std::fs::create_dir_all(&cfg.state_dir).unwrap();
+    std::fs::create_dir_all(cfg.state_dir.join("log")).unwrap();
     std::fs::write(cfg.state_dir.join("bootsync.sh"), "true\n").unwrap();
     std::fs::write(cfg.state_dir.join("profile"), "EXTRA_ARGS='--debug'\n").unwrap();
     (d, cfg)
@@ -104,6 +105,12 @@ fn boot_plan_runs_in_design_order() {
     assert_eq!(b.profile.get("EXTRA_ARGS"), Some("--debug"));
     assert!(cfg.root.join("run/sshd").is_dir());
     assert!(cfg.state_dir.join("log").is_dir());
+    // Root-only, however the directories were found (setup made them 0755).
+    use std::os::unix::fs::PermissionsExt;
+    for d in [cfg.state_dir.clone(), cfg.state_dir.join("log")] {
+        let mode = std::fs::metadata(&d).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o700, "{}", d.display());
+    }
     let services = service_list(&cfg, &b);
     assert_eq!(services[2].name, "dockerd");
     assert_eq!(services[2].argv.last().unwrap(), "--debug");

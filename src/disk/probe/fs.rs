@@ -1,10 +1,13 @@
-//! Filesystem, swap and LUKS signatures at the start of a region.
+//! Filesystem, swap and LUKS signatures at the start of a region, and
+//! [`detect`], which also asks `ntfs` and `volumes`.
 //!
 //! Each detector reads one fixed-size block at a known offset, checks the
 //! magic and enough of the surrounding fields to rule out chance matches, and
 //! pulls out the label and UUID. Offsets come from the on-disk formats.
 
-use super::{be16, be32, le16, le32, ntfs, text, uuid_be, Dev, Filesystem, FsKind, Region};
+use super::{
+    be16, be32, le16, le32, ntfs, text, uuid_be, volumes, Dev, Filesystem, FsKind, Region,
+};
 use blkid_rs::{Luks2Header, LuksHeader, LuksVersionedHeader};
 use std::io::{self, Cursor, Read, Seek};
 
@@ -14,6 +17,7 @@ pub(crate) struct Found {
     pub kind: FsKind,
     pub label: Option<String>,
     pub uuid: Option<String>,
+    pub version: Option<String>,
 }
 
 impl Found {
@@ -25,17 +29,34 @@ impl Found {
             kind: self.kind,
             label: self.label,
             uuid: self.uuid,
+            version: self.version,
         }
     }
 }
 
 type Detector<R> = fn(&mut Dev<'_, R>, Region) -> io::Result<Option<Found>>;
 
-/// Every signature present at the start of `reg`. Usually zero or one; more
-/// than one means leftovers of an earlier format, and all are reported so a
-/// caller never mistakes such a disk for an empty one.
+/// Every signature present in `reg` (at its start, or where a volume
+/// manager's metadata sits). Usually zero or one; more than one means
+/// leftovers of an earlier format, and all are reported so a caller never
+/// mistakes such a disk for an empty one.
 pub(crate) fn detect<R: Read + Seek>(dev: &mut Dev<'_, R>, reg: Region) -> io::Result<Vec<Found>> {
-    let detectors: [Detector<R>; 8] = [luks, ext, xfs, btrfs, swap, ntfs::detect, vfat, iso9660];
+    let detectors: [Detector<R>; 14] = [
+        luks,
+        ext,
+        xfs,
+        btrfs,
+        swap,
+        ntfs::detect,
+        vfat,
+        iso9660,
+        volumes::lvm2,
+        volumes::md,
+        volumes::bcache,
+        volumes::zfs,
+        volumes::bluestore,
+        volumes::vmfs,
+    ];
     let mut out = Vec::new();
     for d in detectors {
         if let Some(f) = d(dev, reg)? {
@@ -93,6 +114,7 @@ fn ext<R: Read + Seek>(dev: &mut Dev<'_, R>, reg: Region) -> io::Result<Option<F
         kind,
         label: text(&sb[0x78..0x88]),
         uuid: uuid_be(&arr(&sb, 0x68)),
+        version: None,
     }))
 }
 
@@ -118,12 +140,14 @@ fn swap<R: Read + Seek>(dev: &mut Dev<'_, R>, reg: Region) -> io::Result<Option<
                         kind: FsKind::Swap,
                         label: None,
                         uuid: None,
+                        version: None,
                     }));
                 }
                 return Ok(Some(Found {
                     kind: FsKind::Swap,
                     label: text(&h[28..44]),
                     uuid: uuid_be(&arr(&h, 12)),
+                    version: None,
                 }));
             }
             b"SWAP-SPACE" => {
@@ -131,6 +155,7 @@ fn swap<R: Read + Seek>(dev: &mut Dev<'_, R>, reg: Region) -> io::Result<Option<
                     kind: FsKind::Swap,
                     label: None,
                     uuid: None,
+                    version: None,
                 }));
             }
             _ => {}
@@ -168,6 +193,7 @@ fn luks<R: Read + Seek>(dev: &mut Dev<'_, R>, reg: Region) -> io::Result<Option<
         kind: FsKind::Luks,
         label,
         uuid,
+        version: None,
     }))
 }
 
@@ -189,6 +215,7 @@ fn xfs<R: Read + Seek>(dev: &mut Dev<'_, R>, reg: Region) -> io::Result<Option<F
         kind: FsKind::Xfs,
         label: text(&sb[108..120]),
         uuid: uuid_be(&arr(&sb, 32)),
+        version: None,
     }))
 }
 
@@ -204,6 +231,7 @@ fn btrfs<R: Read + Seek>(dev: &mut Dev<'_, R>, reg: Region) -> io::Result<Option
         kind: FsKind::Btrfs,
         label: text(&sb[299..555]),
         uuid: uuid_be(&arr(&sb, 32)),
+        version: None,
     }))
 }
 
@@ -257,6 +285,7 @@ fn vfat<R: Read + Seek>(dev: &mut Dev<'_, R>, reg: Region) -> io::Result<Option<
         kind: FsKind::Vfat,
         label,
         uuid,
+        version: None,
     }))
 }
 
@@ -278,6 +307,7 @@ pub(super) fn iso9660<R: Read + Seek>(
         kind: FsKind::Iso9660,
         label: text(&pvd[40..72]),
         uuid,
+        version: None,
     }))
 }
 

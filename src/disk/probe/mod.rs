@@ -3,7 +3,9 @@
 //! [`probe`] looks at a block device, an image file or a virtual-disk reader
 //! and says what is on it: an MBR or GPT partition table with its partitions,
 //! and the filesystem (or swap / LUKS) signatures found at byte 0 of the
-//! device and at the start of every partition.
+//! device and at the start of every partition, together with the metadata
+//! of volume managers and RAID (LVM2, md, bcache, ZFS, Ceph, VMFS) that
+//! the device or a partition belongs to.
 //!
 //! Everything read here may be hostile. Every offset is checked against the
 //! device size before it is read, every read has a fixed upper bound, no
@@ -13,7 +15,8 @@
 //!
 //! Inside: `table` reads MBR and GPT (primary, then backup; 512 and
 //! 4096-byte sectors); `fs` and `ntfs` recognise ext2/3/4, swap, LUKS1/2,
-//! xfs, btrfs, vfat, ntfs and iso9660.
+//! xfs, btrfs, vfat, ntfs and iso9660; `volumes` the members of LVM2, md
+//! RAID, bcache, ZFS, Ceph BlueStore and VMFS.
 
 mod fs;
 mod ntfs;
@@ -22,6 +25,9 @@ mod table;
 mod tests;
 #[cfg(test)]
 mod tests_fs;
+#[cfg(test)]
+mod tests_volumes;
+mod volumes;
 
 use serde::Serialize;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -73,9 +79,22 @@ pub enum FsKind {
     Vfat,
     Ntfs,
     Iso9660,
+    /// An LVM2 physical volume.
+    Lvm2,
+    /// A member of an md (Linux software RAID) array.
+    Md,
+    /// A bcache backing or cache device.
+    Bcache,
+    /// A ZFS vdev.
+    Zfs,
+    /// A Ceph BlueStore OSD device.
+    Bluestore,
+    /// A VMFS datastore (or a member of its volume).
+    Vmfs,
 }
 
-/// The lower-case name blkid and mkfs use (`ext4`, `swap`, `iso9660`).
+/// The short lower-case name (`ext4`, `swap`, `iso9660`, `lvm2`, `md`), as
+/// mkfs and `b2d disk inspect --json` name them.
 impl std::fmt::Display for FsKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(match self {
@@ -89,6 +108,12 @@ impl std::fmt::Display for FsKind {
             FsKind::Vfat => "vfat",
             FsKind::Ntfs => "ntfs",
             FsKind::Iso9660 => "iso9660",
+            FsKind::Lvm2 => "lvm2",
+            FsKind::Md => "md",
+            FsKind::Bcache => "bcache",
+            FsKind::Zfs => "zfs",
+            FsKind::Bluestore => "bluestore",
+            FsKind::Vmfs => "vmfs",
         })
     }
 }
@@ -104,6 +129,32 @@ pub struct Filesystem {
     pub label: Option<String>,
     /// Formatted the way `blkid` prints it for this kind.
     pub uuid: Option<String>,
+    /// The format's version where it tells more than the kind, as blkid's
+    /// VERSION: the md superblock (`0.90`, `1.0`, `1.1`, `1.2`), the LVM2
+    /// label type (`LVM2 001`), the ZFS pool version.
+    pub version: Option<String>,
+}
+
+impl Filesystem {
+    /// What it is, for people: `ext4 signature`, `LVM2 physical volume`,
+    /// `md RAID member (superblock 1.2)`.
+    pub fn what(&self) -> String {
+        let name = match self.kind {
+            FsKind::Lvm2 => "LVM2 physical volume",
+            FsKind::Md => {
+                return match &self.version {
+                    Some(v) => format!("md RAID member (superblock {v})"),
+                    None => "md RAID member".into(),
+                }
+            }
+            FsKind::Bcache => "bcache device",
+            FsKind::Zfs => "ZFS pool member",
+            FsKind::Bluestore => "Ceph BlueStore device",
+            FsKind::Vmfs => "VMFS datastore",
+            k => return format!("{k} signature"),
+        };
+        name.to_string()
+    }
 }
 
 /// Everything [`probe`] found.
@@ -252,7 +303,7 @@ impl Region {
     }
 }
 
-pub(crate) use crate::disk::bytes::{be16, be32, le16, le32, le64};
+pub(crate) use crate::disk::bytes::{be16, be32, be64, le16, le32, le64};
 
 /// A byte string up to its first NUL, as UTF-8 (lossy), with trailing
 /// spaces removed; `None` when nothing is left.

@@ -49,6 +49,7 @@ pub(crate) fn detect<R: Read + Seek>(
         kind: FsKind::Ntfs,
         label,
         uuid,
+        version: None,
     }))
 }
 

@@ -228,6 +228,7 @@ fn each_signature_on_the_whole_device() {
             kind,
             label: label.map(str::to_string),
             uuid: uuid.map(str::to_string),
+            version: None,
         };
         assert_eq!(r.filesystems, [want], "{name}");
         assert_eq!(r.table, None, "{name}");

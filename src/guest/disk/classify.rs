@@ -4,7 +4,10 @@
 //!     own layout on it) → finish it;
 //! (3) the magic at byte 0 with a valid archive, and nothing else → format it;
 //! (4) blank → format it without userdata;
-//! anything else is foreign and is never written.
+//! anything else is foreign and is never written: that includes a disk
+//! that belongs to a volume manager or RAID (LVM2, md, bcache, ZFS, Ceph,
+//! VMFS), which the prober reports like a filesystem, even when a stale
+//! journal of an interrupted b2d format is also on it.
 
 use crate::disk::journal;
 use crate::disk::layout::{
@@ -101,7 +104,7 @@ fn describe(r: &Report) -> String {
             .partition
             .map(|n| format!(" in partition {n}"))
             .unwrap_or_default();
-        parts.push(format!("{} signature{label}{place}", f.kind));
+        parts.push(format!("{}{label}{place}", f.what()));
     }
     if parts.is_empty() {
         parts.push("no magic, not blank (data in its first or last MiB)".into());

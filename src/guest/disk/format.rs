@@ -10,7 +10,8 @@
 //!    atomically, install the keys and `.b2d/`, sync, unmount;
 //! 5. mkswap partition 2;
 //! 6. commit: relabel partition 1 `boot2docker-data`;
-//! 7. clear the journal.
+//! 7. zero the journal (header and archive) and what the GPT left of the
+//!    original archive at byte 0: both copies carry private keys.
 
 use super::{failpoint, persist, DiskError};
 use crate::disk::journal;
@@ -214,11 +215,71 @@ pub fn format(
     failpoint::hit("commit");
 
     let mut dev = open_rw(disk)?;
-    journal::clear(&mut dev)
-        .and_then(|_| dev.sync_all())
-        .with_path("clear the format journal on", disk)?;
+    journal::clear(&mut dev, &mut |f: &mut File| f.sync_all())
+        .with_path("zero the format journal on", disk)?;
+    scrub_original_archive(&mut dev, archive.len())
+        .and_then(|()| dev.sync_all())
+        .with_path("zero the rest of the original userdata on", disk)?;
     log::info!("{}: formatted; data on {}", disk.display(), data.display());
     Ok(Formatted { data, swap })
+}
+
+/// On a committed b2d disk about to be mounted, zero a format journal that
+/// a power cut between the commit and the journal's zeroing left behind.
+/// Only a journal that verifies, in b2d's own place for it (inside the swap
+/// partition `swap`, or before every partition of a swapless disk), is
+/// touched. `parts` are (number, byte start, byte length). A disk in use
+/// (a partition mounted or swapped on) is left alone. True when zeroed.
+pub fn zero_stale_journal(
+    disk: &Path,
+    parts: &[(u32, u64, u64)],
+    swap: Option<u32>,
+) -> Result<bool, DiskError> {
+    let region = layout::JOURNAL_OFFSET..layout::JOURNAL_OFFSET + journal::REGION;
+    let in_place = match swap {
+        Some(n) => parts
+            .iter()
+            .any(|&(p, start, len)| p == n && start <= region.start && region.end <= start + len),
+        None => parts.iter().all(|&(_, start, _)| start >= region.end),
+    };
+    let mut f = File::open(disk).with_path("open to look for a format journal on", disk)?;
+    if !in_place
+        || journal::read(&mut f)
+            .with_path("read the format journal on", disk)?
+            .is_none()
+    {
+        return Ok(false);
+    }
+    drop(f);
+    let mut dev = match open_rw(disk) {
+        Ok(d) => d,
+        Err(DiskError::Io(e)) if busy(&e.source) => {
+            log::warn!(
+                "{}: a format journal is left but the disk is in use: {e}",
+                disk.display()
+            );
+            return Ok(false);
+        }
+        Err(e) => return Err(e),
+    };
+    log::info!(
+        "{}: zeroing the format journal an interrupted commit left",
+        disk.display()
+    );
+    journal::clear(&mut dev, &mut |f: &mut File| f.sync_all())
+        .with_path("zero the format journal on", disk)?;
+    Ok(true)
+}
+
+/// Zero what is left of the userdata archive that was at byte 0 (a magic
+/// disk's): the GPT covers its first [`layout::PRIMARY_GPT_END`] bytes, a
+/// longer archive goes on into the gap before the first partition.
+fn scrub_original_archive(dev: &mut File, len: usize) -> std::io::Result<()> {
+    let end = (len as u64).min(layout::FIRST_PARTITION_MIN);
+    match end.checked_sub(layout::PRIMARY_GPT_END) {
+        Some(n) if n > 0 => journal::zero(dev, layout::PRIMARY_GPT_END, n),
+        _ => Ok(()),
+    }
 }
 
 #[cfg(test)]

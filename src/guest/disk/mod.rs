@@ -10,6 +10,10 @@ pub mod persist;
 pub mod scan;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_members;
+#[cfg(test)]
+mod tests_secrets;
 
 use crate::disk::userdata::UserdataError;
 use crate::disk::{layout, probe};
@@ -233,6 +237,9 @@ pub fn prepare(sys: &dyn Sys, opts: &PrepareOptions) -> Result<PrepareOutcome, P
     }
     let (action, data, swap, grew) = match c.verdict {
         Verdict::Data { partition } => {
+            if partition.is_some() && !opts.no_format {
+                format::zero_stale_journal(&c.path, &c.parts, c.swap)?;
+            }
             let grew = partition.is_some() && !opts.no_format && grow(sys, &c.path)?;
             if partition.is_some() {
                 let mut parts = c.parts.clone();

@@ -4,7 +4,7 @@
 
 use super::DiskError;
 use crate::disk::userdata::{self, Archive};
-use crate::errors::WithPath;
+use crate::errors::{PathError, WithPath};
 use crate::sys::{MsFlags, Sys};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -17,9 +17,14 @@ pub const DOCKER_GID: u32 = 50;
 pub const PERSISTED: &[&str] = &[
     "var/lib/docker",
     "var/lib/containerd",
-    "var/lib/boot2docker",
+    STATE_DIR,
     "home/docker",
 ];
+
+/// b2d's own state (`/var/lib/boot2docker`), relative to both roots.
+pub const STATE_DIR: &str = "var/lib/boot2docker";
+/// Its mode, and its `log/`'s: it holds keys, certificates and logs.
+const STATE_MODE: u32 = 0o700;
 
 /// `target/mnt/<partition name>`, e.g. `/mnt/sda1`.
 pub fn mountpoint(target: &Path, part: &Path) -> PathBuf {
@@ -61,10 +66,8 @@ pub fn populate(
     for d in PERSISTED {
         mkdirs(&mnt.join(d))?;
     }
-    let b2d_dir = mnt.join("var/lib/boot2docker");
-    std::fs::set_permissions(&b2d_dir, std::fs::Permissions::from_mode(0o755))
-        .with_path("chmod", &b2d_dir)?;
-    mkdirs(&b2d_dir.join("log"))?;
+    let b2d_dir = mnt.join(STATE_DIR);
+    secure_state_dir(&b2d_dir)?;
     let home = mnt.join("home/docker");
     std::os::unix::fs::chown(&home, Some(DOCKER_UID), Some(DOCKER_GID))
         .with_path("chown", &home)?;
@@ -93,12 +96,28 @@ pub fn populate(
     Ok(())
 }
 
-/// Bind the persisted directories from the data filesystem at `mnt` onto `target`.
+/// Make b2d's state directory `dir` and its `log/` root-only (0700),
+/// creating them if needed: on a fresh disk, on a disk an older b2d made
+/// them 0755 on, and in RAM.
+pub fn secure_state_dir(dir: &Path) -> Result<(), PathError> {
+    for d in [dir.to_path_buf(), dir.join("log")] {
+        std::fs::create_dir_all(&d).with_path("create directory", &d)?;
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(STATE_MODE))
+            .with_path("chmod", &d)?;
+    }
+    Ok(())
+}
+
+/// Bind the persisted directories from the data filesystem at `mnt` onto
+/// `target`; b2d's state is made root-only first.
 pub fn bind(sys: &dyn Sys, mnt: &Path, target: &Path) -> Result<Vec<PathBuf>, DiskError> {
     let mut done = Vec::new();
     for d in PERSISTED {
         let (src, dst) = (mnt.join(d), target.join(d));
         mkdirs(&src)?;
+        if *d == STATE_DIR {
+            secure_state_dir(&src)?;
+        }
         mkdirs(&dst)?;
         sys.mount(
             Some(&src.to_string_lossy()),
@@ -137,6 +156,40 @@ mod tests {
             );
         }
         assert!(mnt.join("home/docker").is_dir());
+    }
+
+    fn mode(p: &Path) -> u32 {
+        std::fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[test]
+    fn a_fresh_data_filesystem_keeps_b2d_state_root_only() {
+        let t = tempfile::tempdir().unwrap();
+        let mnt = t.path().join("mnt/sda1");
+        std::fs::create_dir_all(&mnt).unwrap();
+        populate(&FakeSys::new(), &mnt, &[], None).unwrap();
+        let state = mnt.join("var/lib/boot2docker");
+        assert_eq!(mode(&state), 0o700, "{}", state.display());
+        assert_eq!(mode(&state.join("log")), 0o700);
+        assert_eq!(
+            mode(&mnt.join("var/lib/docker")),
+            0o755,
+            "only b2d's own state"
+        );
+    }
+
+    #[test]
+    fn binding_an_existing_disk_makes_its_b2d_state_root_only_again() {
+        let t = tempfile::tempdir().unwrap();
+        let mnt = t.path().join("mnt/sda1");
+        let state = mnt.join("var/lib/boot2docker");
+        std::fs::create_dir_all(state.join("log")).unwrap();
+        for d in [&state, &state.join("log")] {
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        bind(&FakeSys::new(), &mnt, t.path()).unwrap();
+        assert_eq!(mode(&state), 0o700);
+        assert_eq!(mode(&state.join("log")), 0o700);
     }
 
     #[test]

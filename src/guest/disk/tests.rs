@@ -9,16 +9,16 @@ use crate::sys::{CmdOutput, FakeSys};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Seek, SeekFrom, Write};
 
-const KEY: &[u8] = b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0example me@host\n";
+pub(super) const KEY: &[u8] = b"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0example me@host\n";
 const GIB: u64 = 1 << 30;
 
-struct Rig {
-    dir: tempfile::TempDir,
-    sys: FakeSys,
+pub(super) struct Rig {
+    pub(super) dir: tempfile::TempDir,
+    pub(super) sys: FakeSys,
 }
 
 impl Rig {
-    fn new() -> Self {
+    pub(super) fn new() -> Self {
         Rig {
             dir: tempfile::tempdir().unwrap(),
             sys: FakeSys::new(),
@@ -29,7 +29,7 @@ impl Rig {
     }
     /// A sparse image named like a kernel disk, plus empty stand-ins for
     /// its partition nodes (the fake kernel "creates" them at once).
-    fn disk(&self, name: &str, size: u64, head: &[u8]) -> PathBuf {
+    pub(super) fn disk(&self, name: &str, size: u64, head: &[u8]) -> PathBuf {
         let p = self.dir.path().join(name);
         let mut f = std::fs::File::create(&p).unwrap();
         f.set_len(size).unwrap();
@@ -39,7 +39,7 @@ impl Rig {
         }
         p
     }
-    fn opts(&self, devices: &[&PathBuf]) -> PrepareOptions {
+    pub(super) fn opts(&self, devices: &[&PathBuf]) -> PrepareOptions {
         PrepareOptions {
             devices: devices.iter().map(|p| p.to_path_buf()).collect(),
             target: self.target(),
@@ -52,7 +52,7 @@ impl Rig {
 
 /// Hash of a sparse file's content: its length and every data extent
 /// (holes read as zeros and cannot change without becoming data).
-fn sha(p: &Path) -> Vec<u8> {
+pub(super) fn sha(p: &Path) -> Vec<u8> {
     use nix::unistd::{lseek, Whence};
     let mut f = std::fs::File::open(p).unwrap();
     let len = f.metadata().unwrap().len() as i64;
@@ -74,7 +74,7 @@ fn sha(p: &Path) -> Vec<u8> {
     h.finalize().to_vec()
 }
 
-fn magic_archive() -> Vec<u8> {
+pub(super) fn magic_archive() -> Vec<u8> {
     userdata::build(KEY, &[], Compat::B2d).unwrap()
 }
 
@@ -404,6 +404,7 @@ fn a_foreign_disk_is_described_in_words() {
             kind: FsKind::Ext4,
             label: Some("Home".into()),
             uuid: None,
+            version: None,
         }],
         blank: false,
     };

@@ -12,7 +12,7 @@ mod spec;
 
 pub use spec::{describe, shutdown_for, Backoff, Event, LoopEnd, Output, Restart, Service};
 
-use crate::errors::WithPath;
+use crate::errors::{PathError, WithPath};
 use crate::sys::{CommandLine, PowerAction};
 use nix::sys::signal::{kill, killpg, SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -145,11 +145,7 @@ impl Supervisor {
         match &spec.output {
             Output::Console => {}
             Output::File(path) => {
-                let f = std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(path)
-                    .with_path("open log file", path)?;
+                let f = open_log(path)?;
                 cmd.stdin(std::process::Stdio::null())
                     .stdout(f.try_clone()?)
                     .stderr(f);
@@ -406,6 +402,24 @@ impl Supervisor {
         self.reap();
     }
 }
+
+/// Open a service's log for appending, readable by root only (0600): a
+/// new one is created so, an older one has its mode put right.
+fn open_log(path: &std::path::Path) -> Result<std::fs::File, PathError> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(LOG_MODE)
+        .open(path)
+        .with_path("open log file", path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(LOG_MODE))
+        .with_path("chmod log file", path)?;
+    Ok(f)
+}
+
+/// Mode of the services' log files.
+const LOG_MODE: u32 = 0o600;
 
 #[cfg(test)]
 mod tests;

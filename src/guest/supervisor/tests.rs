@@ -61,3 +61,23 @@ fn exit_statuses_read_as_words() {
         "sh -c 'echo hi'"
     );
 }
+
+#[test]
+fn service_logs_are_the_owners_only_new_or_old() {
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    let fresh = d.path().join("sshd.log");
+    drop(open_log(&fresh).unwrap());
+    assert_eq!(mode(&fresh), 0o600);
+    // A log an earlier boot left readable by all keeps its lines, not its mode.
+    let old = d.path().join("docker.log");
+    std::fs::write(&old, "yesterday\n").unwrap();
+    std::fs::set_permissions(&old, std::fs::Permissions::from_mode(0o644)).unwrap();
+    use std::io::Write;
+    writeln!(open_log(&old).unwrap(), "today").unwrap();
+    assert_eq!(mode(&old), 0o600);
+    assert_eq!(std::fs::read_to_string(&old).unwrap(), "yesterday\ntoday\n");
+    let e = open_log(&d.path().join("no/such/dir.log")).unwrap_err();
+    assert!(e.to_string().contains("no/such/dir.log"), "{e}");
+}

@@ -4,6 +4,13 @@
 //! `ssh-keygen`, hash a file, keep a private machine store, pick a port.
 //!
 //! A missing tool fails the test (never skips it), naming what to install.
+//!
+//! [`loopdev`] attaches loop devices and runs `b2d-init prepare-disk` on
+//! them; [`signatures`] builds the metadata of volume managers and RAID (LVM2,
+//! md, bcache, ZFS, Ceph, VMFS) by hand, for images in memory or on disk.
+
+pub mod loopdev;
+pub mod signatures;
 
 use sha2::{Digest, Sha256};
 use std::net::{Ipv4Addr, TcpListener};
@@ -194,6 +201,48 @@ pub fn sha256(path: &Path) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Where `needle` first occurs in bytes `start..end` of the file or device
+/// at `path` (an offset from the start of the file), if it does. Reads in
+/// 1 MiB steps; a step of zeros (a hole, most of a sparse image) is only
+/// looked at for the bytes it shares with its neighbours.
+pub fn find_bytes(path: &Path, start: u64, end: u64, needle: &[u8]) -> Option<u64> {
+    use std::io::{Read, Seek, SeekFrom};
+    assert!(
+        !needle.is_empty(),
+        "searching {} for nothing",
+        path.display()
+    );
+    let mut f = std::fs::File::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    f.seek(SeekFrom::Start(start))
+        .unwrap_or_else(|e| panic!("{}: seek to {start}: {e}", path.display()));
+    let step = 1usize << 20;
+    let keep = needle.len() - 1;
+    // `buf` holds the last `keep` bytes of the previous step, then this one.
+    let mut buf: Vec<u8> = Vec::with_capacity(keep + step);
+    let mut buf_at = start;
+    while buf_at + (buf.len() as u64) < end {
+        let have = buf.len();
+        let want = step.min((end - buf_at - have as u64) as usize);
+        buf.resize(have + want, 0);
+        let n = f
+            .read(&mut buf[have..])
+            .unwrap_or_else(|e| panic!("{}: read at {}: {e}", path.display(), buf_at));
+        buf.truncate(have + n);
+        if n == 0 {
+            break;
+        }
+        if buf.iter().any(|&b| b != 0) {
+            if let Some(i) = buf.windows(needle.len()).position(|w| w == needle) {
+                return Some(buf_at + i as u64);
+            }
+        }
+        let drop = buf.len().saturating_sub(keep);
+        buf.drain(..drop);
+        buf_at += drop as u64;
+    }
+    None
+}
+
 /// A TCP port on 127.0.0.1 that was free a moment ago (bound and
 /// released; whoever binds it next gets it).
 pub fn free_port() -> u16 {
@@ -347,6 +396,27 @@ mod tests {
         assert!(TcpListener::bind(("127.0.0.1", busy)).is_err());
         drop(held);
         assert!(TcpListener::bind(("127.0.0.1", free_port())).is_ok());
+    }
+
+    #[test]
+    fn find_bytes_sees_across_steps_and_only_inside_its_range() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("img");
+        let f = std::fs::File::create(&p).unwrap();
+        f.set_len(3 << 20).unwrap();
+        drop(f);
+        let at = (1u64 << 20) - 3; // straddles the first step's end
+        {
+            use std::io::{Seek, SeekFrom, Write};
+            let mut f = std::fs::OpenOptions::new().write(true).open(&p).unwrap();
+            f.seek(SeekFrom::Start(at)).unwrap();
+            f.write_all(b"needle").unwrap();
+        }
+        assert_eq!(find_bytes(&p, 0, 3 << 20, b"needle"), Some(at));
+        assert_eq!(find_bytes(&p, 5, 3 << 20, b"needle"), Some(at));
+        assert_eq!(find_bytes(&p, at + 1, 3 << 20, b"needle"), None);
+        assert_eq!(find_bytes(&p, 0, at + 5, b"needle"), None);
+        assert_eq!(find_bytes(&p, 0, 3 << 20, b"needles"), None);
     }
 
     #[test]
