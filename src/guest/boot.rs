@@ -403,6 +403,10 @@ pub fn run() -> ! {
             phases,
         };
         ready::announce(&con, &line.line());
+        let stat = std::fs::read_to_string(memory.proc_root.join("stat")).unwrap_or_default();
+        if let Some(cpu) = ready::cpu_summary(&stat) {
+            log::info!("{cpu}");
+        }
         // Memory is given back once the boot is over, not during it.
         super::reclaim::run(&memory, Default::default(), super::reclaim::EVERY);
     });

@@ -176,6 +176,7 @@ pub fn format(
     failpoint::hit("gpt");
 
     let data_s = data.to_string_lossy();
+    log::info!("{}: making the data filesystem", data.display());
     run_tool(
         sys,
         "mke2fs",
@@ -196,6 +197,7 @@ pub fn format(
     failpoint::hit("mkfs");
 
     let mnt = persist::mountpoint(target, &data);
+    log::info!("{}: storing the userdata", data.display());
     persist::mount_data(sys, &data, &mnt)?;
     let populated = persist::populate(sys, &mnt, archive, parsed.as_ref());
     let unmounted = sys
@@ -206,10 +208,12 @@ pub fn format(
     failpoint::hit("populate");
 
     if let Some(s) = &swap {
+        log::info!("{}: making swap", s.display());
         run_tool(sys, "mkswap", &["-L", SWAP_LABEL, &s.to_string_lossy()])?;
     }
     failpoint::hit("mkswap");
 
+    log::info!("{}: committing the format", data.display());
     run_tool(sys, "tune2fs", &["-L", DATA_LABEL, &data_s])?;
     sys.sync();
     failpoint::hit("commit");
