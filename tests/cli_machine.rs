@@ -70,8 +70,10 @@ impl Env {
                     docker_port: 40376,
                     mounts: None,
                     mount_type: None,
+                    engine: Default::default(),
                 },
                 extra_keys: vec![],
+                engine: Default::default(),
             },
         )
         .unwrap();
@@ -109,7 +111,19 @@ fn stdout(out: &Output) -> String {
 fn unknown_machine_and_bad_name() {
     let e = Env::new();
     for verb in [
-        "status", "env", "ssh", "stop", "suspend", "logs", "ip", "rm",
+        "status",
+        "env",
+        "ssh",
+        "stop",
+        "suspend",
+        "logs",
+        "ip",
+        "rm",
+        "restart",
+        "kill",
+        "inspect",
+        "url",
+        "ssh-config",
     ] {
         let msg = stderr(&e.run(&[verb, "nope"]));
         assert!(msg.contains("no machine named \"nope\""), "{verb}: {msg}");
@@ -268,4 +282,340 @@ fn qemu_that_fails_to_start_is_reported_with_its_words() {
     let msg = stderr(&out);
     assert!(msg.contains("QEMU did not start machine \"dev\""), "{msg}");
     assert!(msg.contains("no accelerator found"), "{msg}");
+}
+
+/// The engine flags' values that must be refused, each with what the
+/// error must say.
+fn bad_engine_flags(dir: &std::path::Path) -> Vec<(Vec<String>, String)> {
+    let hosts = dir.join("hosts.json");
+    std::fs::write(&hosts, r#"{"hosts":["tcp://0.0.0.0:2375"]}"#).unwrap();
+    let list = dir.join("list.json");
+    std::fs::write(&list, "[1]").unwrap();
+    let typo = dir.join("typo.json");
+    std::fs::write(&typo, r#"{"registry-mirror":["https://m"]}"#).unwrap();
+    let key = dir.join("key.pem");
+    std::fs::write(&key, rcgen::KeyPair::generate().unwrap().serialize_pem()).unwrap();
+    let s = |v: &[&str]| v.iter().map(|a| a.to_string()).collect::<Vec<_>>();
+    let p = |p: &std::path::Path| p.display().to_string();
+    vec![
+        (
+            s(&["--engine-opt", "frobnicate=1"]),
+            "--engine-opt frobnicate=1: dockerd has no daemon flag --frobnicate".into(),
+        ),
+        (
+            s(&["--engine-opt", "regstry-mirror=https://m"]),
+            "did you mean --engine-opt registry-mirror=".into(),
+        ),
+        (
+            s(&["--engine-opt", "tlsverify=false"]),
+            "--engine-opt tlsverify=false: --tlsverify is b2d's own".into(),
+        ),
+        (
+            s(&["--engine-opt", "debug=maybe"]),
+            "--engine-opt debug=maybe: --debug takes true or false".into(),
+        ),
+        (
+            s(&["--registry-mirror", "mirror.example"]),
+            "--registry-mirror mirror.example: not a URL".into(),
+        ),
+        (
+            s(&["--insecure-registry", "http://r:5000"]),
+            "--insecure-registry http://r:5000: give the registry without a scheme".into(),
+        ),
+        (
+            s(&["--engine-label", "nolabel"]),
+            "--engine-label nolabel: a label is KEY=VALUE".into(),
+        ),
+        (
+            s(&["--engine-env", "1X=y"]),
+            "--engine-env 1X=y: \"1X\" is not a variable name".into(),
+        ),
+        (
+            s(&["--engine-env", "PATH=/x"]),
+            "--engine-env PATH=/x: b2d sets PATH for dockerd itself".into(),
+        ),
+        (
+            vec!["--daemon-json".into(), p(&hosts)],
+            format!("--daemon-json {}: key \"hosts\" is b2d's own", p(&hosts)),
+        ),
+        (
+            vec!["--daemon-json".into(), p(&list)],
+            format!(
+                "--daemon-json {}: daemon.json holds one JSON object",
+                p(&list)
+            ),
+        ),
+        (
+            vec!["--daemon-json".into(), p(&typo)],
+            "did you mean \"registry-mirrors\"".into(),
+        ),
+        (
+            s(&["--daemon-json", "/nonexistent/daemon.json"]),
+            "--daemon-json /nonexistent/daemon.json: No such file".into(),
+        ),
+        (
+            vec!["--ca-cert".into(), p(&key)],
+            format!("--ca-cert {}: a PRIVATE KEY is not a certificate", p(&key)),
+        ),
+        (
+            s(&["--ca-cert", "/nonexistent/ca.pem"]),
+            "--ca-cert /nonexistent/ca.pem: No such file".into(),
+        ),
+    ]
+}
+
+#[test]
+fn a_bad_engine_setting_is_refused_before_anything_is_made() {
+    let e = Env::new();
+    let iso = e.fake_iso();
+    for (flags, says) in bad_engine_flags(e.dir.path()) {
+        let mut args = vec!["up", "--iso", iso.to_str().unwrap()];
+        args.extend(flags.iter().map(String::as_str));
+        let msg = stderr(&e.run(&args));
+        assert!(msg.starts_with("b2d: error: "), "{flags:?}: {msg}");
+        assert!(msg.contains(&says), "{flags:?}: {msg}");
+        assert_eq!(msg.lines().count(), 1, "one line: {msg}");
+        e.no_machines();
+    }
+    // The same checks for a disk made for another hypervisor.
+    let disk = e.dir.path().join("disk.vmdk");
+    let key = test_support::keygen(e.dir.path());
+    let pubkey = key.public;
+    let create = |extra: &[&str]| {
+        let mut a = vec![
+            "disk",
+            "create",
+            disk.to_str().unwrap(),
+            "--size",
+            "1G",
+            "--format",
+            "vmdk",
+            "--ssh-key",
+            pubkey.to_str().unwrap(),
+        ];
+        a.extend(extra);
+        e.run(&a)
+    };
+    let msg = stderr(&create(&["--engine-label", "nolabel"]));
+    assert!(
+        msg.contains("--engine-label nolabel: a label is KEY=VALUE"),
+        "{msg}"
+    );
+    let msg = stderr(&create(&[
+        "--compat",
+        "docker-machine",
+        "--engine-label",
+        "a=b",
+    ]));
+    assert!(
+        msg.contains("--compat docker-machine writes only docker-machine's entries"),
+        "{msg}"
+    );
+    assert!(!disk.exists());
+    let out = stdout(&create(&[
+        "--registry-mirror",
+        "https://m.example",
+        "--json",
+    ]));
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert!(v["entries"].to_string().contains(".b2d/engine.json"), "{v}");
+}
+
+/// The per-boot config `up` wrote for QEMU, as JSON.
+fn guest_config(dir: &std::path::Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("guest-config.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn engine_settings_of_a_stopped_machine_reach_the_next_boot() {
+    let e = Env::new();
+    let dir = e.stopped_machine("dev");
+    let ca = e.dir.path().join("corp-ca.pem");
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "Corp Root");
+    let cert = params
+        .self_signed(&rcgen::KeyPair::generate().unwrap())
+        .unwrap();
+    std::fs::write(&ca, cert.pem()).unwrap();
+    let daemon = e.dir.path().join("daemon.json");
+    std::fs::write(&daemon, r#"{"log-level":"warn","labels":["from=file"]}"#).unwrap();
+    // QEMU (/bin/false) fails to start: everything before it happened.
+    let out = e
+        .cmd(&[
+            "up",
+            "dev",
+            "--registry-mirror",
+            "https://mirror.example",
+            "--insecure-registry",
+            "registry.local:5000",
+            "--engine-label",
+            "env=dev",
+            "--engine-opt",
+            "log-level=debug",
+            "--engine-env",
+            "HTTPS_PROXY=http://explicit:1",
+            "--daemon-json",
+            daemon.to_str().unwrap(),
+            "--proxy-from-env",
+            "--ca-cert",
+            ca.to_str().unwrap(),
+        ])
+        .env("B2D_QEMU", "/bin/false")
+        .env("HTTP_PROXY", "http://127.0.0.1:3128")
+        .env("HTTPS_PROXY", "http://127.0.0.1:3129")
+        .env("NO_PROXY", "localhost,.corp")
+        .env_remove("http_proxy")
+        .env_remove("https_proxy")
+        .env_remove("no_proxy")
+        .output()
+        .unwrap();
+    let msg = stderr(&out);
+    assert!(msg.contains("QEMU did not start machine \"dev\""), "{msg}");
+    let engine = &guest_config(&dir)["engine"];
+    assert_eq!(
+        engine["daemon"],
+        serde_json::json!({
+            "log-level": "debug",
+            "labels": ["from=file", "env=dev"],
+            "registry-mirrors": ["https://mirror.example"],
+            "insecure-registries": ["registry.local:5000"],
+        })
+    );
+    assert_eq!(engine["env"]["HTTP_PROXY"], "http://10.0.2.2:3128");
+    assert_eq!(engine["env"]["HTTPS_PROXY"], "http://explicit:1");
+    assert_eq!(engine["env"]["NO_PROXY"], "10.0.2.2,.corp");
+    assert_eq!(
+        engine["ca_certs"][0].as_str().unwrap().trim(),
+        cert.pem().trim()
+    );
+    // Remembered: a plain `up` sends them again; `inspect` shows them.
+    let config = std::fs::read(dir.join("config.json")).unwrap();
+    std::fs::remove_file(dir.join("guest-config.json")).unwrap();
+    stderr(&e.run(&["up", "dev"]));
+    assert_eq!(
+        guest_config(&dir)["engine"]["daemon"]["labels"][1],
+        "env=dev"
+    );
+    let subject = stdout(&e.run(&["inspect", "dev", "--format", "{{json .Engine.CaCerts}}"]));
+    assert!(
+        subject.contains("\"subject\":\"CN=Corp Root\""),
+        "{subject}"
+    );
+    // A refused setting leaves the machine as it was.
+    let msg = stderr(&e.run(&["up", "dev", "--engine-label", "bad"]));
+    assert!(msg.contains("--engine-label bad: "), "{msg}");
+    assert_eq!(std::fs::read(dir.join("config.json")).unwrap(), config);
+    // `none` empties a list; --no-proxy-from-env stops the proxies.
+    stderr(&e.run(&[
+        "up",
+        "dev",
+        "--engine-label",
+        "none",
+        "--no-proxy-from-env",
+        "--ca-cert",
+        "none",
+    ]));
+    let engine = &guest_config(&dir)["engine"];
+    assert_eq!(engine["daemon"]["labels"], serde_json::json!(["from=file"]));
+    assert!(engine["env"].get("HTTP_PROXY").is_none(), "{engine}");
+    assert!(engine.get("ca_certs").is_none(), "{engine}");
+}
+
+#[test]
+fn the_new_verbs_explain_their_misuse() {
+    let e = Env::new();
+    let dir = e.stopped_machine("dev");
+    for args in [
+        &["url", "dev"][..],
+        &["cp", "./x", "dev:/tmp"],
+        &["cp", "dev:/tmp/x", "."],
+    ] {
+        let msg = stderr(&e.run(args));
+        assert!(
+            msg.contains("machine \"dev\" is not running"),
+            "{args:?}: {msg}"
+        );
+        assert!(msg.contains("b2d up dev"), "{args:?}: {msg}");
+    }
+    let msg = stderr(&e.run(&["cp", "a", "b"]));
+    assert!(msg.contains("write the guest side as NAME:PATH"), "{msg}");
+    let msg = stderr(&e.run(&["cp", "dev:/a", "dev:/b"]));
+    assert!(msg.contains("copy to this host first"), "{msg}");
+    let msg = stderr(&e.run(&["cp", "dev:", "x"]));
+    assert!(msg.contains("no path after the machine name"), "{msg}");
+    let msg = stderr(&e.run(&["cp", "only-one"]));
+    assert!(msg.contains("<DST>"), "{msg}");
+
+    // kill of a stopped machine: nothing to do, said so.
+    let out = e.run(&["kill", "dev"]);
+    assert!(out.status.success(), "{out:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Machine \"dev\" is not running."));
+    assert!(dir.join("disk.img").exists());
+
+    // inspect: JSON by default, a template, and a template's mistake named.
+    let v: serde_json::Value = serde_json::from_str(&stdout(&e.run(&["inspect", "dev"]))).unwrap();
+    assert_eq!(v["state"], "Stopped");
+    assert_eq!(v["ssh_port"], 40022);
+    assert_eq!(
+        stdout(&e.run(&["inspect", "dev", "--format", "{{.Name}} {{.DockerHost}}"])),
+        "dev tcp://127.0.0.1:40376\n"
+    );
+    let msg = stderr(&e.run(&["inspect", "dev", "--format", "{{.Nope}}"]));
+    assert!(
+        msg.contains("--format: {{.Nope}}: no field Nope (there are: "),
+        "{msg}"
+    );
+    let msg = stderr(&e.run(&["inspect", "dev", "--format", "{{.Name}}", "--json"]));
+    assert!(msg.contains("cannot be used with"), "{msg}");
+
+    // ssh-config works for a stopped machine: the port is remembered.
+    let block = stdout(&e.run(&["ssh-config", "dev"]));
+    assert!(
+        block.starts_with("Host b2d-dev\n  HostName 127.0.0.1\n  Port 40022\n"),
+        "{block}"
+    );
+    assert!(
+        block.contains(&format!(
+            "  UserKnownHostsFile \"{}\"\n",
+            dir.join("known_hosts").display()
+        )),
+        "{block}"
+    );
+    assert!(block.contains("  StrictHostKeyChecking yes\n"), "{block}");
+    // OpenSSH itself reads the block as meant.
+    let cfg = e.dir.path().join("ssh_config");
+    std::fs::write(&cfg, &block).unwrap();
+    let out = Command::new("ssh")
+        .args(["-G", "-F", cfg.to_str().unwrap(), "b2d-dev"])
+        .output()
+        .unwrap();
+    let seen = stdout(&out);
+    for want in [
+        "hostname 127.0.0.1",
+        "port 40022",
+        "user docker",
+        "stricthostkeychecking true",
+        "hostkeyalias b2d-dev",
+    ] {
+        assert!(
+            seen.lines().any(|l| l == want),
+            "{want} not in ssh -G:\n{seen}"
+        );
+    }
+
+    // completion: a script per shell, naming the verbs; others refused.
+    for shell in ["bash", "zsh", "fish"] {
+        let script = stdout(&e.run(&["completion", shell]));
+        assert!(
+            script.contains("ssh-config") && script.contains("registry-mirror"),
+            "{shell}"
+        );
+    }
+    let msg = stderr(&e.run(&["completion", "tcsh"]));
+    assert!(msg.contains("invalid value 'tcsh'"), "{msg}");
+    assert!(msg.contains("bash"), "{msg}");
+    let msg = stderr(&e.run(&["completion"]));
+    assert!(msg.contains("<SHELL>"), "{msg}");
 }
