@@ -328,11 +328,11 @@ fn bad_engine_flags(dir: &std::path::Path) -> Vec<(Vec<String>, String)> {
         ),
         (
             s(&["--engine-env", "1X=y"]),
-            "--engine-env 1X=y: \"1X\" is not a variable name".into(),
+            "--engine-env 1X=y: \"1X\": not a variable name".into(),
         ),
         (
             s(&["--engine-env", "PATH=/x"]),
-            "--engine-env PATH=/x: b2d sets PATH for dockerd itself".into(),
+            "--engine-env PATH=/x: \"PATH\": b2d sets it for dockerd itself".into(),
         ),
         (
             vec!["--daemon-json".into(), p(&hosts)],

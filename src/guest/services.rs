@@ -136,13 +136,9 @@ pub fn build(i: &Inputs) -> Vec<Service> {
     dockerd.env = base_env.clone();
     // The root is an initramfs: pivot_root is impossible there.
     dockerd.env.push(("DOCKER_RAMDISK".into(), "true".into()));
-    // The engine settings' (checked: never PATH or DOCKER_RAMDISK).
-    dockerd.env.extend(
-        i.docker_env
-            .iter()
-            .filter(|(k, _)| !crate::wire::engine::B2D_ENV.contains(&k.as_str()))
-            .cloned(),
-    );
+    // The engine settings' (never PATH or DOCKER_RAMDISK: see
+    // crate::wire::engine::Engine::usable).
+    dockerd.env.extend(i.docker_env.iter().cloned());
     dockerd.output = Output::File(log_dir.join("docker.log"));
     dockerd.stop_timeout = Duration::from_secs(20);
     out.push(dockerd);
@@ -206,10 +202,7 @@ mod tests {
             shell: false,
             tty: "ttyS0".into(),
             tls: Some(&tls),
-            docker_env: &[
-                ("HTTP_PROXY".into(), "http://10.0.2.2:3128".into()),
-                ("PATH".into(), "/evil".into()),
-            ],
+            docker_env: &[("HTTP_PROXY".into(), "http://10.0.2.2:3128".into())],
         });
         let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
@@ -235,12 +228,6 @@ mod tests {
         assert!(s[2]
             .env
             .contains(&("HTTP_PROXY".into(), "http://10.0.2.2:3128".into())));
-        assert_eq!(
-            s[2].env.iter().filter(|(k, _)| k == "PATH").count(),
-            1,
-            "{:?}",
-            s[2].env
-        );
         assert!(!s[1].env.iter().any(|(k, _)| k == "HTTP_PROXY"));
         assert_eq!(s[3].restart, Restart::Never);
         assert_eq!(s[4].argv.join(" "), "busybox getty 115200 ttyS0");

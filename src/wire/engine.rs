@@ -64,6 +64,25 @@ pub fn b2d_key(key: &str) -> Option<&'static str> {
         .map(|(_, why)| *why)
 }
 
+/// Why dockerd cannot be given variable `name` with `value`, if it cannot.
+pub fn env_problem(name: &str, value: &str) -> Option<&'static str> {
+    if !env_name_ok(name) {
+        Some("not a variable name: letters, digits and _, not starting with a digit")
+    } else if B2D_ENV.contains(&name) {
+        Some("b2d sets it for dockerd itself")
+    } else if value.contains(['\0', '\n']) {
+        Some("the value holds a NUL or a newline")
+    } else {
+        None
+    }
+}
+
+/// Whether `pem` looks like one PEM certificate (the host parsed it).
+fn one_pem(pem: &str) -> bool {
+    pem.trim_start().starts_with("-----BEGIN CERTIFICATE-----")
+        && pem.trim_end().ends_with("-----END CERTIFICATE-----")
+}
+
 /// Whether `name` can be an environment variable's name.
 pub fn env_name_ok(name: &str) -> bool {
     let mut cs = name.chars();
@@ -108,25 +127,15 @@ impl Engine {
             }
         }
         for (k, v) in &self.env {
-            if !env_name_ok(k) {
+            if let Some(why) = env_problem(k, v) {
                 out.push(format!(
-                    "environment variable \"{}\" ignored: not a valid name",
+                    "environment variable \"{}\" ignored: {why}",
                     k.escape_debug()
-                ));
-            } else if B2D_ENV.contains(&k.as_str()) {
-                out.push(format!(
-                    "environment variable {k} ignored: b2d sets it itself"
-                ));
-            } else if v.contains(['\0', '\n']) {
-                out.push(format!(
-                    "environment variable {k} ignored: its value holds a NUL or a newline"
                 ));
             }
         }
         for (i, pem) in self.ca_certs.iter().enumerate() {
-            if !pem.trim_start().starts_with("-----BEGIN CERTIFICATE-----")
-                || !pem.trim_end().ends_with("-----END CERTIFICATE-----")
-            {
+            if !one_pem(pem) {
                 out.push(format!(
                     "CA certificate {} ignored: not one PEM certificate",
                     i + 1
@@ -140,13 +149,8 @@ impl Engine {
     pub fn usable(&self) -> Engine {
         let mut e = self.clone();
         e.daemon.retain(|k, _| b2d_key(k).is_none());
-        e.env.retain(|k, v| {
-            env_name_ok(k) && !B2D_ENV.contains(&k.as_str()) && !v.contains(['\0', '\n'])
-        });
-        e.ca_certs.retain(|pem| {
-            pem.trim_start().starts_with("-----BEGIN CERTIFICATE-----")
-                && pem.trim_end().ends_with("-----END CERTIFICATE-----")
-        });
+        e.env.retain(|k, v| env_problem(k, v).is_none());
+        e.ca_certs.retain(|pem| one_pem(pem));
         e
     }
 
@@ -204,9 +208,9 @@ mod tests {
             p,
             vec![
                 "daemon.json key \"hosts\" ignored: b2d sets dockerd's sockets itself (reach the API as `b2d env` says)",
-                "environment variable \"1BAD\" ignored: not a valid name",
-                "environment variable PATH ignored: b2d sets it itself",
-                "environment variable TWO ignored: its value holds a NUL or a newline",
+                "environment variable \"1BAD\" ignored: not a variable name: letters, digits and _, not starting with a digit",
+                "environment variable \"PATH\" ignored: b2d sets it for dockerd itself",
+                "environment variable \"TWO\" ignored: the value holds a NUL or a newline",
                 "CA certificate 2 ignored: not one PEM certificate",
             ]
         );

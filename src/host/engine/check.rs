@@ -107,19 +107,10 @@ pub fn env(v: &str) -> Result<String, String> {
     let Some((k, val)) = v.split_once('=') else {
         return Err("use NAME=VALUE (e.g. --engine-env HTTP_PROXY=http://proxy:3128)".into());
     };
-    if !crate::wire::engine::env_name_ok(k) {
-        return Err(format!(
-            "\"{}\" is not a variable name: letters, digits and _, not starting with a digit",
-            k.escape_debug()
-        ));
+    match crate::wire::engine::env_problem(k, val) {
+        Some(why) => Err(format!("\"{}\": {why}", k.escape_debug())),
+        None => Ok(v.to_string()),
     }
-    if crate::wire::engine::B2D_ENV.contains(&k) {
-        return Err(format!("b2d sets {k} for dockerd itself"));
-    }
-    if val.contains(['\0', '\n']) {
-        return Err("the value holds a NUL or a newline".into());
-    }
-    Ok(v.to_string())
 }
 
 /// One `--engine-opt KEY=VALUE`, as its daemon.json key and value.

@@ -104,27 +104,37 @@ impl EngineArgs {
 
 const NONE: &str = "none";
 
-/// A list flag's new value: None if not given, empty for `none`.
+/// The values a list flag was given: None if it was not, none for
+/// `none` (which must come alone).
+fn given<'a, T: AsRef<std::ffi::OsStr>>(
+    values: &'a [T],
+    flag: &'static str,
+) -> Result<Option<&'a [T]>, EngineError> {
+    let none = values.iter().any(|v| v.as_ref() == NONE);
+    match (values.len(), none) {
+        (0, _) => Ok(None),
+        (1, true) => Ok(Some(&[])),
+        (_, true) => Err(EngineError::Bad {
+            flag,
+            arg: NONE.into(),
+            why: format!("`{flag} none` empties the list: give it alone"),
+        }),
+        _ => Ok(Some(values)),
+    }
+}
+
+/// A list flag's new value, each checked: None if not given, empty for
+/// `none`.
 fn list(
-    given: &[String],
+    values: &[String],
     flag: &'static str,
     check: fn(&str) -> Result<String, String>,
 ) -> Result<Option<Vec<String>>, EngineError> {
-    if given.is_empty() {
+    let Some(values) = given(values, flag)? else {
         return Ok(None);
-    }
-    if given.iter().any(|g| g == NONE) {
-        if given.len() > 1 {
-            return Err(EngineError::Bad {
-                flag,
-                arg: NONE.into(),
-                why: format!("`{flag} none` empties the list: give it alone"),
-            });
-        }
-        return Ok(Some(Vec::new()));
-    }
+    };
     let mut out: Vec<String> = Vec::new();
-    for g in given {
+    for g in values {
         let v = check(g).map_err(|why| EngineError::Bad {
             flag,
             arg: g.clone(),
@@ -172,10 +182,9 @@ pub fn apply(old: &EngineConfig, a: &EngineArgs) -> Result<EngineConfig, EngineE
     if let Some(b) = a.proxy_from_env {
         c.proxy_from_env = b;
     }
-    let given: Vec<String> = a.ca_certs.iter().map(|p| p.display().to_string()).collect();
-    if list(&given, "--ca-cert", |_| Ok(String::new()))?.is_some() {
+    if let Some(files) = given(&a.ca_certs, "--ca-cert")? {
         c.ca_certs = Vec::new();
-        for p in a.ca_certs.iter().filter(|p| p.as_os_str() != NONE) {
+        for p in files {
             for cert in read_ca(p)? {
                 if !c.ca_certs.iter().any(|o| o.pem == cert.pem) {
                     c.ca_certs.push(cert);
