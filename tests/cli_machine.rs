@@ -448,7 +448,8 @@ fn engine_settings_of_a_stopped_machine_reach_the_next_boot() {
             "dev",
             "--registry-mirror",
             "https://mirror.example",
-            "--insecure-registry",
+            // docker-machine's spelling.
+            "--engine-insecure-registry",
             "registry.local:5000",
             "--engine-label",
             "env=dev",

@@ -245,6 +245,8 @@ pub enum DiskCmd {
 
 /// The engine settings, on `up` and `disk create`. Each list flag given
 /// replaces the machine's list (`none` empties it); all are remembered.
+/// docker-machine's `--engine-registry-mirror` and
+/// `--engine-insecure-registry` are accepted as they are.
 #[derive(Args, Default)]
 pub struct EngineFlags {
     /// A dockerd daemon flag, e.g. log-level=debug (repeatable; `none`
@@ -259,11 +261,17 @@ pub struct EngineFlags {
     )]
     pub env: Vec<String>,
     /// A registry mirror, e.g. https://mirror.gcr.io (repeatable).
-    #[arg(long = "registry-mirror", value_name = "URL", help_heading = "Engine")]
+    #[arg(
+        long = "registry-mirror",
+        alias = "engine-registry-mirror",
+        value_name = "URL",
+        help_heading = "Engine"
+    )]
     pub registry_mirrors: Vec<String>,
     /// A registry reached without TLS checks (repeatable).
     #[arg(
         long = "insecure-registry",
+        alias = "engine-insecure-registry",
         value_name = "HOST[:PORT]",
         help_heading = "Engine"
     )]

@@ -1,6 +1,6 @@
 //! What `b2d up` changes on an existing machine: a new ISO, CPUs, memory,
-//! a larger disk and engine settings for a stopped one; for a running one, the options it
-//! has to leave for the next boot.
+//! a larger disk and engine settings for a stopped one; for a running
+//! one, the options it has to leave for the next boot.
 
 use super::{UpError, UpOptions};
 use crate::disk::size::{gib, Human};
@@ -147,7 +147,8 @@ fn iso_changed(m: &Machine, p: &Path) -> Result<bool, UpError> {
     Ok(!iso::same_contents(p, &m.iso()).unwrap_or(false))
 }
 
-/// New ISO, CPUs, memory or a larger disk for a stopped machine.
+/// New ISO, CPUs, memory, a larger disk or engine settings for a stopped
+/// machine.
 pub(super) fn apply(m: &mut Machine, o: &UpOptions) -> Result<Vec<Note>, UpError> {
     // Checked before anything changes: a refused setting leaves the
     // machine as it was.
