@@ -3,7 +3,7 @@
 //! function: `waitpid(-1)` must not race other tests in this binary.
 
 use b2d::guest::supervisor::{
-    become_subreaper, block_signals, Backoff, Event, LoopEnd, Restart, Service, Supervisor,
+    become_subreaper, block_signals, Backoff, Event, LoopEnd, Output, Restart, Service, Supervisor,
 };
 use std::time::{Duration, Instant};
 
@@ -23,10 +23,23 @@ fn restarts_with_backoff_reaps_orphans_and_stops_in_order() {
         Restart::Always,
     );
     stubborn.stop_timeout = ms(300);
+    // Says why it ends, among other output, each run into the same log.
+    let logs = tempfile::tempdir().unwrap();
+    let mut talker = Service::new(
+        "talker",
+        &[
+            "sh",
+            "-c",
+            "echo 'time=\"x\" level=info msg=\"starting\"'; echo 'bad setting: foo' >&2; exit 1",
+        ],
+        Restart::Always,
+    );
+    talker.output = Output::File(logs.path().join("talker.log"));
     let services = vec![
         Service::new("sleeper", &["sleep", "30"], Restart::Always),
         stubborn,
         Service::new("flaky", &["sh", "-c", "exit 3"], Restart::Always),
+        talker,
         // Leaves an orphan behind: the background sleep outlives its parent.
         Service::new(
             "orphaner",
@@ -67,6 +80,32 @@ fn restarts_with_backoff_reaps_orphans_and_stops_in_order() {
         .collect();
     assert_eq!(&delays[..5], &[ms(50), ms(100), ms(200), ms(200), ms(200)]);
     assert!(sup.starts("flaky") >= 5);
+
+    // Each end of talker carries the words of that run only; its exits
+    // are counted where another thread can watch them.
+    let said: Vec<Option<String>> = sup
+        .events
+        .iter()
+        .filter_map(|e| match e {
+            Event::Exited { name, said, .. } if name == "talker" => Some(said.clone()),
+            _ => None,
+        })
+        .collect();
+    assert!(said.len() >= 3, "{said:?}");
+    for s in &said {
+        assert_eq!(s.as_deref(), Some("bad setting: foo"));
+    }
+    let counter = sup.exit_counter("talker").unwrap();
+    assert_eq!(
+        counter.load(std::sync::atomic::Ordering::SeqCst),
+        sup.exits("talker")
+    );
+    assert!(sup.exit_counter("nobody").is_none());
+    // flaky writes to the console: no words to keep.
+    assert!(sup.events.iter().all(|e| match e {
+        Event::Exited { name, said, .. } if name == "flaky" => said.is_none(),
+        _ => true,
+    }));
 
     // One-shots run once; a missing binary is reported, not retried.
     assert_eq!(sup.starts("orphaner"), 1);

@@ -36,9 +36,15 @@ impl Machine {
 
     /// `b2d ARGS`, killed (failing the test) after [`B2D_LIMIT`].
     pub fn b2d(&self, args: &[&str]) -> Output {
+        self.b2d_env(args, &[])
+    }
+
+    /// [`Machine::b2d`] with variables added to its environment.
+    pub fn b2d_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         let mut c = Command::new(b2d_bin());
         c.args(args);
         self.env(&mut c);
+        c.envs(vars.iter().copied());
         self.within(&mut c, B2D_LIMIT)
     }
 

@@ -1,194 +1,26 @@
 //! `b2d`: the host companion. Argument parsing and printing only; the
 //! verbs live in `b2d::host::cmd` and return what to print.
 
+#[path = "b2d/cli.rs"]
+mod cli;
+
 use anyhow::{Context, Result};
-use b2d::disk::image::ImageFormat;
-use b2d::disk::size::parse_size;
 use b2d::disk::userdata::Compat;
-use b2d::host::cmd::env::{EnvOptions, Shell};
+use b2d::host::cmd::env::EnvOptions;
 use b2d::host::cmd::lifecycle::Confirm;
-use b2d::host::cmd::up::{parse_memory, UpOptions};
+use b2d::host::cmd::up::UpOptions;
 use b2d::host::cmd::{
-    boot_phases, disk as disk_cmd, env, lifecycle, logs, ports, ssh, status, up, Format, Said,
+    boot_phases, cp, disk as disk_cmd, env, inspect, kill, lifecycle, logs, ports, restart, ssh,
+    ssh_config, status, up, url, Format, Said,
 };
 use b2d::host::hints;
-use b2d::host::machine::{Store, DEFAULT_NAME};
+use b2d::host::machine::Store;
 use b2d::host::progress::Progress;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{CommandFactory, Parser};
+use cli::{Cli, Cmd, CompatArg, DiskCmd};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
-
-#[derive(Parser)]
-#[command(
-    name = "b2d",
-    version,
-    about = "A boot2docker-like Docker host in a VM"
-)]
-struct Cli {
-    #[command(subcommand)]
-    cmd: Cmd,
-}
-
-#[derive(Subcommand)]
-enum Cmd {
-    /// Create the machine if needed, boot it and print how to connect.
-    Up {
-        #[arg(default_value = DEFAULT_NAME)]
-        name: String,
-        /// ISO to boot (default: the one `make iso` built).
-        #[arg(long)]
-        iso: Option<PathBuf>,
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=255))]
-        cpus: Option<u32>,
-        /// Memory, e.g. 4G or 4096 (MiB).
-        #[arg(long, value_parser = parse_memory)]
-        memory: Option<u32>,
-        /// Data disk size, e.g. 20G; larger than before grows the disk.
-        #[arg(long, value_parser = parse_size)]
-        disk_size: Option<u64>,
-        /// 127.0.0.1 port forwarded to the guest's sshd (default: a free one).
-        #[arg(long)]
-        ssh_port: Option<u16>,
-        /// 127.0.0.1 port forwarded to the Docker API (default: a free one).
-        #[arg(long)]
-        docker_port: Option<u16>,
-        /// Seconds to wait for the guest to be ready.
-        #[arg(long, default_value_t = 600)]
-        timeout: u64,
-        /// Host directory shared at the same path in the guest (repeatable;
-        /// DIR:ro read-only; `none` for no share). Default: your home.
-        #[arg(long = "mount", value_name = "DIR[:ro]|none")]
-        mounts: Vec<String>,
-        /// How folders are shared: virtiofs, 9p, or auto (virtiofs where a
-        /// virtiofsd is installed, else 9p). Remembered.
-        #[arg(long, value_name = "virtiofs|9p|auto")]
-        mount_type: Option<String>,
-        /// Also make the docker context b2d-NAME the current one.
-        #[arg(long)]
-        use_context: bool,
-    },
-    /// Show the ports forwarded from this host's 127.0.0.1 to a machine.
-    Ports {
-        #[arg(default_value = DEFAULT_NAME)]
-        name: String,
-        #[arg(long)]
-        json: bool,
-    },
-    /// The host agent of a running machine (started by `b2d up`).
-    #[command(hide = true)]
-    Agent { name: String },
-    /// Print the docker CLI's environment for a machine.
-    Env {
-        #[arg(default_value = DEFAULT_NAME)]
-        name: String,
-        /// Shell syntax (default: from $SHELL).
-        #[arg(long, value_enum)]
-        shell: Option<Shell>,
-        /// Print commands that clear the variables instead.
-        #[arg(long)]
-        unset: bool,
-    },
-    /// Log in to a machine as docker, or run CMD there.
-    Ssh {
-        #[arg(default_value = DEFAULT_NAME)]
-        name: String,
-        #[arg(last = true)]
-        cmd: Vec<String>,
-    },
-    /// Shut a machine down (ACPI power button; killed after --timeout).
-    Stop {
-        #[arg(default_value = DEFAULT_NAME)]
-        name: String,
-        /// Seconds to wait for the guest to power off.
-        #[arg(long, default_value_t = 90)]
-        timeout: u64,
-    },
-    /// Save a running machine's state and end its QEMU; `b2d up` resumes
-    /// it in seconds, containers still running.
-    Suspend {
-        #[arg(default_value = DEFAULT_NAME)]
-        name: String,
-    },
-    /// Remove a machine and its disk.
-    Rm {
-        #[arg(default_value = DEFAULT_NAME)]
-        name: String,
-        /// Do not ask; kill the machine first if it runs.
-        #[arg(short, long)]
-        force: bool,
-    },
-    /// Show a machine's state, addresses and persistence.
-    Status {
-        #[arg(default_value = DEFAULT_NAME)]
-        name: String,
-        #[arg(long)]
-        json: bool,
-        /// Where the last boot's time went: each phase, slowest first.
-        #[arg(long)]
-        boot: bool,
-    },
-    /// List machines.
-    #[command(alias = "list")]
-    Ls {
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print a machine's serial console.
-    Logs {
-        #[arg(default_value = DEFAULT_NAME)]
-        name: String,
-        /// Keep printing until the machine stops.
-        #[arg(short, long)]
-        follow: bool,
-    },
-    /// Print the address the machine's ports are reached at from this host.
-    Ip {
-        #[arg(default_value = DEFAULT_NAME)]
-        name: String,
-    },
-    /// Create or inspect b2d data disks.
-    #[command(subcommand)]
-    Disk(DiskCmd),
-}
-
-#[derive(Clone, Copy, ValueEnum)]
-enum CompatArg {
-    /// Exactly the four entries docker-machine writes.
-    DockerMachine,
-}
-
-#[derive(Subcommand)]
-enum DiskCmd {
-    /// Write a sparse data disk carrying the magic and your ssh key.
-    Create {
-        /// Image file to create.
-        path: PathBuf,
-        /// Virtual size, e.g. 20G or 2T.
-        #[arg(long, value_parser = parse_size)]
-        size: u64,
-        #[arg(long, value_enum, default_value = "raw")]
-        format: ImageFormat,
-        /// Public key file (repeatable). Default: ~/.ssh/id_ed25519.pub, then ~/.ssh/id_rsa.pub.
-        #[arg(long = "ssh-key", value_name = "PUBFILE")]
-        ssh_keys: Vec<PathBuf>,
-        /// Write the userdata exactly as docker-machine does.
-        #[arg(long, value_enum)]
-        compat: Option<CompatArg>,
-        /// Replace an existing image file.
-        #[arg(long)]
-        force: bool,
-        /// Print the result as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Show the magic, userdata, partitions and filesystems of a disk or image.
-    Inspect {
-        path: PathBuf,
-        #[arg(long)]
-        json: bool,
-    },
-}
 
 fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
@@ -225,6 +57,11 @@ fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").map(PathBuf::from)
 }
 
+/// This binary, started again as a machine's host agent.
+fn this_exe() -> Result<PathBuf> {
+    std::env::current_exe().context("finding this program to start the host agent")
+}
+
 fn run(cli: Cli) -> Result<()> {
     let exe = hints::command_name();
     match cli.cmd {
@@ -240,6 +77,7 @@ fn run(cli: Cli) -> Result<()> {
             mounts,
             mount_type,
             use_context,
+            engine,
         } => {
             let opts = UpOptions {
                 name,
@@ -254,8 +92,8 @@ fn run(cli: Cli) -> Result<()> {
                 mounts,
                 mount_type,
                 use_context,
-                exe: std::env::current_exe()
-                    .context("finding this program to start the host agent")?,
+                exe: this_exe()?,
+                engine: engine.args(),
             };
             let mut progress = Progress::stderr();
             let (m, outcome) = up::up(&Store::from_env()?, &opts, &mut progress)?;
@@ -272,6 +110,46 @@ fn run(cli: Cli) -> Result<()> {
             use std::os::unix::process::CommandExt;
             let e = ssh::command(&Store::from_env()?, &name, &cmd, &exe)?.exec();
             Err(e).context("running ssh (install it with `sudo apt-get install openssh-client`)")
+        }
+        Cmd::Cp { src, dst } => {
+            use std::os::unix::process::CommandExt;
+            let e = cp::command(&Store::from_env()?, &src, &dst, &exe)?.exec();
+            Err(e).context("running scp (install it with `sudo apt-get install openssh-client`)")
+        }
+        Cmd::Restart {
+            name,
+            stop_timeout,
+            timeout,
+        } => {
+            let opts = UpOptions {
+                name,
+                timeout: Duration::from_secs(timeout),
+                home: home(),
+                exe: this_exe()?,
+                ..Default::default()
+            };
+            let mut progress = Progress::stderr();
+            let done = restart::restart(
+                &Store::from_env()?,
+                &opts,
+                Duration::from_secs(stop_timeout),
+                &mut progress,
+            )?;
+            drop(progress);
+            say(done.render(&exe))
+        }
+        Cmd::Kill { name } => say(kill::kill_named(&Store::from_env()?, &name)?.render(&name)),
+        Cmd::Inspect { name, format, .. } => say(Said::out(inspect::show(
+            &Store::from_env()?,
+            &name,
+            format.as_deref(),
+        )?)),
+        Cmd::Url { name } => say(Said::out(url::url(&Store::from_env()?, &name, &exe)?)),
+        Cmd::SshConfig { name } => say(Said::out(ssh_config::show(&Store::from_env()?, &name)?)),
+        Cmd::Completion { shell } => {
+            let mut out = Vec::new();
+            clap_complete::generate(shell, &mut Cli::command(), "b2d", &mut out);
+            say(Said::out(String::from_utf8_lossy(&out).into_owned()))
         }
         Cmd::Stop { name, timeout } => {
             let stopped =
@@ -331,6 +209,7 @@ fn run(cli: Cli) -> Result<()> {
             compat,
             force,
             json,
+            engine,
         }) => {
             let opts = disk_cmd::CreateOptions {
                 path,
@@ -342,6 +221,7 @@ fn run(cli: Cli) -> Result<()> {
                     None => Compat::B2d,
                 },
                 force,
+                engine: engine.args(),
             };
             let report = disk_cmd::create(&opts, home().as_deref())?;
             say(Said::out(disk_cmd::render(&report, Format::json(json))))

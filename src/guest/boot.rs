@@ -1,8 +1,9 @@
 //! The boot plan, in DESIGN order (see DESIGN.md "Boot (PID 1)"):
 //! panic hook; early mounts; cmdline; modules; disk ∥ network ∥ Docker's
 //! modules; swap; ssh
-//! host keys; hostname; profile; bootsync; services under the supervisor;
-//! the ready line; the signal loop; shutdown.
+//! host keys; hostname; engine settings; profile; bootsync; services
+//! under the supervisor; the ready line (and beside it the clock kept
+//! right, see [`super::clock`]); the signal loop; shutdown.
 //!
 //! [`prepare_system`] does everything up to the services over `&dyn Sys`
 //! and injectable roots, so its order is unit-tested with `FakeSys`;
@@ -97,6 +98,8 @@ pub struct Booted {
     pub phases: Phases,
     /// The host's shares this boot mounted (a suspend unmounts them).
     pub shares: Vec<crate::wire::guest_config::Share>,
+    /// dockerd's environment from the engine settings (proxies…).
+    pub docker_env: Vec<(String, String)>,
 }
 
 impl Booted {
@@ -194,8 +197,10 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
     phases.keys = now();
 
     // Host folders at the same path, before dockerd can be asked for them.
-    let shares = super::shares::read_config(&cfg.sys_root)
-        .map(|c| super::shares::mount_all(sys, &cfg.root, &c))
+    let host_cfg = super::shares::read_config(&cfg.sys_root);
+    let shares = host_cfg
+        .as_ref()
+        .map(|c| super::shares::mount_all(sys, &cfg.root, c))
         .unwrap_or_default();
     super::shares::mount_vbox(sys, &cfg.root, &cfg.sys_root);
     phases.shares = now();
@@ -204,7 +209,11 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
     let tls = super::tls::prepare(&b2d_dir, &cfg.state_dir.join("tls"), &hostname, &ips);
     phases.certificate = now();
 
-    // Profile and bootsync (before dockerd).
+    // Engine settings, profile and bootsync (before dockerd).
+    let engine =
+        super::engine::settings(host_cfg.as_ref().and_then(|c| c.engine.as_ref()), &b2d_dir);
+    let docker_env =
+        super::engine::apply(&super::engine::Paths::under(&cfg.root, &cfg.etc), &engine);
     let profile = profile::read(&cfg.state_dir.join("profile"));
     if let Err(e) = disk::persist::secure_state_dir(&cfg.state_dir) {
         log::warn!("{e}");
@@ -225,6 +234,7 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
         tls,
         phases,
         shares,
+        docker_env,
     })
 }
 
@@ -295,6 +305,7 @@ pub fn service_list(cfg: &Config, b: &Booted) -> Vec<supervisor::Service> {
         shell: b.cmdline.shell,
         tty: services::console_tty(&cfg.sys_root),
         tls: b.tls.as_ref(),
+        docker_env: &b.docker_env,
     })
 }
 
@@ -375,6 +386,7 @@ pub fn run() -> ! {
         shutdown::power_buttons(&cfg.sys_root, &cfg.dev_root),
         || supervisor::Supervisor::request(PowerAction::PowerOff),
     );
+    let docker_exits = sup.exit_counter("dockerd");
     let probes = ready::Probes {
         ssh_addr: "127.0.0.1:22".into(),
         docker_sock: cfg.root.join("var/run/docker.sock"),
@@ -383,6 +395,7 @@ pub fn run() -> ! {
             .join(services::CONTAINERD_SOCK.trim_start_matches('/')),
         deadline: cfg.ready_deadline,
         interval: Duration::from_millis(100),
+        docker_exits,
     };
     let (ips, data, mut phases) = (booted.ips.clone(), booted.data(), booted.phases.clone());
     let con = console.clone();
@@ -425,6 +438,8 @@ pub fn run() -> ! {
         shares: booted.shares.clone(),
         remount_for: super::control::REMOUNT_FOR,
     };
+    let rtc = cfg.sys_root.join("class/rtc/rtc0");
+    std::thread::spawn(move || super::clock::run(&RealSys, &rtc));
     std::thread::spawn(move || super::portwatch::run(&watch));
     std::thread::spawn(move || super::tunnel::run(&tunnel));
     std::thread::spawn(move || super::control::run(&RealSys, &control));

@@ -137,3 +137,38 @@ fn failed_early_mount_is_fatal_and_names_the_mount() {
     let e = prepare_system(&sys, &cfg).unwrap_err();
     assert!(e.to_string().contains("devtmpfs"), "{e}");
 }
+
+#[test]
+fn the_host_s_engine_settings_reach_daemon_json_and_dockerd_every_boot() {
+    let (_d, cfg) = setup();
+    let fw = cfg
+        .sys_root
+        .join("firmware/qemu_fw_cfg/by_name")
+        .join(crate::wire::guest_config::FW_CFG_NAME);
+    std::fs::create_dir_all(&fw).unwrap();
+    std::fs::write(
+        fw.join("raw"),
+        r#"{"shares":[],"engine":{"daemon":{"labels":["env=dev"]},"env":{"HTTP_PROXY":"http://10.0.2.2:3128"}}}"#,
+    )
+    .unwrap();
+    let b = prepare_system(&FakeSys::new(), &cfg).unwrap();
+    let daemon = std::fs::read_to_string(cfg.etc.join("docker/daemon.json")).unwrap();
+    assert!(daemon.contains("\"env=dev\""), "{daemon}");
+    let services = service_list(&cfg, &b);
+    assert!(services[2]
+        .env
+        .contains(&("HTTP_PROXY".into(), "http://10.0.2.2:3128".into())));
+
+    // The next boot has no fw_cfg (another hypervisor): the kept copy.
+    std::fs::remove_file(cfg.etc.join("docker/daemon.json")).unwrap();
+    std::fs::remove_file(fw.join("raw")).unwrap();
+    let b = prepare_system(&FakeSys::new(), &cfg).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(cfg.etc.join("docker/daemon.json")).unwrap(),
+        daemon
+    );
+    assert_eq!(
+        b.docker_env,
+        vec![("HTTP_PROXY".to_string(), "http://10.0.2.2:3128".to_string())]
+    );
+}

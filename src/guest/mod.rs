@@ -1,9 +1,11 @@
 //! Guest agent logic (`b2d-init`, PID 1).
 
 pub mod boot;
+pub mod clock;
 pub mod cmdline;
 pub mod control;
 pub mod disk;
+pub mod engine;
 pub mod hostkeys;
 pub mod initrd;
 pub mod logger;

@@ -7,7 +7,13 @@ use crate::util::tcp_open;
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// dockerd ends this many times without ever answering: a setting it
+/// refuses, not a slow start. The ready line goes out without it.
+pub const GIVE_UP_AFTER: u32 = 3;
 
 /// The console warning when no data disk is in use.
 pub const RAM_WARNING: &str = "\
@@ -58,6 +64,8 @@ pub struct Probes {
     pub containerd_sock: PathBuf,
     pub deadline: Duration,
     pub interval: Duration,
+    /// dockerd's exits so far (the supervisor counts them).
+    pub docker_exits: Option<Arc<AtomicU32>>,
 }
 
 /// When each service first answered, by the clock given to [`wait`];
@@ -75,6 +83,7 @@ pub fn wait(p: &Probes, clock: impl Fn() -> u64) -> Answered {
     let end = Instant::now() + p.deadline;
     let step = Duration::from_secs(1);
     let mut a = Answered::default();
+    let mut gave_up = false;
     loop {
         if a.ssh.is_none() && tcp_open(&p.ssh_addr, step) {
             a.ssh = Some(clock());
@@ -85,7 +94,17 @@ pub fn wait(p: &Probes, clock: impl Fn() -> u64) -> Answered {
         if a.docker.is_none() && docker_ping(&p.docker_sock, step) {
             a.docker = Some(clock());
         }
-        if (a.ssh.is_some() && a.docker.is_some()) || Instant::now() >= end {
+        let exits = p
+            .docker_exits
+            .as_ref()
+            .map_or(0, |c| c.load(Ordering::SeqCst));
+        if a.docker.is_none() && !gave_up && exits >= GIVE_UP_AFTER {
+            gave_up = true;
+            log::error!(
+                "dockerd ended {exits} times without answering; the boot goes on without it (`b2d status` shows what it said)"
+            );
+        }
+        if (a.ssh.is_some() && (a.docker.is_some() || gave_up)) || Instant::now() >= end {
             return a;
         }
         std::thread::sleep(p.interval);
@@ -150,6 +169,38 @@ mod tests {
     }
 
     #[test]
+    fn a_dockerd_that_keeps_ending_is_not_waited_for() {
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        let exits = Arc::new(AtomicU32::new(GIVE_UP_AFTER - 1));
+        let p = Probes {
+            ssh_addr: tcp.local_addr().unwrap().to_string(),
+            docker_sock: d.path().join("none.sock"),
+            containerd_sock: d.path().join("none.sock"),
+            deadline: Duration::from_secs(60),
+            interval: Duration::from_millis(1),
+            docker_exits: Some(exits.clone()),
+        };
+        let t0 = Instant::now();
+        let bump = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            exits.fetch_add(1, Ordering::SeqCst);
+        });
+        let a = wait(&p, || 5);
+        bump.join().unwrap();
+        assert_eq!(a.ssh, Some(5));
+        assert_eq!(a.docker, None);
+        assert!(
+            t0.elapsed() >= Duration::from_millis(300),
+            "waited for the third exit"
+        );
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "not until the deadline"
+        );
+    }
+
+    #[test]
     fn ping_response_parsing() {
         assert!(ping_ok(
             b"HTTP/1.0 200 OK\r\nApi-Version: 1.47\r\nContent-Length: 2\r\n\r\nOK"
@@ -190,6 +241,7 @@ mod tests {
             containerd_sock: d.path().join("none.sock"),
             deadline: Duration::ZERO,
             interval: Duration::from_millis(10),
+            docker_exits: None,
         };
         assert_eq!(wait(&p, || 7), Answered::default());
     }
@@ -219,6 +271,7 @@ mod tests {
             containerd_sock: containerd,
             deadline: Duration::from_secs(30),
             interval: Duration::from_millis(1),
+            docker_exits: None,
         };
         let tick = AtomicU64::new(0);
         let a = wait(&p, || tick.fetch_add(1, Ordering::SeqCst) + 1);

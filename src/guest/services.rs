@@ -105,6 +105,8 @@ pub struct Inputs<'a> {
     pub shell: bool,
     pub tty: String,
     pub tls: Option<&'a TlsArgs>,
+    /// dockerd's environment from the engine settings.
+    pub docker_env: &'a [(String, String)],
 }
 
 /// sshd, containerd, dockerd, bootlocal.sh (one-shot, if present), getty
@@ -134,6 +136,9 @@ pub fn build(i: &Inputs) -> Vec<Service> {
     dockerd.env = base_env.clone();
     // The root is an initramfs: pivot_root is impossible there.
     dockerd.env.push(("DOCKER_RAMDISK".into(), "true".into()));
+    // The engine settings' (never PATH or DOCKER_RAMDISK: see
+    // crate::wire::engine::Engine::usable).
+    dockerd.env.extend(i.docker_env.iter().cloned());
     dockerd.output = Output::File(log_dir.join("docker.log"));
     dockerd.stop_timeout = Duration::from_secs(20);
     out.push(dockerd);
@@ -197,6 +202,7 @@ mod tests {
             shell: false,
             tty: "ttyS0".into(),
             tls: Some(&tls),
+            docker_env: &[("HTTP_PROXY".into(), "http://10.0.2.2:3128".into())],
         });
         let names: Vec<&str> = s.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(
@@ -219,6 +225,10 @@ mod tests {
              --tlscacert=/t/ca.pem --tlscert=/t/cert.pem --tlskey=/t/key.pem --label a=b --debug"
         );
         assert!(s[2].env.contains(&("DOCKER_RAMDISK".into(), "true".into())));
+        assert!(s[2]
+            .env
+            .contains(&("HTTP_PROXY".into(), "http://10.0.2.2:3128".into())));
+        assert!(!s[1].env.iter().any(|(k, _)| k == "HTTP_PROXY"));
         assert_eq!(s[3].restart, Restart::Never);
         assert_eq!(s[4].argv.join(" "), "busybox getty 115200 ttyS0");
         assert_eq!(

@@ -175,6 +175,7 @@ mod tests {
                     fs: ShareFs::NineP,
                 },
             ],
+            engine: None,
         };
         let sys = FakeSys::new();
         let done = mount_all(&sys, t.path(), &cfg);

@@ -52,6 +52,30 @@ pub fn errors(log: &str) -> Vec<String> {
         .collect()
 }
 
+/// What service `name` (e.g. `dockerd`) said when it last ended, in
+/// `log` (the agent's `service NAME said: …` lines).
+pub fn last_said(log: &str, name: &str) -> Option<String> {
+    console::lines(log)
+        .filter_map(|l| console::parse_service_said(l.text))
+        .filter(|(n, _)| *n == name)
+        .last()
+        .map(|(_, w)| w.trim().to_string())
+}
+
+/// [`last_said`] of what came after the last ready line (a service that
+/// ended once the boot was over).
+pub fn said_since_ready(log: &str, name: &str) -> Option<String> {
+    let from = log.rfind(crate::wire::ready::PREFIX).unwrap_or(0);
+    last_said(&log[from..], name)
+}
+
+/// `: dockerd said: …` for an error message, or nothing.
+pub fn dockerd_said(log: &str) -> String {
+    last_said(log, "dockerd")
+        .map(|w| format!(": dockerd said: {w}"))
+        .unwrap_or_default()
+}
+
 /// Lines that open a kernel oops report: its cause comes first, long
 /// before the panic line that ends it.
 const OOPS_START: &[&str] = &[
@@ -153,6 +177,33 @@ mod tests {
         assert_eq!(shown.lines().count(), 30);
         // Without an oops report, the tail.
         assert_eq!(failure("a\nb\nc\n", 2), "b\nc");
+    }
+
+    #[test]
+    fn a_service_s_last_words_are_found_before_and_after_the_ready_line() {
+        let log = format!(
+            "{BOOTING}[ 9ms] b2d-init WARN  service dockerd (pid 7) ended after 0.2s: exit code 1; restart in 0.5s\n\
+             [ 9ms] b2d-init ERROR service dockerd said: unknown flag: --x\n\
+             [ 9ms] b2d-init ERROR service sshd said: no host keys\n\
+             [10ms] b2d-init ERROR service dockerd said: invalid mirror\n"
+        );
+        assert_eq!(
+            last_said(&log, "dockerd").as_deref(),
+            Some("invalid mirror")
+        );
+        assert_eq!(last_said(&log, "sshd").as_deref(), Some("no host keys"));
+        assert_eq!(last_said(BOOTING, "dockerd"), None);
+        assert_eq!(dockerd_said(&log), ": dockerd said: invalid mirror");
+        assert_eq!(dockerd_said(BOOTING), "");
+        let ready = format!(
+            "{log}b2d-ready {{\"ms\":1,\"ip\":[],\"data\":null,\"ssh\":true,\"docker\":true}}\n"
+        );
+        assert_eq!(said_since_ready(&ready, "dockerd"), None);
+        let later = format!("{ready}[99ms] b2d-init ERROR service dockerd said: out of disk\n");
+        assert_eq!(
+            said_since_ready(&later, "dockerd").as_deref(),
+            Some("out of disk")
+        );
     }
 
     #[test]

@@ -36,6 +36,10 @@ pub struct NewMachine {
     /// Public keys authorized besides the machine's own (the user's usual
     /// key, so plain `ssh docker@…` works too).
     pub extra_keys: Vec<PathBuf>,
+    /// The engine settings the disk carries in its userdata (the guest
+    /// installs them at its first boot; QEMU boots also hand over the
+    /// current ones every time).
+    pub engine: crate::wire::engine::Engine,
 }
 
 fn ed25519(comment: &str) -> Result<PrivateKey, ssh_key::Error> {
@@ -46,6 +50,15 @@ fn ed25519(comment: &str) -> Result<PrivateKey, ssh_key::Error> {
 
 fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), MachineError> {
     crate::atomic::write_atomic(path, data, mode).map_err(io_err("writing", path))
+}
+
+/// The userdata entry `.b2d/engine.json`, when there are settings.
+pub fn engine_extension(e: &crate::wire::engine::Engine) -> Option<Extension> {
+    (!e.is_empty()).then(|| Extension {
+        name: crate::wire::engine::FILE_NAME.into(),
+        mode: 0o600,
+        data: e.to_json(),
+    })
 }
 
 /// Copy `iso` to `dest` through a temporary file, so `dest` is never torn.
@@ -125,6 +138,7 @@ fn populate(dir: &Path, new: &NewMachine) -> Result<Machine, CreateError> {
         },
     ];
     ext.extend(certs::create(dir, &new.name)?);
+    ext.extend(engine_extension(&new.engine));
 
     disk_image::create(&CreateSpec {
         path: m.disk(),
@@ -158,8 +172,10 @@ mod tests {
                 docker_port: 2,
                 mounts: None,
                 mount_type: None,
+                engine: Default::default(),
             },
             extra_keys: vec![],
+            engine: Default::default(),
         }
     }
 
@@ -201,6 +217,34 @@ mod tests {
         assert!(out.status.success(), "{out:?}");
         assert!(user_pub.starts_with(String::from_utf8_lossy(&out.stdout).trim_end()));
         assert_eq!(store.open("dev").unwrap().config, m.config);
+    }
+
+    #[test]
+    fn engine_settings_travel_in_the_userdata_only_when_there_are_some() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store {
+            root: t.path().join("machines"),
+        };
+        let plain = create(&store, &new(t.path(), "plain")).unwrap();
+        let entries = |m: &Machine| {
+            let json = serde_json::to_value(disk_image::inspect(&m.disk()).unwrap()).unwrap();
+            json["entries"].to_string()
+        };
+        assert!(!entries(&plain).contains("engine.json"));
+        let mut n = new(t.path(), "set");
+        n.engine
+            .daemon
+            .insert("labels".into(), serde_json::json!(["a=b"]));
+        let m = create(&store, &n).unwrap();
+        assert!(entries(&m).contains(".b2d/engine.json"), "{}", entries(&m));
+        let bytes = std::fs::read(m.disk()).unwrap();
+        let archive = crate::disk::userdata::read(&bytes[..1 << 20]).unwrap();
+        let e = archive.file(".b2d/engine.json").unwrap();
+        assert_eq!(e.mode & 0o777, 0o600);
+        assert_eq!(
+            crate::wire::engine::Engine::parse(&e.data).unwrap(),
+            n.engine
+        );
     }
 
     #[test]

@@ -73,6 +73,9 @@ pub struct Config {
     /// usable virtiofsd is installed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_type: Option<crate::wire::guest_config::ShareFs>,
+    /// The engine settings (`--engine-opt`, `--registry-mirror`…).
+    #[serde(default, skip_serializing_if = "super::engine::EngineConfig::is_empty")]
+    pub engine: super::engine::EngineConfig,
 }
 
 #[derive(Debug, Clone)]
@@ -228,6 +231,7 @@ pub(crate) fn sample(dir: impl Into<PathBuf>) -> Machine {
             docker_port: 40376,
             mounts: None,
             mount_type: None,
+            engine: Default::default(),
         },
     }
 }

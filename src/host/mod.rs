@@ -16,6 +16,7 @@ pub mod context;
 pub mod control;
 pub mod create;
 pub mod disk_image;
+pub mod engine;
 pub mod hints;
 pub mod iso;
 pub mod machine;

@@ -26,6 +26,8 @@ pub enum QemuError {
     SocketPath { path: PathBuf, len: usize },
     #[error(transparent)]
     Virtiofs(#[from] super::virtiofs::VirtiofsError),
+    #[error(transparent)]
+    Engine(#[from] super::engine::EngineError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -159,7 +161,14 @@ pub fn start(
         let _ = std::fs::remove_file(&sock);
     }
     let _ = std::fs::remove_file(m.pid_file());
-    let config = shares::guest_config(mounts, shares.fs());
+    let mut config = shares::guest_config(mounts, shares.fs());
+    // The engine settings, from the host's environment of this boot
+    // (proxies). A resume boots nothing: the guest keeps what it has.
+    let engine = super::engine::for_guest_here(&m.config.engine);
+    config.engine = match launch {
+        Launch::Cold => Some(engine?),
+        Launch::Incoming { .. } => engine.ok(),
+    };
     let text = serde_json::to_vec(&config).unwrap_or_default();
     let path = m.guest_config();
     crate::atomic::write_atomic(&path, &text, 0o644)

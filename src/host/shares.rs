@@ -163,6 +163,7 @@ pub fn guest_config(mounts: &[Mount], fs: ShareFs) -> GuestConfig {
                 fs,
             })
             .collect(),
+        engine: None,
     }
 }
 

@@ -118,6 +118,11 @@ impl VmSpec {
             ),
             "-serial".into(),
             "chardev:serial0".into(),
+            // The guest's RTC follows the host's clock, also while the VM
+            // is paused: the guest agent steps its clock to it (see
+            // guest::clock).
+            "-rtc".into(),
+            "base=utc,clock=host".into(),
             "-device".into(),
             "virtio-rng-pci".into(),
             // The guest hands its free pages back (see guest::reclaim).
@@ -232,6 +237,7 @@ mod tests {
         assert!(a.contains("-chardev file,id=serial0,path=/tmp/serial.log -serial chardev:serial0"));
         assert!(a.contains("-no-reboot"));
         assert!(a.contains("cache=unsafe"));
+        assert!(a.contains("-rtc base=utc,clock=host"), "{a}");
     }
 
     #[test]

@@ -55,6 +55,8 @@ pub enum Call {
         args: Vec<String>,
         env: Vec<(String, String)>,
     },
+    ClockRead,
+    RtcRead(PathBuf),
     SetClock(u64),
     Power(PowerAction),
 }
@@ -125,6 +127,8 @@ impl std::fmt::Display for Call {
                 let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
                 format!("spawn {}{program} {}", env.concat(), args.join(" "))
             }
+            Call::ClockRead => "clock_ms".into(),
+            Call::RtcRead(rtc) => format!("rtc_seconds {}", rtc.display()),
             Call::SetClock(ms) => format!("set_clock {ms}"),
             Call::Power(action) => format!("power {action:?}"),
         };
@@ -140,6 +144,15 @@ pub struct FakeSys {
     failures: Mutex<Vec<(String, Failure)>>,
     sizes: Mutex<Vec<(PathBuf, u64)>>,
     outputs: Mutex<Vec<(String, CmdOutput)>>,
+    clocks: Mutex<Option<Clocks>>,
+}
+
+/// The fake's two clocks: the system's, and the true time the RTC
+/// counts (in whole seconds).
+#[derive(Debug, Clone, Copy)]
+struct Clocks {
+    system_ms: u64,
+    true_ms: u64,
 }
 
 /// A scripted failure: an error of some kind, or the kernel's errno.
@@ -174,6 +187,23 @@ impl FakeSys {
     /// Answer `run` calls whose line starts with `prefix` with `out`.
     pub fn set_output(&self, prefix: &str, out: CmdOutput) {
         self.outputs.lock().unwrap().push((prefix.to_string(), out));
+    }
+    /// Give the fake a system clock at `system_ms` and an RTC counting
+    /// the true time `true_ms` (without them `clock_ms` is the real
+    /// clock and there is no RTC).
+    pub fn set_clocks(&self, system_ms: u64, true_ms: u64) {
+        *self.clocks.lock().unwrap() = Some(Clocks { system_ms, true_ms });
+    }
+    /// Time passes for both clocks.
+    pub fn advance(&self, d: std::time::Duration) {
+        if let Some(c) = self.clocks.lock().unwrap().as_mut() {
+            c.system_ms += d.as_millis() as u64;
+            c.true_ms += d.as_millis() as u64;
+        }
+    }
+    /// The fake's system clock, ms.
+    pub fn system_ms(&self) -> Option<u64> {
+        self.clocks.lock().unwrap().map(|c| c.system_ms)
     }
     /// The calls so far, typed.
     pub fn typed_calls(&self) -> Vec<Call> {
@@ -303,8 +333,31 @@ impl Sys for FakeSys {
                 .collect(),
         })
     }
+    fn clock_ms(&self) -> io::Result<u64> {
+        self.record(Call::ClockRead)?;
+        match *self.clocks.lock().unwrap() {
+            Some(c) => Ok(c.system_ms),
+            None => Ok(std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as u64)),
+        }
+    }
+    fn rtc_seconds(&self, rtc: &Path) -> io::Result<u64> {
+        self.record(Call::RtcRead(rtc.to_path_buf()))?;
+        match *self.clocks.lock().unwrap() {
+            Some(c) => Ok(c.true_ms / 1000),
+            None => Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                "no RTC in the fake",
+            )),
+        }
+    }
     fn set_clock(&self, unix_ms: u64) -> io::Result<()> {
-        self.record(Call::SetClock(unix_ms))
+        self.record(Call::SetClock(unix_ms))?;
+        if let Some(c) = self.clocks.lock().unwrap().as_mut() {
+            c.system_ms = unix_ms;
+        }
+        Ok(())
     }
     fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput> {
         let call = Call::Run {

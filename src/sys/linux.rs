@@ -257,6 +257,26 @@ impl Sys for RealSys {
             .map(drop)
     }
 
+    fn clock_ms(&self) -> io::Result<u64> {
+        let ts = nix::time::clock_gettime(nix::time::ClockId::CLOCK_REALTIME)?;
+        let ms = ts.tv_sec() as i64 * 1000 + ts.tv_nsec() as i64 / 1_000_000;
+        u64::try_from(ms).map_err(|_| io::Error::other("the clock is before 1970"))
+    }
+
+    fn rtc_seconds(&self, rtc: &Path) -> io::Result<u64> {
+        // The class attribute reads the hardware clock each time (no
+        // exclusive open of /dev/rtc0, which would lock out hwclock).
+        let path = rtc.join("since_epoch");
+        let text = std::fs::read_to_string(&path).with_path("read", &path)?;
+        text.trim().parse().map_err(|_| {
+            io::Error::from(PathError::new(
+                "parse",
+                &path,
+                io::Error::new(io::ErrorKind::InvalidData, "not a number of seconds"),
+            ))
+        })
+    }
+
     fn set_clock(&self, unix_ms: u64) -> io::Result<()> {
         let ts = nix::sys::time::TimeSpec::new(
             (unix_ms / 1000) as _,

@@ -93,6 +93,11 @@ pub trait Sys: Send + Sync {
     /// Start a program and leave it: PID 1's supervisor reaps it. `env`
     /// is added to the agent's environment.
     fn spawn(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> io::Result<()>;
+    /// The wall clock (CLOCK_REALTIME), ms since the Unix epoch.
+    fn clock_ms(&self) -> io::Result<u64>;
+    /// The hardware clock `rtc` (`/sys/class/rtc/rtc0`), whole seconds
+    /// since the Unix epoch (it keeps UTC).
+    fn rtc_seconds(&self, rtc: &Path) -> io::Result<u64>;
     /// Step the wall clock (CLOCK_REALTIME) to `unix_ms`.
     fn set_clock(&self, unix_ms: u64) -> io::Result<()>;
     fn power(&self, action: PowerAction) -> io::Result<()>;

@@ -90,6 +90,21 @@ pub fn lines(log: &str) -> impl Iterator<Item = LogLine<'_>> {
     log.lines().filter_map(parse_line)
 }
 
+/// The text of the agent's line for a service that ended with words of
+/// its own (its last lines of output): `service dockerd said: unable to
+/// configure the Docker daemon with file …`. `b2d status` and `b2d up`
+/// show them.
+pub fn service_said(name: &str, words: &str) -> String {
+    format!("service {name} said: {words}")
+}
+
+/// The service and its words, from the text of a [`service_said`] line.
+pub fn parse_service_said(text: &str) -> Option<(&str, &str)> {
+    let rest = text.strip_prefix("service ")?;
+    let (name, words) = rest.split_once(" said: ")?;
+    (!name.is_empty() && !name.contains(' ')).then_some((name, words))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -121,6 +136,24 @@ mod tests {
             format_line(12345678, Level::Warn, "w"),
             "[12345678ms] b2d-init WARN  w\n"
         );
+    }
+
+    #[test]
+    fn a_service_s_words_round_trip() {
+        let t = service_said("dockerd", "unknown flag: --x; a: b");
+        assert_eq!(t, "service dockerd said: unknown flag: --x; a: b");
+        assert_eq!(
+            parse_service_said(&t),
+            Some(("dockerd", "unknown flag: --x; a: b"))
+        );
+        let line = format_line(9, Level::Error, &t);
+        assert_eq!(
+            parse_line(&line).and_then(|l| parse_service_said(l.text)),
+            Some(("dockerd", "unknown flag: --x; a: b"))
+        );
+        for other in ["service dockerd: started", "service  said: x", "said: x"] {
+            assert_eq!(parse_service_said(other), None, "{other}");
+        }
     }
 
     #[test]

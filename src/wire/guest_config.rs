@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 /// The fw_cfg item name.
 pub const FW_CFG_NAME: &str = "opt/org.b2d/config";
 
-/// Largest config the guest reads.
-pub const MAX_SIZE: u64 = 64 << 10;
+/// Largest config the guest reads (the shares and the engine settings).
+pub const MAX_SIZE: u64 = (64 << 10) + super::engine::MAX_SIZE as u64;
 
 /// How a folder crosses into the guest.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -52,6 +52,10 @@ pub struct Share {
 pub struct GuestConfig {
     #[serde(default)]
     pub shares: Vec<Share>,
+    /// The machine's engine settings; None (a config from before them, or
+    /// a resume) keeps what the guest applied last.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engine: Option<super::engine::Engine>,
 }
 
 /// Why a share from the host is refused by the guest.
@@ -97,6 +101,7 @@ mod tests {
     fn shares_round_trip_and_system_paths_are_refused() {
         let c = GuestConfig {
             shares: vec![share("/home/alice")],
+            engine: None,
         };
         let text = serde_json::to_string(&c).unwrap();
         assert_eq!(

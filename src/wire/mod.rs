@@ -8,9 +8,13 @@
 //!   the host agent that forwards them.
 //! - [`tunnel`]: the frames that carry forwarded TCP connections.
 //! - [`control`]: the host's requests around a suspend, and the replies.
+//! - [`guest_config`]: the per-boot config QEMU hands the guest.
+//! - [`engine`]: the engine settings (daemon.json, dockerd's environment,
+//!   CA certificates) in that config and in the userdata.
 
 pub mod console;
 pub mod control;
+pub mod engine;
 pub mod guest_config;
 pub mod ports;
 pub mod ready;

@@ -9,6 +9,7 @@
 //! else is an orphan PID 1 inherited and is reaped and logged.
 
 mod spec;
+pub mod words;
 
 pub use spec::{describe, shutdown_for, Backoff, Event, LoopEnd, Output, Restart, Service};
 
@@ -20,6 +21,8 @@ use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
 use nix::unistd::Pid;
 use std::os::fd::AsFd;
 use std::os::unix::process::CommandExt;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// The signals PID 1 handles through the signalfd.
@@ -76,6 +79,10 @@ struct Slot {
     restart_at: Option<Instant>,
     starts: u32,
     exits: u32,
+    /// The exits, for other threads ([`Supervisor::exit_counter`]).
+    shared_exits: Arc<AtomicU32>,
+    /// Where this run's output began in its log file.
+    log_start: u64,
 }
 
 pub struct Supervisor {
@@ -107,6 +114,8 @@ impl Supervisor {
                 restart_at: Some(now),
                 starts: 0,
                 exits: 0,
+                shared_exits: Arc::new(AtomicU32::new(0)),
+                log_start: 0,
             })
             .collect();
         Ok(Supervisor {
@@ -124,6 +133,12 @@ impl Supervisor {
     }
     pub fn exits(&self, name: &str) -> u32 {
         self.slot(name).map_or(0, |s| s.exits)
+    }
+    /// How many times service `name` ended (or failed to start), for
+    /// another thread to watch (the ready line gives up on a dockerd that
+    /// keeps exiting).
+    pub fn exit_counter(&self, name: &str) -> Option<Arc<AtomicU32>> {
+        self.slot(name).map(|s| s.shared_exits.clone())
     }
     pub fn pid(&self, name: &str) -> Option<i32> {
         self.slot(name).and_then(|s| s.pid).map(Pid::as_raw)
@@ -184,6 +199,10 @@ impl Supervisor {
             s.restart_at = None;
             s.started = now;
             s.starts += 1;
+            s.log_start = match &s.spec.output {
+                Output::File(p) => std::fs::metadata(p).map_or(0, |m| m.len()),
+                Output::Console => 0,
+            };
             match Self::spawn(&s.spec) {
                 Ok(pid) => {
                     log::info!("service {}: started, pid {pid}", s.spec.name);
@@ -204,6 +223,7 @@ impl Supervisor {
                         error: e.to_string(),
                     });
                     s.exits += 1;
+                    s.shared_exits.fetch_add(1, Ordering::SeqCst);
                     Self::schedule(&self.backoff, s, now);
                 }
             }
@@ -240,7 +260,17 @@ impl Supervisor {
                 Some(s) => {
                     s.pid = None;
                     s.exits += 1;
+                    s.shared_exits.fetch_add(1, Ordering::SeqCst);
                     let up = now.saturating_duration_since(s.started);
+                    // Why it ended, in its own words: an unexpected end
+                    // (any of a service that should run on, a failure of
+                    // a one-shot), not a shutdown.
+                    let unexpected = s.spec.restart == Restart::Always
+                        || !matches!(st, WaitStatus::Exited(_, 0));
+                    let said = match (&s.spec.output, stopping || !unexpected) {
+                        (Output::File(log), false) => words::since(log, s.log_start),
+                        _ => None,
+                    };
                     let restart_in = if stopping {
                         None
                     } else {
@@ -259,11 +289,15 @@ impl Supervisor {
                             up.as_secs_f64()
                         ),
                     }
+                    if let Some(w) = &said {
+                        log::error!("{}", crate::wire::console::service_said(&s.spec.name, w));
+                    }
                     self.events.push(Event::Exited {
                         name: s.spec.name.clone(),
                         pid: pid.as_raw(),
                         status,
                         restart_in,
+                        said,
                     });
                 }
                 None => {

@@ -95,6 +95,8 @@ pub enum Event {
         pid: i32,
         status: String,
         restart_in: Option<Duration>,
+        /// Its last words, when it ended unexpectedly and said why.
+        said: Option<String>,
     },
     Orphan {
         pid: i32,

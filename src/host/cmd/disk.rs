@@ -7,6 +7,7 @@ use crate::disk::image::ImageFormat;
 use crate::disk::size::Human;
 use crate::disk::userdata::{Compat, EntryKind};
 use crate::host::disk_image::{self, CreateSpec, DiskImageError, Inspection};
+use crate::host::engine;
 use crate::host::ssh_keys::{self, KeyError};
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,10 @@ pub enum DiskCmdError {
     Keys(#[from] KeyError),
     #[error(transparent)]
     Image(#[from] DiskImageError),
+    #[error(transparent)]
+    Engine(#[from] crate::host::engine::EngineError),
+    #[error("--compat docker-machine writes only docker-machine's entries, so no engine settings: drop --compat, or drop the engine flags")]
+    EngineInCompat,
 }
 
 /// `b2d disk create` as parsed.
@@ -31,6 +36,8 @@ pub struct CreateOptions {
     pub ssh_keys: Vec<PathBuf>,
     pub compat: Compat,
     pub force: bool,
+    /// Engine settings for the userdata (`.b2d/engine.json`).
+    pub engine: crate::host::engine::EngineArgs,
 }
 
 /// Write the disk with the named keys, or with the default key under
@@ -40,12 +47,22 @@ pub fn create(o: &CreateOptions, home: Option<&Path>) -> Result<Inspection, Disk
     if keys.is_empty() {
         keys.push(ssh_keys::default_key(home.ok_or(DiskCmdError::NoHome)?)?);
     }
+    let mut extensions = Vec::new();
+    if !o.engine.is_empty() {
+        if o.compat == Compat::DockerMachine {
+            return Err(DiskCmdError::EngineInCompat);
+        }
+        let c = engine::apply(&Default::default(), &o.engine)?;
+        extensions.extend(crate::host::create::engine_extension(
+            &engine::for_guest_here(&c)?,
+        ));
+    }
     Ok(disk_image::create(&CreateSpec {
         path: o.path.clone(),
         size: o.size,
         format: o.format,
         authorized_keys: ssh_keys::authorized_keys(&keys)?,
-        extensions: Vec::new(),
+        extensions,
         compat: o.compat,
         force: o.force,
     })?)
@@ -172,7 +189,30 @@ mod tests {
             ssh_keys: keys,
             compat: Compat::DockerMachine,
             force: false,
+            engine: Default::default(),
         }
+    }
+
+    #[test]
+    fn engine_settings_go_into_a_b2d_disk_and_never_a_docker_machine_one() {
+        let t = tempfile::tempdir().unwrap();
+        let mut o = options(t.path(), vec![key(t.path())]);
+        o.engine.registry_mirrors = vec!["https://m.example".into()];
+        let e = create(&o, None).unwrap_err().to_string();
+        assert!(e.starts_with("--compat docker-machine writes only"), "{e}");
+        assert!(!o.path.exists());
+        o.compat = Compat::B2d;
+        o.engine.labels = vec!["bad".into()];
+        let e = create(&o, None).unwrap_err().to_string();
+        assert!(e.starts_with("--engine-label bad: "), "{e}");
+        assert!(!o.path.exists());
+        o.engine.labels = vec!["a=b".into()];
+        let i = create(&o, None).unwrap();
+        assert!(
+            i.entries.iter().any(|e| e.path == ".b2d/engine.json"),
+            "{:?}",
+            i.entries
+        );
     }
 
     #[test]

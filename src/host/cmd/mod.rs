@@ -4,15 +4,22 @@
 //! except through a writer or progress sink the caller hands in.
 
 pub mod boot_phases;
+pub mod cp;
 pub mod disk;
 pub mod env;
+pub mod inspect;
+pub mod kill;
 pub mod lifecycle;
 pub mod logs;
 pub mod ports;
+pub mod restart;
 pub mod ssh;
+pub mod ssh_config;
 pub mod status;
 pub mod suspend;
+pub mod template;
 pub mod up;
+pub mod url;
 
 use crate::host::hints;
 use crate::host::machine::{Machine, MachineError, Store};

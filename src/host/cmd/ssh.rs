@@ -24,37 +24,50 @@ pub fn command(
 /// busy host included).
 pub const SSH_CONNECT_SECS: u64 = 30;
 
-/// Arguments for `ssh` (without the program name) to reach `m` as docker,
-/// running `cmd` if it is not empty.
-pub fn args(m: &Machine, cmd: &[String]) -> Vec<String> {
-    let opt = |k: &str, v: &str| ["-o".to_string(), format!("{k}={v}")];
-    let mut a: Vec<String> = [
-        opt("StrictHostKeyChecking", "yes"),
-        opt("UserKnownHostsFile", &m.known_hosts().display().to_string()),
-        opt("GlobalKnownHostsFile", "/dev/null"),
-        opt("HostKeyAlias", &m.host_key_alias()),
-        opt("HostKeyAlgorithms", "ssh-ed25519"),
-        opt("CheckHostIP", "no"),
-        opt("UpdateHostKeys", "no"),
-        opt("IdentitiesOnly", "yes"),
-        opt("PasswordAuthentication", "no"),
-        opt("KbdInteractiveAuthentication", "no"),
-        opt("LogLevel", "ERROR"),
+/// The OpenSSH options that pin a connection to machine `m`: its own
+/// key and known_hosts, strict host key checking, no passwords, and a
+/// session that ends rather than hangs on a mute guest. `b2d ssh`,
+/// `b2d cp` (scp) and `b2d ssh-config` all use them.
+pub fn pinned_options(m: &Machine) -> Vec<(&'static str, String)> {
+    vec![
+        ("StrictHostKeyChecking", "yes".into()),
+        ("UserKnownHostsFile", m.known_hosts().display().to_string()),
+        ("GlobalKnownHostsFile", "/dev/null".into()),
+        ("HostKeyAlias", m.host_key_alias()),
+        ("HostKeyAlgorithms", "ssh-ed25519".into()),
+        ("CheckHostIP", "no".into()),
+        ("UpdateHostKeys", "no".into()),
+        ("IdentitiesOnly", "yes".into()),
+        ("PasswordAuthentication", "no".into()),
+        ("KbdInteractiveAuthentication", "no".into()),
+        ("LogLevel", "ERROR".into()),
         // A guest that stops answering ends the session with an error
         // instead of a hang: the forward accepts at once, so the timeout
         // is what bounds the handshake (OpenSSH applies it there too).
-        opt("ConnectTimeout", &SSH_CONNECT_SECS.to_string()),
-        opt("ServerAliveInterval", "15"),
-        opt("ServerAliveCountMax", "4"),
+        ("ConnectTimeout", SSH_CONNECT_SECS.to_string()),
+        ("ServerAliveInterval", "15".into()),
+        ("ServerAliveCountMax", "4".into()),
     ]
-    .concat();
-    a.extend([
-        "-i".into(),
-        m.ssh_key().display().to_string(),
-        "-p".into(),
-        m.config.ssh_port.to_string(),
-        "docker@127.0.0.1".into(),
-    ]);
+}
+
+/// [`pinned_options`] as `-o KEY=VALUE` arguments, then the key.
+pub fn option_args(m: &Machine) -> Vec<String> {
+    let mut a: Vec<String> = pinned_options(m)
+        .into_iter()
+        .flat_map(|(k, v)| ["-o".to_string(), format!("{k}={v}")])
+        .collect();
+    a.extend(["-i".into(), m.ssh_key().display().to_string()]);
+    a
+}
+
+/// The user and address `b2d ssh` logs in at.
+pub const LOGIN: &str = "docker@127.0.0.1";
+
+/// Arguments for `ssh` (without the program name) to reach `m` as docker,
+/// running `cmd` if it is not empty.
+pub fn args(m: &Machine, cmd: &[String]) -> Vec<String> {
+    let mut a = option_args(m);
+    a.extend(["-p".into(), m.config.ssh_port.to_string(), LOGIN.into()]);
     if !cmd.is_empty() {
         a.push("--".into());
         a.extend(cmd.iter().cloned());

@@ -47,6 +47,10 @@ pub struct Status {
     /// Unknown (null) until the guest is ready.
     pub persistent: Option<bool>,
     pub docker: Option<bool>,
+    /// What dockerd said when it last ended this boot (a setting it
+    /// refused), if it did: before the ready line when Docker never
+    /// answered, after it otherwise.
+    pub docker_said: Option<String>,
     pub cpus: u32,
     pub memory_mib: u32,
     pub disk_size: u64,
@@ -73,12 +77,18 @@ pub fn ip(store: &Store, name: &str, exe: &str) -> Result<String, CmdError> {
 
 pub fn of(m: &Machine) -> Status {
     let pid = qemu::running_pid(m);
-    let ready = pid
-        .and_then(|_| std::fs::read_to_string(m.serial_log()).ok())
-        .and_then(|log| match console::read(&log) {
-            Boot::Ready(r) => Some(r),
-            _ => None,
-        });
+    let log = pid
+        .and_then(|_| std::fs::read(m.serial_log()).ok())
+        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .unwrap_or_default();
+    let ready = match console::read(&log) {
+        Boot::Ready(r) => Some(r),
+        _ => None,
+    };
+    let docker_said = match &ready {
+        Some(r) if r.docker => console::said_since_ready(&log, "dockerd"),
+        _ => console::last_said(&log, "dockerd"),
+    };
     let state = match (pid, &ready) {
         (None, _) if crate::host::saved::is_suspended(m) => State::Suspended,
         (None, _) => State::Stopped,
@@ -96,6 +106,7 @@ pub fn of(m: &Machine) -> Status {
         data: ready.as_ref().and_then(|r| r.data.clone()),
         persistent: ready.as_ref().map(|r| r.data.is_some()),
         docker: ready.as_ref().map(|r| r.docker),
+        docker_said,
         cpus: m.config.cpus,
         memory_mib: m.config.memory_mib,
         disk_size: m.config.disk_size,
@@ -128,9 +139,17 @@ pub fn render(s: &Status) -> String {
                 None => "NONE: running from RAM, data is lost at stop".into(),
             },
         );
-        if s.docker == Some(false) {
-            row("Docker", "not answering (see `b2d logs`)".into());
+        match (s.docker, &s.docker_said) {
+            (Some(false), Some(w)) => row("Docker", format!("not answering: dockerd said: {w}")),
+            (Some(false), None) => row("Docker", "not answering (see `b2d logs`)".into()),
+            (_, Some(w)) => row(
+                "Docker",
+                format!("dockerd ended since the boot, saying: {w}"),
+            ),
+            _ => {}
         }
+    } else if let (State::Starting, Some(w)) = (s.state, &s.docker_said) {
+        row("Docker", format!("dockerd ended, saying: {w}"));
     }
     row(
         "Resources",
@@ -236,6 +255,30 @@ mod tests {
         assert_eq!(v["state"], "Suspended");
         let ls = list(&store, Format::Human).unwrap();
         assert!(ls.contains(" Suspended "), "{ls}");
+    }
+
+    #[test]
+    fn dockerd_s_own_words_show_when_it_does_not_answer() {
+        let t = tempfile::tempdir().unwrap();
+        let mut s = of(&sample(t.path()));
+        s.state = State::Running;
+        s.docker = Some(false);
+        s.docker_said = Some("invalid registry mirror: x".into());
+        let text = render(&s);
+        assert!(
+            text.contains("Docker      not answering: dockerd said: invalid registry mirror: x\n"),
+            "{text}"
+        );
+        s.docker = Some(true);
+        assert!(render(&s).contains("Docker      dockerd ended since the boot, saying: invalid"));
+        s.docker_said = None;
+        assert!(!render(&s).contains("Docker "), "{}", render(&s));
+        s.state = State::Starting;
+        s.docker = None;
+        s.docker_said = Some("bad".into());
+        assert!(render(&s).contains("Docker      dockerd ended, saying: bad\n"));
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["docker_said"], "bad");
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! What `b2d up` changes on an existing machine: a new ISO, CPUs, memory
-//! and a larger disk for a stopped one; for a running one, the options it
-//! has to leave for the next boot.
+//! What `b2d up` changes on an existing machine: a new ISO, CPUs, memory,
+//! a larger disk and engine settings for a stopped one; for a running
+//! one, the options it has to leave for the next boot.
 
 use super::{UpError, UpOptions};
 use crate::disk::size::{gib, Human};
 use crate::host::create;
+use crate::host::engine;
 use crate::host::iso;
 use crate::host::machine::Machine;
 use crate::host::ports::Moved;
@@ -135,6 +136,8 @@ pub(super) fn ignored(m: &Machine, o: &UpOptions) -> Result<Vec<String>, UpError
             .into_iter()
             .filter_map(|(k, v)| v.map(|v| format!("{k} {v}"))),
     );
+    let engine = engine::apply(&m.config.engine, &o.engine)?;
+    ignored.extend(engine::changed(&m.config.engine, &engine));
     Ok(ignored)
 }
 
@@ -144,9 +147,15 @@ fn iso_changed(m: &Machine, p: &Path) -> Result<bool, UpError> {
     Ok(!iso::same_contents(p, &m.iso()).unwrap_or(false))
 }
 
-/// New ISO, CPUs, memory or a larger disk for a stopped machine.
+/// New ISO, CPUs, memory, a larger disk or engine settings for a stopped
+/// machine.
 pub(super) fn apply(m: &mut Machine, o: &UpOptions) -> Result<Vec<Note>, UpError> {
+    // Checked before anything changes: a refused setting leaves the
+    // machine as it was.
+    let engine = engine::apply(&m.config.engine, &o.engine)?;
+    engine::for_guest_here(&engine)?;
     let mut notes = Vec::new();
+    m.config.engine = engine;
     if let Some(p) = &o.iso {
         if iso_changed(m, p)? {
             create::copy_iso(p, &m.iso()).map_err(create::CreateError::from)?;

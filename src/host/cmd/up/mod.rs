@@ -5,15 +5,15 @@
 //! back as an [`Outcome`], which [`render`] turns into what to print.
 
 mod changes;
+mod render;
 mod resume;
 mod wait;
 
-use super::Said;
 use crate::disk::size::gib;
 use crate::host::accel::{self, Accel};
 use crate::host::console::{self, Boot};
 use crate::host::create::{self, CreateError, NewMachine};
-use crate::host::hints;
+use crate::host::engine::{self, EngineArgs, EngineError};
 use crate::host::iso::{self, IsoError};
 use crate::host::machine::{Config, Machine, MachineError, Store};
 use crate::host::ports::{self, PortError};
@@ -27,6 +27,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use changes::Note;
+pub use render::render;
 
 pub const DEFAULT_CPUS: u32 = 2;
 pub const DEFAULT_MEMORY_MIB: u32 = 2048;
@@ -52,6 +53,9 @@ pub struct UpOptions {
     pub mount_type: Option<String>,
     /// Make `b2d-NAME` the docker CLI's current context.
     pub use_context: bool,
+    /// `--engine-opt`, `--registry-mirror`…; empty keeps what the machine
+    /// has.
+    pub engine: EngineArgs,
     /// This binary, started again as the machine's host agent.
     pub exe: PathBuf,
 }
@@ -88,6 +92,8 @@ pub enum UpError {
     Qemu(#[from] QemuError),
     #[error(transparent)]
     Share(#[from] crate::host::shares::ShareError),
+    #[error(transparent)]
+    Engine(#[from] EngineError),
     #[error("{path}: the disk is {now} and cannot shrink to {size} (that would cut its filesystem); to start over, `b2d rm {name}` and `b2d up {name} --disk-size …`")]
     Shrink {
         name: String,
@@ -108,8 +114,13 @@ pub enum UpError {
         port: u16,
         log: PathBuf,
     },
-    #[error("machine \"{name}\" booted but its Docker engine did not answer; it is left running: see `b2d logs {name}`, then `b2d stop {name}`\n{tail}")]
-    DockerDown { name: String, tail: String },
+    #[error("machine \"{name}\" booted but its Docker engine did not answer{said}\nIt is left running: see `b2d status {name}` and `b2d logs {name}`; to change an engine setting, `b2d stop {name}`, then `b2d up {name}` with the setting fixed (e.g. `--engine-opt none`)\nlast console lines:\n{tail}")]
+    DockerDown {
+        name: String,
+        /// `: dockerd said: …`, or nothing.
+        said: String,
+        tail: String,
+    },
     #[error("machine \"{name}\" failed to boot: {why}\nlast console lines ({log}):\n{tail}")]
     BootFailed {
         name: String,
@@ -313,6 +324,8 @@ pub fn up(
 }
 
 fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine, UpError> {
+    let engine = engine::apply(&Default::default(), &o.engine)?;
+    let wire = engine::for_guest_here(&engine)?;
     let (ssh_port, docker_port) = ports::for_new(store, &o.name, o.ports())?;
     let config = Config {
         cpus: o.cpus.unwrap_or(DEFAULT_CPUS),
@@ -322,6 +335,7 @@ fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine,
         docker_port,
         mounts: Some(shares::from_args(&o.mounts, o.home.as_deref())?),
         mount_type: o.mount_type()?.flatten(),
+        engine,
     };
     // The user's own key too, so plain `ssh -p PORT docker@127.0.0.1` works.
     let extra_keys = o
@@ -335,6 +349,7 @@ fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine,
         iso,
         config,
         extra_keys,
+        engine: wire,
     })
 }
 
@@ -373,59 +388,9 @@ fn rotate_log(m: &Machine) {
     }
 }
 
-/// What `b2d up` prints: the notes and the boot time on stderr, how to
-/// connect on stdout. `exe` spells the commands it suggests.
-pub fn render(m: &Machine, outcome: &Outcome, exe: &str) -> Said {
-    let mut said = Said::default();
-    match outcome {
-        Outcome::AlreadyRunning { ignored, notes } => {
-            for n in notes {
-                said.err += &format!("b2d: {n}\n");
-            }
-            if !ignored.is_empty() {
-                said.err += &format!(
-                    "b2d: \"{}\" is running; not applied until it restarts (`{}` then up again): {}\n",
-                    m.name,
-                    hints::verb(exe, "stop", &m.name),
-                    ignored.join(", ")
-                );
-            }
-            said.out += &format!(
-                "Machine \"{}\" is already running: `eval \"$({})\"` to use it.\n",
-                m.name,
-                hints::verb(exe, "env", &m.name)
-            );
-        }
-        Outcome::Booted {
-            ready,
-            secs,
-            start,
-            accel,
-            notes,
-        } => {
-            for n in notes {
-                said.err += &format!("b2d: {n}\n");
-            }
-            let since = match start {
-                Start::Resume => "after reading its saved state",
-                Start::First | Start::Boot => "after starting QEMU",
-            };
-            said.err += &format!(
-                "Running \"{}\" {secs:.1} s {since} ({}, {}).\n",
-                m.name,
-                start.name(),
-                accel.name()
-            );
-            said.out = hints::connected(m, ready, exe);
-        }
-    }
-    said
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
 
     #[test]
     fn memory_sizes() {
@@ -439,101 +404,6 @@ mod tests {
         assert_eq!(
             parse_memory("100").unwrap_err(),
             "\"100\": memory must be at least 512 MiB (e.g. 2G or 2048)"
-        );
-    }
-
-    fn ready() -> Ready {
-        Ready {
-            ms: 1,
-            ip: vec!["10.0.2.15".into()],
-            data: Some("/mnt/sda1".into()),
-            ssh: true,
-            docker: true,
-            phases: Default::default(),
-        }
-    }
-
-    #[test]
-    fn a_boot_reports_its_notes_and_time_apart_from_how_to_connect() {
-        let m = sample("/m/dev");
-        let booted = Outcome::Booted {
-            ready: Box::new(ready()),
-            secs: 12.34,
-            start: Start::First,
-            accel: Accel::Tcg,
-            notes: vec![Note::Guest("tls: x".into())],
-        };
-        let said = render(&m, &booted, "b2d");
-        assert_eq!(
-            said.err,
-            "b2d: guest: tls: x\nRunning \"dev\" 12.3 s after starting QEMU (first boot, tcg).\n"
-        );
-        assert!(
-            said.out.starts_with("Machine \"dev\" is running.\n"),
-            "{}",
-            said.out
-        );
-        assert!(said.out.contains("eval \"$(b2d env dev)\""), "{}", said.out);
-    }
-
-    #[test]
-    fn a_resume_says_so_and_why_a_suspended_machine_booted_cold() {
-        let m = sample("/m/dev");
-        let resumed = Outcome::Booted {
-            ready: Box::new(ready()),
-            secs: 2.345,
-            start: Start::Resume,
-            accel: Accel::Tcg,
-            notes: vec![],
-        };
-        assert_eq!(
-            render(&m, &resumed, "b2d").err,
-            "Running \"dev\" 2.3 s after reading its saved state (resume, tcg).\n"
-        );
-        let cold = Outcome::Booted {
-            ready: Box::new(ready()),
-            secs: 50.0,
-            start: Start::Boot,
-            accel: Accel::Tcg,
-            notes: vec![
-                Note::NotResumed("/m/dev/disk.img: the disk changed since the suspend".into()),
-                Note::ResumedToRestart {
-                    wanted: vec!["--memory 4096M".into(), "--cpus 4".into()],
-                    killed: None,
-                },
-            ],
-        };
-        assert_eq!(
-            render(&m, &cold, "b2d").err,
-            "b2d: not resumed: /m/dev/disk.img: the disk changed since the suspend; booting cold from the disk, as after a power cut\n\
-             b2d: resumed with its old settings and shut down, to boot cold with --memory 4096M, --cpus 4\n\
-             Running \"dev\" 50.0 s after starting QEMU (boot, tcg).\n"
-        );
-    }
-
-    #[test]
-    fn a_running_machine_names_the_options_it_did_not_take() {
-        let m = sample("/m/dev");
-        let quiet = render(
-            &m,
-            &Outcome::AlreadyRunning {
-                ignored: vec![],
-                notes: vec![],
-            },
-            "b2d",
-        );
-        assert_eq!(quiet.err, "");
-        assert_eq!(
-            quiet.out,
-            "Machine \"dev\" is already running: `eval \"$(b2d env dev)\"` to use it.\n"
-        );
-        let ignored = Outcome::AlreadyRunning {
-            ignored: vec!["--memory 4096M".into(), "--cpus 4".into()],
-            notes: vec![Note::AgentStarted],
-        };
-        assert_eq!(
-            render(&m, &ignored, "/x/b2d").err,
-            "b2d: the host agent was not running; started it again\nb2d: \"dev\" is running; not applied until it restarts (`/x/b2d stop dev` then up again): --memory 4096M, --cpus 4\n"
         );
     }
 }

@@ -141,6 +141,7 @@ pub(super) fn attempt(
     let Boot::Ready(ready) = console::read(&log) else {
         return Err(UpError::DockerDown {
             name: m.name.clone(),
+            said: console::dockerd_said(&log),
             tail: console::tail(&log, 15),
         });
     };

@@ -25,6 +25,7 @@ pub(super) fn ready(
             Boot::Ready(_) => {
                 return Err(UpError::DockerDown {
                     name: m.name.clone(),
+                    said: console::dockerd_said(&log),
                     tail: console::tail(&log, 15),
                 })
             }
@@ -94,13 +95,14 @@ mod tests {
         let m = sample(t.path());
         std::fs::write(
             m.serial_log(),
-            "b2d-ready {\"ms\":1,\"ip\":[],\"data\":null,\"ssh\":true,\"docker\":false}\n",
+            "[  9ms] b2d-init ERROR service dockerd said: unknown flag: --frob\n\
+             b2d-ready {\"ms\":1,\"ip\":[],\"data\":null,\"ssh\":true,\"docker\":false}\n",
         )
         .unwrap();
         let e = ready(&m, Instant::now(), Duration::ZERO, &mut Vec::new())
             .unwrap_err()
             .to_string();
-        assert!(e.contains("machine \"dev\" booted but its Docker engine did not answer; it is left running: see `b2d logs dev`"), "{e}");
+        assert!(e.starts_with("machine \"dev\" booted but its Docker engine did not answer: dockerd said: unknown flag: --frob\nIt is left running: see `b2d status dev`"), "{e}");
         std::fs::write(m.serial_log(), "Kernel panic - not syncing: VFS\n").unwrap();
         let e = ready(&m, Instant::now(), Duration::ZERO, &mut Vec::new())
             .unwrap_err()

@@ -3,6 +3,9 @@
 //! QEMU, a port in use, a stopped machine, a disk asked to shrink. None of
 //! them may leave a machine behind or touch an existing one's disk.
 
+mod engine;
+mod verbs;
+
 use b2d::host::create::{create, NewMachine};
 use b2d::host::machine::{Config, Store};
 use std::os::unix::fs::PermissionsExt;
@@ -70,8 +73,10 @@ impl Env {
                     docker_port: 40376,
                     mounts: None,
                     mount_type: None,
+                    engine: Default::default(),
                 },
                 extra_keys: vec![],
+                engine: Default::default(),
             },
         )
         .unwrap();
@@ -109,7 +114,19 @@ fn stdout(out: &Output) -> String {
 fn unknown_machine_and_bad_name() {
     let e = Env::new();
     for verb in [
-        "status", "env", "ssh", "stop", "suspend", "logs", "ip", "rm",
+        "status",
+        "env",
+        "ssh",
+        "stop",
+        "suspend",
+        "logs",
+        "ip",
+        "rm",
+        "restart",
+        "kill",
+        "inspect",
+        "url",
+        "ssh-config",
     ] {
         let msg = stderr(&e.run(&[verb, "nope"]));
         assert!(msg.contains("no machine named \"nope\""), "{verb}: {msg}");

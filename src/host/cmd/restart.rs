@@ -1,0 +1,79 @@
+//! `b2d restart`: `b2d stop` (the ACPI power button, killed after the
+//! timeout; a suspended machine is resumed to shut down cleanly), then
+//! `b2d up` with the machine's settings as they are. The disk, and with
+//! it every image, container and volume, is kept.
+
+use super::lifecycle::{self, Stopped};
+use super::up::{self, Outcome, UpError, UpOptions};
+use super::Said;
+use crate::host::machine::{Machine, MachineError, Store};
+use crate::host::progress::Sink;
+use std::time::Duration;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RestartError {
+    #[error(transparent)]
+    Machine(#[from] MachineError),
+    #[error(transparent)]
+    Up(#[from] UpError),
+}
+
+/// What a restart did: how the machine stopped, and how it came up.
+#[derive(Debug)]
+pub struct Restarted {
+    pub machine: Machine,
+    pub stopped: Stopped,
+    pub outcome: Outcome,
+}
+
+/// Stop machine `o.name` (which must exist: a restart never creates
+/// one), then bring it up with `o`.
+pub fn restart(
+    store: &Store,
+    o: &UpOptions,
+    stop_timeout: Duration,
+    sink: &mut dyn Sink,
+) -> Result<Restarted, RestartError> {
+    let stopped = lifecycle::stop_named(store, &o.name, stop_timeout)?;
+    let (machine, outcome) = up::up(store, o, sink)?;
+    Ok(Restarted {
+        machine,
+        stopped,
+        outcome,
+    })
+}
+
+impl Restarted {
+    /// How it stopped, then what `up` says.
+    pub fn render(&self, exe: &str) -> Said {
+        let stop = self.stopped.render(&self.machine.name);
+        let up = up::render(&self.machine, &self.outcome, exe);
+        Said {
+            out: up.out,
+            err: stop.err + &up.err,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unknown_machine_is_not_created_by_a_restart() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store {
+            root: t.path().join("machines"),
+        };
+        let o = UpOptions {
+            name: "nope".into(),
+            ..Default::default()
+        };
+        let e = restart(&store, &o, Duration::from_secs(1), &mut Vec::new())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("no machine named \"nope\""), "{e}");
+        assert!(e.contains("b2d up nope"), "{e}");
+        assert!(!store.exists("nope"));
+    }
+}
