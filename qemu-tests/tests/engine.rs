@@ -12,7 +12,7 @@
 //!
 //! `clock_ssh_config_cp_restart_kill`: the VM paused with QMP `stop` for
 //! 60 s and resumed with `cont` has the host's time again (within 2 s)
-//! within 5 s; `ssh -F <(b2d ssh-config NAME) b2d-NAME` logs in with
+//! within 5 s; `ssh -F FILE b2d-NAME`, FILE from `b2d ssh-config NAME`, logs in with
 //! strict host key checking (and is refused with a wrong host key);
 //! `b2d cp` copies a directory in and out; `b2d restart` keeps the data;
 //! `b2d url` and `b2d inspect` agree with `b2d status`; `b2d kill` stops
@@ -322,14 +322,25 @@ fn clock_ssh_config_cp_restart_kill() {
     let config = s.dir.path().join("ssh_config");
     let block = s.ok("ssh-config", s.b2d(&["ssh-config", s.name]));
     std::fs::write(&config, &block).unwrap();
+    // From a file, as in ~/.ssh/config: OpenSSH closes every descriptor
+    // above stderr before it reads -F, so `-F <(…)` cannot work.
     let out = s.ok(
-        "ssh -F <(b2d ssh-config)",
+        "ssh -F ssh_config",
         s.bash(&format!(
-            "ssh -F <(\"$B2D\" ssh-config {n}) b2d-{n} true && echo logged-in",
+            "ssh -F {} b2d-{n} true && echo logged-in",
+            config.display(),
             n = s.name
         )),
     );
     assert_eq!(out.trim(), "logged-in");
+    let out = s.ok(
+        "b2d ssh-config | ssh -F /dev/stdin",
+        s.bash(&format!(
+            "\"$B2D\" ssh-config {n} | ssh -F /dev/stdin b2d-{n} echo piped",
+            n = s.name
+        )),
+    );
+    assert_eq!(out.trim(), "piped");
     let kh = s.machine_dir().join("known_hosts");
     let good = std::fs::read_to_string(&kh).unwrap();
     let other = test_support::keygen(s.dir.path()).public_line();
@@ -338,7 +349,8 @@ fn clock_ssh_config_cp_restart_kill() {
     let e = s.fails(
         "ssh with a wrong host key",
         s.bash(&format!(
-            "ssh -F <(\"$B2D\" ssh-config {n}) b2d-{n} true",
+            "ssh -F {} b2d-{n} true",
+            config.display(),
             n = s.name
         )),
     );

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 /// each `dd … conv=fsync`, then a line saying it is synced.
 const WRITER: &str = "i=0; while true; do \
     yes \"block $i\" | head -c 65536 | \
-    dd of=/data/blob bs=65536 seek=$i count=1 conv=notrunc,fsync 2>/dev/null || exit 1; \
+    dd of=/data/blob bs=65536 seek=$i count=1 iflag=fullblock conv=notrunc,fsync 2>/dev/null || exit 1; \
     echo \"synced $i\"; i=$((i+1)); done";
 
 /// Cut power while the writer runs, once it has said `at_least` blocks

@@ -185,7 +185,7 @@ pub enum Cmd {
         name: String,
     },
     /// Print an OpenSSH `Host b2d-NAME` block for ~/.ssh/config (or
-    /// `ssh -F <(b2d ssh-config NAME) b2d-NAME`).
+    /// `b2d ssh-config NAME | ssh -F /dev/stdin b2d-NAME CMD`).
     SshConfig {
         #[arg(default_value = DEFAULT_NAME)]
         name: String,

@@ -1,8 +1,9 @@
 //! `b2d ssh-config`: an OpenSSH `Host b2d-NAME` block for the machine,
 //! with its key, its port and its own known_hosts checked strictly, so
 //! that `ssh b2d-NAME`, scp, rsync and editors' remote-SSH reach it as
-//! `b2d ssh` does. Append it to `~/.ssh/config`, or
-//! `ssh -F <(b2d ssh-config NAME) b2d-NAME`.
+//! `b2d ssh` does. Append it to `~/.ssh/config`, or pipe it:
+//! `b2d ssh-config NAME | ssh -F /dev/stdin b2d-NAME CMD` (OpenSSH closes
+//! every descriptor above stderr before reading `-F`: `<(…)` fails).
 
 use super::ssh;
 use crate::host::machine::{Machine, MachineError, Store};
