@@ -6,7 +6,7 @@ OUT := out
 # Where cargo puts its builds: CARGO_TARGET_DIR when set, as cargo does.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: all build init deps lint test unit bench bench-shares bench-boot fuzz up clean
+.PHONY: all build init deps lint test unit bench bench-shares bench-boot fuzz torture up clean
 
 all: build
 
@@ -48,6 +48,13 @@ bench-boot: iso build
 bench-shares: iso build
 	$(CARGO) build --release --example netblast --target $(MUSL_TARGET)
 	$(CARGO) bench --bench shares
+
+## The whole fault suite in real VMs (about an hour under TCG): power
+## cuts at 24 points of a first boot, cuts in use, killed services, a
+## crash loop, a full disk, misbehaving hooks, a reboot soak; one summary
+## line at the end. `make test` runs a sample of it (tests/torture.rs).
+torture: iso build
+	B2D_TORTURE=full $(CARGO) run --release -p qemu-tests --bin torture
 
 ## Short fuzz runs of every target (cargo-fuzz on stable via RUSTC_BOOTSTRAP).
 FUZZ_SECONDS ?= 60

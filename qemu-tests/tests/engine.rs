@@ -204,6 +204,15 @@ fn engine_settings_reach_dockerd_and_change_on_a_stopped_machine() {
     assert!(guest(&s, "docker info").contains("registry.local:5000"));
 }
 
+/// `SECS YYYY-MM-DD HH:MM:SS.NNNNNNNNN +0000` (stat's `%Y %y`) as
+/// seconds since the epoch.
+fn guest_time(line: &str) -> Option<f64> {
+    let mut w = line.split_whitespace();
+    let secs: f64 = w.next()?.parse().ok()?;
+    let frac = w.nth(1)?.split_once('.')?.1;
+    Some(secs + format!("0.{frac}").parse::<f64>().ok()?)
+}
+
 /// Seconds since the epoch, as a float.
 fn now_s() -> f64 {
     SystemTime::now()
@@ -226,7 +235,9 @@ fn pause_and_resume(s: &Machine, ssh_config: &std::path::Path) {
             "ServerAliveInterval=0",
         ])
         .arg(&alias)
-        .arg("while :; do date +%s.%N; sleep 0.2; done")
+        // busybox date has no %N: a file just touched carries the clock
+        // to the nanosecond (`%Y` its seconds, `%y` the fraction).
+        .arg("while :; do touch /tmp/clock; stat -c '%Y %y' /tmp/clock; sleep 0.2; done")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .spawn()
@@ -236,7 +247,7 @@ fn pause_and_resume(s: &Machine, ssh_config: &std::path::Path) {
     std::thread::spawn(move || {
         for line in std::io::BufReader::new(out).lines() {
             let Ok(line) = line else { return };
-            if let Ok(g) = line.trim().parse::<f64>() {
+            if let Some(g) = guest_time(&line) {
                 if tx.send((now_s(), g)).is_err() {
                     return;
                 }
@@ -426,4 +437,11 @@ fn clock_ssh_config_cp_restart_kill() {
         !log.contains("shutdown requested"),
         "a kill is no clean shutdown"
     );
+}
+
+#[test]
+fn a_touched_files_time_reads_to_the_nanosecond() {
+    let t = guest_time("1796548103 2026-12-06 09:08:23.395994282 +0000").unwrap();
+    assert!((t - 1796548103.395994282).abs() < 1e-6, "{t}");
+    assert_eq!(guest_time("1796548103.%N"), None);
 }
