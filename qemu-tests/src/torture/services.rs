@@ -24,9 +24,10 @@ fn within(limit: Duration, what: &str, mut f: impl FnMut() -> bool) -> Duration 
     t0.elapsed()
 }
 
+/// The Docker API answers (`docker version` gets the server's).
 fn docker_answers(m: &Machine) -> bool {
     m.bash(&format!(
-        "eval \"$(\"$B2D\" env {})\"; docker run --rm bb true",
+        "eval \"$(\"$B2D\" env {})\"; docker version --format '{{{{.Server.Version}}}}'",
         m.name
     ))
     .status
@@ -52,6 +53,8 @@ pub fn kills(m: &Machine) -> usize {
         );
         let after = ssh(m, &format!("pidof {service}"));
         assert_ne!(before.trim(), after.trim(), "{service} has the same pid");
+        // And it runs containers again.
+        assert_eq!(docker(m, "docker run --rm bb echo ran").trim(), "ran");
         let logs = m.ok("logs", m.b2d(&["logs", m.name]));
         assert!(
             logs.lines()
