@@ -48,6 +48,14 @@ pub fn kills(m: &Machine) -> usize {
             &format!("{service} back after kill -9"),
             || match service {
                 "sshd" => m.b2d(&["ssh", m.name, "--", "true"]).status.success(),
+                // dockerd answers without containerd: a container needs it.
+                "containerd" => m
+                    .bash(&format!(
+                        "eval \"$(\"$B2D\" env {})\"; docker run --rm bb true",
+                        m.name
+                    ))
+                    .status
+                    .success(),
                 _ => docker_answers(m),
             },
         );
