@@ -6,7 +6,7 @@ OUT := out
 # Where cargo puts its builds: CARGO_TARGET_DIR when set, as cargo does.
 TARGET_DIR := $(or $(CARGO_TARGET_DIR),target)
 
-.PHONY: all build init deps lint test unit bench bench-shares bench-boot fuzz torture up clean
+.PHONY: all build init deps lint test unit bench bench-sample bench-shares bench-boot fuzz torture up clean
 
 all: build
 
@@ -32,11 +32,21 @@ unit:
 	$(CARGO) nextest run --workspace --no-fail-fast
 
 ## Everything CI runs: lint, the static guest binary, the ISO, all tests
-## (unit, loop-device, real tools, and QEMU boots of out/b2d.iso).
-test: deps lint iso unit
+## (unit, loop-device, real tools, QEMU boots of out/b2d.iso, a sample of
+## the fault suite) and every benchmark once.
+test: deps lint iso unit bench-sample
 
 bench: bench-shares bench-boot
 	$(CARGO) bench --bench disk_create
+
+## Every benchmark once (one run of each case, the boot bench without its
+## resumes, which the suspend test covers): `make test` runs this so the
+## benchmarks keep working; their figures come from `make bench`.
+bench-sample: iso build
+	$(CARGO) build --release --example netblast --target $(MUSL_TARGET)
+	B2D_BENCH_RUNS=1 $(CARGO) bench --bench disk_create
+	B2D_BENCH_RUNS=1 B2D_BENCH_BOOTS_ONLY=1 $(CARGO) bench -p qemu-tests --bench boot
+	B2D_BENCH_RUNS=1 $(CARGO) bench --bench shares
 
 ## Cold and warm boots against a naive shell-init floor, from one ISO, in
 ## one run (about 10 minutes under TCG).

@@ -11,9 +11,13 @@ use std::time::{Duration, Instant};
 
 use b2d::disk::image::{self, ImageFormat};
 
-const RUNS: usize = 15;
 const TIB: u64 = 1 << 40;
 const GIB: u64 = 1 << 30;
+
+/// Each case this many times (`B2D_BENCH_RUNS`, default 15).
+fn runs() -> usize {
+    test_support::bench_runs(15)
+}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -48,7 +52,7 @@ fn main() {
     ];
     let floor_path = dir.path().join("floor");
     let floor = median(
-        (0..RUNS)
+        (0..runs())
             .map(|_| {
                 let d = floor_once(&floor_path, 2 * TIB, &head);
                 std::fs::remove_file(&floor_path).expect("rm floor");
@@ -58,9 +62,9 @@ fn main() {
     );
     for (format, size, label) in formats {
         let path = dir.path().join(format!("disk.{format}"));
-        let mut times = Vec::with_capacity(RUNS);
+        let mut times = Vec::with_capacity(runs());
         let mut allocated = 0;
-        for _ in 0..RUNS {
+        for _ in 0..runs() {
             let t = Instant::now();
             image::create(&path, format, size, &head, false).expect("create image");
             times.push(t.elapsed());

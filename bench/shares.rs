@@ -16,10 +16,14 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const NAME: &str = "bench-shares";
-const RUNS: usize = 3;
 
 /// One round of the file cases in `dir`, timed from /proc/uptime so the
 /// same script measures the host and the guest; `tar` names the archive.
+/// Each case this many times (`B2D_BENCH_RUNS`, default 3).
+fn runs() -> usize {
+    test_support::bench_runs(3)
+}
+
 fn script(dir: &str, tar: &str) -> String {
     format!(
         r#"set -e
@@ -156,7 +160,7 @@ fn source_tar(dir: &Path) -> PathBuf {
 
 fn run_cases(label: &str, mut once: impl FnMut() -> String) -> Vec<(String, f64)> {
     let mut all: Vec<Vec<(String, f64)>> = Vec::new();
-    for _ in 0..RUNS {
+    for _ in 0..runs() {
         all.push(parse(&once()));
     }
     let names: Vec<String> = all[0].iter().map(|(n, _)| n.clone()).collect();
@@ -279,7 +283,7 @@ fn main() {
 
 /// The share cases: host, guest disk, virtiofs, then 9p after a reboot.
 fn shares(b: &Bench, share_s: &str, tar_s: &str) {
-    eprintln!("medians of {RUNS} runs:");
+    eprintln!("medians of {} runs:", runs());
     let host = run_cases("host", || {
         let out = Command::new("sh")
             .arg("-c")
@@ -334,7 +338,7 @@ fn ports(b: &Bench) {
     };
     let (mut fwd, mut back, mut lo, mut lat) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let n = bytes.to_string();
-    for _ in 0..RUNS {
+    for _ in 0..runs() {
         // A new port each time: the last one's forward may not be gone yet.
         let port = free();
         let published = format!("{port}:5001");

@@ -3,7 +3,8 @@
 //!
 //! Every case boots the project's own ISO the same way: QEMU's direct
 //! kernel boot of the ISO's kernel and initramfs, the ISO as the CD-ROM,
-//! the machine spec `b2d up` uses. The cases, interleaved, each RUNS times:
+//! the machine spec `b2d up` uses. The cases, interleaved, each RUNS times
+//! (`B2D_BENCH_RUNS`, default 3):
 //! (a) the floor, `b2d.floor` on the kernel command line: the initramfs
 //! stage execs a shell script instead of the agent's main stage (mount
 //! an ext4 disk at /var/lib/docker, load the modules, DHCP, dockerd, wait
@@ -24,9 +25,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-const RUNS: usize = 3;
 const CMDLINE: &str = "console=tty0 console=ttyS0,115200 quiet";
 const LIMIT: Duration = Duration::from_secs(600);
+
+/// Each case this many times (`B2D_BENCH_RUNS`, default 3).
+fn runs() -> usize {
+    test_support::bench_runs(3)
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -129,7 +134,7 @@ struct Resume {
     rss_mib: u64,
 }
 
-/// RUNS suspends and resumes of one machine, made with `up_args`.
+/// `runs()` suspends and resumes of one machine, made with `up_args`.
 fn resumes(iso: &Path, name: &'static str, up_args: &[&str]) -> Vec<Resume> {
     let s = qemu_tests::machines::Machine::new(name);
     std::fs::create_dir_all(s.dir.home()).unwrap();
@@ -154,7 +159,7 @@ fn resumes(iso: &Path, name: &'static str, up_args: &[&str]) -> Vec<Resume> {
     // As a user's machine: idle a while first (its page cache dropped).
     std::thread::sleep(Duration::from_secs(60));
     let mut out = Vec::new();
-    for _ in 0..RUNS {
+    for _ in 0..runs() {
         s.ok("suspend", s.b2d(&["suspend", name]));
         // The devices' stream and what the sparse RAM file takes on disk.
         use std::os::unix::fs::MetadataExt;
@@ -187,7 +192,7 @@ fn main() {
     let key = test_support::keygen(t.path()).private;
     let spec = VmSpec::new(&iso);
     let (mut fl, mut first, mut warm) = (Vec::new(), Vec::new(), Vec::new());
-    for n in 0..RUNS {
+    for n in 0..runs() {
         fl.push(floor(&spec, t.path(), &k, &i));
         let disk = t.path().join("disk.img");
         let _ = std::fs::remove_file(&disk);
@@ -216,7 +221,8 @@ fn main() {
     let m = |v: &[Boot], f: fn(&Boot) -> f64| median(v.iter().map(f).collect());
     let floor_s = m(&fl, |b| b.guest);
     println!(
-        "\nboot to docker-ready, medians of {RUNS} ({}):",
+        "\nboot to docker-ready, medians of {} ({}):",
+        runs(),
         qemu_tests::accel::choose(&iso).name()
     );
     println!("| case  | guest s | ratio to floor | wall s | QEMU RSS at ready |");
@@ -231,7 +237,10 @@ fn main() {
         );
     }
     let r = |v: &[Resume], f: fn(&Resume) -> f64| median(v.iter().map(f).collect());
-    println!("\nresume, `b2d up` to a done `docker ps` (wall), medians of {RUNS}:");
+    println!(
+        "\nresume, `b2d up` to a done `docker ps` (wall), medians of {}:",
+        runs()
+    );
     println!("| case | wall s | ratio to floor | `b2d up` s | state MiB | QEMU RSS after |");
     println!("|------|--------|----------------|------------|-----------|----------------|");
     for (name, v) in [("no shares", &plain), ("home over virtiofs", &shared)] {

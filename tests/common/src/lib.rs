@@ -18,6 +18,16 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
+/// How many times a benchmark runs each case: `B2D_BENCH_RUNS` (the
+/// sample `make test` runs sets 1), else `default`.
+pub fn bench_runs(default: usize) -> usize {
+    std::env::var("B2D_BENCH_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
+}
+
 /// The command line of `cmd`, for failure messages.
 fn shown(cmd: &Command) -> String {
     std::iter::once(cmd.get_program())
