@@ -87,12 +87,15 @@ impl Vm {
         matches!(self.child.try_wait(), Ok(None))
     }
 
-    /// Wait until a serial line contains `needle`; returns that line.
+    /// Wait until a whole serial line (one its newline has ended: QEMU
+    /// may be halfway through writing the last) contains `needle`;
+    /// returns that line.
     pub fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
         let t0 = Instant::now();
         loop {
             let serial = self.serial();
-            if let Some(l) = serial.lines().find(|l| l.contains(needle)) {
+            let whole = &serial[..serial.rfind('\n').map_or(0, |i| i + 1)];
+            if let Some(l) = whole.lines().find(|l| l.contains(needle)) {
                 return l.to_string();
             }
             if serial.contains("Kernel panic - not syncing") {
