@@ -87,7 +87,10 @@ pub fn crash_loop(m: &Machine) {
         !out.status.success(),
         "up succeeded with dockerd failing:\n{said}"
     );
-    assert!(said.contains("dockerd said: unknown flag: --no-such-option"), "{said}");
+    assert!(
+        said.contains("dockerd said: unknown flag: --no-such-option"),
+        "{said}"
+    );
     assert_eq!(ssh(m, "echo up").trim(), "up");
     let st = m.ok("status", m.b2d(&["status", m.name]));
     assert!(
