@@ -77,6 +77,7 @@ fn run(cli: Cli) -> Result<()> {
             mounts,
             mount_type,
             use_context,
+            network,
             engine,
         } => {
             let opts = UpOptions {
@@ -94,6 +95,8 @@ fn run(cli: Cli) -> Result<()> {
                 use_context,
                 exe: this_exe()?,
                 engine: engine.args(),
+                network,
+                swarm: None,
             };
             let mut progress = Progress::stderr();
             let (m, outcome) = up::up(&Store::from_env()?, &opts, &mut progress)?;

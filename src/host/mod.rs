@@ -20,6 +20,7 @@ pub mod engine;
 pub mod hints;
 pub mod iso;
 pub mod machine;
+pub mod network;
 pub mod ports;
 pub mod progress;
 pub mod qemu;

@@ -74,6 +74,8 @@ impl Env {
                     mounts: None,
                     mount_type: None,
                     engine: Default::default(),
+                    network: None,
+                    swarm: None,
                 },
                 extra_keys: vec![],
                 engine: Default::default(),

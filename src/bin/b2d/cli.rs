@@ -59,6 +59,11 @@ pub enum Cmd {
         /// Also make the docker context b2d-NAME the current one.
         #[arg(long)]
         use_context: bool,
+        /// Put a second NIC on the private network NET, shared with the
+        /// other machines on NET of this host only (`none` leaves it).
+        /// Remembered.
+        #[arg(long, value_name = "NET|none")]
+        network: Option<String>,
         #[command(flatten)]
         engine: EngineFlags,
     },
