@@ -156,12 +156,15 @@ impl Store {
         })
     }
 
-    /// Hold the store's creation lock for the life of the returned file:
-    /// machines made at once (`b2d swarm create`, two `b2d up`s) never
-    /// take the same ports or network address. Waits for the holder.
+    /// Hold the store's creation lock for the life of the returned file
+    /// (`machines.lock` beside the store): machines made at once (`b2d
+    /// swarm create`, two `b2d up`s) never take the same ports or network
+    /// address. Waits for the holder.
     pub fn lock_creation(&self) -> Result<nix::fcntl::Flock<std::fs::File>, MachineError> {
-        std::fs::create_dir_all(&self.root).map_err(io_err("creating", &self.root))?;
-        let path = self.root.join(".create.lock");
+        let path = self.root.with_extension("lock");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+        }
         let f = std::fs::OpenOptions::new()
             .create(true)
             .truncate(false)

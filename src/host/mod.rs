@@ -9,6 +9,7 @@
 pub mod accel;
 pub mod agent;
 pub mod agent_run;
+pub mod board;
 pub mod certs;
 pub mod cmd;
 pub mod console;

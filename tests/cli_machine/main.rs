@@ -4,6 +4,7 @@
 //! them may leave a machine behind or touch an existing one's disk.
 
 mod engine;
+mod swarm;
 mod verbs;
 
 use b2d::host::create::{create, NewMachine};

@@ -235,7 +235,12 @@ pub fn table(all: &[Status]) -> String {
                 .unwrap_or_default(),
         ]);
     }
-    let widths: Vec<usize> = (0..8)
+    columns(&rows)
+}
+
+/// Rows as left-aligned columns two spaces apart, one line each.
+pub fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
         .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
         .collect();
     rows.iter()
