@@ -120,23 +120,14 @@ mod tests {
     use crate::sys::{CmdOutput, FakeSys};
     use std::net::Ipv4Addr;
 
+    /// lab with two peers, lab-2 and lab-3.
     fn nic() -> PrivateNic {
-        PrivateNic {
-            network: "lab".into(),
-            mac: "02:b2:1f:3c:8c:01".into(),
-            address: Ipv4Addr::new(192, 168, 140, 1),
-            prefix: 24,
-            peers: vec![
-                Peer {
-                    name: "lab-2".into(),
-                    address: Ipv4Addr::new(192, 168, 140, 2),
-                },
-                Peer {
-                    name: "lab-3".into(),
-                    address: Ipv4Addr::new(192, 168, 140, 3),
-                },
-            ],
-        }
+        let mut n = crate::wire::network::sample();
+        n.peers.push(Peer {
+            name: "lab-3".into(),
+            address: Ipv4Addr::new(192, 168, 140, 3),
+        });
+        n
     }
 
     /// eth0 (user network) and eth1 (the private NIC) under `dir`.

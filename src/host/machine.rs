@@ -165,12 +165,7 @@ impl Store {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
         }
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err("opening", &path))?;
+        let f = lock_file(&path)?;
         nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
             .map_err(|(_, e)| io_err("locking", &path)(e.into()))
     }
@@ -193,6 +188,16 @@ impl Store {
 }
 
 pub const CONFIG: &str = "config.json";
+
+/// The file a lock is taken on, made if missing (its content is kept).
+fn lock_file(path: &Path) -> Result<std::fs::File, MachineError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err("opening", path))
+}
 
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -256,12 +261,7 @@ impl Machine {
     /// `b2d` commands never start, stop or remove one machine at once.
     pub fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>, MachineError> {
         let path = self.dir.join("lock");
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err("opening", &path))?;
+        let f = lock_file(&path)?;
         nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
             MachineError::Busy {
                 name: self.name.clone(),

@@ -108,21 +108,28 @@ pub fn nic_problem(n: &PrivateNic) -> Option<String> {
     None
 }
 
+/// Machine lab's NIC at 192.168.140.1 on network lab, with lab-2 as its
+/// peer, for tests.
+#[cfg(test)]
+pub(crate) fn sample() -> PrivateNic {
+    PrivateNic {
+        network: "lab".into(),
+        mac: "02:b2:1f:3c:8c:01".into(),
+        address: Ipv4Addr::new(192, 168, 140, 1),
+        prefix: 24,
+        peers: vec![Peer {
+            name: "lab-2".into(),
+            address: Ipv4Addr::new(192, 168, 140, 2),
+        }],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn nic() -> PrivateNic {
-        PrivateNic {
-            network: "lab".into(),
-            mac: "02:b2:1f:3c:8c:01".into(),
-            address: Ipv4Addr::new(192, 168, 140, 1),
-            prefix: 24,
-            peers: vec![Peer {
-                name: "lab-2".into(),
-                address: Ipv4Addr::new(192, 168, 140, 2),
-            }],
-        }
+        sample()
     }
 
     #[test]

@@ -7,6 +7,19 @@
 use super::{stderr, stdout, Env};
 use std::os::unix::fs::PermissionsExt;
 
+/// `b2d swarm create lab --nodes 3 --iso ISO`, as it is refused.
+fn refused_create(e: &Env, iso: &std::path::Path) -> String {
+    stderr(&e.run(&[
+        "swarm",
+        "create",
+        "lab",
+        "--nodes",
+        "3",
+        "--iso",
+        iso.to_str().unwrap(),
+    ]))
+}
+
 /// A QEMU that says why it cannot start.
 fn failing_qemu(e: &Env) -> std::path::PathBuf {
     let fake = e.dir.path().join("qemu");
@@ -71,15 +84,7 @@ fn a_machine_in_the_way_is_named_and_left_alone() {
     let dir = e.stopped_machine("lab-2");
     let before = std::fs::read(dir.join("config.json")).unwrap();
     let iso = e.fake_iso();
-    let msg = stderr(&e.run(&[
-        "swarm",
-        "create",
-        "lab",
-        "--nodes",
-        "3",
-        "--iso",
-        iso.to_str().unwrap(),
-    ]));
+    let msg = refused_create(&e, &iso);
     assert!(
         msg.contains("machine \"lab-2\" exists and is not a node of swarm \"lab\""),
         "{msg}"
@@ -171,15 +176,7 @@ fn nodes_that_cannot_boot_are_kept_listed_and_removed_together() {
         "{machines}"
     );
 
-    let msg = stderr(&e.run(&[
-        "swarm",
-        "create",
-        "lab",
-        "--nodes",
-        "3",
-        "--iso",
-        iso.to_str().unwrap(),
-    ]));
+    let msg = refused_create(&e, &iso);
     assert!(
         msg.contains("swarm \"lab\" exists (lab, lab-2, lab-3)"),
         "{msg}"
