@@ -207,7 +207,7 @@ fn a_three_node_swarm_serves_reschedules_and_goes_away_clean() {
     let table = s.ok("swarm create", out);
     let to_ready = t0.elapsed();
     assert!(
-        said.contains("Swarm \"swarm\": 3 nodes Ready (1 managers, 2 workers)"),
+        said.contains("Swarm \"swarm\": 3 nodes Ready (1 manager, 2 workers)"),
         "{said}"
     );
     assert!(table.contains("eval \"$("), "{table}");

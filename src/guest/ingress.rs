@@ -3,12 +3,13 @@
 //! ingress sandbox, not through a socket of a process of this node.
 //! dockerd 26 does hold a placeholder listener on each such port, which
 //! the port watch sees in /proc, but that is an implementation detail
-//! (its failure is only a warning in dockerd's log). So a manager also
-//! asks dockerd for the services and their ingress ports every
-//! [`EVERY`]; a node that is no manager (a worker, or no swarm at all)
-//! answers 503, and is asked again only after [`AFTER_REFUSAL`]. The
-//! ports found are merged into what the port watch reports, named after
-//! their service.
+//! (its failure is only a warning in dockerd's log). So a manager (a
+//! node listening on swarm's management port) also asks dockerd for the
+//! services and their ingress ports every [`EVERY`], or [`AFTER_REFUSAL`]
+//! after dockerd did not answer. Other nodes are never asked: dockerd
+//! answers them 503 and logs each such answer as an error. The ports
+//! found are merged into what the port watch reports, named after their
+//! service.
 
 use crate::wire::ports::{announced, Listener, Proto};
 use serde::Deserialize;
@@ -17,7 +18,7 @@ use std::time::{Duration, Instant};
 
 /// How often a manager is asked.
 pub const EVERY: Duration = Duration::from_secs(2);
-/// How long after a refusal (not a manager) or no answer.
+/// How long after a refusal or no answer.
 pub const AFTER_REFUSAL: Duration = Duration::from_secs(10);
 /// Largest `/services` answer read.
 const LIMIT: u64 = 4 << 20;
@@ -119,9 +120,12 @@ impl Poll {
         }
     }
 
-    /// The ingress ports as of the last answer, asking again when due.
-    pub fn ports(&mut self, now: Instant) -> &[Listener] {
-        if now >= self.next {
+    /// The ingress ports as of the last answer, asking again when due;
+    /// none on a node that is no `manager`.
+    pub fn ports(&mut self, manager: bool, now: Instant) -> &[Listener] {
+        if !manager {
+            self.last.clear();
+        } else if now >= self.next {
             let answer = super::docker_api::get(&self.sock, "/services", TIMEOUT, LIMIT);
             self.next = now + self.answered(answer.as_ref().map(|(c, b)| (*c, &b[..])));
         }
@@ -216,8 +220,13 @@ mod tests {
         assert_eq!(p.answered(None), AFTER_REFUSAL);
         // No dockerd at all: asked once, then not again before the pause.
         let t0 = Instant::now();
-        assert!(p.ports(t0).is_empty());
+        assert!(p.ports(true, t0).is_empty());
         assert_eq!(p.next, t0 + AFTER_REFUSAL);
+        // A node that is no manager is not asked, and reports nothing.
+        p.answered(Some((200, SERVICES.as_bytes())));
+        let next = p.next;
+        assert!(p.ports(false, next).is_empty());
+        assert_eq!(p.next, next, "not asked");
     }
 
     #[test]
@@ -238,9 +247,9 @@ mod tests {
         });
         let mut p = Poll::new(super::super::docker_api::socket(root));
         let now = Instant::now();
-        assert_eq!(p.ports(now).len(), 2);
+        assert_eq!(p.ports(true, now).len(), 2);
         t.join().unwrap();
         // Not due yet: the last answer stands, no question is asked.
-        assert_eq!(p.ports(now + Duration::from_secs(1)).len(), 2);
+        assert_eq!(p.ports(true, now + Duration::from_secs(1)).len(), 2);
     }
 }

@@ -11,7 +11,7 @@
 //! catches up. The channel is opened non-blocking: with no host agent
 //! connected a write would otherwise block until one is.
 
-use crate::wire::ports::{announced, Listener, PortsMsg, Proto, CHANNEL};
+use crate::wire::ports::{announced, Listener, PortsMsg, Proto, CHANNEL, SWARM_MANAGEMENT};
 use procfs_core::net::{TcpNetEntries, TcpState, UdpNetEntries, UdpState};
 use procfs_core::{ExplicitSystemInfo, FromReadSI};
 use std::collections::{BTreeMap, BTreeSet};
@@ -112,7 +112,7 @@ fn sockets(proc_root: &Path, which: &[Proto]) -> Vec<Sock> {
             );
         }
     }
-    out.retain(|s| announced(s.proto, s.port));
+    out.retain(|s| s.port != 0);
     out
 }
 
@@ -163,7 +163,17 @@ fn owners(proc_root: &Path, want: &BTreeSet<u64>) -> BTreeMap<u64, String> {
 /// The current set of outside listeners under `proc_root`, one entry a
 /// (protocol, port), with the listening program's name when known.
 pub fn scan(proc_root: &Path) -> PortsMsg {
-    let socks = sockets(proc_root, &[Proto::Tcp, Proto::Udp]);
+    scan_node(proc_root).0
+}
+
+/// [`scan`], and whether this node is a swarm manager (it listens on
+/// swarm's cluster management port; workers do not).
+pub fn scan_node(proc_root: &Path) -> (PortsMsg, bool) {
+    let mut socks = sockets(proc_root, &[Proto::Tcp, Proto::Udp]);
+    let manager = socks
+        .iter()
+        .any(|s| s.proto == Proto::Tcp && s.port == SWARM_MANAGEMENT);
+    socks.retain(|s| announced(s.proto, s.port));
     let inodes: BTreeSet<u64> = socks.iter().map(|s| s.inode).collect();
     let names = owners(proc_root, &inodes);
     let mut ports: Vec<Listener> = socks
@@ -184,7 +194,7 @@ pub fn scan(proc_root: &Path) -> PortsMsg {
         }
         same
     });
-    PortsMsg { ports }
+    (PortsMsg { ports }, manager)
 }
 
 /// A virtio-serial port's device node: the `vportNpM` whose sysfs
@@ -289,8 +299,8 @@ pub fn run(w: &Watch) {
     let mut sent_at = Instant::now();
     let mut ingress = super::ingress::Poll::new(w.docker_sock.clone());
     loop {
-        let mut now = scan(&w.proc_root);
-        super::ingress::merge(&mut now.ports, ingress.ports(Instant::now()));
+        let (mut now, manager) = scan_node(&w.proc_root);
+        super::ingress::merge(&mut now.ports, ingress.ports(manager, Instant::now()));
         let changed = last.as_ref() != Some(&now);
         if changed || sent_at.elapsed() >= RESEND {
             if changed {
@@ -377,6 +387,18 @@ mod tests {
             assert!(!ports.contains(&p), "{p} in {ports:?}");
         }
         assert_eq!(scan(Path::new("/nonexistent")).ports, vec![]);
+    }
+
+    #[test]
+    fn a_node_listening_on_swarm_s_management_port_is_a_manager() {
+        let t = proc_tree();
+        assert!(!scan_node(t.path()).1, "2377 only on loopback here");
+        let tcp = std::fs::read_to_string(t.path().join("net/tcp")).unwrap()
+            + "   5: 00000000:0949 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1006 1 0000000000000000 100 0 0 10 0\n";
+        std::fs::write(t.path().join("net/tcp"), tcp).unwrap();
+        let (msg, manager) = scan_node(t.path());
+        assert!(manager);
+        assert!(!msg.ports.iter().any(|l| l.port == 2377), "never announced");
     }
 
     #[test]

@@ -19,11 +19,14 @@ pub const CHANNEL: &str = "org.b2d.agent.0";
 /// never announced.
 pub const RESERVED: &[u16] = &[22, 2376];
 
+/// Swarm mode's cluster management port: its managers listen on it.
+pub const SWARM_MANAGEMENT: u16 = 2377;
+
 /// Swarm mode's node-to-node ports (cluster management, gossip, the
 /// overlay's VXLAN): they serve the other nodes on the private network,
 /// never the host, so they are never announced either.
 pub const NODE_TO_NODE: &[(Proto, u16)] = &[
-    (Proto::Tcp, 2377),
+    (Proto::Tcp, SWARM_MANAGEMENT),
     (Proto::Tcp, 7946),
     (Proto::Udp, 7946),
     (Proto::Udp, 4789),

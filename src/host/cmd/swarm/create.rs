@@ -243,11 +243,16 @@ impl Created {
         for n in &self.notes {
             said.err += &format!("b2d: {n}\n");
         }
+        let count = |n: usize, what: &str| match n {
+            1 => format!("1 {what}"),
+            n => format!("{n} {what}s"),
+        };
         said.err += &format!(
-            "Swarm \"{}\": {} nodes Ready ({managers} managers, {} workers) {:.1} s after `swarm create` began.\n",
+            "Swarm \"{}\": {} Ready ({}, {}) {:.1} s after `swarm create` began.\n",
             self.name,
-            self.nodes.len(),
-            self.nodes.len() - managers,
+            count(self.nodes.len(), "node"),
+            count(managers, "manager"),
+            count(self.nodes.len() - managers, "worker"),
             self.secs
         );
         let mut rows = vec![[

@@ -6,6 +6,7 @@
 
 use super::docker::{node_ls, parse_node_ls, shown, Docker, NodeRow};
 use crate::host::machine::{Machine, Role};
+use crate::wire::ports::SWARM_MANAGEMENT;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -15,9 +16,6 @@ use std::time::{Duration, Instant};
 /// overlay could then no longer reach (the DNS server 10.0.2.3 among
 /// them).
 pub const ADDR_POOL: &str = "10.10.0.0/16";
-
-/// Swarm's cluster management port.
-pub const MANAGEMENT_PORT: u16 = 2377;
 
 /// A machine becoming a node.
 #[derive(Debug, Clone)]
@@ -78,7 +76,7 @@ pub fn form(
     };
     let join = |i: usize, n: &Node, token: &str| -> Result<(), String> {
         phase(i, &format!("joining as a {}", n.role));
-        let remote = format!("{lead}:{MANAGEMENT_PORT}");
+        let remote = format!("{lead}:{SWARM_MANAGEMENT}");
         let own = n.address.to_string();
         run(
             docker,

@@ -355,7 +355,7 @@ fn a_created_swarm_says_how_long_and_what_to_type() {
     let said = c.render("b2d");
     assert_eq!(
         said.err,
-        "b2d: lab-2: guest: x\nSwarm \"lab\": 2 nodes Ready (1 managers, 1 workers) 123.5 s after `swarm create` began.\n"
+        "b2d: lab-2: guest: x\nSwarm \"lab\": 2 nodes Ready (1 manager, 1 worker) 123.5 s after `swarm create` began.\n"
     );
     let lines: Vec<&str> = said.out.lines().collect();
     assert_eq!(
