@@ -142,19 +142,23 @@ pub fn create<W: Write + Send>(
         })
         .collect();
     // Made one at a time, so every node's first boot knows all the others.
-    let mut created = Vec::new();
     for (i, uo) in opts.iter().enumerate() {
         board.phase(i, "creating");
         let made = up::create(store, uo, &mut board.lane(i))
             .map_err(|e| not_created(format!("{}: {}", uo.name, crate::error_chain(&e))))?;
-        created.push(made);
+        if !made {
+            // Made by another command since the plan: not this swarm's.
+            return Err(SwarmError::Taken {
+                name: o.name.clone(),
+                machine: uo.name.clone(),
+            });
+        }
     }
     let booted: Vec<_> = std::thread::scope(|s| {
         let handles: Vec<_> = opts
             .iter()
-            .zip(&created)
             .enumerate()
-            .map(|(i, (uo, made))| s.spawn(move || up::start(store, uo, *made, &mut board.lane(i))))
+            .map(|(i, uo)| s.spawn(move || up::start(store, uo, true, &mut board.lane(i))))
             .collect();
         handles.into_iter().map(|h| h.join()).collect()
     });

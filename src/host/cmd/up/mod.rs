@@ -409,32 +409,29 @@ fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine,
 /// told that it is there. None of them stops the boot.
 fn after_boot(store: &Store, m: &Machine, o: &UpOptions) -> Vec<Note> {
     let mut notes = Vec::new();
-    if let Some(a) = &m.config.network {
-        notes.extend(
-            network::announce(store, &a.name)
-                .into_iter()
-                .map(Note::Peers),
-        );
-    }
     match agent_run::ensure(m, &o.exe) {
         Ok(true) => notes.push(Note::AgentStarted),
         Ok(false) => {}
         Err(e) => notes.push(Note::NoAgent(e.to_string())),
     }
-    let Some(cfg) = context::config_dir() else {
-        return notes;
-    };
-    let name = context::name(&m.name);
-    let r =
-        context::write(&cfg, &name, &m.name, m.config.docker_port, &m.cert_dir()).and_then(|()| {
-            if o.use_context {
-                context::set_current(&cfg, Some(&name))
-            } else {
-                Ok(())
-            }
-        });
-    if let Err(e) = r {
-        notes.push(Note::Context(e.to_string()));
+    if let Some(cfg) = context::config_dir() {
+        let name = context::name(&m.name);
+        let r = context::write(&cfg, &name, &m.name, m.config.docker_port, &m.cert_dir()).and_then(
+            |()| {
+                if o.use_context {
+                    context::set_current(&cfg, Some(&name))
+                } else {
+                    Ok(())
+                }
+            },
+        );
+        if let Err(e) = r {
+            notes.push(Note::Context(e.to_string()));
+        }
+    }
+    if let Some(a) = &m.config.network {
+        let told = network::announce(store, &a.name);
+        notes.extend(told.into_iter().map(Note::Peers));
     }
     notes
 }
