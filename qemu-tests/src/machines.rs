@@ -39,6 +39,15 @@ impl Machine {
         self.b2d_env(args, &[])
     }
 
+    /// `b2d ARGS`, killed (failing the test) after `limit` (several
+    /// machines booting at once under TCG take longer than one).
+    pub fn b2d_within(&self, args: &[&str], limit: Duration) -> Output {
+        let mut c = Command::new(b2d_bin());
+        c.args(args);
+        self.env(&mut c);
+        self.within(&mut c, limit)
+    }
+
     /// [`Machine::b2d`] with variables added to its environment.
     pub fn b2d_env(&self, args: &[&str], vars: &[(&str, &str)]) -> Output {
         let mut c = Command::new(b2d_bin());

@@ -6,8 +6,10 @@ mod cli;
 
 use anyhow::{Context, Result};
 use b2d::disk::userdata::Compat;
+use b2d::host::board::Board;
 use b2d::host::cmd::env::EnvOptions;
 use b2d::host::cmd::lifecycle::Confirm;
+use b2d::host::cmd::swarm::{self, docker::OverSsh};
 use b2d::host::cmd::up::UpOptions;
 use b2d::host::cmd::{
     boot_phases, cp, disk as disk_cmd, env, inspect, kill, lifecycle, logs, ports, restart, ssh,
@@ -17,7 +19,7 @@ use b2d::host::hints;
 use b2d::host::machine::Store;
 use b2d::host::progress::Progress;
 use clap::{CommandFactory, Parser};
-use cli::{Cli, Cmd, CompatArg, DiskCmd};
+use cli::{Cli, Cmd, CompatArg, DiskCmd, EngineFlags, MachineFlags, SwarmCmd};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -62,43 +64,86 @@ fn this_exe() -> Result<PathBuf> {
     std::env::current_exe().context("finding this program to start the host agent")
 }
 
+/// What `up` and `swarm create` make and boot a machine with.
+fn node_options(name: String, m: MachineFlags, engine: EngineFlags) -> Result<UpOptions> {
+    Ok(UpOptions {
+        name,
+        iso: m.iso,
+        cpus: m.cpus,
+        memory_mib: m.memory,
+        disk_size: m.disk_size,
+        timeout: Duration::from_secs(m.timeout),
+        home: home(),
+        mounts: m.mounts,
+        mount_type: m.mount_type,
+        exe: this_exe()?,
+        engine: engine.args(),
+        ..Default::default()
+    })
+}
+
 fn run(cli: Cli) -> Result<()> {
     let exe = hints::command_name();
     match cli.cmd {
         Cmd::Up {
             name,
-            iso,
-            cpus,
-            memory,
-            disk_size,
+            machine,
             ssh_port,
             docker_port,
-            timeout,
-            mounts,
-            mount_type,
             use_context,
+            network,
             engine,
         } => {
             let opts = UpOptions {
-                name,
-                iso,
-                cpus,
-                memory_mib: memory,
-                disk_size,
                 ssh_port,
                 docker_port,
-                timeout: Duration::from_secs(timeout),
-                home: home(),
-                mounts,
-                mount_type,
                 use_context,
-                exe: this_exe()?,
-                engine: engine.args(),
+                network,
+                ..node_options(name, machine, engine)?
             };
             let mut progress = Progress::stderr();
             let (m, outcome) = up::up(&Store::from_env()?, &opts, &mut progress)?;
             drop(progress);
             say(up::render(&m, &outcome, &exe))
+        }
+        Cmd::Swarm(SwarmCmd::Create {
+            name,
+            nodes,
+            managers,
+            network,
+            machine,
+            use_context,
+            engine,
+        }) => {
+            let opts = swarm::CreateOptions {
+                nodes,
+                managers,
+                network,
+                node: UpOptions {
+                    use_context,
+                    ..node_options(name.clone(), machine, engine)?
+                },
+                name,
+            };
+            let board = Board::stderr(&swarm::node_names(&opts.name, opts.nodes));
+            let created = swarm::create(&Store::from_env()?, &opts, &board, &OverSsh)?;
+            drop(board);
+            say(created.render(&exe))
+        }
+        Cmd::Swarm(SwarmCmd::Ls { name, json }) => {
+            let listing = swarm::ls(&Store::from_env()?, &name, &OverSsh)?;
+            say(Said::out(
+                Format::json(json).render(&listing, swarm::render_ls),
+            ))
+        }
+        Cmd::Swarm(SwarmCmd::Rm { name, force }) => {
+            let mut on_terminal = ask;
+            let confirm = if std::io::stdin().is_terminal() {
+                Confirm::Ask(&mut on_terminal)
+            } else {
+                Confirm::NoTerminal
+            };
+            say(swarm::rm(&Store::from_env()?, &name, force, confirm)?)
         }
         Cmd::Env { name, shell, unset } => {
             let opts = EnvOptions { name, shell, unset };

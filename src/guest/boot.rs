@@ -100,6 +100,8 @@ pub struct Booted {
     pub shares: Vec<crate::wire::guest_config::Share>,
     /// dockerd's environment from the engine settings (proxies…).
     pub docker_env: Vec<(String, String)>,
+    /// The NIC on a private network the host gave this boot, if any.
+    pub private: Option<crate::wire::network::PrivateNic>,
 }
 
 impl Booted {
@@ -140,12 +142,18 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
     }
     phases.modules = now();
 
+    // The host's per-boot config (fw_cfg, whose driver is loaded now):
+    // a private network's NIC, the shares, the engine settings.
+    let host_cfg = super::shares::read_config(&cfg.sys_root);
+    let private = host_cfg.as_ref().and_then(|c| c.network.clone());
+
     // 4. Disk and network in parallel, and beside them the modules only
     // the services need (their load overlaps the waits for the disk and
     // for DHCP).
     let (disk, (ips, net_end), later_end) = std::thread::scope(|s| {
         let net = s.spawn(|| {
-            let ips = network::bring_up(sys, &cfg.sys_root, &cfg.self_exe, cfg.dhcp_tries);
+            let (hook, tries) = (&cfg.self_exe, cfg.dhcp_tries);
+            let ips = network::bring_up(sys, &cfg.sys_root, hook, tries, private.as_ref());
             (ips, now())
         });
         let later = s.spawn(|| {
@@ -191,13 +199,13 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
                 .collect()
         });
     let hostname = users::choose(cmd.hostname.as_deref(), &b2d_dir.join("hostname"));
-    if let Err(e) = users::apply(sys, &cfg.etc, &hostname) {
+    let peers = super::lan::hosts_of(private.as_ref());
+    if let Err(e) = users::apply(sys, &cfg.etc, &hostname, &peers) {
         log::error!("{e}");
     }
     phases.keys = now();
 
     // Host folders at the same path, before dockerd can be asked for them.
-    let host_cfg = super::shares::read_config(&cfg.sys_root);
     let shares = host_cfg
         .as_ref()
         .map(|c| super::shares::mount_all(sys, &cfg.root, c))
@@ -235,6 +243,7 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
         phases,
         shares,
         docker_env,
+        private,
     })
 }
 
@@ -389,7 +398,7 @@ pub fn run() -> ! {
     let docker_exits = sup.exit_counter("dockerd");
     let probes = ready::Probes {
         ssh_addr: "127.0.0.1:22".into(),
-        docker_sock: cfg.root.join("var/run/docker.sock"),
+        docker_sock: super::docker_api::socket(&cfg.root),
         containerd_sock: cfg
             .root
             .join(services::CONTAINERD_SOCK.trim_start_matches('/')),
@@ -427,6 +436,7 @@ pub fn run() -> ! {
         proc_root: cfg.proc_root.clone(),
         sys_root: cfg.sys_root.clone(),
         dev_root: cfg.dev_root.clone(),
+        docker_sock: super::docker_api::socket(&cfg.root),
     };
     let tunnel = watch.clone();
     let control = super::control::Control {
@@ -437,6 +447,7 @@ pub fn run() -> ! {
         hook: cfg.self_exe.clone(),
         shares: booted.shares.clone(),
         remount_for: super::control::REMOUNT_FOR,
+        private: booted.private.clone(),
     };
     let rtc = cfg.sys_root.join("class/rtc/rtc0");
     std::thread::spawn(move || super::clock::run(&RealSys, &rtc));

@@ -34,6 +34,18 @@ fn setup() -> (tempfile::TempDir, Config) {
     (d, cfg)
 }
 
+/// The host's per-boot config `json` where QEMU's fw_cfg shows it;
+/// returns its file.
+fn host_config(cfg: &Config, json: &str) -> PathBuf {
+    let fw = cfg
+        .sys_root
+        .join("firmware/qemu_fw_cfg/by_name")
+        .join(crate::wire::guest_config::FW_CFG_NAME);
+    std::fs::create_dir_all(&fw).unwrap();
+    std::fs::write(fw.join("raw"), json).unwrap();
+    fw.join("raw")
+}
+
 fn first(calls: &[String], prefix: &str) -> usize {
     calls
         .iter()
@@ -141,16 +153,10 @@ fn failed_early_mount_is_fatal_and_names_the_mount() {
 #[test]
 fn the_host_s_engine_settings_reach_daemon_json_and_dockerd_every_boot() {
     let (_d, cfg) = setup();
-    let fw = cfg
-        .sys_root
-        .join("firmware/qemu_fw_cfg/by_name")
-        .join(crate::wire::guest_config::FW_CFG_NAME);
-    std::fs::create_dir_all(&fw).unwrap();
-    std::fs::write(
-        fw.join("raw"),
+    let raw = host_config(
+        &cfg,
         r#"{"shares":[],"engine":{"daemon":{"labels":["env=dev"]},"env":{"HTTP_PROXY":"http://10.0.2.2:3128"}}}"#,
-    )
-    .unwrap();
+    );
     let b = prepare_system(&FakeSys::new(), &cfg).unwrap();
     let daemon = std::fs::read_to_string(cfg.etc.join("docker/daemon.json")).unwrap();
     assert!(daemon.contains("\"env=dev\""), "{daemon}");
@@ -161,7 +167,7 @@ fn the_host_s_engine_settings_reach_daemon_json_and_dockerd_every_boot() {
 
     // The next boot has no fw_cfg (another hypervisor): the kept copy.
     std::fs::remove_file(cfg.etc.join("docker/daemon.json")).unwrap();
-    std::fs::remove_file(fw.join("raw")).unwrap();
+    std::fs::remove_file(raw).unwrap();
     let b = prepare_system(&FakeSys::new(), &cfg).unwrap();
     assert_eq!(
         std::fs::read_to_string(cfg.etc.join("docker/daemon.json")).unwrap(),
@@ -171,4 +177,46 @@ fn the_host_s_engine_settings_reach_daemon_json_and_dockerd_every_boot() {
         b.docker_env,
         vec![("HTTP_PROXY".to_string(), "http://10.0.2.2:3128".to_string())]
     );
+}
+
+#[test]
+fn a_private_network_nic_gets_its_address_instead_of_dhcp_and_peers_are_named() {
+    let (_d, cfg) = setup();
+    host_config(
+        &cfg,
+        r#"{"shares":[],"network":{"network":"lab","mac":"02:b2:1f:3c:8c:01","address":"192.168.140.1","prefix":24,"peers":[{"name":"lab-2","address":"192.168.140.2"}]}}"#,
+    );
+    std::fs::write(
+        cfg.sys_root.join("class/net/eth0/address"),
+        "52:54:00:12:34:56\n",
+    )
+    .unwrap();
+    let eth1 = cfg.sys_root.join("class/net/eth1");
+    std::fs::create_dir_all(eth1.join("device")).unwrap();
+    std::fs::write(eth1.join("type"), "1\n").unwrap();
+    std::fs::write(eth1.join("address"), "02:b2:1f:3c:8c:01\n").unwrap();
+    let sys = FakeSys::new();
+    let b = prepare_system(&sys, &cfg).unwrap();
+    let calls = sys.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.starts_with("run busybox udhcpc -i eth0 ")),
+        "{calls:#?}"
+    );
+    assert!(
+        !calls
+            .iter()
+            .any(|c| c.starts_with("run busybox udhcpc -i eth1 ")),
+        "no DHCP on the private NIC: {calls:#?}"
+    );
+    let addr = first(
+        &calls,
+        "run busybox ip addr replace 192.168.140.1/24 dev eth1",
+    );
+    assert!(addr < first(&calls, "run busybox ip link set dev eth1 up"));
+    let hosts = std::fs::read_to_string(cfg.etc.join("hosts")).unwrap();
+    assert!(hosts.contains("127.0.1.1\ttestbox\n"), "{hosts}");
+    assert!(hosts.ends_with("\n192.168.140.2\tlab-2\n"), "{hosts}");
+    assert_eq!(b.private.unwrap().network, "lab");
 }

@@ -13,6 +13,7 @@ use super::portwatch::{host_sent, open_port};
 use crate::sys::Sys;
 use crate::wire::control::{Op, Reply, Request, CHANNEL, MAX_LINE};
 use crate::wire::guest_config::Share;
+use crate::wire::network::{Peer, PrivateNic};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -30,6 +31,8 @@ pub struct Control {
     /// The shares this boot mounted.
     pub shares: Vec<Share>,
     pub remount_for: Duration,
+    /// The NIC on a private network (no DHCP; its peers in /etc/hosts).
+    pub private: Option<PrivateNic>,
 }
 
 /// What a suspend left to undo.
@@ -44,9 +47,10 @@ pub fn handle(sys: &dyn Sys, c: &Control, st: &mut State, req: &Request) -> Repl
         id: req.id,
         ..Default::default()
     };
-    let outcome = match req.op {
+    let outcome = match &req.op {
         Op::Suspend => suspend(sys, c, st, &mut r.done),
-        Op::Resumed { unix_ms } => resumed(sys, c, st, unix_ms, &mut r.done),
+        Op::Resumed { unix_ms } => resumed(sys, c, st, *unix_ms, &mut r.done),
+        Op::Peers { network, peers } => peers_now(c, network, peers, &mut r.done),
     };
     r.error = outcome.err();
     r
@@ -85,6 +89,26 @@ fn suspend(
     Ok(())
 }
 
+/// The machines on this guest's private network now: /etc/hosts names
+/// them.
+fn peers_now(
+    c: &Control,
+    network: &str,
+    peers: &[Peer],
+    done: &mut Vec<String>,
+) -> Result<(), String> {
+    match &c.private {
+        Some(n) if n.network == network => {}
+        _ => return Err(format!("this machine is not on the network {network}")),
+    }
+    let n = super::lan::rewrite_hosts(&c.root.join("etc"), network, peers)
+        .map_err(|e| e.to_string())?;
+    done.push(format!(
+        "/etc/hosts names the {n} other machines on {network}"
+    ));
+    Ok(())
+}
+
 fn resumed(
     sys: &dyn Sys,
     c: &Control,
@@ -117,7 +141,8 @@ fn resumed(
 /// yet under TCG, and the user's first commands should not share the
 /// CPU with udhcpc and its hooks).
 pub fn renew_leases(sys: &dyn Sys, c: &Control) {
-    for l in super::network::ethernet_links(&c.sys_root.join("class/net")) {
+    let class_net = c.sys_root.join("class/net");
+    for l in super::lan::split_links(&class_net, c.private.as_ref()).0 {
         let args = super::network::udhcpc_args(&l, &c.hook, 3);
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         match sys.spawn("busybox", &argv, &[super::network::RENEW_ENV]) {
@@ -192,6 +217,7 @@ pub fn run(sys: &dyn Sys, c: &Control) {
             match req.op {
                 Op::Suspend => "the host suspends this machine",
                 Op::Resumed { .. } => "the host resumed this machine",
+                Op::Peers { .. } => "the machines on this machine's network changed",
             }
         );
         let reply = handle(sys, c, &mut st, &req);

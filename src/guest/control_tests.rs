@@ -1,6 +1,7 @@
 use super::*;
 use crate::sys::FakeSys;
 use crate::wire::guest_config::ShareFs;
+use std::net::Ipv4Addr;
 
 fn share(tag: &str, path: &str) -> Share {
     Share {
@@ -14,9 +15,12 @@ fn share(tag: &str, path: &str) -> Share {
 fn control(t: &std::path::Path) -> Control {
     std::fs::create_dir_all(t.join("proc/sys/vm")).unwrap();
     std::fs::write(t.join("proc/sys/vm/drop_caches"), "").unwrap();
-    let eth0 = t.join("sys/class/net/eth0");
-    std::fs::create_dir_all(eth0.join("device")).unwrap();
-    std::fs::write(eth0.join("type"), "1\n").unwrap();
+    for (link, mac) in [("eth0", "52:54:00:12:34:56"), ("eth1", "02:b2:00:00:8c:01")] {
+        let dir = t.join("sys/class/net").join(link);
+        std::fs::create_dir_all(dir.join("device")).unwrap();
+        std::fs::write(dir.join("type"), "1\n").unwrap();
+        std::fs::write(dir.join("address"), format!("{mac}\n")).unwrap();
+    }
     Control {
         root: t.join("root"),
         proc_root: t.join("proc"),
@@ -25,6 +29,13 @@ fn control(t: &std::path::Path) -> Control {
         hook: "/sbin/b2d-init".into(),
         shares: vec![share("b2d0", "/home/alice"), share("b2d1", "/srv")],
         remount_for: Duration::from_millis(300),
+        private: Some(PrivateNic {
+            network: "lab".into(),
+            mac: "02:b2:00:00:8c:01".into(),
+            address: Ipv4Addr::new(192, 168, 140, 1),
+            prefix: 24,
+            peers: vec![],
+        }),
     }
 }
 
@@ -90,12 +101,41 @@ fn suspend_syncs_unmounts_and_drops_the_clean_cache_then_resume_undoes_it() {
 }
 
 #[test]
+fn the_peers_of_a_running_machine_reach_its_hosts_file() {
+    let t = tempfile::tempdir().unwrap();
+    let c = control(t.path());
+    let etc = t.path().join("root/etc");
+    std::fs::create_dir_all(&etc).unwrap();
+    std::fs::write(etc.join("hostname"), "lab\n").unwrap();
+    let peers = vec![Peer {
+        name: "lab-4".into(),
+        address: Ipv4Addr::new(192, 168, 140, 4),
+    }];
+    let mut st = State::default();
+    let op = |network: &str| Op::Peers {
+        network: network.into(),
+        peers: peers.clone(),
+    };
+    let r = handle(&FakeSys::new(), &c, &mut st, &req(op("lab")));
+    assert_eq!(r.error, None, "{r:?}");
+    assert_eq!(r.done, ["/etc/hosts names the 1 other machines on lab"]);
+    let hosts = std::fs::read_to_string(etc.join("hosts")).unwrap();
+    assert!(hosts.ends_with("192.168.140.4\tlab-4\n"), "{hosts}");
+    let r = handle(&FakeSys::new(), &c, &mut st, &req(op("other")));
+    assert_eq!(
+        r.error.as_deref(),
+        Some("this machine is not on the network other")
+    );
+}
+
+#[test]
 fn leases_are_renewed_keeping_the_address() {
     let t = tempfile::tempdir().unwrap();
     let c = control(t.path());
     let sys = FakeSys::new();
     renew_leases(&sys, &c);
     let calls = sys.calls();
+    // eth1 is the private network's NIC: no DHCP there.
     assert_eq!(calls.len(), 1, "{calls:?}");
     assert!(
         calls[0].starts_with("spawn B2D_DHCP=renew busybox udhcpc -i eth0 "),

@@ -1,5 +1,6 @@
 //! Network (boot step 4): DHCP on every ethernet link with busybox
-//! `udhcpc`, whose hook script is b2d-init itself (`b2d-init bound` etc.).
+//! `udhcpc`, whose hook script is b2d-init itself (`b2d-init bound` etc.),
+//! except a NIC on a private network between machines ([`super::lan`]).
 //!
 //! Pure parts: link discovery over a sysfs root, the udhcpc command line,
 //! udhcpc's environment → `ip` commands + resolv.conf, and `ip -o addr`
@@ -7,6 +8,7 @@
 
 use crate::errors::PathError;
 use crate::sys::{run_tool, Sys, ToolError};
+use crate::wire::network::PrivateNic;
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -185,8 +187,16 @@ pub fn parse_ipv4_addrs(out: &str) -> Vec<String> {
 }
 
 /// Boot step 4 (network half): lo up, each ethernet link up and DHCP on
-/// all of them in parallel; returns the IPv4 addresses obtained.
-pub fn bring_up(sys: &dyn Sys, sys_root: &Path, hook: &Path, tries: u32) -> Vec<String> {
+/// all of them in parallel, except the NIC on a private network
+/// (`private`), which gets the host's address instead; returns the IPv4
+/// addresses obtained.
+pub fn bring_up(
+    sys: &dyn Sys,
+    sys_root: &Path,
+    hook: &Path,
+    tries: u32,
+    private: Option<&PrivateNic>,
+) -> Vec<String> {
     let run = |args: &[&str]| {
         let argv: Vec<&str> = IP[1..]
             .iter()
@@ -198,12 +208,25 @@ pub fn bring_up(sys: &dyn Sys, sys_root: &Path, hook: &Path, tries: u32) -> Vec<
         }
     };
     run(&["link", "set", "dev", "lo", "up"]);
-    let links = ethernet_links(&sys_root.join("class/net"));
-    if links.is_empty() {
+    let class_net = sys_root.join("class/net");
+    let (links, _) = super::lan::split_links(&class_net, private);
+    if links.is_empty() && private.is_none() {
         log::warn!("network: no ethernet link found");
         return Vec::new();
     }
     std::thread::scope(|s| {
+        if let Some(nic) = private {
+            s.spawn(|| match super::lan::configure(sys, &class_net, nic) {
+                Ok(l) => log::info!(
+                    "network {}: {l} is {}/{} ({} peers)",
+                    nic.network,
+                    nic.address,
+                    nic.prefix,
+                    nic.peers.len()
+                ),
+                Err(e) => log::error!("{e}"),
+            });
+        }
         for l in &links {
             s.spawn(move || {
                 run(&["link", "set", "dev", l, "up"]);

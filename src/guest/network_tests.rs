@@ -121,7 +121,7 @@ fn bring_up_runs_udhcpc_with_self_as_hook_and_collects_ips() {
             ..Default::default()
         },
     );
-    let ips = bring_up(&sys, d.path(), Path::new("/init"), 5);
+    let ips = bring_up(&sys, d.path(), Path::new("/init"), 5, None);
     assert_eq!(ips, vec!["10.0.2.15"]);
     assert_eq!(
         sys.calls(),

@@ -1,7 +1,8 @@
 //! The port watch: which TCP and UDP ports listen in the guest on an
 //! address other than loopback (docker-proxy for `-p`/`-P`, a
-//! `--network host` server, swarm's published ports), sent to the host
-//! agent over virtio-serial whenever the set changes (see
+//! `--network host` server), and swarm's published ports (a manager asks
+//! dockerd for them, see [`super::ingress`]), sent to the host agent
+//! over virtio-serial whenever the set changes (see
 //! [`crate::wire::ports`]). The host forwards each to its own 127.0.0.1.
 //!
 //! Polling `/proc/net/{tcp,tcp6,udp,udp6}` every [`INTERVAL`] costs a few
@@ -10,7 +11,7 @@
 //! catches up. The channel is opened non-blocking: with no host agent
 //! connected a write would otherwise block until one is.
 
-use crate::wire::ports::{Listener, PortsMsg, Proto, CHANNEL, RESERVED};
+use crate::wire::ports::{announced, Listener, PortsMsg, Proto, CHANNEL, SWARM_MANAGEMENT};
 use procfs_core::net::{TcpNetEntries, TcpState, UdpNetEntries, UdpState};
 use procfs_core::{ExplicitSystemInfo, FromReadSI};
 use std::collections::{BTreeMap, BTreeSet};
@@ -111,7 +112,7 @@ fn sockets(proc_root: &Path, which: &[Proto]) -> Vec<Sock> {
             );
         }
     }
-    out.retain(|s| s.port != 0 && !RESERVED.contains(&s.port));
+    out.retain(|s| s.port != 0);
     out
 }
 
@@ -162,7 +163,17 @@ fn owners(proc_root: &Path, want: &BTreeSet<u64>) -> BTreeMap<u64, String> {
 /// The current set of outside listeners under `proc_root`, one entry a
 /// (protocol, port), with the listening program's name when known.
 pub fn scan(proc_root: &Path) -> PortsMsg {
-    let socks = sockets(proc_root, &[Proto::Tcp, Proto::Udp]);
+    scan_node(proc_root).0
+}
+
+/// [`scan`], and whether this node is a swarm manager (it listens on
+/// swarm's cluster management port; workers do not).
+pub fn scan_node(proc_root: &Path) -> (PortsMsg, bool) {
+    let mut socks = sockets(proc_root, &[Proto::Tcp, Proto::Udp]);
+    let manager = socks
+        .iter()
+        .any(|s| s.proto == Proto::Tcp && s.port == SWARM_MANAGEMENT);
+    socks.retain(|s| announced(s.proto, s.port));
     let inodes: BTreeSet<u64> = socks.iter().map(|s| s.inode).collect();
     let names = owners(proc_root, &inodes);
     let mut ports: Vec<Listener> = socks
@@ -183,7 +194,7 @@ pub fn scan(proc_root: &Path) -> PortsMsg {
         }
         same
     });
-    PortsMsg { ports }
+    (PortsMsg { ports }, manager)
 }
 
 /// A virtio-serial port's device node: the `vportNpM` whose sysfs
@@ -216,6 +227,8 @@ pub struct Watch {
     pub proc_root: PathBuf,
     pub sys_root: PathBuf,
     pub dev_root: PathBuf,
+    /// dockerd's socket, asked for swarm's published ports.
+    pub docker_sock: PathBuf,
 }
 
 /// The virtio port `channel`, opened for reading and writing; None (said
@@ -284,8 +297,10 @@ pub fn run(w: &Watch) {
     log::info!("ports: watching listeners, reporting on {}", dev.display());
     let mut last: Option<PortsMsg> = None;
     let mut sent_at = Instant::now();
+    let mut ingress = super::ingress::Poll::new(w.docker_sock.clone());
     loop {
-        let now = scan(&w.proc_root);
+        let (mut now, manager) = scan_node(&w.proc_root);
+        super::ingress::merge(&mut now.ports, ingress.ports(manager, Instant::now()));
         let changed = last.as_ref() != Some(&now);
         if changed || sent_at.elapsed() >= RESEND {
             if changed {
@@ -325,6 +340,7 @@ mod tests {
   10: 00000000:14E9 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 3001 2 0000000000000000 0
   11: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 3002 2 0000000000000000 0
   12: 0100007F:0035 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 3003 2 0000000000000000 0
+  13: 00000000:12B5 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 0 2 0000000000000000 0
 ";
 
     fn proc_tree() -> tempfile::TempDir {
@@ -366,10 +382,23 @@ mod tests {
     fn loopback_reserved_and_connected_sockets_are_left_out() {
         let t = proc_tree();
         let ports: Vec<u16> = scan(t.path()).ports.iter().map(|l| l.port).collect();
-        for p in [8080, 2377, 22, 80, 68, 53] {
+        // 4789: the kernel's VXLAN socket of a swarm node (no owner).
+        for p in [8080, 2377, 22, 80, 68, 53, 4789] {
             assert!(!ports.contains(&p), "{p} in {ports:?}");
         }
         assert_eq!(scan(Path::new("/nonexistent")).ports, vec![]);
+    }
+
+    #[test]
+    fn a_node_listening_on_swarm_s_management_port_is_a_manager() {
+        let t = proc_tree();
+        assert!(!scan_node(t.path()).1, "2377 only on loopback here");
+        let tcp = std::fs::read_to_string(t.path().join("net/tcp")).unwrap()
+            + "   5: 00000000:0949 00000000:0000 0A 00000000:00000000 00:00000000 00000000     0        0 1006 1 0000000000000000 100 0 0 10 0\n";
+        std::fs::write(t.path().join("net/tcp"), tcp).unwrap();
+        let (msg, manager) = scan_node(t.path());
+        assert!(manager);
+        assert!(!msg.ports.iter().any(|l| l.port == 2377), "never announced");
     }
 
     #[test]

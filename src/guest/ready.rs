@@ -4,7 +4,7 @@
 //! probes sshd and dockerd and prints it.
 
 use crate::util::tcp_open;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -24,35 +24,20 @@ pub const RAM_WARNING: &str = "\
 * reboot to keep your data.                                     *
 *****************************************************************";
 
-/// Whether an HTTP response is `200` with body `OK` (Docker's /_ping).
+/// Whether an answer is `200` with body `OK` (Docker's /_ping).
+fn answers_ok(answer: Option<(u16, &[u8])>) -> bool {
+    matches!(answer, Some((200, body)) if body.trim_ascii() == b"OK")
+}
+
+/// Whether an HTTP response is `200` with body `OK`.
 pub fn ping_ok(resp: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(resp);
-    let Some((head, body)) = text.split_once("\r\n\r\n") else {
-        return false;
-    };
-    let status_ok = head
-        .lines()
-        .next()
-        .and_then(|l| l.split_whitespace().nth(1))
-        == Some("200");
-    status_ok && body.trim() == "OK"
+    answers_ok(super::docker_api::split_response(resp))
 }
 
 /// `GET /_ping` over the Docker unix socket.
 pub fn docker_ping(sock: &Path, timeout: Duration) -> bool {
-    let Ok(mut s) = UnixStream::connect(sock) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(timeout));
-    let _ = s.set_write_timeout(Some(timeout));
-    if s.write_all(b"GET /_ping HTTP/1.0\r\nHost: docker\r\n\r\n")
-        .is_err()
-    {
-        return false;
-    }
-    let mut resp = Vec::new();
-    let _ = s.take(4096).read_to_end(&mut resp);
-    ping_ok(&resp)
+    let answer = super::docker_api::get(sock, "/_ping", timeout, 4096);
+    answers_ok(answer.as_ref().map(|(code, body)| (*code, &body[..])))
 }
 
 /// What to probe.
@@ -156,6 +141,7 @@ pub fn cpu_summary(stat: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
 
     #[test]
     fn cpu_summary_adds_up_the_states() {

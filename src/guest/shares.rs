@@ -176,6 +176,7 @@ mod tests {
                 },
             ],
             engine: None,
+            network: None,
         };
         let sys = FakeSys::new();
         let done = mount_all(&sys, t.path(), &cfg);

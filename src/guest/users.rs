@@ -67,12 +67,13 @@ pub fn hosts_file(name: &str) -> String {
     )
 }
 
-/// Write /etc/hostname and /etc/hosts under `etc` and set the kernel's.
-pub fn apply(sys: &dyn Sys, etc: &Path, name: &str) -> Result<(), HostnameError> {
+/// Write /etc/hostname and /etc/hosts (with the lines `peers`, the
+/// machines of a private network) under `etc` and set the kernel's.
+pub fn apply(sys: &dyn Sys, etc: &Path, name: &str, peers: &str) -> Result<(), HostnameError> {
     std::fs::create_dir_all(etc).with_path("cannot create", etc)?;
     for (file, text) in [
         ("hostname", format!("{name}\n")),
-        ("hosts", hosts_file(name)),
+        ("hosts", hosts_file(name) + peers),
     ] {
         let path = etc.join(file);
         std::fs::write(&path, text).with_path("cannot write", &path)?;
@@ -116,13 +117,14 @@ mod tests {
     fn apply_writes_files_and_sets_kernel_name() {
         let d = tempfile::tempdir().unwrap();
         let sys = FakeSys::new();
-        apply(&sys, &d.path().join("etc"), "box.lan").unwrap();
+        apply(&sys, &d.path().join("etc"), "box.lan", "10.1.1.2\tpeer\n").unwrap();
         assert_eq!(
             std::fs::read_to_string(d.path().join("etc/hostname")).unwrap(),
             "box.lan\n"
         );
         let hosts = std::fs::read_to_string(d.path().join("etc/hosts")).unwrap();
         assert!(hosts.contains("127.0.1.1\tbox.lan box\n"), "{hosts}");
+        assert!(hosts.ends_with("\n10.1.1.2\tpeer\n"), "{hosts}");
         assert_eq!(sys.calls(), vec!["sethostname box.lan"]);
     }
 }

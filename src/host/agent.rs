@@ -117,13 +117,13 @@ fn unprivileged_start() -> u16 {
         .unwrap_or(1024)
 }
 
-/// Whether 127.0.0.1:`port` can be bound now, and why not.
-pub fn host_port_free(proto: Proto, port: u16) -> Result<(), String> {
+/// Why 127.0.0.1:`port` cannot be bound now, if it cannot.
+pub fn host_port_taken(proto: Proto, port: u16) -> Option<io::Error> {
     let r = match proto {
         Proto::Tcp => std::net::TcpListener::bind(("127.0.0.1", port)).map(drop),
         Proto::Udp => std::net::UdpSocket::bind(("127.0.0.1", port)).map(drop),
     };
-    r.map_err(|e| bind_refused(proto, port, &e))
+    r.err()
 }
 
 /// Why binding 127.0.0.1:`port` failed, for `b2d ports` and the log.
@@ -298,10 +298,14 @@ mod tests {
     fn host_port_check_names_the_reason() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
-        let e = host_port_free(Proto::Tcp, port).unwrap_err();
+        let e = bind_refused(
+            Proto::Tcp,
+            port,
+            &host_port_taken(Proto::Tcp, port).unwrap(),
+        );
         assert!(e.contains("in use by another program"), "{e}");
         drop(l);
-        assert_eq!(host_port_free(Proto::Tcp, port), Ok(()));
+        assert!(host_port_taken(Proto::Tcp, port).is_none());
         let lines = log_lines(&Changes {
             skipped: vec![Skipped {
                 proto: Proto::Tcp,

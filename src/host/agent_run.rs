@@ -140,15 +140,44 @@ impl QmpForwarder {
 /// TCP through the agent's own listeners and the tunnel; UDP through
 /// QEMU's `hostfwd` on the user network.
 struct Forwards {
+    machine: Machine,
     qmp: QmpForwarder,
     tcp: tunnel::Listeners,
+}
+
+/// The other machine of `m`'s store whose agent forwards (`proto`,
+/// `port`) now: the nodes of a swarm all listen on its published ports.
+pub fn forwarded_by(m: &Machine, proto: Proto, port: u16) -> Option<String> {
+    let others = m.store().list().ok()?;
+    others
+        .into_iter()
+        .filter(|o| o.name != m.name)
+        .find(|o| {
+            read_state(o)
+                .is_some_and(|s| s.active.iter().any(|l| l.proto == proto && l.port == port))
+        })
+        .map(|o| o.name)
+}
+
+impl Forwards {
+    /// Why 127.0.0.1:`port` cannot be had: another machine's forward, or
+    /// what the bind said.
+    fn refused(&self, proto: Proto, port: u16, e: &io::Error) -> String {
+        match forwarded_by(&self.machine, proto, port) {
+            Some(other) if e.kind() == io::ErrorKind::AddrInUse => {
+                format!("127.0.0.1:{port}/{proto} already forwards to machine \"{other}\"")
+            }
+            _ => agent::bind_refused(proto, port, e),
+        }
+    }
 }
 
 impl Forwarder for Forwards {
     fn available(&mut self, proto: Proto, port: u16) -> Result<(), String> {
         match proto {
             Proto::Tcp => Ok(()), // add binds it, or says why not
-            Proto::Udp => agent::host_port_free(proto, port),
+            Proto::Udp => agent::host_port_taken(proto, port)
+                .map_or(Ok(()), |e| Err(self.refused(proto, port, &e))),
         }
     }
     fn add(&mut self, proto: Proto, port: u16) -> Result<(), String> {
@@ -156,7 +185,7 @@ impl Forwarder for Forwards {
             Proto::Tcp => self
                 .tcp
                 .add(port)
-                .map_err(|e| agent::bind_refused(proto, port, &e)),
+                .map_err(|e| self.refused(proto, port, &e)),
             Proto::Udp => self.qmp.hmp(&agent::hostfwd_add(NETDEV, proto, port)),
         }
     }
@@ -263,6 +292,7 @@ pub fn run(m: &Machine) -> io::Result<()> {
     state.active.retain(|l| l.proto == Proto::Udp);
     let mux = crate::tunnel::Mux::new(None, std::process::id() << 12);
     let mut fw = Forwards {
+        machine: m.clone(),
         qmp: QmpForwarder {
             sock: qmp_socket(m),
         },
@@ -372,6 +402,52 @@ mod tests {
         drop(l);
         qemu.kill().unwrap();
         qemu.wait().unwrap();
+    }
+
+    #[test]
+    fn a_port_another_machine_forwards_is_named_after_it() {
+        let t = tempfile::tempdir().unwrap();
+        std::fs::create_dir(t.path().join("dev")).unwrap();
+        let (dev, mut qemu) = machine_with_qemu(&t.path().join("dev"));
+        dev.save_config().unwrap();
+        let mut other = crate::host::machine::sample(t.path().join("dev-2"));
+        other.name = "dev-2".into();
+        std::fs::create_dir(&other.dir).unwrap();
+        other.save_config().unwrap();
+        let state = State {
+            pid: qemu.id(),
+            active: vec![crate::wire::ports::Listener {
+                proto: Proto::Tcp,
+                port: 18080,
+                by: None,
+            }],
+            skipped: vec![],
+        };
+        std::fs::write(state_file(&dev), serde_json::to_vec(&state).unwrap()).unwrap();
+        assert_eq!(
+            forwarded_by(&other, Proto::Tcp, 18080).as_deref(),
+            Some("dev")
+        );
+        assert_eq!(forwarded_by(&other, Proto::Udp, 18080), None);
+        assert_eq!(forwarded_by(&dev, Proto::Tcp, 18080), None, "not itself");
+        let fw = Forwards {
+            machine: other.clone(),
+            qmp: QmpForwarder {
+                sock: qmp_socket(&other),
+            },
+            tcp: tunnel::Listeners::new(crate::tunnel::Mux::new(None, 1)),
+        };
+        let in_use = io::Error::from(io::ErrorKind::AddrInUse);
+        assert_eq!(
+            fw.refused(Proto::Tcp, 18080, &in_use),
+            "127.0.0.1:18080/tcp already forwards to machine \"dev\""
+        );
+        assert!(fw
+            .refused(Proto::Tcp, 18081, &in_use)
+            .contains("in use by another program"));
+        qemu.kill().unwrap();
+        qemu.wait().unwrap();
+        assert_eq!(forwarded_by(&other, Proto::Tcp, 18080), None, "QEMU gone");
     }
 
     #[test]

@@ -173,6 +173,8 @@ mod tests {
                 mounts: None,
                 mount_type: None,
                 engine: Default::default(),
+                network: None,
+                swarm: None,
             },
             extra_keys: vec![],
             engine: Default::default(),

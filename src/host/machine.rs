@@ -76,6 +76,36 @@ pub struct Config {
     /// The engine settings (`--engine-opt`, `--registry-mirror`…).
     #[serde(default, skip_serializing_if = "super::engine::EngineConfig::is_empty")]
     pub engine: super::engine::EngineConfig,
+    /// Its private network and address there (`--network`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<super::network::Attachment>,
+    /// The swarm `b2d swarm create` made it a node of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub swarm: Option<SwarmMember>,
+}
+
+/// A machine's place in a swarm `b2d swarm create` built.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SwarmMember {
+    /// The swarm's name: its first node's.
+    pub name: String,
+    pub role: Role,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Manager,
+    Worker,
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Role::Manager => "manager",
+            Role::Worker => "worker",
+        })
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +156,20 @@ impl Store {
         })
     }
 
+    /// Hold the store's creation lock for the life of the returned file
+    /// (`machines.lock` beside the store): machines made at once (`b2d
+    /// swarm create`, two `b2d up`s) never take the same ports or network
+    /// address. Waits for the holder.
+    pub fn lock_creation(&self) -> Result<nix::fcntl::Flock<std::fs::File>, MachineError> {
+        let path = self.root.with_extension("lock");
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+        }
+        let f = lock_file(&path)?;
+        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
+            .map_err(|(_, e)| io_err("locking", &path)(e.into()))
+    }
+
     /// Every machine, by name.
     pub fn list(&self) -> Result<Vec<Machine>, MachineError> {
         let rd = match std::fs::read_dir(&self.root) {
@@ -145,6 +189,16 @@ impl Store {
 
 pub const CONFIG: &str = "config.json";
 
+/// The file a lock is taken on, made if missing (its content is kept).
+fn lock_file(path: &Path) -> Result<std::fs::File, MachineError> {
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .map_err(io_err("opening", path))
+}
+
 #[derive(Debug, Clone)]
 pub struct Machine {
     pub name: String,
@@ -153,6 +207,12 @@ pub struct Machine {
 }
 
 impl Machine {
+    /// The store the machine lives in.
+    pub fn store(&self) -> Store {
+        Store {
+            root: self.dir.parent().map(Path::to_path_buf).unwrap_or_default(),
+        }
+    }
     pub fn disk(&self) -> PathBuf {
         self.dir.join("disk.img")
     }
@@ -201,12 +261,7 @@ impl Machine {
     /// `b2d` commands never start, stop or remove one machine at once.
     pub fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>, MachineError> {
         let path = self.dir.join("lock");
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err("opening", &path))?;
+        let f = lock_file(&path)?;
         nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
             MachineError::Busy {
                 name: self.name.clone(),
@@ -232,6 +287,8 @@ pub(crate) fn sample(dir: impl Into<PathBuf>) -> Machine {
             mounts: None,
             mount_type: None,
             engine: Default::default(),
+            network: None,
+            swarm: None,
         },
     }
 }

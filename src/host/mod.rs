@@ -9,6 +9,7 @@
 pub mod accel;
 pub mod agent;
 pub mod agent_run;
+pub mod board;
 pub mod certs;
 pub mod cmd;
 pub mod console;
@@ -20,6 +21,7 @@ pub mod engine;
 pub mod hints;
 pub mod iso;
 pub mod machine;
+pub mod network;
 pub mod ports;
 pub mod progress;
 pub mod qemu;

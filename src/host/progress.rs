@@ -139,7 +139,7 @@ impl<W: Write> Drop for Progress<W> {
     }
 }
 
-fn truncate(s: &str, width: usize) -> String {
+pub(crate) fn truncate(s: &str, width: usize) -> String {
     if s.chars().count() <= width {
         return s.to_string();
     }

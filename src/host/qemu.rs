@@ -8,6 +8,7 @@ use super::ports::PortError;
 use super::vmspec::{binary, opt_path, DiskBus, VmSpec};
 use super::{agent_run, control, ram, shares, virtiofs};
 use crate::wire::control::CHANNEL as CONTROL;
+use crate::wire::guest_config::GuestConfig;
 use crate::wire::ports::CHANNEL;
 use crate::wire::tunnel::CHANNEL as TUNNEL;
 use std::os::fd::RawFd;
@@ -130,6 +131,8 @@ pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan, launch: Launch) ->
         &m.serial_log(),
         None,
     ));
+    // After the user network's NIC, which stays eth0.
+    a.extend(super::network::qemu_args(&m.store(), m));
     a
 }
 
@@ -168,6 +171,15 @@ pub fn start(
     config.engine = match launch {
         Launch::Cold => Some(engine?),
         Launch::Incoming { .. } => engine.ok(),
+    };
+    // The private NIC and its peers; a resumed guest keeps what it was
+    // told, and `b2d up` tells it what changed (network::announce).
+    config.network = match launch {
+        Launch::Cold => super::network::nic(&m.store(), m),
+        Launch::Incoming { .. } => std::fs::read(m.guest_config())
+            .ok()
+            .and_then(|t| serde_json::from_slice::<GuestConfig>(&t).ok())
+            .and_then(|c| c.network),
     };
     let text = serde_json::to_vec(&config).unwrap_or_default();
     let path = m.guest_config();

@@ -164,6 +164,7 @@ pub fn guest_config(mounts: &[Mount], fs: ShareFs) -> GuestConfig {
             })
             .collect(),
         engine: None,
+        network: None,
     }
 }
 

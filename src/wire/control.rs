@@ -1,4 +1,5 @@
-//! Host → guest requests around a suspend, over the virtio-serial port
+//! Host → guest requests around a suspend (and a private network's
+//! peers), over the virtio-serial port
 //! [`CHANNEL`]: `b2d suspend` (and `b2d up` of a suspended machine)
 //! writes one JSON request per line and reads the guest's one-line reply
 //! carrying the same `id`. Only the host asks; the guest only answers,
@@ -10,6 +11,8 @@
 //! - `resumed`: step the clock to the host's, renew the DHCP lease and
 //!   mount again the shares `suspend` unmounted. Also sent when a suspend
 //!   is abandoned after `suspend` answered.
+//! - `peers`: the machines on the guest's private network now (one was
+//!   created, booted or removed): its `/etc/hosts` names them.
 
 use serde::{Deserialize, Serialize};
 
@@ -26,6 +29,10 @@ pub enum Op {
     Resumed {
         /// The host's wall clock, ms since the Unix epoch.
         unix_ms: u64,
+    },
+    Peers {
+        network: String,
+        peers: Vec<super::network::Peer>,
     },
 }
 
@@ -103,6 +110,21 @@ mod tests {
         };
         assert_eq!(s.line(), "{\"id\":8,\"op\":\"suspend\"}\n");
         assert_eq!(Request::parse(&s.line()), Some(s));
+        let p = Request {
+            id: 9,
+            op: Op::Peers {
+                network: "lab".into(),
+                peers: vec![super::super::network::Peer {
+                    name: "lab-2".into(),
+                    address: std::net::Ipv4Addr::new(192, 168, 140, 2),
+                }],
+            },
+        };
+        assert_eq!(
+            p.line(),
+            "{\"id\":9,\"op\":\"peers\",\"network\":\"lab\",\"peers\":[{\"name\":\"lab-2\",\"address\":\"192.168.140.2\"}]}\n"
+        );
+        assert_eq!(Request::parse(&p.line()), Some(p));
         let ok = Reply {
             id: 8,
             ..Default::default()

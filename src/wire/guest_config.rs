@@ -56,6 +56,10 @@ pub struct GuestConfig {
     /// a resume) keeps what the guest applied last.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub engine: Option<super::engine::Engine>,
+    /// The machine's NIC on a private network between machines, if it
+    /// has one (`b2d up --network`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<super::network::PrivateNic>,
 }
 
 /// Why a share from the host is refused by the guest.
@@ -102,6 +106,7 @@ mod tests {
         let c = GuestConfig {
             shares: vec![share("/home/alice")],
             engine: None,
+            network: None,
         };
         let text = serde_json::to_string(&c).unwrap();
         assert_eq!(

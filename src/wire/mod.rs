@@ -11,11 +11,14 @@
 //! - [`guest_config`]: the per-boot config QEMU hands the guest.
 //! - [`engine`]: the engine settings (daemon.json, dockerd's environment,
 //!   CA certificates) in that config and in the userdata.
+//! - [`network`]: the NIC on a private network between machines, in that
+//!   config, and its peers.
 
 pub mod console;
 pub mod control;
 pub mod engine;
 pub mod guest_config;
+pub mod network;
 pub mod ports;
 pub mod ready;
 pub mod tunnel;

@@ -19,6 +19,24 @@ pub const CHANNEL: &str = "org.b2d.agent.0";
 /// never announced.
 pub const RESERVED: &[u16] = &[22, 2376];
 
+/// Swarm mode's cluster management port: its managers listen on it.
+pub const SWARM_MANAGEMENT: u16 = 2377;
+
+/// Swarm mode's node-to-node ports (cluster management, gossip, the
+/// overlay's VXLAN): they serve the other nodes on the private network,
+/// never the host, so they are never announced either.
+pub const NODE_TO_NODE: &[(Proto, u16)] = &[
+    (Proto::Tcp, SWARM_MANAGEMENT),
+    (Proto::Tcp, 7946),
+    (Proto::Udp, 7946),
+    (Proto::Udp, 4789),
+];
+
+/// Whether (`proto`, `port`) is ever announced to the host.
+pub fn announced(proto: Proto, port: u16) -> bool {
+    port != 0 && !RESERVED.contains(&port) && !NODE_TO_NODE.contains(&(proto, port))
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
@@ -75,8 +93,7 @@ impl PortsMsg {
             return None;
         }
         let mut m: PortsMsg = serde_json::from_str(line.trim()).ok()?;
-        m.ports
-            .retain(|l| l.port != 0 && !RESERVED.contains(&l.port));
+        m.ports.retain(|l| announced(l.proto, l.port));
         m.ports.sort();
         m.ports
             .dedup_by(|a, b| a.proto == b.proto && a.port == b.port);
@@ -133,5 +150,15 @@ mod tests {
             }]
         );
         assert_eq!(PortsMsg::parse(&"x".repeat(MAX_LINE + 1)), None);
+    }
+
+    #[test]
+    fn swarm_node_to_node_ports_are_dropped_by_protocol() {
+        let m = PortsMsg::parse(
+            "{\"ports\":[{\"proto\":\"tcp\",\"port\":2377},{\"proto\":\"udp\",\"port\":7946},{\"proto\":\"udp\",\"port\":4789},{\"proto\":\"tcp\",\"port\":4789},{\"proto\":\"udp\",\"port\":2377}]}",
+        )
+        .unwrap();
+        let kept: Vec<(Proto, u16)> = m.ports.iter().map(|l| (l.proto, l.port)).collect();
+        assert_eq!(kept, vec![(Proto::Tcp, 4789), (Proto::Udp, 2377)]);
     }
 }

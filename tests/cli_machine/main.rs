@@ -4,6 +4,7 @@
 //! them may leave a machine behind or touch an existing one's disk.
 
 mod engine;
+mod swarm;
 mod verbs;
 
 use b2d::host::create::{create, NewMachine};
@@ -74,6 +75,8 @@ impl Env {
                     mounts: None,
                     mount_type: None,
                     engine: Default::default(),
+                    network: None,
+                    swarm: None,
                 },
                 extra_keys: vec![],
                 engine: Default::default(),

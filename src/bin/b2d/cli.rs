@@ -28,40 +28,29 @@ pub enum Cmd {
     Up {
         #[arg(default_value = DEFAULT_NAME)]
         name: String,
-        /// ISO to boot (default: the one `make iso` built).
-        #[arg(long)]
-        iso: Option<PathBuf>,
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=255))]
-        cpus: Option<u32>,
-        /// Memory, e.g. 4G or 4096 (MiB).
-        #[arg(long, value_parser = parse_memory)]
-        memory: Option<u32>,
-        /// Data disk size, e.g. 20G; larger than before grows the disk.
-        #[arg(long, value_parser = parse_size)]
-        disk_size: Option<u64>,
+        #[command(flatten)]
+        machine: MachineFlags,
         /// 127.0.0.1 port forwarded to the guest's sshd (default: a free one).
         #[arg(long)]
         ssh_port: Option<u16>,
         /// 127.0.0.1 port forwarded to the Docker API (default: a free one).
         #[arg(long)]
         docker_port: Option<u16>,
-        /// Seconds to wait for the guest to be ready.
-        #[arg(long, default_value_t = 600)]
-        timeout: u64,
-        /// Host directory shared at the same path in the guest (repeatable;
-        /// DIR:ro read-only; `none` for no share). Default: your home.
-        #[arg(long = "mount", value_name = "DIR[:ro]|none")]
-        mounts: Vec<String>,
-        /// How folders are shared: virtiofs, 9p, or auto (virtiofs where a
-        /// virtiofsd is installed, else 9p). Remembered.
-        #[arg(long, value_name = "virtiofs|9p|auto")]
-        mount_type: Option<String>,
         /// Also make the docker context b2d-NAME the current one.
         #[arg(long)]
         use_context: bool,
+        /// Put a second NIC on the private network NET, shared with the
+        /// other machines on NET of this host only (`none` leaves it).
+        /// Remembered.
+        #[arg(long, value_name = "NET|none")]
+        network: Option<String>,
         #[command(flatten)]
         engine: EngineFlags,
     },
+    /// A Docker Swarm of machines on one private network: create, list
+    /// or remove it.
+    #[command(subcommand)]
+    Swarm(SwarmCmd),
     /// Show the ports forwarded from this host's 127.0.0.1 to a machine.
     Ports {
         #[arg(default_value = DEFAULT_NAME)]
@@ -199,6 +188,77 @@ pub enum Cmd {
     /// Create or inspect b2d data disks.
     #[command(subcommand)]
     Disk(DiskCmd),
+}
+
+/// How a machine is made and booted, on `up` and `swarm create`.
+#[derive(Args)]
+pub struct MachineFlags {
+    /// ISO to boot (default: the one `make iso` built).
+    #[arg(long)]
+    pub iso: Option<PathBuf>,
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=255))]
+    pub cpus: Option<u32>,
+    /// Memory, e.g. 4G or 4096 (MiB).
+    #[arg(long, value_parser = parse_memory)]
+    pub memory: Option<u32>,
+    /// Data disk size, e.g. 20G; larger than before grows the disk.
+    #[arg(long, value_parser = parse_size)]
+    pub disk_size: Option<u64>,
+    /// Seconds to wait for the guest to be ready.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+    /// Host directory shared at the same path in the guest (repeatable;
+    /// DIR:ro read-only; `none` for no share). Default: your home.
+    #[arg(long = "mount", value_name = "DIR[:ro]|none")]
+    pub mounts: Vec<String>,
+    /// How folders are shared: virtiofs, 9p, or auto (virtiofs where a
+    /// virtiofsd is installed, else 9p). Remembered.
+    #[arg(long, value_name = "virtiofs|9p|auto")]
+    pub mount_type: Option<String>,
+}
+
+// Parsed once per run: the size of a variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Subcommand)]
+pub enum SwarmCmd {
+    /// Create and boot NAME, NAME-2 … NAME-N on one private network (in
+    /// parallel), `docker swarm init` the first, join the others, and wait
+    /// until every node is Ready.
+    Create {
+        name: String,
+        /// How many nodes (machines).
+        #[arg(long)]
+        nodes: u32,
+        /// How many of them are managers (the first ones); the rest are
+        /// workers.
+        #[arg(long, default_value_t = 1)]
+        managers: u32,
+        /// The private network (default: one named after the swarm).
+        #[arg(long, value_name = "NET")]
+        network: Option<String>,
+        #[command(flatten)]
+        machine: MachineFlags,
+        /// Also make the docker context b2d-NAME (the first node) the
+        /// current one.
+        #[arg(long)]
+        use_context: bool,
+        #[command(flatten)]
+        engine: EngineFlags,
+    },
+    /// Show a swarm's nodes: roles, states, addresses, and what the
+    /// swarm says of each.
+    Ls {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove every node of a swarm, with its disk.
+    Rm {
+        name: String,
+        /// Do not ask; kill running nodes first.
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]

@@ -90,6 +90,8 @@ pub struct Inspection {
     pub mounts: Vec<String>,
     pub mount_type: String,
     pub engine: EngineView,
+    pub network: Option<status::NetworkStatus>,
+    pub swarm: Option<crate::host::machine::SwarmMember>,
 }
 
 pub fn of(m: &Machine) -> Inspection {
@@ -131,6 +133,8 @@ pub fn of(m: &Machine) -> Inspection {
             .collect(),
         mount_type: c.mount_type.map_or("auto", |t| t.name()).into(),
         engine: EngineView::from(&c.engine),
+        network: s.network,
+        swarm: s.swarm,
     }
 }
 
@@ -166,6 +170,8 @@ mod tests {
         assert_eq!(v["docker_context"], "b2d-dev");
         assert_eq!(v["engine"]["registry_mirrors"][0], "https://m.example");
         assert_eq!(v["mount_type"], "auto");
+        assert_eq!(v["network"], serde_json::Value::Null);
+        assert_eq!(v["swarm"], serde_json::Value::Null);
         assert_eq!(
             show(
                 &store,

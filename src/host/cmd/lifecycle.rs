@@ -151,6 +151,11 @@ pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Sa
     drop(lock);
     std::fs::remove_dir_all(&doomed).map_err(io_err("removing", &doomed))?;
     let mut said = Said::err(format!("Machine \"{name}\" removed."));
+    if let Some(a) = &m.config.network {
+        for line in crate::host::network::announce(store, &a.name) {
+            said.err += &format!("b2d: {line}\n");
+        }
+    }
     if let Some(cfg) = crate::host::context::config_dir() {
         if let Err(e) = crate::host::context::remove(&cfg, &crate::host::context::name(name)) {
             said.err += &format!("b2d: {e}\n");

@@ -17,6 +17,7 @@ pub mod ssh;
 pub mod ssh_config;
 pub mod status;
 pub mod suspend;
+pub mod swarm;
 pub mod template;
 pub mod up;
 pub mod url;

@@ -3,7 +3,8 @@
 
 use super::{CmdError, Format};
 use crate::host::console::{self, Boot};
-use crate::host::machine::{Machine, MachineError, Store};
+use crate::host::machine::{Machine, MachineError, Store, SwarmMember};
+use crate::host::network;
 use crate::host::qemu;
 use serde::Serialize;
 
@@ -55,6 +56,32 @@ pub struct Status {
     pub memory_mib: u32,
     pub disk_size: u64,
     pub dir: String,
+    /// Its private network, if it is on one.
+    pub network: Option<NetworkStatus>,
+    /// The swarm `b2d swarm create` made it a node of.
+    pub swarm: Option<SwarmMember>,
+}
+
+/// A machine's place on its private network.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkStatus {
+    pub name: String,
+    pub address: std::net::Ipv4Addr,
+    pub prefix: u8,
+    /// The multicast group and port its frames travel on, on 127.0.0.1.
+    pub segment: String,
+}
+
+impl NetworkStatus {
+    fn of(m: &Machine) -> Option<NetworkStatus> {
+        let a = m.config.network.as_ref()?;
+        Some(NetworkStatus {
+            name: a.name.clone(),
+            address: a.address,
+            prefix: network::PREFIX,
+            segment: network::segment_here(&a.name, &m.store()).to_string(),
+        })
+    }
 }
 
 /// `b2d status NAME [--json]`.
@@ -111,6 +138,8 @@ pub fn of(m: &Machine) -> Status {
         memory_mib: m.config.memory_mib,
         disk_size: m.config.disk_size,
         dir: m.dir.display().to_string(),
+        network: NetworkStatus::of(m),
+        swarm: m.config.swarm.clone(),
     }
 }
 
@@ -160,6 +189,21 @@ pub fn render(s: &Status) -> String {
             crate::disk::size::gib(s.disk_size)
         ),
     );
+    if let Some(n) = &s.network {
+        row(
+            "Network",
+            format!(
+                "{} on {} (this host only: multicast {} on 127.0.0.1)",
+                n.address, n.name, n.segment
+            ),
+        );
+    }
+    if let Some(w) = &s.swarm {
+        row(
+            "Swarm",
+            format!("{} of swarm {} (b2d swarm ls {})", w.role, w.name, w.name),
+        );
+    }
     row("Directory", s.dir.clone());
     out
 }
@@ -174,6 +218,7 @@ pub fn table(all: &[Status]) -> String {
         "CPUS".into(),
         "MEMORY".into(),
         "DISK".into(),
+        "NETWORK".into(),
     ]];
     for s in all {
         rows.push([
@@ -184,9 +229,18 @@ pub fn table(all: &[Status]) -> String {
             s.cpus.to_string(),
             format!("{} MiB", s.memory_mib),
             crate::disk::size::gib(s.disk_size),
+            s.network
+                .as_ref()
+                .map(|n| format!("{} {}", n.name, n.address))
+                .unwrap_or_default(),
         ]);
     }
-    let widths: Vec<usize> = (0..7)
+    columns(&rows)
+}
+
+/// Rows as left-aligned columns two spaces apart, one line each.
+pub fn columns<const N: usize>(rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
         .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
         .collect();
     rows.iter()
@@ -295,5 +349,45 @@ mod tests {
         assert_eq!(lines[1].find("Stopped"), Some(col), "{out}");
         assert_eq!(lines[2].find("Stopped"), Some(col), "{out}");
         assert!(lines[2].ends_with("1.5 GiB"), "{out}");
+    }
+
+    #[test]
+    fn a_machine_on_a_network_shows_its_address_and_swarm() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store {
+            root: t.path().into(),
+        };
+        let mut m = sample(store.dir("dev"));
+        m.config.network = Some(network::Attachment {
+            name: "lab".into(),
+            address: std::net::Ipv4Addr::new(192, 168, 140, 2),
+        });
+        m.config.swarm = Some(SwarmMember {
+            name: "lab".into(),
+            role: crate::host::machine::Role::Worker,
+        });
+        let s = of(&m);
+        let seg = network::segment_here("lab", &store).to_string();
+        let text = render(&s);
+        assert!(
+            text.contains(&format!(
+                "Network     192.168.140.2 on lab (this host only: multicast {seg} on 127.0.0.1)\n"
+            )),
+            "{text}"
+        );
+        assert!(
+            text.contains("Swarm       worker of swarm lab (b2d swarm ls lab)\n"),
+            "{text}"
+        );
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["network"]["address"], "192.168.140.2");
+        assert_eq!(v["network"]["prefix"], 24);
+        assert_eq!(v["network"]["segment"], seg);
+        assert_eq!(v["swarm"]["role"], "worker");
+        let ls = table(&[s, of(&sample(store.dir("plain")))]);
+        let lines: Vec<&str> = ls.lines().collect();
+        assert!(lines[0].ends_with("  NETWORK"), "{ls}");
+        assert!(lines[1].ends_with("  lab 192.168.140.2"), "{ls}");
+        assert!(lines[2].ends_with("GiB"), "no network, nothing: {ls}");
     }
 }

@@ -7,7 +7,8 @@ use crate::disk::size::{gib, Human};
 use crate::host::create;
 use crate::host::engine;
 use crate::host::iso;
-use crate::host::machine::Machine;
+use crate::host::machine::{Machine, Store};
+use crate::host::network::{self, Attachment};
 use crate::host::ports::Moved;
 use std::path::{Path, PathBuf};
 
@@ -34,6 +35,8 @@ pub enum Note {
     NineP,
     /// The saved state of a suspend could not be used: a cold boot.
     NotResumed(String),
+    /// A machine on its network could not be told who is there now.
+    Peers(String),
     /// A suspended machine was resumed and shut down to take new settings.
     ResumedToRestart {
         wanted: Vec<String>,
@@ -60,6 +63,7 @@ impl std::fmt::Display for Note {
                 "cannot start the host agent ({e}): published ports are not forwarded"
             ),
             Note::Context(e) => write!(f, "{e}; `b2d env` still works"),
+            Note::Peers(e) => f.write_str(e),
             Note::NotResumed(why) => write!(
                 f,
                 "not resumed: {why}; booting cold from the disk, as after a power cut"
@@ -130,6 +134,13 @@ pub(super) fn ignored(m: &Machine, o: &UpOptions) -> Result<Vec<String>, UpError
                 .clone()
                 .filter(|_| o.mount_type().ok().flatten() != Some(m.config.mount_type)),
         ),
+        (
+            "--network",
+            o.network.clone().filter(|n| {
+                network::parse_arg(n).ok().flatten()
+                    != m.config.network.as_ref().map(|a| a.name.clone())
+            }),
+        ),
     ];
     ignored.extend(
         changed
@@ -181,6 +192,35 @@ pub(super) fn apply(m: &mut Machine, o: &UpOptions) -> Result<Vec<Note>, UpError
         m.config.mount_type = t;
     }
     Ok(notes)
+}
+
+/// `--network` of a stopped machine: join, move to or leave a network.
+/// A new address is taken under the store's creation lock and saved at
+/// once. Returns the network it left, whose running machines are to be
+/// told.
+pub(super) fn network(
+    store: &Store,
+    m: &mut Machine,
+    o: &UpOptions,
+) -> Result<Option<String>, UpError> {
+    let Some(arg) = &o.network else {
+        return Ok(None);
+    };
+    let want = network::parse_arg(arg)?;
+    let had = m.config.network.as_ref().map(|a| a.name.clone());
+    if want == had {
+        return Ok(None);
+    }
+    let _creating = store.lock_creation()?;
+    m.config.network = match want {
+        Some(net) => Some(Attachment {
+            address: network::allocate(store, &m.name, &net)?,
+            name: net,
+        }),
+        None => None,
+    };
+    m.save_config()?;
+    Ok(had)
 }
 
 /// Grow the raw disk image to `size` (sparse); the guest grows partition

@@ -15,7 +15,8 @@ use crate::host::console::{self, Boot};
 use crate::host::create::{self, CreateError, NewMachine};
 use crate::host::engine::{self, EngineArgs, EngineError};
 use crate::host::iso::{self, IsoError};
-use crate::host::machine::{Config, Machine, MachineError, Store};
+use crate::host::machine::{Config, Machine, MachineError, Store, SwarmMember};
+use crate::host::network::{self, Attachment, NetworkError};
 use crate::host::ports::{self, PortError};
 use crate::host::progress::{Event, Sink};
 use crate::host::qemu::{self, QemuError};
@@ -58,6 +59,10 @@ pub struct UpOptions {
     pub engine: EngineArgs,
     /// This binary, started again as the machine's host agent.
     pub exe: PathBuf,
+    /// `--network NET` (or `none`); None keeps what the machine has.
+    pub network: Option<String>,
+    /// The swarm a new machine is made a node of (`b2d swarm create`).
+    pub swarm: Option<SwarmMember>,
 }
 
 impl UpOptions {
@@ -94,6 +99,8 @@ pub enum UpError {
     Share(#[from] crate::host::shares::ShareError),
     #[error(transparent)]
     Engine(#[from] EngineError),
+    #[error(transparent)]
+    Network(#[from] NetworkError),
     #[error("{path}: the disk is {now} and cannot shrink to {size} (that would cut its filesystem); to start over, `b2d rm {name}` and `b2d up {name} --disk-size …`")]
     Shrink {
         name: String,
@@ -201,22 +208,49 @@ pub fn up(
     o: &UpOptions,
     sink: &mut dyn Sink,
 ) -> Result<(Machine, Outcome), UpError> {
+    let created = create(store, o, sink)?;
+    start(store, o, created, sink)
+}
+
+/// Create machine `o.name` unless it exists; whether it did. Machines
+/// are created one at a time (the store's creation lock), so two never
+/// take the same ports or network address.
+pub fn create(store: &Store, o: &UpOptions, sink: &mut dyn Sink) -> Result<bool, UpError> {
     crate::host::machine::validate_name(&o.name)?;
-    let qemu = qemu::find()?;
-    let created = !store.exists(&o.name);
-    if created {
-        let iso = iso::resolve(o.iso.as_deref())?;
-        let new = new_machine(store, o, iso)?;
-        sink.event(Event::Note(format!(
-            "Creating machine \"{}\" ({} CPUs, {} MiB memory, {} disk) in {}",
-            o.name,
-            new.config.cpus,
-            new.config.memory_mib,
-            gib(new.config.disk_size),
-            store.dir(&o.name).display()
-        )));
-        create::create(store, &new)?;
+    qemu::find()?;
+    if let Some(n) = &o.network {
+        network::parse_arg(n)?;
     }
+    let _creating = store.lock_creation()?;
+    if store.exists(&o.name) {
+        return Ok(false);
+    }
+    let iso = iso::resolve(o.iso.as_deref())?;
+    let new = new_machine(store, o, iso)?;
+    sink.event(Event::Note(format!(
+        "Creating machine \"{}\" ({} CPUs, {} MiB memory, {} disk{}) in {}",
+        o.name,
+        new.config.cpus,
+        new.config.memory_mib,
+        gib(new.config.disk_size),
+        match &new.config.network {
+            Some(a) => format!(", {} on network {}", a.address, a.name),
+            None => String::new(),
+        },
+        store.dir(&o.name).display()
+    )));
+    create::create(store, &new)?;
+    Ok(true)
+}
+
+/// `up` of machine `o.name`, which exists (`created`: made just now).
+pub fn start(
+    store: &Store,
+    o: &UpOptions,
+    created: bool,
+    sink: &mut dyn Sink,
+) -> Result<(Machine, Outcome), UpError> {
+    let qemu = qemu::find()?;
     let mut m = store.open(&o.name)?;
     let _lock = m.lock()?;
     if let Some(pid) = qemu::running_pid(&m) {
@@ -232,7 +266,7 @@ pub fn up(
             sink.event(Event::End);
             waited?;
         }
-        let notes = after_boot(&m, o);
+        let notes = after_boot(store, &m, o);
         return Ok((m, Outcome::AlreadyRunning { ignored, notes }));
     }
     let mut notes = Vec::new();
@@ -258,6 +292,9 @@ pub fn up(
         }
         // A machine made just now already has what the options asked for.
         notes.extend(changes::apply(&mut m, o)?);
+        if let Some(left) = changes::network(store, &mut m, o)? {
+            notes.extend(network::announce(store, &left).into_iter().map(Note::Peers));
+        }
     }
     notes.extend(
         ports::for_boot(store, &mut m, o.ports())?
@@ -294,7 +331,7 @@ pub fn up(
         .map_err(UpError::from)
         .and_then(|_| {
             // The agent first: forwards work as soon as the guest listens.
-            let started = after_boot(&m, o);
+            let started = after_boot(store, &m, o);
             notes.extend(started.into_iter().filter(|n| *n != Note::AgentStarted));
             wait::ready(&m, start, o.timeout, sink)
         });
@@ -336,6 +373,20 @@ fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine,
         mounts: Some(shares::from_args(&o.mounts, o.home.as_deref())?),
         mount_type: o.mount_type()?.flatten(),
         engine,
+        network: match o
+            .network
+            .as_deref()
+            .map(network::parse_arg)
+            .transpose()?
+            .flatten()
+        {
+            Some(net) => Some(Attachment {
+                address: network::allocate(store, &o.name, &net)?,
+                name: net,
+            }),
+            None => None,
+        },
+        swarm: o.swarm.clone(),
     };
     // The user's own key too, so plain `ssh -p PORT docker@127.0.0.1` works.
     let extra_keys = o
@@ -353,29 +404,34 @@ fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine,
     })
 }
 
-/// What a running machine needs beside QEMU: its host agent, and the
-/// docker context (current only when asked). Neither stops the boot.
-fn after_boot(m: &Machine, o: &UpOptions) -> Vec<Note> {
+/// What a running machine needs beside QEMU: its host agent, the docker
+/// context (current only when asked), and the machines on its network
+/// told that it is there. None of them stops the boot.
+fn after_boot(store: &Store, m: &Machine, o: &UpOptions) -> Vec<Note> {
     let mut notes = Vec::new();
     match agent_run::ensure(m, &o.exe) {
         Ok(true) => notes.push(Note::AgentStarted),
         Ok(false) => {}
         Err(e) => notes.push(Note::NoAgent(e.to_string())),
     }
-    let Some(cfg) = context::config_dir() else {
-        return notes;
-    };
-    let name = context::name(&m.name);
-    let r =
-        context::write(&cfg, &name, &m.name, m.config.docker_port, &m.cert_dir()).and_then(|()| {
-            if o.use_context {
-                context::set_current(&cfg, Some(&name))
-            } else {
-                Ok(())
-            }
-        });
-    if let Err(e) = r {
-        notes.push(Note::Context(e.to_string()));
+    if let Some(cfg) = context::config_dir() {
+        let name = context::name(&m.name);
+        let r = context::write(&cfg, &name, &m.name, m.config.docker_port, &m.cert_dir()).and_then(
+            |()| {
+                if o.use_context {
+                    context::set_current(&cfg, Some(&name))
+                } else {
+                    Ok(())
+                }
+            },
+        );
+        if let Err(e) = r {
+            notes.push(Note::Context(e.to_string()));
+        }
+    }
+    if let Some(a) = &m.config.network {
+        let told = network::announce(store, &a.name);
+        notes.extend(told.into_iter().map(Note::Peers));
     }
     notes
 }

@@ -115,7 +115,7 @@ pub(super) fn attempt(
         })
     };
     notes.extend(
-        after_boot(m, o)
+        after_boot(store, m, o)
             .into_iter()
             .filter(|n| *n != Note::AgentStarted),
     );
