@@ -42,7 +42,7 @@ pub const ALL: &[Point] = &[
     at("committing the format", 30),
     at("formatted; data on", 0),
     at("swap on /dev/sda2", 0),
-    at("tls: server certificate issued", 0),
+    at("ssh: generated ecdsa host key", 0),
     at("service containerd: started", 0),
     at("service dockerd: started", 500),
     at("service dockerd: started", 2000),
