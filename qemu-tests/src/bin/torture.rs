@@ -1,6 +1,7 @@
 //! `make torture`: the whole fault suite, one case after another, then
 //! one summary line. A failed case is reported and the rest still run;
-//! the exit status is 1 if any failed.
+//! the exit status is 1 if any failed. An argument runs only the cases
+//! whose names contain it (`make torture ONLY=ecdsa`).
 
 use qemu_tests::torture::{self, cuts, in_use, services};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -18,14 +19,34 @@ fn case<T>(name: &str, failed: &mut Vec<String>, f: impl FnOnce() -> T) -> Optio
     }
 }
 
+/// The names of the cases on a running machine, in the order they run.
+const IN_USE: &[&str] = &[
+    "power cut during fsynced writes",
+    "power cut during docker load",
+    "services killed",
+    "dockerd in a crash loop",
+    "data disk full",
+    "misbehaving hooks",
+    "reboot soak",
+];
+
 fn main() {
     let iso = qemu_tests::fixture::iso();
+    let only = std::env::args().nth(1).unwrap_or_default();
     let mut failed = Vec::new();
     let mut done = Vec::new();
-    for p in cuts::ALL {
+    let cut_names = cuts::ALL
+        .iter()
+        .map(|p| format!("power cut {}ms after {:?}", p.delay_ms, p.after));
+    let picked: Vec<_> = cuts::ALL
+        .iter()
+        .zip(cut_names)
+        .filter(|(_, n)| n.contains(&only))
+        .collect();
+    for (p, name) in &picked {
         let t = tempfile::tempdir().expect("a temp dir");
-        let name = format!("power cut {}ms after {:?}", p.delay_ms, p.after);
-        if let Some(c) = case(&name, &mut failed, || cuts::first_boot(&iso, t.path(), *p)) {
+        let name = name.clone();
+        if let Some(c) = case(&name, &mut failed, || cuts::first_boot(&iso, t.path(), **p)) {
             eprintln!(
                 "torture: … landed in {} (format committed: {})",
                 c.phase, c.committed
@@ -33,27 +54,32 @@ fn main() {
             done.push(c);
         }
     }
-    let m = torture::machine("torture");
-    let blocks = case("power cut during fsynced writes", &mut failed, || {
-        in_use::fsynced_writes(&m, 40)
-    });
-    let load = case("power cut during docker load", &mut failed, || {
-        in_use::docker_load(&m)
-    });
-    let kills = case("services killed", &mut failed, || services::kills(&m));
-    let crash = case("dockerd in a crash loop", &mut failed, || {
-        services::crash_loop(&m)
-    });
-    let full = case("data disk full", &mut failed, || services::disk_full(&m));
-    let hooks = case("misbehaving hooks", &mut failed, || services::hooks(&m));
-    let reboots = case("reboot soak", &mut failed, || services::soak(&m, 10));
-    drop(m);
+    let wanted = |n: &str| n.contains(&only);
+    let (mut blocks, mut load, mut kills, mut crash, mut full, mut hooks, mut reboots) =
+        (None, None, None, None, None, None, None);
+    if IN_USE.iter().any(|n| wanted(n)) {
+        let m = torture::machine("torture");
+        let mut run = |n: &str, f: &mut dyn FnMut()| {
+            if wanted(n) {
+                case(n, &mut failed, f);
+            }
+        };
+        run(IN_USE[0], &mut || {
+            blocks = Some(in_use::fsynced_writes(&m, 40))
+        });
+        run(IN_USE[1], &mut || load = Some(in_use::docker_load(&m)));
+        run(IN_USE[2], &mut || kills = Some(services::kills(&m)));
+        run(IN_USE[3], &mut || crash = Some(services::crash_loop(&m)));
+        run(IN_USE[4], &mut || full = Some(services::disk_full(&m)));
+        run(IN_USE[5], &mut || hooks = Some(services::hooks(&m)));
+        run(IN_USE[6], &mut || reboots = Some(services::soak(&m, 10)));
+    }
 
     eprintln!("\npower cuts by phase:");
     for (phase, n) in cuts::by_phase(&done) {
         eprintln!("  {phase}: {n}");
     }
-    let lost = cuts::ALL.len() - done.len();
+    let lost = picked.len() - done.len();
     let yes = |o: Option<()>, what: &str| {
         if o.is_some() {
             what.to_string()
@@ -63,7 +89,7 @@ fn main() {
     };
     println!(
         "torture: {} power cuts ({lost} lost), in-use cuts {}, {} reboots, {} service kills recovered, {}, {}, {}",
-        cuts::ALL.len(),
+        picked.len(),
         match (blocks, load) {
             (Some(b), Some(())) => format!("recovered ({b} fsynced blocks intact, docker load)"),
             _ => "FAILED".into(),
