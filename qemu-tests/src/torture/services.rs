@@ -92,26 +92,32 @@ pub fn crash_loop(m: &Machine) {
     // The boot ends without Docker: `up` says so, and why.
     let out = m.b2d(&["up", m.name, "--timeout", "400"]);
     let said = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "up succeeded with dockerd failing:\n{said}"
-    );
-    assert!(
-        said.contains("dockerd said: unknown flag: --no-such-option"),
-        "{said}"
-    );
-    assert_eq!(ssh(m, "echo up").trim(), "up");
-    let st = m.ok("status", m.b2d(&["status", m.name]));
-    assert!(
-        st.contains("not answering: dockerd said: unknown flag: --no-such-option"),
-        "{st}"
-    );
+    let logged_in = m.b2d(&["ssh", m.name, "--", "echo up"]);
+    let st = m.b2d(&["status", m.name]);
+    let st = String::from_utf8_lossy(&st.stdout).into_owned();
+    // Put right before anything is asserted: the cases after this one
+    // use the same machine.
     ssh(
         m,
         "sudo sed -i '/no-such-option/d' /var/lib/boot2docker/profile",
     );
     m.ok("stop", m.b2d(&["stop", m.name]));
     up(m);
+    assert!(
+        !out.status.success(),
+        "up succeeded with dockerd failing:\n{said}"
+    );
+    // dockerd's own words (it says `Status: unknown flag: …`).
+    let words = "unknown flag: --no-such-option";
+    assert!(
+        said.contains("dockerd said: ") && said.contains(words),
+        "{said}"
+    );
+    assert_eq!(String::from_utf8_lossy(&logged_in.stdout).trim(), "up");
+    assert!(
+        st.contains("not answering: dockerd said: ") && st.contains(words),
+        "{st}"
+    );
 }
 
 /// Fill the data disk: Docker reports ENOSPC, ssh and the agent keep
