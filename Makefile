@@ -63,7 +63,7 @@ bench-shares: iso build
 ## cuts at 24 points of a first boot, cuts in use, killed services, a
 ## crash loop, a full disk, misbehaving hooks, a reboot soak; one summary
 ## line at the end. `make test` runs a sample of it (tests/torture.rs).
-## ONLY=TEXT runs the cases whose names contain TEXT.
+## ONLY="TEXT …" runs the cases whose names contain one of the words.
 ## A debug build: a failed case must unwind (the release profile aborts).
 torture: iso build
 	B2D_TORTURE=full $(CARGO) run -p qemu-tests --bin torture -- $(ONLY)

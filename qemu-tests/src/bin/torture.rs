@@ -1,7 +1,7 @@
 //! `make torture`: the whole fault suite, one case after another, then
 //! one summary line. A failed case is reported and the rest still run;
-//! the exit status is 1 if any failed. An argument runs only the cases
-//! whose names contain it (`make torture ONLY=ecdsa`).
+//! the exit status is 1 if any failed. Arguments run only the cases whose
+//! names contain one of them (`make torture ONLY="ecdsa soak"`).
 
 use qemu_tests::torture::{self, cuts, in_use, services};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -32,7 +32,8 @@ const IN_USE: &[&str] = &[
 
 fn main() {
     let iso = qemu_tests::fixture::iso();
-    let only = std::env::args().nth(1).unwrap_or_default();
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let wanted = |n: &str| only.is_empty() || only.iter().any(|o| n.contains(o.as_str()));
     let mut failed = Vec::new();
     let mut done = Vec::new();
     let cut_names = cuts::ALL
@@ -41,7 +42,7 @@ fn main() {
     let picked: Vec<_> = cuts::ALL
         .iter()
         .zip(cut_names)
-        .filter(|(_, n)| n.contains(&only))
+        .filter(|(_, n)| wanted(n))
         .collect();
     for (p, name) in &picked {
         let t = tempfile::tempdir().expect("a temp dir");
@@ -54,7 +55,6 @@ fn main() {
             done.push(c);
         }
     }
-    let wanted = |n: &str| n.contains(&only);
     let (mut blocks, mut load, mut kills, mut crash, mut full, mut hooks, mut reboots) =
         (None, None, None, None, None, None, None);
     if IN_USE.iter().any(|n| wanted(n)) {
