@@ -106,7 +106,7 @@ fn boot_plan_runs_in_design_order() {
     let dhcp = first(&calls, "run busybox udhcpc -i eth0");
     let keys = first(&calls, "run ssh-keygen");
     let host = first(&calls, "sethostname testbox");
-    let sync = first(&calls, "run busybox timeout 120 /bin/sh");
+    let sync = first(&calls, "run_bounded 120s /bin/sh");
     assert!(
         net < dhcp && dhcp < keys && keys < host && host < sync,
         "{calls:#?}"

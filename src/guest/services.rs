@@ -2,7 +2,7 @@
 
 use super::profile::Profile;
 use super::supervisor::{Output, Restart, Service};
-use crate::sys::{run_tool, Sys};
+use crate::sys::{Bounded, Sys};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -162,19 +162,38 @@ pub fn build(i: &Inputs) -> Vec<Service> {
     out
 }
 
-/// Run `state_dir/bootsync.sh` (if present) before dockerd, bounded by
-/// `timeout` (busybox timeout); failures are logged.
+/// Run `state_dir/bootsync.sh` (if present) before dockerd, for at most
+/// `timeout`, its output in `log/bootsync.log`. A hook that hangs is
+/// killed with all it started and the boot goes on; every outcome but
+/// success is logged, in words.
 pub fn run_bootsync(sys: &dyn Sys, state_dir: &Path, timeout: Duration) {
     let script = state_dir.join("bootsync.sh");
     if !script.is_file() {
         return;
     }
-    let secs = timeout.as_secs().max(1).to_string();
+    let secs = timeout.as_secs().max(1);
     let path = script.display().to_string();
-    log::info!("running {path} (timeout {secs}s)");
-    match run_tool(sys, "busybox", &["timeout", &secs, "/bin/sh", &path]) {
-        Ok(_) => log::info!("{path} done"),
-        Err(e) => log::warn!("bootsync failed: {e}"),
+    let log = state_dir.join("log/bootsync.log");
+    log::info!(
+        "running {path} (timeout {secs}s, its output in {})",
+        log.display()
+    );
+    let ended = sys.run_bounded("/bin/sh", &[&path], &log, Duration::from_secs(secs));
+    match ended {
+        Ok(Bounded::Ended {
+            code: Some(0), ..
+        }) => log::info!("{path} done"),
+        Ok(Bounded::Ended {
+            code: Some(code), ..
+        }) => log::warn!("bootsync failed: {path} ended with exit code {code}; the boot goes on"),
+        Ok(Bounded::Ended { signal, .. }) => log::warn!(
+            "bootsync failed: {path} was killed by signal {}; the boot goes on",
+            signal.unwrap_or(0)
+        ),
+        Ok(Bounded::Killed) => log::warn!(
+            "bootsync failed: {path} did not finish in {secs}s; it and what it started were killed; the boot goes on"
+        ),
+        Err(e) => log::warn!("bootsync failed: cannot run {path}: {e}"),
     }
 }
 
@@ -254,9 +273,53 @@ mod tests {
         assert_eq!(
             sys.calls(),
             vec![format!(
-                "run busybox timeout 60 /bin/sh {}/bootsync.sh",
+                "run_bounded 60s /bin/sh {0}/bootsync.sh >> {0}/log/bootsync.log",
                 d.path().display()
             )]
+        );
+    }
+
+    /// The real runner: a hook that hangs with a child of its own holding
+    /// its output is killed, child and all, at the limit.
+    #[test]
+    fn a_hook_that_hangs_is_killed_with_what_it_started() {
+        let d = tempfile::tempdir().unwrap();
+        let log = d.path().join("hook.log");
+        let marker = d.path().join("child.pid");
+        let script = format!(
+            "sleep 300 & echo $! > {}; echo started; wait",
+            marker.display()
+        );
+        let t0 = std::time::Instant::now();
+        let ended = crate::sys::RealSys
+            .run_bounded(
+                "/bin/sh",
+                &["-c", &script],
+                &log,
+                Duration::from_millis(700),
+            )
+            .unwrap();
+        assert_eq!(ended, Bounded::Killed);
+        assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+        let child: i32 = std::fs::read_to_string(&marker)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        // Killed with the group (a zombie until reaped counts as gone).
+        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+        assert!(stat.is_empty() || stat.contains(") Z "), "{stat}");
+        assert_eq!(std::fs::read_to_string(&log).unwrap(), "started\n");
+        // One that ends in time says how.
+        let ended = crate::sys::RealSys
+            .run_bounded("/bin/sh", &["-c", "exit 3"], &log, Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(
+            ended,
+            Bounded::Ended {
+                code: Some(3),
+                signal: None
+            }
         );
     }
 }

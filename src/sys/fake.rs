@@ -55,6 +55,12 @@ pub enum Call {
         args: Vec<String>,
         env: Vec<(String, String)>,
     },
+    RunBounded {
+        program: String,
+        args: Vec<String>,
+        log: PathBuf,
+        limit_s: u64,
+    },
     ClockRead,
     RtcRead(PathBuf),
     SetClock(u64),
@@ -127,6 +133,16 @@ impl std::fmt::Display for Call {
                 let env: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
                 format!("spawn {}{program} {}", env.concat(), args.join(" "))
             }
+            Call::RunBounded {
+                program,
+                args,
+                log,
+                limit_s,
+            } => format!(
+                "run_bounded {limit_s}s {program} {} >> {}",
+                args.join(" "),
+                log.display()
+            ),
             Call::ClockRead => "clock_ms".into(),
             Call::RtcRead(rtc) => format!("rtc_seconds {}", rtc.display()),
             Call::SetClock(ms) => format!("set_clock {ms}"),
@@ -322,6 +338,24 @@ impl Sys for FakeSys {
     }
     fn switch_root(&self, new_root: &Path) -> io::Result<()> {
         self.record(Call::SwitchRoot(new_root.to_path_buf()))
+    }
+    fn run_bounded(
+        &self,
+        program: &str,
+        args: &[&str],
+        log: &Path,
+        limit: std::time::Duration,
+    ) -> io::Result<super::Bounded> {
+        self.record(Call::RunBounded {
+            program: program.to_string(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            log: log.to_path_buf(),
+            limit_s: limit.as_secs(),
+        })?;
+        Ok(super::Bounded::Ended {
+            code: Some(0),
+            signal: None,
+        })
     }
     fn spawn(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> io::Result<()> {
         self.record(Call::Spawn {

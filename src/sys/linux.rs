@@ -247,6 +247,47 @@ impl Sys for RealSys {
         })
     }
 
+    fn run_bounded(
+        &self,
+        program: &str,
+        args: &[&str],
+        log: &Path,
+        limit: std::time::Duration,
+    ) -> io::Result<super::Bounded> {
+        use std::os::unix::fs::OpenOptionsExt;
+        use std::os::unix::process::{CommandExt, ExitStatusExt};
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(log)?;
+        // Its output goes to the log, never to a pipe of ours: a child it
+        // forks cannot hold this call up by keeping a pipe open.
+        let mut child = std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out)
+            .process_group(0)
+            .spawn()?;
+        let group = nix::unistd::Pid::from_raw(child.id() as i32);
+        let start = std::time::Instant::now();
+        loop {
+            if let Some(st) = child.try_wait()? {
+                return Ok(super::Bounded::Ended {
+                    code: st.code(),
+                    signal: st.signal(),
+                });
+            }
+            if start.elapsed() >= limit {
+                let _ = nix::sys::signal::killpg(group, nix::sys::signal::Signal::SIGKILL);
+                let _ = child.wait();
+                return Ok(super::Bounded::Killed);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+
     fn spawn(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> io::Result<()> {
         // Not waited for: PID 1's supervisor reaps every child.
         std::process::Command::new(program)

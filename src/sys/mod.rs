@@ -39,6 +39,18 @@ impl CmdOutput {
     }
 }
 
+/// How a program run under a time limit ([`Sys::run_bounded`]) ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bounded {
+    /// It ended by itself: its exit code, or the signal that ended it.
+    Ended {
+        code: Option<i32>,
+        signal: Option<i32>,
+    },
+    /// It outlived the limit: it and everything it started were killed.
+    Killed,
+}
+
 /// How to end the system.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PowerAction {
@@ -90,6 +102,17 @@ pub trait Sys: Send + Sync {
     /// Run a program to completion, capturing its output. The error is
     /// the bare spawn error: use [`run_tool`], which names the command.
     fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput>;
+    /// Run a program in a process group of its own, its output appended
+    /// to `log`, for at most `limit`; one that outlives it is killed with
+    /// its whole group (what it forked included). What it leaves running
+    /// after ending in time is left alone.
+    fn run_bounded(
+        &self,
+        program: &str,
+        args: &[&str],
+        log: &Path,
+        limit: std::time::Duration,
+    ) -> io::Result<Bounded>;
     /// Start a program and leave it: PID 1's supervisor reaps it. `env`
     /// is added to the agent's environment.
     fn spawn(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> io::Result<()>;
