@@ -67,11 +67,23 @@ fn main() {
         run(IN_USE[0], &mut || {
             blocks = Some(in_use::fsynced_writes(&m, 40))
         });
-        run(IN_USE[1], &mut || load = Some(in_use::docker_load(&m)));
+        run(IN_USE[1], &mut || {
+            in_use::docker_load(&m);
+            load = Some(());
+        });
         run(IN_USE[2], &mut || kills = Some(services::kills(&m)));
-        run(IN_USE[3], &mut || crash = Some(services::crash_loop(&m)));
-        run(IN_USE[4], &mut || full = Some(services::disk_full(&m)));
-        run(IN_USE[5], &mut || hooks = Some(services::hooks(&m)));
+        run(IN_USE[3], &mut || {
+            services::crash_loop(&m);
+            crash = Some(());
+        });
+        run(IN_USE[4], &mut || {
+            services::disk_full(&m);
+            full = Some(());
+        });
+        run(IN_USE[5], &mut || {
+            services::hooks(&m);
+            hooks = Some(());
+        });
         run(IN_USE[6], &mut || reboots = Some(services::soak(&m, 10)));
     }
 
