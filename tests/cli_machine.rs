@@ -269,3 +269,44 @@ fn qemu_that_fails_to_start_is_reported_with_its_words() {
     assert!(msg.contains("QEMU did not start machine \"dev\""), "{msg}");
     assert!(msg.contains("no accelerator found"), "{msg}");
 }
+
+/// Break machine `name`'s config.json: `garbled` JSON, or a directory in
+/// its place (unreadable, even for root).
+fn break_config(dir: &std::path::Path, garbled: bool) {
+    let config = dir.join("config.json");
+    std::fs::remove_file(&config).unwrap();
+    if garbled {
+        std::fs::write(&config, "{\"cpus\": 2, \"memory_mib\":").unwrap();
+    } else {
+        std::fs::create_dir(&config).unwrap();
+    }
+}
+
+#[test]
+fn a_broken_config_says_how_to_recover() {
+    let e = Env::new();
+    for (name, garbled) in [("garbled", true), ("unreadable", false)] {
+        let dir = e.stopped_machine(name);
+        let disk = head(&dir.join("disk.img"));
+        break_config(&dir, garbled);
+        for verb in [
+            "up", "status", "env", "ssh", "stop", "suspend", "logs", "ip", "ports", "rm",
+        ] {
+            let msg = stderr(&e.run(&[verb, name]));
+            assert!(
+                msg.contains(&format!("machine \"{name}\" is broken")),
+                "{verb}: {msg}"
+            );
+            assert!(
+                msg.contains(&format!("{}", dir.join("config.json").display())),
+                "{verb}: {msg}"
+            );
+            assert!(
+                msg.contains(&format!("`b2d rm -f {name}`")),
+                "{verb}: {msg}"
+            );
+            assert_eq!(msg.lines().count(), 1, "{verb}: one line: {msg}");
+        }
+        assert_eq!(head(&dir.join("disk.img")), disk, "{name}: disk changed");
+    }
+}

@@ -24,16 +24,28 @@ pub enum MachineError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: not a b2d machine config: {source}")]
-    Config {
+    #[error("machine \"{name}\" is broken: {path} {problem}: repair that file, or remove the machine with `b2d rm -f {name}`")]
+    Broken {
+        name: String,
         path: PathBuf,
         #[source]
-        source: serde_json::Error,
+        problem: ConfigProblem,
     },
     #[error(
         "machine \"{name}\" is busy: another b2d command holds {path}: try again when it is done"
     )]
     Busy { name: String, path: PathBuf },
+}
+
+/// What is wrong with a machine's `config.json`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigProblem {
+    #[error("cannot be read: {0}")]
+    Unreadable(#[source] std::io::Error),
+    #[error("is not a regular file")]
+    NotAFile,
+    #[error("is not a b2d machine config: {0}")]
+    Malformed(#[source] serde_json::Error),
 }
 
 pub fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> MachineError {
@@ -99,8 +111,10 @@ impl Store {
         self.root.join(name)
     }
 
+    /// Whether machine `name` is there: its directory holds a
+    /// `config.json` of any kind, usable or not (see [`Store::open`]).
     pub fn exists(&self, name: &str) -> bool {
-        self.dir(name).join(CONFIG).is_file()
+        std::fs::symlink_metadata(self.dir(name).join(CONFIG)).is_ok()
     }
 
     pub fn open(&self, name: &str) -> Result<Machine, MachineError> {
@@ -113,9 +127,11 @@ impl Store {
         }
         let dir = self.dir(name);
         let path = dir.join(CONFIG);
-        let text = std::fs::read(&path).map_err(io_err("reading", &path))?;
-        let config = serde_json::from_slice(&text)
-            .map_err(|source| MachineError::Config { path, source })?;
+        let config = read_config(&path).map_err(|problem| MachineError::Broken {
+            name: name.into(),
+            path,
+            problem,
+        })?;
         Ok(Machine {
             name: name.into(),
             dir,
@@ -141,6 +157,26 @@ impl Store {
 }
 
 pub const CONFIG: &str = "config.json";
+
+/// Read and parse a `config.json`. Anything but a regular file is
+/// refused without reading it (opening a fifo does not wait for a writer).
+fn read_config(path: &Path) -> Result<Config, ConfigProblem> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(ConfigProblem::Unreadable)?;
+    let meta = f.metadata().map_err(ConfigProblem::Unreadable)?;
+    if !meta.is_file() {
+        return Err(ConfigProblem::NotAFile);
+    }
+    let mut text = Vec::new();
+    f.read_to_end(&mut text)
+        .map_err(ConfigProblem::Unreadable)?;
+    serde_json::from_slice(&text).map_err(ConfigProblem::Malformed)
+}
 
 #[derive(Debug, Clone)]
 pub struct Machine {
@@ -282,7 +318,17 @@ mod tests {
         assert_eq!(s.list().unwrap().len(), 1);
         std::fs::write(s.dir("dev").join(CONFIG), "{").unwrap();
         let e = s.open("dev").unwrap_err().to_string();
-        assert!(e.contains("config.json: not a b2d machine config"), "{e}");
+        assert!(e.contains("config.json is not a b2d machine config"), "{e}");
+        assert!(e.contains("`b2d rm -f dev`"), "{e}");
+        // A fifo in its place is refused at once, not waited on.
+        std::fs::remove_file(s.dir("dev").join(CONFIG)).unwrap();
+        nix::unistd::mkfifo(
+            &s.dir("dev").join(CONFIG),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        let e = s.open("dev").unwrap_err().to_string();
+        assert!(e.contains("config.json is not a regular file"), "{e}");
     }
 
     #[test]
