@@ -270,25 +270,27 @@ fn qemu_that_fails_to_start_is_reported_with_its_words() {
     assert!(msg.contains("no accelerator found"), "{msg}");
 }
 
-/// Break machine `name`'s config.json: `garbled` JSON, or a directory in
-/// its place (unreadable, even for root).
-fn break_config(dir: &std::path::Path, garbled: bool) {
+/// Break a machine's config.json the way `how` says: `garbled` JSON, a
+/// `directory` in its place, or a `dangling` symlink (unreadable even for
+/// root).
+fn break_config(dir: &std::path::Path, how: &str) {
     let config = dir.join("config.json");
     std::fs::remove_file(&config).unwrap();
-    if garbled {
-        std::fs::write(&config, "{\"cpus\": 2, \"memory_mib\":").unwrap();
-    } else {
-        std::fs::create_dir(&config).unwrap();
+    match how {
+        "garbled" => std::fs::write(&config, "{\"cpus\": 2, \"memory_mib\":").unwrap(),
+        "directory" => std::fs::create_dir(&config).unwrap(),
+        "dangling" => std::os::unix::fs::symlink("/nonexistent/config.json", &config).unwrap(),
+        _ => unreachable!("no way to break a config called {how}"),
     }
 }
 
 #[test]
 fn a_broken_config_says_how_to_recover() {
     let e = Env::new();
-    for (name, garbled) in [("garbled", true), ("unreadable", false)] {
+    for name in ["garbled", "directory", "dangling"] {
         let dir = e.stopped_machine(name);
         let disk = head(&dir.join("disk.img"));
-        break_config(&dir, garbled);
+        break_config(&dir, name);
         for verb in [
             "up", "status", "env", "ssh", "stop", "suspend", "logs", "ip", "ports", "rm",
         ] {
@@ -309,4 +311,67 @@ fn a_broken_config_says_how_to_recover() {
         }
         assert_eq!(head(&dir.join("disk.img")), disk, "{name}: disk changed");
     }
+}
+
+#[test]
+fn ls_lists_a_broken_machine_with_its_reason_and_the_others_too() {
+    let e = Env::new();
+    e.stopped_machine("good");
+    let garbled = e.stopped_machine("garbled");
+    break_config(&garbled, "garbled");
+    let unreadable = e.stopped_machine("unreadable");
+    break_config(&unreadable, "dangling");
+
+    let ls = stdout(&e.run(&["ls"]));
+    let rows: Vec<Vec<&str>> = ls
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().take(2).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["NAME", "STATE"],
+            vec!["garbled", "Broken"],
+            vec!["good", "Stopped"],
+            vec!["unreadable", "Broken"]
+        ],
+        "{ls}"
+    );
+    for (name, dir, why) in [
+        ("garbled", &garbled, "is not a b2d machine config"),
+        ("unreadable", &unreadable, "cannot be read"),
+    ] {
+        let reason = ls
+            .lines()
+            .find(|l| l.starts_with(&format!("machine \"{name}\" is broken: ")))
+            .unwrap_or_else(|| panic!("no reason for {name}: {ls}"));
+        assert!(
+            reason.contains(&format!("{} {why}", dir.join("config.json").display())),
+            "{reason}"
+        );
+        assert!(reason.contains(&format!("`b2d rm -f {name}`")), "{reason}");
+    }
+
+    let v: serde_json::Value = serde_json::from_str(&stdout(&e.run(&["ls", "--json"]))).unwrap();
+    let all = v.as_array().unwrap();
+    assert_eq!(all.len(), 3, "{v}");
+    assert_eq!(all[1]["name"], "good");
+    assert_eq!(all[1]["state"], "Stopped");
+    assert_eq!(all[1]["cpus"], 1);
+    for (i, name, why) in [
+        (0, "garbled", "is not a b2d machine config"),
+        (2, "unreadable", "cannot be read"),
+    ] {
+        assert_eq!(all[i]["name"], name, "{v}");
+        assert_eq!(all[i]["state"], "Broken", "{v}");
+        let error = all[i]["error"].as_str().unwrap();
+        assert!(error.contains(why), "{error}");
+        assert!(error.contains(&format!("`b2d rm -f {name}`")), "{error}");
+    }
+
+    // Nor does a broken machine stop another one from booting: `up good`
+    // gets as far as starting QEMU (here /bin/false).
+    let msg = stderr(&e.run(&["up", "good"]));
+    assert!(msg.contains("QEMU did not start machine \"good\""), "{msg}");
 }

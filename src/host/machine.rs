@@ -139,8 +139,9 @@ impl Store {
         })
     }
 
-    /// Every machine, by name.
-    pub fn list(&self) -> Result<Vec<Machine>, MachineError> {
+    /// Every machine, by name. One whose config cannot be used is there
+    /// as [`Unusable`] (with why) instead of failing the whole list.
+    pub fn list(&self) -> Result<Vec<Result<Machine, Unusable>>, MachineError> {
         let rd = match std::fs::read_dir(&self.root) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
@@ -152,8 +153,26 @@ impl Store {
             .filter(|n| validate_name(n).is_ok() && self.exists(n))
             .collect();
         names.sort();
-        names.iter().map(|n| self.open(n)).collect()
+        Ok(names
+            .into_iter()
+            .map(|name| {
+                self.open(&name).map_err(|error| Unusable {
+                    dir: self.dir(&name),
+                    name,
+                    error,
+                })
+            })
+            .collect())
     }
+}
+
+/// A machine of the store that cannot be opened, and why: listed as
+/// broken, removable with `b2d rm -f`, nothing else.
+#[derive(Debug)]
+pub struct Unusable {
+    pub name: String,
+    pub dir: PathBuf,
+    pub error: MachineError,
 }
 
 pub const CONFIG: &str = "config.json";
@@ -316,10 +335,15 @@ mod tests {
         m.save_config().unwrap();
         assert_eq!(s.open("dev").unwrap().config, m.config);
         assert_eq!(s.list().unwrap().len(), 1);
+        assert!(s.list().unwrap()[0].is_ok());
         std::fs::write(s.dir("dev").join(CONFIG), "{").unwrap();
         let e = s.open("dev").unwrap_err().to_string();
         assert!(e.contains("config.json is not a b2d machine config"), "{e}");
         assert!(e.contains("`b2d rm -f dev`"), "{e}");
+        let listed = s.list().unwrap();
+        let broken = listed[0].as_ref().unwrap_err();
+        assert_eq!((broken.name.as_str(), &broken.dir), ("dev", &s.dir("dev")));
+        assert_eq!(broken.error.to_string(), e);
         // A fifo in its place is refused at once, not waited on.
         std::fs::remove_file(s.dir("dev").join(CONFIG)).unwrap();
         nix::unistd::mkfifo(
