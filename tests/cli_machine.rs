@@ -375,3 +375,75 @@ fn ls_lists_a_broken_machine_with_its_reason_and_the_others_too() {
     let msg = stderr(&e.run(&["up", "good"]));
     assert!(msg.contains("QEMU did not start machine \"good\""), "{msg}");
 }
+
+/// A child process killed when dropped, so a failing test leaves none
+/// behind.
+struct Reaped(std::process::Child);
+
+impl Reaped {
+    fn spawn(cmd: &mut Command) -> Reaped {
+        Reaped(
+            cmd.stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn alive(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn rm_f_removes_a_broken_machine_and_kills_only_its_own_qemu() {
+    let e = Env::new();
+    e.stopped_machine("good");
+    let dir = e.stopped_machine("bad");
+    break_config(&dir, "garbled");
+    let pid_file = dir.join("qemu.pid");
+    // Its "QEMU": a process whose command line names the pid file, as
+    // QEMU's `-pidfile` does.
+    let mut qemu = Reaped::spawn(
+        Command::new("sh")
+            .args(["-c", "while :; do sleep 1; done"])
+            .arg(&pid_file),
+    );
+    std::fs::write(&pid_file, qemu.0.id().to_string()).unwrap();
+
+    let msg = stderr(&e.run(&["rm", "bad"]));
+    assert!(msg.contains("`b2d rm -f bad`"), "{msg}");
+    assert!(dir.exists());
+    assert!(qemu.alive(), "killed without -f");
+
+    let out = e.run(&["rm", "-f", "bad"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("Machine \"bad\" removed."), "{said}");
+    assert!(!dir.exists());
+    let status = qemu.0.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "its QEMU was not killed: {status}"
+    );
+    assert_eq!(e.dir.entries(), 1, "only the good machine is left");
+
+    // A pid file naming some other live process (a reused pid) kills
+    // nothing.
+    let dir = e.stopped_machine("reused");
+    break_config(&dir, "directory");
+    let mut other = Reaped::spawn(Command::new("sleep").arg("30"));
+    std::fs::write(dir.join("qemu.pid"), other.0.id().to_string()).unwrap();
+    stdout(&e.run(&["rm", "-f", "reused"]));
+    assert!(!dir.exists());
+    assert!(other.alive(), "an unrelated process was killed");
+}

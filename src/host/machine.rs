@@ -218,7 +218,7 @@ impl Machine {
         self.dir.join("qemu.log")
     }
     pub fn pid_file(&self) -> PathBuf {
-        self.dir.join("qemu.pid")
+        pid_file_in(&self.dir)
     }
     pub fn qmp_socket(&self) -> PathBuf {
         self.dir.join("qmp.sock")
@@ -252,20 +252,30 @@ impl Machine {
     /// Hold the machine's lock for the life of the returned file, so two
     /// `b2d` commands never start, stop or remove one machine at once.
     pub fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>, MachineError> {
-        let path = self.dir.join("lock");
-        let f = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(io_err("opening", &path))?;
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
-            MachineError::Busy {
-                name: self.name.clone(),
-                path,
-            }
-        })
+        lock_dir(&self.name, &self.dir)
     }
+}
+
+/// The QEMU pid file of the machine in `dir`.
+pub fn pid_file_in(dir: &Path) -> PathBuf {
+    dir.join("qemu.pid")
+}
+
+/// [`Machine::lock`] of machine `name` in `dir`, config or not.
+pub fn lock_dir(name: &str, dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, MachineError> {
+    let path = dir.join("lock");
+    let f = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&path)
+        .map_err(io_err("opening", &path))?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
+        MachineError::Busy {
+            name: name.into(),
+            path,
+        }
+    })
 }
 
 /// A machine "dev" in `dir` (2 CPUs, 2048 MiB, 20 GiB, ports 40022 and
