@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use test_support::keygen_as;
+use std::time::Duration;
+use test_support::{keygen_as, measured, Measured};
 
 const B2D: &str = env!("CARGO_BIN_EXE_b2d");
 
@@ -27,6 +28,31 @@ fn keygen(dir: &Path, name: &str, kind: &str) -> PathBuf {
 
 fn json(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap()
+}
+
+/// `b2d disk inspect PATH` measured: killed (failing the test) if it is
+/// not over in 10 s.
+fn inspect_measured(path: &Path) -> Measured {
+    measured(
+        Command::new(B2D).args(["disk", "inspect"]).arg(path),
+        Duration::from_secs(10),
+    )
+}
+
+/// `b2d disk inspect PATH` refuses PATH quickly, in little memory, with
+/// one line that names PATH exactly once and says each of `words`.
+fn refused_at_once(path: &Path, words: &[&str]) -> String {
+    let m = inspect_measured(path);
+    let msg = test_support::assert_fails("b2d disk inspect", &m.output);
+    let shown = path.display().to_string();
+    assert_eq!(msg.matches(&shown).count(), 1, "path once: {msg}");
+    for w in words {
+        assert!(msg.contains(w), "{w:?} missing: {msg}");
+    }
+    assert_eq!(msg.lines().count(), 1, "one line: {msg}");
+    assert!(m.wall < Duration::from_secs(1), "took {:?}: {msg}", m.wall);
+    assert!(m.max_rss < 64 << 20, "used {} bytes: {msg}", m.max_rss);
+    msg
 }
 
 #[test]
@@ -206,4 +232,14 @@ fn inspect_reports_real_partitions_and_labels() {
     assert_eq!(v["magic"], false);
     assert_eq!(v["filesystems"][0]["kind"], "ext4");
     assert_eq!(v["filesystems"][0]["label"], "boot2docker-data");
+}
+
+#[test]
+fn inspect_refuses_what_is_not_a_file_or_a_block_device_at_once() {
+    let t = tempfile::tempdir().unwrap();
+    let fifo = t.path().join("pipe.img");
+    test_support::run("mkfifo", &[fifo.to_str().unwrap()]);
+    refused_at_once(&fifo, &["is a fifo", "regular files and block devices"]);
+    refused_at_once(t.path(), &["is a directory"]);
+    refused_at_once(Path::new("/dev/null"), &["is a character device"]);
 }
