@@ -243,3 +243,75 @@ fn inspect_refuses_what_is_not_a_file_or_a_block_device_at_once() {
     refused_at_once(t.path(), &["is a directory"]);
     refused_at_once(Path::new("/dev/null"), &["is a character device"]);
 }
+
+#[test]
+fn strings_from_the_image_cannot_drive_the_terminal() {
+    let home = tempfile::tempdir().unwrap();
+    // A key comment that would set the window title, clear the screen
+    // (ESC and the 8-bit CSI), ring the bell, and reverse the text.
+    let evil = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGdx1Q0XbE3W9r1HqQ0w3l3m8tZ1p2x3y4z5a6b7c8d9 \
+                me\u{1b}]0;owned\u{7}\u{1b}[2J\u{9b}2J\u{7f}\u{202e}gpj.exe";
+    let key = home.path().join("evil.pub");
+    std::fs::write(&key, format!("{evil}\n")).unwrap();
+    ok(&b2d(
+        home.path(),
+        &[
+            "disk",
+            "create",
+            "evil.img",
+            "--size",
+            "1G",
+            "--ssh-key",
+            key.to_str().unwrap(),
+        ],
+    ));
+    let raw = |c: char| matches!(c, '\u{0}'..='\u{8}' | '\u{b}'..='\u{1f}' | '\u{7f}'..='\u{9f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    let human = ok(&b2d(home.path(), &["disk", "inspect", "evil.img"]));
+    assert!(!human.chars().any(raw), "raw control characters: {human:?}");
+    assert!(
+        human.contains(r"me\x1b]0;owned\x07\x1b[2J\u{9b}2J\x7f\u{202e}gpj.exe"),
+        "{human}"
+    );
+    let text = ok(&b2d(
+        home.path(),
+        &["disk", "inspect", "evil.img", "--json"],
+    ));
+    assert!(!text.chars().any(raw), "raw control characters: {text:?}");
+    assert_eq!(
+        json(&text)["authorized_keys"][0],
+        evil,
+        "JSON keeps the exact key"
+    );
+
+    // Nor can an error that quotes the image: a vmdk descriptor naming a
+    // parent made of escape sequences.
+    ok(&b2d(
+        home.path(),
+        &[
+            "disk",
+            "create",
+            "evil.vmdk",
+            "--format",
+            "vmdk",
+            "--size",
+            "1G",
+            "--ssh-key",
+            key.to_str().unwrap(),
+        ],
+    ));
+    let vmdk = home.path().join("evil.vmdk");
+    let mut bytes = std::fs::read(&vmdk).unwrap();
+    let at = bytes
+        .windows(18)
+        .position(|w| w == b"parentCID=ffffffff")
+        .unwrap();
+    bytes[at + 10..at + 18].copy_from_slice(b"\x1b[2J\x1b]0\x07");
+    std::fs::write(&vmdk, bytes).unwrap();
+    let out = b2d(home.path(), &["disk", "inspect", "evil.vmdk"]);
+    let msg = test_support::assert_fails("b2d disk inspect", &out);
+    assert!(msg.contains(r"parentCID: \x1b[2j\x1b]0\x07"), "{msg}");
+    assert!(
+        !msg.trim_end().chars().any(raw),
+        "raw control characters: {msg:?}"
+    );
+}

@@ -374,7 +374,10 @@ fn check_descriptor<R: Read + Seek>(
             if k.trim() == "parentCID" && v != "ffffffff" {
                 return Err(ImageError::invalid(
                     path,
-                    format!("vmdk descriptor field parentCID: {v}: delta disks with a parent (backing file) are not supported"),
+                    format!(
+                        "vmdk descriptor field parentCID: {}: delta disks with a parent (backing file) are not supported",
+                        crate::util::printable(&v)
+                    ),
                 ));
             }
         }

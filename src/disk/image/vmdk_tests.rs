@@ -91,6 +91,13 @@ fn malformed_headers_are_refused_with_the_field_name() {
         v[d + 10..d + 18].copy_from_slice(b"12345678");
     });
     assert!(e.contains("parentCID"), "{e}");
+    // The descriptor's words reach the error escaped, not raw.
+    let e = corrupt(|v| {
+        let d = 512 + v[512..].windows(9).position(|w| w == b"parentCID").unwrap();
+        v[d + 10..d + 18].copy_from_slice(b"\x1b]0;xy\x07\x9b");
+    });
+    assert!(e.contains(r"\x1b]0;xy\x07"), "{e}");
+    assert!(!e.chars().any(crate::util::drives_terminal), "{e:?}");
 }
 
 #[test]
