@@ -315,3 +315,55 @@ fn strings_from_the_image_cannot_drive_the_terminal() {
         "raw control characters: {msg:?}"
     );
 }
+
+/// A fresh `b2d disk create` image of `format`, with `patch` applied to
+/// its bytes.
+fn patched(home: &Path, format: &str, patch: impl FnOnce(&mut Vec<u8>)) -> PathBuf {
+    let key = keygen(home, &format!("k-{format}"), "ed25519");
+    let name = format!("bad.{format}");
+    ok(&b2d(
+        home,
+        &[
+            "disk",
+            "create",
+            &name,
+            "--format",
+            format,
+            "--size",
+            "1G",
+            "--ssh-key",
+            key.to_str().unwrap(),
+        ],
+    ));
+    let path = home.join(name);
+    let mut bytes = std::fs::read(&path).unwrap();
+    patch(&mut bytes);
+    std::fs::write(&path, bytes).unwrap();
+    path
+}
+
+fn be64(b: &[u8], at: usize) -> usize {
+    u64::from_be_bytes(b[at..at + 8].try_into().unwrap()) as usize
+}
+
+#[test]
+fn an_image_error_names_the_path_once() {
+    let home = tempfile::tempdir().unwrap();
+    // The first L1 entry, the first grain directory entry and the first
+    // BAT entry (those of the userdata at byte 0) point past the end.
+    let qcow2 = patched(home.path(), "qcow2", |b| {
+        let l1 = be64(b, 40);
+        b[l1..l1 + 8].copy_from_slice(&((1u64 << 40) | (1 << 63)).to_be_bytes());
+    });
+    let vmdk = patched(home.path(), "vmdk", |b| {
+        let gd = u64::from_le_bytes(b[56..64].try_into().unwrap()) as usize * 512;
+        b[gd..gd + 4].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+    });
+    let vhd = patched(home.path(), "vhd", |b| {
+        let bat = be64(b, 512 + 16);
+        b[bat..bat + 4].copy_from_slice(&0x7fff_fff0u32.to_be_bytes());
+    });
+    for img in [qcow2, vmdk, vhd] {
+        refused_at_once(&img, &["past the end of the file"]);
+    }
+}

@@ -9,6 +9,7 @@ use crate::disk::probe::{self, Report};
 use crate::disk::size::Human;
 use crate::disk::userdata::{self, Compat, EntryKind, UserdataError};
 use crate::disk::{magic, userdata::Extension};
+use crate::errors::PathError;
 use serde::Serialize;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -33,12 +34,8 @@ pub enum DiskImageError {
         #[source]
         source: UserdataError,
     },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
 }
 
 /// A data disk to write.
@@ -110,10 +107,9 @@ pub struct Inspection {
 /// Inspect an image of any supported format (or a block device).
 pub fn inspect(path: &Path) -> Result<Inspection, DiskImageError> {
     let mut img = image::open(path)?;
-    let io_err = |source| DiskImageError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    // The image readers' own errors already name the path: wrap keeps
+    // those as they are.
+    let io_err = |source| DiskImageError::Io(PathError::wrap("read", path, source));
     let has_magic = magic::has_magic(&mut img.reader).map_err(io_err)?;
     let (mut archive_len, mut archive_error, mut entries, mut keys) = (None, None, vec![], vec![]);
     if has_magic {

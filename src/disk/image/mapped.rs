@@ -6,6 +6,7 @@
 //! host range against the file length, and never allocates more than the
 //! caller's buffer.
 
+use crate::errors::PathError;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -103,11 +104,16 @@ impl<R: Read + Seek, M: BlockMap> Seek for MappedReader<R, M> {
     }
 }
 
+/// A malformed image found while reading it: an `InvalidData` error that
+/// carries a [`PathError`] ("read PATH: msg"), so a caller that wraps it
+/// with [`PathError::wrap`] names the path once.
 pub(crate) fn invalid_data(path: &Path, msg: String) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("{}: {msg}", path.display()),
+    PathError::new(
+        "read",
+        path,
+        io::Error::new(io::ErrorKind::InvalidData, msg),
     )
+    .into()
 }
 
 /// Read up to `buf.len()` bytes at `off`, stopping early only at end of file.
