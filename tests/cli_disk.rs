@@ -43,15 +43,8 @@ fn inspect_measured(path: &Path) -> Measured {
 /// one line that names PATH exactly once and says each of `words`.
 fn refused_at_once(path: &Path, words: &[&str]) -> String {
     let m = inspect_measured(path);
-    let msg = test_support::assert_fails("b2d disk inspect", &m.output);
-    let shown = path.display().to_string();
-    assert_eq!(msg.matches(&shown).count(), 1, "path once: {msg}");
-    for w in words {
-        assert!(msg.contains(w), "{w:?} missing: {msg}");
-    }
-    assert_eq!(msg.lines().count(), 1, "one line: {msg}");
-    assert!(m.wall < Duration::from_secs(1), "took {:?}: {msg}", m.wall);
-    assert!(m.max_rss < 64 << 20, "used {} bytes: {msg}", m.max_rss);
+    let msg = m.assert_refused("b2d disk inspect", path, words);
+    m.assert_cheap("b2d disk inspect", Duration::from_secs(1), 64 << 20);
     msg
 }
 

@@ -4,6 +4,7 @@
 
 use std::io::Read;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::Path;
 use std::process::{Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -15,6 +16,38 @@ pub struct Measured {
     pub wall: Duration,
     /// Peak resident set size, in bytes.
     pub max_rss: u64,
+}
+
+impl Measured {
+    /// Fail the test, naming `what`, unless the run ended within `wall`
+    /// and its memory peaked under `rss` bytes.
+    pub fn assert_cheap(&self, what: &str, wall: Duration, rss: u64) {
+        let said = String::from_utf8_lossy(&self.output.stderr);
+        assert!(
+            self.wall < wall,
+            "`{what}` took {:?} (limit {wall:?}): {said}",
+            self.wall
+        );
+        assert!(
+            self.max_rss < rss,
+            "`{what}` peaked at {} bytes (limit {rss}): {said}",
+            self.max_rss
+        );
+    }
+
+    /// Fail the test, naming `what`, unless the run failed with one line
+    /// on stderr that names `path` exactly once and says each of `words`;
+    /// returns that line.
+    pub fn assert_refused(&self, what: &str, path: &Path, words: &[&str]) -> String {
+        let msg = super::assert_fails(what, &self.output);
+        let shown = path.display().to_string();
+        assert_eq!(msg.matches(&shown).count(), 1, "`{what}`: path once: {msg}");
+        for w in words {
+            assert!(msg.contains(w), "`{what}`: {w:?} missing: {msg}");
+        }
+        assert_eq!(msg.lines().count(), 1, "`{what}`: one line: {msg}");
+        msg
+    }
 }
 
 /// Run `cmd` (no stdin, output captured) and measure it. A run that is
