@@ -24,7 +24,7 @@ pub(crate) trait BlockMap {
     fn lookup(&mut self, file: &mut dyn ReadSeek, off: u64) -> io::Result<Run>;
 }
 
-use super::ReadSeek;
+use super::{ImageError, ReadSeek};
 
 pub(crate) struct MappedReader<R, M> {
     inner: R,
@@ -114,6 +114,27 @@ pub(crate) fn invalid_data(path: &Path, msg: String) -> io::Error {
         io::Error::new(io::ErrorKind::InvalidData, msg),
     )
     .into()
+}
+
+/// A field of an on-disk header: its name, first byte and end.
+pub(crate) type Field = (&'static str, usize, usize);
+
+/// The error for a header (`what`, e.g. "qcow2 header") of which the file
+/// holds only the first `have` bytes: it names the first of `fields` that
+/// is not all there.
+pub(crate) fn truncated(path: &Path, what: &str, fields: &[Field], have: usize) -> ImageError {
+    let (name, start, end) = fields
+        .iter()
+        .find(|f| f.2 > have)
+        .or(fields.last())
+        .copied()
+        .unwrap_or(("?", 0, 0));
+    ImageError::invalid(
+        path,
+        format!(
+            "{what} truncated in field {name} (bytes {start}..{end}): the file holds only {have} bytes of it"
+        ),
+    )
 }
 
 /// Read up to `buf.len()` bytes at `off`, stopping early only at end of file.

@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 
 use super::layout::{div_ceil, is_zero, round_up, Layout};
 use super::mapped::{
-    be32, be64, put_be16, put_be32, put_be64, read_at_most, read_entry, BlockMap, MappedReader, Run,
+    be32, be64, put_be16, put_be32, put_be64, read_at_most, read_entry, truncated, BlockMap, Field,
+    MappedReader, Run,
 };
 use super::{DiskImage, ImageError, ImageFormat, ReadSeek};
 use crate::errors::WithPath;
@@ -145,26 +146,50 @@ fn invalid(path: &Path, field: &str, msg: impl std::fmt::Display) -> ImageError 
     ImageError::invalid(path, format!("qcow2 header field {field}: {msg}"))
 }
 
+/// The header's fields: version 2 has the first 72 bytes, version 3 all.
+const FIELDS: [Field; 18] = [
+    ("magic", 0, 4),
+    ("version", 4, 8),
+    ("backing_file_offset", 8, 16),
+    ("backing_file_size", 16, 20),
+    ("cluster_bits", 20, 24),
+    ("size", 24, 32),
+    ("crypt_method", 32, 36),
+    ("l1_size", 36, 40),
+    ("l1_table_offset", 40, 48),
+    ("refcount_table_offset", 48, 56),
+    ("refcount_table_clusters", 56, 60),
+    ("nb_snapshots", 60, 64),
+    ("snapshots_offset", 64, 72),
+    ("incompatible_features", 72, 80),
+    ("compatible_features", 80, 88),
+    ("autoclear_features", 88, 96),
+    ("refcount_order", 96, 100),
+    ("header_length", 100, 104),
+];
+const HEADER_LEN_V2: usize = 72;
+
 pub(crate) fn parse_header(b: &[u8], file_len: u64, path: &Path) -> Result<Header, ImageError> {
-    if b.len() < 72 {
-        return Err(ImageError::invalid(
-            path,
-            format!(
-                "qcow2 header truncated: file has {} bytes, need 72",
-                b.len()
-            ),
-        ));
+    if b.len() < 8 {
+        return Err(truncated(path, "qcow2 header", &FIELDS, b.len()));
     }
     if b[..4] != MAGIC {
         return Err(invalid(path, "magic", "not QFI\\xfb"));
     }
     let version = be32(b, 4);
-    if version != 2 && version != 3 {
-        return Err(invalid(
-            path,
-            "version",
-            format!("{version} unsupported (2 or 3)"),
-        ));
+    let need = match version {
+        2 => HEADER_LEN_V2,
+        3 => HEADER_LEN_V3 as usize,
+        _ => {
+            return Err(invalid(
+                path,
+                "version",
+                format!("{version} unsupported (2 or 3)"),
+            ))
+        }
+    };
+    if b.len() < need {
+        return Err(truncated(path, "qcow2 header", &FIELDS, b.len()));
     }
     if be64(b, 8) != 0 {
         return Err(invalid(
@@ -194,12 +219,6 @@ pub(crate) fn parse_header(b: &[u8], file_len: u64, path: &Path) -> Result<Heade
     let l1_size = u64::from(be32(b, 36));
     let l1_offset = be64(b, 40);
     if version == 3 {
-        if b.len() < HEADER_LEN_V3 as usize {
-            return Err(ImageError::invalid(
-                path,
-                format!("qcow2 v3 header truncated: {} bytes, need 104", b.len()),
-            ));
-        }
         let incompat = be64(b, 72);
         // Bit 0 (dirty: refcounts may be stale) does not matter for reading.
         if incompat & !1 != 0 {

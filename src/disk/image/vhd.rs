@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use super::layout::{div_ceil, is_zero, round_up, unique_bytes, Layout};
 use super::mapped::{
     be16, be32, be64, invalid_data, put_be16, put_be32, put_be64, read_at_most, read_entry,
-    BlockMap, MappedReader, Run,
+    truncated, BlockMap, Field, MappedReader, Run,
 };
 use super::{DiskImage, ImageError, ImageFormat, ReadSeek};
 use crate::errors::{PathError, WithPath};
@@ -255,6 +255,43 @@ fn invalid(path: &Path, field: &str, msg: impl std::fmt::Display) -> ImageError 
     ImageError::invalid(path, format!("vhd field {field}: {msg}"))
 }
 
+/// The footer's fields, as the VHD specification names them.
+const FOOTER_FIELDS: [Field; 16] = [
+    ("cookie", 0, 8),
+    ("features", 8, 12),
+    ("file_format_version", 12, 16),
+    ("data_offset", 16, 24),
+    ("time_stamp", 24, 28),
+    ("creator_application", 28, 32),
+    ("creator_version", 32, 36),
+    ("creator_host_os", 36, 40),
+    ("original_size", 40, 48),
+    ("current_size", 48, 56),
+    ("disk_geometry", 56, 60),
+    ("disk_type", 60, 64),
+    ("checksum", 64, 68),
+    ("unique_id", 68, 84),
+    ("saved_state", 84, 85),
+    ("reserved", 85, 512),
+];
+
+/// The dynamic disk header's fields (its checksum covers all 1024 bytes).
+const DYNAMIC_FIELDS: [Field; 13] = [
+    ("cookie", 0, 8),
+    ("data_offset", 8, 16),
+    ("table_offset", 16, 24),
+    ("header_version", 24, 28),
+    ("max_table_entries", 28, 32),
+    ("block_size", 32, 36),
+    ("checksum", 36, 40),
+    ("parent_unique_id", 40, 56),
+    ("parent_time_stamp", 56, 60),
+    ("reserved", 60, 64),
+    ("parent_unicode_name", 64, 576),
+    ("parent_locator_entries", 576, 768),
+    ("reserved", 768, 1024),
+];
+
 /// The size qemu (and so `qemu-img info`) gives a footer: CHS geometry for
 /// unknown creators, the footer's size for Hyper-V-like creators or when the
 /// geometry is the maximum.
@@ -286,10 +323,8 @@ pub(crate) fn open<R: Read + Seek + 'static>(
     let io = |e| ImageError::from(PathError::new("read the footer of", path, e));
     let mut f = [0u8; SECTOR as usize];
     if len < SECTOR {
-        return Err(ImageError::invalid(
-            path,
-            format!("vhd truncated: {len} bytes, need a 512-byte footer"),
-        ));
+        // Detected by the copy at byte 0, cut short.
+        return Err(truncated(path, "vhd footer", &FOOTER_FIELDS, len as usize));
     }
     read_at_most(&mut inner, len - SECTOR, &mut f).map_err(io)?;
     if !valid_footer(&f) {
@@ -353,11 +388,19 @@ fn open_dynamic<R: Read + Seek>(
     path: &Path,
 ) -> Result<VhdMap, ImageError> {
     let at = be64(f, 16);
-    if at.checked_add(1024).is_none_or(|e| e > len) {
+    if at > len {
         return Err(invalid(
             path,
             "data_offset",
             format!("{at} is past the end of the file ({len} bytes)"),
+        ));
+    }
+    if len - at < 1024 {
+        return Err(truncated(
+            path,
+            &format!("vhd dynamic header at byte {at}"),
+            &DYNAMIC_FIELDS,
+            (len - at) as usize,
         ));
     }
     let mut d = [0u8; 1024];

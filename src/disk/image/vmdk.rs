@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 
 use super::layout::{div_ceil, is_zero, round_up, unique_bytes, Layout};
 use super::mapped::{
-    invalid_data, le32, le64, put_le16, put_le32, put_le64, read_at_most, read_entry, BlockMap,
-    MappedReader, Run,
+    invalid_data, le32, le64, put_le16, put_le32, put_le64, read_at_most, read_entry, truncated,
+    BlockMap, Field, MappedReader, Run,
 };
 use super::{DiskImage, ImageError, ImageFormat, ReadSeek};
 use crate::errors::WithPath;
@@ -254,6 +254,29 @@ fn invalid(path: &Path, field: &str, msg: impl std::fmt::Display) -> ImageError 
     ImageError::invalid(path, format!("vmdk header field {field}: {msg}"))
 }
 
+/// The sparse extent header's fields, as VMware's specification names
+/// them, up to the last one read.
+const FIELDS: [Field; 17] = [
+    ("magicNumber", 0, 4),
+    ("version", 4, 8),
+    ("flags", 8, 12),
+    ("capacity", 12, 20),
+    ("grainSize", 20, 28),
+    ("descriptorOffset", 28, 36),
+    ("descriptorSize", 36, 44),
+    ("numGTEsPerGT", 44, 48),
+    ("rgdOffset", 48, 56),
+    ("gdOffset", 56, 64),
+    ("overHead", 64, 72),
+    ("uncleanShutdown", 72, 73),
+    ("singleEndLineChar", 73, 74),
+    ("nonEndLineChar", 74, 75),
+    ("doubleEndLineChar1", 75, 76),
+    ("doubleEndLineChar2", 76, 77),
+    ("compressAlgorithm", 77, 79),
+];
+const HEADER_LEN: usize = 79;
+
 pub(crate) fn open<R: Read + Seek + 'static>(
     mut inner: R,
     len: u64,
@@ -261,11 +284,8 @@ pub(crate) fn open<R: Read + Seek + 'static>(
 ) -> Result<DiskImage, ImageError> {
     let mut h = [0u8; SECTOR as usize];
     let n = read_at_most(&mut inner, 0, &mut h).with_path("read the header of", path)?;
-    if n < 79 {
-        return Err(ImageError::invalid(
-            path,
-            format!("vmdk header truncated: {n} bytes, need 79"),
-        ));
+    if n < HEADER_LEN {
+        return Err(truncated(path, "vmdk header", &FIELDS, n));
     }
     if h[..4] != MAGIC {
         return Err(invalid(path, "magicNumber", "not KDMV"));
