@@ -69,6 +69,30 @@ fn qcow2_absurd_l1_size() {
 }
 
 #[test]
+fn qcow2_absurd_refcount_table() {
+    let t = tempfile::tempdir().unwrap();
+    let mut b = qcow2();
+    put_be32(&mut b, 56, u32::MAX);
+    let p = file(t.path(), "clusters.qcow2", &b, 0);
+    refused(&p, &["qcow2 header field refcount_table_clusters", "8 MiB"]);
+    for (i, offset) in [1u64 << 50, Q_RT as u64 + 8, u64::MAX - 7]
+        .into_iter()
+        .enumerate()
+    {
+        let mut b = qcow2();
+        put_be64(&mut b, 48, offset);
+        let p = file(t.path(), &format!("offset{i}.qcow2"), &b, 0);
+        refused(&p, &["qcow2 header field refcount_table_offset"]);
+    }
+    for order in [7u32, u32::MAX] {
+        let mut b = qcow2();
+        put_be32(&mut b, 96, order);
+        let p = file(t.path(), &format!("order{order}.qcow2"), &b, 0);
+        refused(&p, &["qcow2 header field refcount_order", "0..=6"]);
+    }
+}
+
+#[test]
 fn vhd_absurd_block_size() {
     let t = tempfile::tempdir().unwrap();
     for (i, size) in [0u32, 3, 1000, u32::MAX].into_iter().enumerate() {

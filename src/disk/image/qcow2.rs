@@ -40,6 +40,8 @@ const REFS_PER_BLOCK: u64 = CLUSTER * 8 / (1 << REFCOUNT_ORDER);
 const HEADER_LEN_V3: u32 = 104;
 /// qemu refuses L1 tables over 32 MiB; so do we, writing and reading.
 const MAX_L1_BYTES: u64 = 32 << 20;
+/// qemu refuses refcount tables over 8 MiB; so do we, reading.
+const MAX_REFTABLE_BYTES: u64 = 8 << 20;
 const COPIED: u64 = 1 << 63;
 const COMPRESSED: u64 = 1 << 62;
 /// Bits 9..=55 of an L1/L2 entry hold the host offset.
@@ -265,6 +267,7 @@ pub(crate) fn parse_header(b: &[u8], file_len: u64, path: &Path) -> Result<Heade
             format!("{l1_offset} (+{} bytes) is unaligned or past the end of the file ({file_len} bytes)", l1_size * 8),
         ));
     }
+    check_refcounts(b, version, cluster, file_len, path)?;
     Ok(Header {
         version,
         cluster_bits,
@@ -272,6 +275,47 @@ pub(crate) fn parse_header(b: &[u8], file_len: u64, path: &Path) -> Result<Heade
         l1_size,
         l1_offset,
     })
+}
+
+/// The refcount table is never read here, but a header whose table
+/// could not exist is a corrupt image: refuse it as qemu does (a table
+/// of at most 8 MiB, entries of at most 64 bits) and also when the table
+/// is unaligned or not inside the file.
+fn check_refcounts(
+    b: &[u8],
+    version: u32,
+    cluster: u64,
+    file_len: u64,
+    path: &Path,
+) -> Result<(), ImageError> {
+    let clusters = u64::from(be32(b, 56));
+    let bytes = clusters * cluster;
+    if bytes > MAX_REFTABLE_BYTES {
+        return Err(invalid(
+            path,
+            "refcount_table_clusters",
+            format!("{clusters} clusters of {cluster} bytes exceeds the 8 MiB cap"),
+        ));
+    }
+    let offset = be64(b, 48);
+    if offset % cluster != 0 || offset.checked_add(bytes).is_none_or(|e| e > file_len) {
+        return Err(invalid(
+            path,
+            "refcount_table_offset",
+            format!("{offset} (+{bytes} bytes) is unaligned or past the end of the file ({file_len} bytes)"),
+        ));
+    }
+    if version == 3 {
+        let order = be32(b, 96);
+        if order > 6 {
+            return Err(invalid(
+                path,
+                "refcount_order",
+                format!("{order} outside 0..=6 (refcounts of 1 to 64 bits)"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 struct Qcow2Map {
