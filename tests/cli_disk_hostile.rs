@@ -216,7 +216,23 @@ fn qcow2_tables_past_the_end() {
     let mut b = qcow2();
     put_be64(&mut b, Q_L1, (1 << 40) | COPIED);
     let p = file(t.path(), "l2.qcow2", &b, 0);
-    refused(&p, &["qcow2 L2 table", "past the end of the file"]);
+    refused(
+        &p,
+        &[
+            "qcow2 L1 entry 0: L2 table at 1099511627776",
+            "past the end of the file",
+        ],
+    );
+    let mut b = qcow2();
+    put_be64(&mut b, Q_L2, (1 << 40) | COPIED);
+    let p = file(t.path(), "data.qcow2", &b, 0);
+    refused(
+        &p,
+        &[
+            "qcow2 L2 entry for cluster 0: data at 1099511627776",
+            "past the end of the file",
+        ],
+    );
 }
 
 #[test]
@@ -229,7 +245,23 @@ fn vmdk_tables_past_the_end() {
     let mut b = vmdk();
     put_le32(&mut b, V_GD, u32::MAX);
     let p = file(t.path(), "gt.vmdk", &b, 0);
-    refused(&p, &["vmdk grain table", "past the end of the file"]);
+    refused(
+        &p,
+        &[
+            "vmdk grain directory entry 0: grain table at sector 4294967295",
+            "past the end of the file",
+        ],
+    );
+    let mut b = vmdk();
+    put_le32(&mut b, V_GT, u32::MAX);
+    let p = file(t.path(), "grain.vmdk", &b, 0);
+    refused(
+        &p,
+        &[
+            "vmdk grain table 0 entry 0 (grain 0): grain at sector 4294967295",
+            "past the end of the file",
+        ],
+    );
     let mut b = vmdk();
     put_le64(&mut b, 28, 1 << 40);
     let p = file(t.path(), "desc.vmdk", &b, 0);
@@ -242,6 +274,16 @@ fn vhd_tables_past_the_end() {
     let b = vhd_with(|d| put_be64(d, 16, 1 << 50));
     let p = file(t.path(), "bat.vhd", &b, 0);
     refused(&p, &["vhd field table_offset", "past the end"]);
+    let mut b = vhd();
+    put_be32(&mut b, H_BAT, 0x7fff_fff0);
+    let p = file(t.path(), "block.vhd", &b, 0);
+    refused(
+        &p,
+        &[
+            "vhd BAT entry 0: block at sector 2147483632",
+            "past the end of the file",
+        ],
+    );
     for (name, offset) in [("dyn.vhd", 1u64 << 50), ("max.vhd", u64::MAX)] {
         let mut b = vhd();
         let mut f = vhd_footer(GIB);

@@ -359,6 +359,12 @@ impl BlockMap for Qcow2Map {
                 "L1 entry {l1_idx}: L2 table offset {l2_off} is not cluster aligned"
             )));
         }
+        if l2_off + cluster > self.file_len {
+            return Err(self.bad(format!(
+                "L1 entry {l1_idx}: L2 table at {l2_off} is past the end of the file ({} bytes)",
+                self.file_len
+            )));
+        }
         let l2e = u64::from_be_bytes(read_entry::<8>(
             file,
             l2_off + l2_idx * 8,
@@ -380,6 +386,12 @@ impl BlockMap for Qcow2Map {
         if host % cluster != 0 {
             return Err(self.bad(format!(
                 "L2 entry for cluster {vcluster}: data offset {host} is not cluster aligned"
+            )));
+        }
+        if host + within >= self.file_len {
+            return Err(self.bad(format!(
+                "L2 entry for cluster {vcluster}: data at {host} is past the end of the file ({} bytes)",
+                self.file_len
             )));
         }
         Ok(Run::Data {

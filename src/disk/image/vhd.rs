@@ -244,8 +244,17 @@ impl BlockMap for VhdMap {
                 len: *block - within,
             });
         }
+        let host = u64::from(e) * SECTOR + *bitmap + within;
+        if host >= *file_len {
+            return Err(invalid_data(
+                path,
+                format!(
+                    "vhd BAT entry {idx}: block at sector {e} is past the end of the file ({file_len} bytes)"
+                ),
+            ));
+        }
         Ok(Run::Data {
-            host: u64::from(e) * SECTOR + *bitmap + within,
+            host,
             len: *block - within,
         })
     }

@@ -232,9 +232,25 @@ impl BlockMap for VmdkMap {
             let rest = (self.gtes - grain_idx % self.gtes) * self.grain - within;
             return Ok(Run::Zero { len: rest });
         }
-        let gte_at = u64::from(gde) * SECTOR + (grain_idx % self.gtes) * 4;
+        let gt_at = u64::from(gde) * SECTOR;
+        if gt_at + self.gtes * 4 > self.file_len {
+            return Err(invalid_data(
+                &self.path,
+                format!(
+                    "vmdk grain directory entry {gt_idx}: grain table at sector {gde} is past the end of the file ({} bytes)",
+                    self.file_len
+                ),
+            ));
+        }
+        let entry = grain_idx % self.gtes;
         let gte = le32(
-            &read_entry::<4>(file, gte_at, self.file_len, &self.path, "vmdk grain table")?,
+            &read_entry::<4>(
+                file,
+                gt_at + entry * 4,
+                self.file_len,
+                &self.path,
+                "vmdk grain table",
+            )?,
             0,
         );
         // 0 = never written, 1 = explicitly zeroed grain.
@@ -242,6 +258,15 @@ impl BlockMap for VmdkMap {
             return Ok(Run::Zero {
                 len: self.grain - within,
             });
+        }
+        if u64::from(gte) * SECTOR + within >= self.file_len {
+            return Err(invalid_data(
+                &self.path,
+                format!(
+                    "vmdk grain table {gt_idx} entry {entry} (grain {grain_idx}): grain at sector {gte} is past the end of the file ({} bytes)",
+                    self.file_len
+                ),
+            ));
         }
         Ok(Run::Data {
             host: u64::from(gte) * SECTOR + within,
