@@ -296,6 +296,131 @@ fn vhd_tables_past_the_end() {
     }
 }
 
+// --- tables that loop or overlap ----------------------------------------
+
+#[test]
+fn qcow2_tables_that_loop_or_overlap() {
+    let t = tempfile::tempdir().unwrap();
+    let l1 = Q_L1 as u64;
+    let cases: [(&str, usize, u64, &str); 5] = [
+        (
+            "l1",
+            40,
+            Q_RT as u64,
+            "qcow2 header field l1_table_offset: 65536 (+16 bytes) overlaps the refcount table",
+        ),
+        (
+            "l1-header",
+            40,
+            0,
+            "qcow2 header field l1_table_offset: 0 (+16 bytes) overlaps the header",
+        ),
+        (
+            "l2-loop",
+            Q_L1,
+            l1 | COPIED,
+            "qcow2 L1 entry 0: L2 table at 196608 overlaps the L1 table",
+        ),
+        (
+            "l2-refcounts",
+            Q_L1,
+            Q_RT as u64 | COPIED,
+            "qcow2 L1 entry 0: L2 table at 65536 overlaps the refcount table",
+        ),
+        (
+            "data-l1",
+            Q_L2,
+            l1 | COPIED,
+            "qcow2 L2 entry for cluster 0: data at 196608 overlaps the L1 table",
+        ),
+    ];
+    for (name, at, value, words) in cases {
+        let mut b = qcow2();
+        put_be64(&mut b, at, value);
+        let p = file(t.path(), &format!("{name}.qcow2"), &b, 0);
+        refused(&p, &[words]);
+    }
+    let mut b = qcow2();
+    put_be64(&mut b, Q_L2, Q_L2 as u64 | COPIED);
+    let p = file(t.path(), "data-loop.qcow2", &b, 0);
+    refused(
+        &p,
+        &["qcow2 L2 entry for cluster 0: data at 262144 overlaps its own L2 table"],
+    );
+}
+
+#[test]
+fn vmdk_tables_that_loop_or_overlap() {
+    let t = tempfile::tempdir().unwrap();
+    let mut b = vmdk();
+    put_le64(&mut b, 56, 1);
+    let p = file(t.path(), "gd.vmdk", &b, 0);
+    refused(
+        &p,
+        &[
+            "vmdk header field gdOffset: sector 1",
+            "overlaps the descriptor",
+        ],
+    );
+    let mut b = vmdk();
+    put_le32(&mut b, V_GD, 21);
+    let p = file(t.path(), "gt-loop.vmdk", &b, 0);
+    refused(
+        &p,
+        &["vmdk grain directory entry 0: grain table at sector 21 overlaps the grain directory"],
+    );
+    // (Sector 0 cannot be reached: 0 in a table means "none".)
+    for (sector, what) in [
+        (2u32, "the descriptor"),
+        (21, "the grain directory"),
+        (22, "its own grain table"),
+    ] {
+        let mut b = vmdk();
+        put_le32(&mut b, V_GT, sector);
+        let p = file(t.path(), &format!("grain{sector}.vmdk"), &b, 0);
+        refused(
+            &p,
+            &[&format!(
+                "vmdk grain table 0 entry 0 (grain 0): grain at sector {sector} overlaps {what}"
+            )],
+        );
+    }
+}
+
+#[test]
+fn vhd_tables_that_loop_or_overlap() {
+    let t = tempfile::tempdir().unwrap();
+    for (offset, what) in [
+        (0u64, "the footer's copy"),
+        (H_DYN as u64 + 512, "the dynamic header"),
+    ] {
+        let b = vhd_with(|d| put_be64(d, 16, offset));
+        let p = file(t.path(), &format!("bat{offset}.vhd"), &b, 0);
+        refused(
+            &p,
+            &[
+                &format!("vhd field table_offset: {offset}"),
+                &format!("overlaps {what}"),
+            ],
+        );
+    }
+    for (sector, what) in [
+        (0u32, "the footer's copy"),
+        (1, "the dynamic header"),
+        (3, "the BAT"),
+    ] {
+        let mut b = vhd();
+        put_be32(&mut b, H_BAT, sector);
+        let p = file(t.path(), &format!("block{sector}.vhd"), &b, 0);
+        refused(
+            &p,
+            &[&format!(
+                "vhd BAT entry 0: block at sector {sector} overlaps {what}"
+            )],
+        );
+    }
+}
+
 // --- sizes that overflow ------------------------------------------------
 
 #[test]

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use super::layout::{div_ceil, is_zero, round_up, Layout};
 use super::mapped::{
     be32, be64, put_be16, put_be32, put_be64, read_at_most, read_entry, truncated, BlockMap, Field,
-    MappedReader, Run,
+    MappedReader, Meta, Run,
 };
 use super::{DiskImage, ImageError, ImageFormat, ReadSeek};
 use crate::errors::WithPath;
@@ -142,6 +142,9 @@ pub(crate) struct Header {
     pub size: u64,
     pub l1_size: u64,
     pub l1_offset: u64,
+    /// The header cluster, the L1 table and the refcount table: no L2
+    /// table or data cluster may lie in them.
+    pub tables: [Meta; 3],
 }
 
 fn invalid(path: &Path, field: &str, msg: impl std::fmt::Display) -> ImageError {
@@ -267,13 +270,32 @@ pub(crate) fn parse_header(b: &[u8], file_len: u64, path: &Path) -> Result<Heade
             format!("{l1_offset} (+{} bytes) is unaligned or past the end of the file ({file_len} bytes)", l1_size * 8),
         ));
     }
-    check_refcounts(b, version, cluster, file_len, path)?;
+    let refcounts = check_refcounts(b, version, cluster, file_len, path)?;
+    let header = Meta::new("the header", 0, cluster);
+    let l1 = Meta::new("the L1 table", l1_offset, l1_size * 8);
+    for (field, table, others) in [
+        ("l1_table_offset", l1, [header, refcounts]),
+        ("refcount_table_offset", refcounts, [header, l1]),
+    ] {
+        if let Some(hit) = Meta::first_hit(&others, table.start, table.end - table.start) {
+            return Err(invalid(
+                path,
+                field,
+                format!(
+                    "{} (+{} bytes) overlaps {hit}",
+                    table.start,
+                    table.end - table.start
+                ),
+            ));
+        }
+    }
     Ok(Header {
         version,
         cluster_bits,
         size,
         l1_size,
         l1_offset,
+        tables: [header, l1, refcounts],
     })
 }
 
@@ -287,7 +309,7 @@ fn check_refcounts(
     cluster: u64,
     file_len: u64,
     path: &Path,
-) -> Result<(), ImageError> {
+) -> Result<Meta, ImageError> {
     let clusters = u64::from(be32(b, 56));
     let bytes = clusters * cluster;
     if bytes > MAX_REFTABLE_BYTES {
@@ -315,7 +337,7 @@ fn check_refcounts(
             ));
         }
     }
-    Ok(())
+    Ok(Meta::new("the refcount table", offset, bytes))
 }
 
 struct Qcow2Map {
@@ -365,6 +387,11 @@ impl BlockMap for Qcow2Map {
                 self.file_len
             )));
         }
+        if let Some(hit) = Meta::first_hit(&self.h.tables, l2_off, cluster) {
+            return Err(self.bad(format!(
+                "L1 entry {l1_idx}: L2 table at {l2_off} overlaps {hit}"
+            )));
+        }
         let l2e = u64::from_be_bytes(read_entry::<8>(
             file,
             l2_off + l2_idx * 8,
@@ -392,6 +419,13 @@ impl BlockMap for Qcow2Map {
             return Err(self.bad(format!(
                 "L2 entry for cluster {vcluster}: data at {host} is past the end of the file ({} bytes)",
                 self.file_len
+            )));
+        }
+        let own = Meta::new("its own L2 table", l2_off, cluster);
+        let [header, l1, refcounts] = self.h.tables;
+        if let Some(hit) = Meta::first_hit(&[header, l1, refcounts, own], host, cluster) {
+            return Err(self.bad(format!(
+                "L2 entry for cluster {vcluster}: data at {host} overlaps {hit}"
             )));
         }
         Ok(Run::Data {

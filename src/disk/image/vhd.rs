@@ -33,7 +33,7 @@ use std::path::{Path, PathBuf};
 use super::layout::{div_ceil, is_zero, round_up, unique_bytes, Layout};
 use super::mapped::{
     be16, be32, be64, invalid_data, put_be16, put_be32, put_be64, read_at_most, read_entry,
-    truncated, BlockMap, Field, MappedReader, Run,
+    truncated, BlockMap, Field, MappedReader, Meta, Run,
 };
 use super::{DiskImage, ImageError, ImageFormat, ReadSeek};
 use crate::errors::{PathError, WithPath};
@@ -206,6 +206,9 @@ enum VhdMap {
         entries: u64,
         block: u64,
         bitmap: u64,
+        /// The footer's copy, the dynamic header, the BAT and the footer:
+        /// no block may lie in them.
+        tables: [Meta; 4],
         file_len: u64,
         path: PathBuf,
     },
@@ -218,6 +221,7 @@ impl BlockMap for VhdMap {
             entries,
             block,
             bitmap,
+            tables,
             file_len,
             path,
         } = self
@@ -251,6 +255,13 @@ impl BlockMap for VhdMap {
                 format!(
                     "vhd BAT entry {idx}: block at sector {e} is past the end of the file ({file_len} bytes)"
                 ),
+            ));
+        }
+        let at = u64::from(e) * SECTOR;
+        if let Some(hit) = Meta::first_hit(&tables[..], at, *bitmap + *block) {
+            return Err(invalid_data(
+                path,
+                format!("vhd BAT entry {idx}: block at sector {e} overlaps {hit}"),
             ));
         }
         Ok(Run::Data {
@@ -336,7 +347,8 @@ pub(crate) fn open<R: Read + Seek + 'static>(
         return Err(truncated(path, "vhd footer", &FOOTER_FIELDS, len as usize));
     }
     read_at_most(&mut inner, len - SECTOR, &mut f).map_err(io)?;
-    if !valid_footer(&f) {
+    let at_end = valid_footer(&f);
+    if !at_end {
         // Fall back to the copy at offset 0 (dynamic disks have one).
         let mut copy = [0u8; SECTOR as usize];
         read_at_most(&mut inner, 0, &mut copy).map_err(io)?;
@@ -372,7 +384,16 @@ pub(crate) fn open<R: Read + Seek + 'static>(
             }
             VhdMap::Fixed
         }
-        DISK_DYNAMIC => open_dynamic(&mut inner, &f, size, len, path)?,
+        DISK_DYNAMIC => {
+            // The metadata no block may lie in: the footer's copy, the
+            // footer (when it is there) and, added below, the dynamic
+            // header and the BAT.
+            let footers = [
+                Meta::new("the footer's copy", 0, SECTOR),
+                Meta::new("the footer", len - SECTOR, if at_end { SECTOR } else { 0 }),
+            ];
+            open_dynamic(&mut inner, &f, footers, size, len, path)?
+        }
         DISK_DIFFERENCING => {
             return Err(invalid(
                 path,
@@ -392,6 +413,7 @@ pub(crate) fn open<R: Read + Seek + 'static>(
 fn open_dynamic<R: Read + Seek>(
     inner: &mut R,
     f: &[u8],
+    footers: [Meta; 2],
     size: u64,
     len: u64,
     path: &Path,
@@ -411,6 +433,10 @@ fn open_dynamic<R: Read + Seek>(
             &DYNAMIC_FIELDS,
             (len - at) as usize,
         ));
+    }
+    let header = Meta::new("the dynamic header", at, 1024);
+    if let Some(hit) = Meta::first_hit(&footers, at, 1024) {
+        return Err(invalid(path, "data_offset", format!("{at} overlaps {hit}")));
     }
     let mut d = [0u8; 1024];
     read_at_most(inner, at, &mut d).with_path("read the dynamic header of", path)?;
@@ -447,12 +473,21 @@ fn open_dynamic<R: Read + Seek>(
             ),
         ));
     }
+    let [copy, footer] = footers;
+    if let Some(hit) = Meta::first_hit(&[copy, header, footer], bat, entries * 4) {
+        return Err(invalid(
+            path,
+            "table_offset",
+            format!("{bat} (+{} bytes) overlaps {hit}", entries * 4),
+        ));
+    }
     let bitmap = div_ceil(block / SECTOR, 8).next_multiple_of(SECTOR);
     Ok(VhdMap::Dynamic {
         bat,
         entries,
         block,
         bitmap,
+        tables: [copy, header, Meta::new("the BAT", bat, entries * 4), footer],
         file_len: len,
         path: path.to_path_buf(),
     })

@@ -27,7 +27,7 @@ use std::path::{Path, PathBuf};
 use super::layout::{div_ceil, is_zero, round_up, unique_bytes, Layout};
 use super::mapped::{
     invalid_data, le32, le64, put_le16, put_le32, put_le64, read_at_most, read_entry, truncated,
-    BlockMap, Field, MappedReader, Run,
+    BlockMap, Field, MappedReader, Meta, Run,
 };
 use super::{DiskImage, ImageError, ImageFormat, ReadSeek};
 use crate::errors::WithPath;
@@ -203,6 +203,9 @@ struct VmdkMap {
     gtes: u64,
     gd_offset: u64,
     gd_entries: u64,
+    /// The header, the descriptor and the grain directory: no grain table
+    /// or grain may lie in them.
+    tables: [Meta; 3],
     file_len: u64,
     path: PathBuf,
 }
@@ -242,6 +245,14 @@ impl BlockMap for VmdkMap {
                 ),
             ));
         }
+        if let Some(hit) = Meta::first_hit(&self.tables, gt_at, self.gtes * 4) {
+            return Err(invalid_data(
+                &self.path,
+                format!(
+                    "vmdk grain directory entry {gt_idx}: grain table at sector {gde} overlaps {hit}"
+                ),
+            ));
+        }
         let entry = grain_idx % self.gtes;
         let gte = le32(
             &read_entry::<4>(
@@ -265,6 +276,17 @@ impl BlockMap for VmdkMap {
                 format!(
                     "vmdk grain table {gt_idx} entry {entry} (grain {grain_idx}): grain at sector {gte} is past the end of the file ({} bytes)",
                     self.file_len
+                ),
+            ));
+        }
+        let own = Meta::new("its own grain table", gt_at, self.gtes * 4);
+        let [header, descriptor, gd] = self.tables;
+        let at = u64::from(gte) * SECTOR;
+        if let Some(hit) = Meta::first_hit(&[header, descriptor, gd, own], at, self.grain) {
+            return Err(invalid_data(
+                &self.path,
+                format!(
+                    "vmdk grain table {gt_idx} entry {entry} (grain {grain_idx}): grain at sector {gte} overlaps {hit}"
                 ),
             ));
         }
@@ -370,12 +392,28 @@ pub(crate) fn open<R: Read + Seek + 'static>(
         ));
     }
     check_descriptor(&mut inner, &h, len, path)?;
+    let (desc_sector, desc_sectors) = (le64(&h, 28), le64(&h, 36));
+    let header = Meta::new("the header", 0, SECTOR);
+    let descriptor = Meta::new(
+        "the descriptor",
+        desc_sector.saturating_mul(SECTOR),
+        desc_sectors.saturating_mul(SECTOR),
+    );
+    let gd = Meta::new("the grain directory", gd_sector * SECTOR, gd_entries * 4);
+    if let Some(hit) = Meta::first_hit(&[header, descriptor], gd.start, gd.end - gd.start) {
+        return Err(invalid(
+            path,
+            "gdOffset",
+            format!("sector {gd_sector} (+{gd_entries} entries) overlaps {hit}"),
+        ));
+    }
     let size = capacity * SECTOR;
     let map = VmdkMap {
         grain: grain_sectors * SECTOR,
         gtes,
         gd_offset: gd_sector * SECTOR,
         gd_entries,
+        tables: [header, descriptor, gd],
         file_len: len,
         path: path.to_path_buf(),
     };
