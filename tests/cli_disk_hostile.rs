@@ -424,12 +424,49 @@ fn vhd_tables_that_loop_or_overlap() {
 // --- sizes that overflow ------------------------------------------------
 
 #[test]
-fn vmdk_and_vhd_sizes_that_overflow() {
+fn sizes_that_overflow_name_the_field() {
     let t = tempfile::tempdir().unwrap();
+    for (i, (bits, size)) in [(16u32, u64::MAX), (21, 1 << 62)].into_iter().enumerate() {
+        let mut b = qcow2();
+        put_be32(&mut b, 20, bits);
+        put_be64(&mut b, 24, size);
+        let p = file(t.path(), &format!("size{i}.qcow2"), &b, 0);
+        refused(
+            &p,
+            &[&format!("qcow2 header field size: {size} bytes exceeds")],
+        );
+    }
+    // An L1 table that starts in the file but is longer than it.
+    let mut b = qcow2();
+    put_be32(&mut b, 36, 1 << 20);
+    let p = file(t.path(), "l1.qcow2", &b, 0);
+    refused(
+        &p,
+        &[
+            "qcow2 header field l1_size: 1048576 entries",
+            "past the end of the file",
+        ],
+    );
+
     let mut b = vmdk();
     put_le64(&mut b, 12, u64::MAX);
     let p = file(t.path(), "cap.vmdk", &b, 0);
     refused(&p, &["vmdk header field capacity"]);
+    // One-sector grains, one to a table: a grain directory far larger
+    // than the file, from a capacity that fits u64.
+    let mut b = vmdk();
+    put_le64(&mut b, 12, (1 << 55) - 1);
+    put_le64(&mut b, 20, 1);
+    put_le32(&mut b, 44, 1);
+    let p = file(t.path(), "gd.vmdk", &b, 0);
+    refused(
+        &p,
+        &[
+            "vmdk header field capacity: 36028797018963967 sectors",
+            "a grain directory of 36028797018963967 entries",
+        ],
+    );
+
     let mut b = vhd();
     let mut f = vhd_footer(u64::MAX);
     let end = b.len() - 512;
@@ -437,6 +474,11 @@ fn vmdk_and_vhd_sizes_that_overflow() {
     b[end..].copy_from_slice(&f);
     let p = file(t.path(), "size.vhd", &b, 0);
     refused(&p, &["vhd field current_size", "2040 GiB"]);
+    for (i, entries) in [u32::MAX, 1 << 31, 1 << 20].into_iter().enumerate() {
+        let b = vhd_with(|d| put_be32(d, 28, entries));
+        let p = file(t.path(), &format!("entries{i}.vhd"), &b, 0);
+        refused(&p, &[&format!("vhd field max_table_entries: {entries}")]);
+    }
 }
 
 // --- truncation at every header field -----------------------------------

@@ -114,6 +114,14 @@ pub(crate) fn parse_header(b: &[u8], file_len: u64, path: &Path) -> Result<Heade
     }
     let l2_entries = cluster / 8;
     let span = l2_entries * cluster;
+    let max_size = MAX_L1_BYTES / 8 * span;
+    if size > max_size {
+        return Err(invalid(
+            path,
+            "size",
+            format!("{size} bytes exceeds the {max_size}-byte maximum of {cluster}-byte clusters (L1 table capped at 32 MiB)"),
+        ));
+    }
     let needed = size.div_ceil(span);
     if l1_size < needed {
         return Err(invalid(
@@ -129,15 +137,21 @@ pub(crate) fn parse_header(b: &[u8], file_len: u64, path: &Path) -> Result<Heade
             format!("{l1_size} entries exceeds the 32 MiB cap"),
         ));
     }
-    if l1_offset % cluster != 0
-        || l1_offset
-            .checked_add(l1_size * 8)
-            .is_none_or(|e| e > file_len)
-    {
+    if l1_offset % cluster != 0 || l1_offset > file_len {
         return Err(invalid(
             path,
             "l1_table_offset",
             format!("{l1_offset} (+{} bytes) is unaligned or past the end of the file ({file_len} bytes)", l1_size * 8),
+        ));
+    }
+    if l1_offset + l1_size * 8 > file_len {
+        return Err(invalid(
+            path,
+            "l1_size",
+            format!(
+                "{l1_size} entries ({} bytes) at {l1_offset} run past the end of the file ({file_len} bytes)",
+                l1_size * 8
+            ),
         ));
     }
     let refcounts = check_refcounts(b, version, cluster, file_len, path)?;

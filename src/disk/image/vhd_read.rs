@@ -268,12 +268,29 @@ fn open_dynamic<R: Read + Seek>(
             format!("{entries} blocks of {block} bytes cannot hold {size} bytes"),
         ));
     }
-    if bat.checked_add(entries * 4).is_none_or(|e| e > len) {
+    if entries * block > VHD_MAX_SIZE.next_multiple_of(block) {
+        return Err(invalid(
+            path,
+            "max_table_entries",
+            format!("{entries} blocks of {block} bytes exceed the 2040 GiB maximum"),
+        ));
+    }
+    if bat > len {
         return Err(invalid(
             path,
             "table_offset",
             format!(
                 "{bat} (+{} bytes) is past the end of the file ({len} bytes)",
+                entries * 4
+            ),
+        ));
+    }
+    if bat + entries * 4 > len {
+        return Err(invalid(
+            path,
+            "max_table_entries",
+            format!(
+                "{entries} entries ({} bytes) at {bat} run past the end of the file ({len} bytes)",
                 entries * 4
             ),
         ));

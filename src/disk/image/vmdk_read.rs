@@ -184,16 +184,20 @@ pub(crate) fn open<R: Read + Seek + 'static>(
     }
     let gd_sector = le64(&h, 56);
     let gd_entries = capacity.div_ceil(grain_sectors * gtes);
-    let gd_offset = gd_sector.checked_mul(SECTOR);
-    if gd_sector == 0
-        || gd_offset
-            .and_then(|o| o.checked_add(gd_entries * 4))
-            .is_none_or(|e| e > len)
-    {
+    if gd_sector == 0 || gd_sector.checked_mul(SECTOR).is_none_or(|o| o > len) {
         return Err(invalid(
             path,
             "gdOffset",
-            format!("sector {gd_sector} (+{gd_entries} entries) is zero, at the end (streamOptimized) or past the end of the file ({len} bytes)"),
+            format!("sector {gd_sector} is zero, at the end (streamOptimized) or past the end of the file ({len} bytes)"),
+        ));
+    }
+    if gd_sector * SECTOR + gd_entries * 4 > len {
+        return Err(invalid(
+            path,
+            "capacity",
+            format!(
+                "{capacity} sectors in grains of {grain_sectors} sectors, {gtes} to a grain table, need a grain directory of {gd_entries} entries, which runs past the end of the file ({len} bytes) from sector {gd_sector}"
+            ),
         ));
     }
     check_descriptor(&mut inner, &h, len, path)?;
