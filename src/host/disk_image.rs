@@ -4,7 +4,7 @@
 //! (magic, archive, partitions, filesystems). Shared by machine creation
 //! and the `b2d disk` verb.
 
-use crate::disk::image::{self, ImageError, ImageFormat};
+use crate::disk::image::{self, DiskImage, ImageError, ImageFormat};
 use crate::disk::probe::{self, Report};
 use crate::disk::size::Human;
 use crate::disk::userdata::{self, Compat, EntryKind, UserdataError};
@@ -106,7 +106,12 @@ pub struct Inspection {
 
 /// Inspect an image of any supported format (or a block device).
 pub fn inspect(path: &Path) -> Result<Inspection, DiskImageError> {
-    let mut img = image::open(path)?;
+    inspect_image(image::open(path)?, path)
+}
+
+/// [`inspect`] of an image already open; `path` names it in the report
+/// and in errors. (The fuzz targets of the image readers run this.)
+pub fn inspect_image(mut img: DiskImage, path: &Path) -> Result<Inspection, DiskImageError> {
     // The image readers' own errors already name the path: wrap keeps
     // those as they are.
     let io_err = |source| DiskImageError::Io(PathError::wrap("read", path, source));
