@@ -91,8 +91,36 @@ pub fn vmdk(data: &[u8]) {
 
 /// A vhd image (the input with the footer cookie put at byte 0, where a
 /// dynamic disk keeps the footer's copy), as `b2d disk inspect` reads it.
+/// The checksums of that copy, of the footer at the end and of the
+/// dynamic header are set right first, so the fuzzer's changes to their
+/// fields get past the checksum to the checks behind it.
 pub fn vhd(data: &[u8]) {
-    inspect(ImageFormat::Vhd, b"conectix", data);
+    let mut bytes = data.to_vec();
+    if bytes.len() >= 8 {
+        bytes[..8].copy_from_slice(b"conectix");
+    }
+    let sum = |b: &mut [u8], field: usize| {
+        b[field..field + 4].fill(0);
+        let s = b.iter().fold(0u32, |s, &x| s.wrapping_add(u32::from(x)));
+        b[field..field + 4].copy_from_slice(&(!s).to_be_bytes());
+    };
+    let len = bytes.len();
+    if len >= 512 {
+        sum(&mut bytes[..512], 64);
+        if bytes[len - 512..].starts_with(b"conectix") {
+            sum(&mut bytes[len - 512..], 64);
+        }
+        let mut at = [0u8; 8];
+        at.copy_from_slice(&bytes[16..24]);
+        let at = u64::from_be_bytes(at);
+        let range = usize::try_from(at)
+            .ok()
+            .and_then(|a| Some(a..a.checked_add(1024)?));
+        if let Some(header) = range.and_then(|r| bytes.get_mut(r)) {
+            sum(header, 36);
+        }
+    }
+    inspect(ImageFormat::Vhd, b"conectix", &bytes);
 }
 
 /// Open `data` with `magic` at byte 0 as an image and inspect it. The
