@@ -68,11 +68,15 @@ bench-shares: iso build
 torture: iso build
 	B2D_TORTURE=full $(CARGO) run -p qemu-tests --bin torture -- $(ONLY)
 
-## Short fuzz runs of every target (cargo-fuzz on stable via RUSTC_BOOTSTRAP).
+## Short fuzz runs of every target, one at a time (cargo-fuzz on stable
+## via RUSTC_BOOTSTRAP), from the seeds in fuzz/seeds/TARGET; what they
+## find goes to fuzz/corpus/TARGET (git-ignored).
 FUZZ_SECONDS ?= 60
 fuzz:
 	cd fuzz && for t in $$(RUSTC_BOOTSTRAP=1 cargo fuzz list); do \
-	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECONDS) || exit 1; done
+	  mkdir -p corpus/$$t && \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t corpus/$$t seeds/$$t -- \
+	    -max_total_time=$(FUZZ_SECONDS) -timeout=10 || exit 1; done
 
 ## The main job: build the ISO if needed (cached: seconds when nothing
 ## changed), create the machine NAME (default: default) if needed, boot it,

@@ -21,6 +21,8 @@
 pub mod atomic;
 pub mod disk;
 pub mod errors;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod guest;
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod host;

@@ -28,7 +28,11 @@ fn main() -> std::process::ExitCode {
     match run(Cli::parse()) {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("b2d: error: {}", b2d::error_chain(e.as_ref()));
+            // Errors may quote what a disk or a guest said: nothing in them
+            // may drive the terminal (line breaks are kept).
+            let msg = b2d::error_chain(e.as_ref());
+            let lines: Vec<_> = msg.split('\n').map(b2d::util::printable).collect();
+            eprintln!("b2d: error: {}", lines.join("\n"));
             std::process::ExitCode::FAILURE
         }
     }

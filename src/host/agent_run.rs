@@ -151,6 +151,7 @@ pub fn forwarded_by(m: &Machine, proto: Proto, port: u16) -> Option<String> {
     let others = m.store().list().ok()?;
     others
         .into_iter()
+        .flatten()
         .filter(|o| o.name != m.name)
         .find(|o| {
             read_state(o)

@@ -4,11 +4,12 @@
 //! (magic, archive, partitions, filesystems). Shared by machine creation
 //! and the `b2d disk` verb.
 
-use crate::disk::image::{self, ImageError, ImageFormat};
+use crate::disk::image::{self, DiskImage, ImageError, ImageFormat};
 use crate::disk::probe::{self, Report};
 use crate::disk::size::Human;
 use crate::disk::userdata::{self, Compat, EntryKind, UserdataError};
 use crate::disk::{magic, userdata::Extension};
+use crate::errors::PathError;
 use serde::Serialize;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
@@ -33,12 +34,8 @@ pub enum DiskImageError {
         #[source]
         source: UserdataError,
     },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
 }
 
 /// A data disk to write.
@@ -109,11 +106,15 @@ pub struct Inspection {
 
 /// Inspect an image of any supported format (or a block device).
 pub fn inspect(path: &Path) -> Result<Inspection, DiskImageError> {
-    let mut img = image::open(path)?;
-    let io_err = |source| DiskImageError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
+    inspect_image(image::open(path)?, path)
+}
+
+/// [`inspect`] of an image already open; `path` names it in the report
+/// and in errors. (The fuzz targets of the image readers run this.)
+pub fn inspect_image(mut img: DiskImage, path: &Path) -> Result<Inspection, DiskImageError> {
+    // The image readers' own errors already name the path: wrap keeps
+    // those as they are.
+    let io_err = |source| DiskImageError::Io(PathError::wrap("read", path, source));
     let has_magic = magic::has_magic(&mut img.reader).map_err(io_err)?;
     let (mut archive_len, mut archive_error, mut entries, mut keys) = (None, None, vec![], vec![]);
     if has_magic {

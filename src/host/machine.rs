@@ -24,16 +24,28 @@ pub enum MachineError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: not a b2d machine config: {source}")]
-    Config {
+    #[error("machine \"{name}\" is broken: {path} {problem}: repair that file, or remove the machine with `b2d rm -f {name}`")]
+    Broken {
+        name: String,
         path: PathBuf,
         #[source]
-        source: serde_json::Error,
+        problem: ConfigProblem,
     },
     #[error(
         "machine \"{name}\" is busy: another b2d command holds {path}: try again when it is done"
     )]
     Busy { name: String, path: PathBuf },
+}
+
+/// What is wrong with a machine's `config.json`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigProblem {
+    #[error("cannot be read: {0}")]
+    Unreadable(#[source] std::io::Error),
+    #[error("is not a regular file")]
+    NotAFile,
+    #[error("is not a b2d machine config: {0}")]
+    Malformed(#[source] serde_json::Error),
 }
 
 pub fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> MachineError {
@@ -132,8 +144,10 @@ impl Store {
         self.root.join(name)
     }
 
+    /// Whether machine `name` is there: its directory holds a
+    /// `config.json` of any kind, usable or not (see [`Store::open`]).
     pub fn exists(&self, name: &str) -> bool {
-        self.dir(name).join(CONFIG).is_file()
+        std::fs::symlink_metadata(self.dir(name).join(CONFIG)).is_ok()
     }
 
     pub fn open(&self, name: &str) -> Result<Machine, MachineError> {
@@ -146,9 +160,11 @@ impl Store {
         }
         let dir = self.dir(name);
         let path = dir.join(CONFIG);
-        let text = std::fs::read(&path).map_err(io_err("reading", &path))?;
-        let config = serde_json::from_slice(&text)
-            .map_err(|source| MachineError::Config { path, source })?;
+        let config = read_config(&path).map_err(|problem| MachineError::Broken {
+            name: name.into(),
+            path,
+            problem,
+        })?;
         Ok(Machine {
             name: name.into(),
             dir,
@@ -170,8 +186,9 @@ impl Store {
             .map_err(|(_, e)| io_err("locking", &path)(e.into()))
     }
 
-    /// Every machine, by name.
-    pub fn list(&self) -> Result<Vec<Machine>, MachineError> {
+    /// Every machine, by name. One whose config cannot be used is there
+    /// as [`Unusable`] (with why) instead of failing the whole list.
+    pub fn list(&self) -> Result<Vec<Result<Machine, Unusable>>, MachineError> {
         let rd = match std::fs::read_dir(&self.root) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
@@ -183,8 +200,26 @@ impl Store {
             .filter(|n| validate_name(n).is_ok() && self.exists(n))
             .collect();
         names.sort();
-        names.iter().map(|n| self.open(n)).collect()
+        Ok(names
+            .into_iter()
+            .map(|name| {
+                self.open(&name).map_err(|error| Unusable {
+                    dir: self.dir(&name),
+                    name,
+                    error,
+                })
+            })
+            .collect())
     }
+}
+
+/// A machine of the store that cannot be opened, and why: listed as
+/// broken, removable with `b2d rm -f`, nothing else.
+#[derive(Debug)]
+pub struct Unusable {
+    pub name: String,
+    pub dir: PathBuf,
+    pub error: MachineError,
 }
 
 pub const CONFIG: &str = "config.json";
@@ -197,6 +232,26 @@ fn lock_file(path: &Path) -> Result<std::fs::File, MachineError> {
         .write(true)
         .open(path)
         .map_err(io_err("opening", path))
+}
+
+/// Read and parse a `config.json`. Anything but a regular file is
+/// refused without reading it (opening a fifo does not wait for a writer).
+fn read_config(path: &Path) -> Result<Config, ConfigProblem> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(ConfigProblem::Unreadable)?;
+    let meta = f.metadata().map_err(ConfigProblem::Unreadable)?;
+    if !meta.is_file() {
+        return Err(ConfigProblem::NotAFile);
+    }
+    let mut text = Vec::new();
+    f.read_to_end(&mut text)
+        .map_err(ConfigProblem::Unreadable)?;
+    serde_json::from_slice(&text).map_err(ConfigProblem::Malformed)
 }
 
 #[derive(Debug, Clone)]
@@ -226,7 +281,7 @@ impl Machine {
         self.dir.join("qemu.log")
     }
     pub fn pid_file(&self) -> PathBuf {
-        self.dir.join("qemu.pid")
+        pid_file_in(&self.dir)
     }
     pub fn qmp_socket(&self) -> PathBuf {
         self.dir.join("qmp.sock")
@@ -260,15 +315,25 @@ impl Machine {
     /// Hold the machine's lock for the life of the returned file, so two
     /// `b2d` commands never start, stop or remove one machine at once.
     pub fn lock(&self) -> Result<nix::fcntl::Flock<std::fs::File>, MachineError> {
-        let path = self.dir.join("lock");
-        let f = lock_file(&path)?;
-        nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
-            MachineError::Busy {
-                name: self.name.clone(),
-                path,
-            }
-        })
+        lock_dir(&self.name, &self.dir)
     }
+}
+
+/// The QEMU pid file of the machine in `dir`.
+pub fn pid_file_in(dir: &Path) -> PathBuf {
+    dir.join("qemu.pid")
+}
+
+/// [`Machine::lock`] of machine `name` in `dir`, config or not.
+pub fn lock_dir(name: &str, dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, MachineError> {
+    let path = dir.join("lock");
+    let f = lock_file(&path)?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
+        MachineError::Busy {
+            name: name.into(),
+            path,
+        }
+    })
 }
 
 /// A machine "dev" in `dir` (2 CPUs, 2048 MiB, 20 GiB, ports 40022 and
@@ -341,9 +406,24 @@ mod tests {
         m.save_config().unwrap();
         assert_eq!(s.open("dev").unwrap().config, m.config);
         assert_eq!(s.list().unwrap().len(), 1);
+        assert!(s.list().unwrap()[0].is_ok());
         std::fs::write(s.dir("dev").join(CONFIG), "{").unwrap();
         let e = s.open("dev").unwrap_err().to_string();
-        assert!(e.contains("config.json: not a b2d machine config"), "{e}");
+        assert!(e.contains("config.json is not a b2d machine config"), "{e}");
+        assert!(e.contains("`b2d rm -f dev`"), "{e}");
+        let listed = s.list().unwrap();
+        let broken = listed[0].as_ref().unwrap_err();
+        assert_eq!((broken.name.as_str(), &broken.dir), ("dev", &s.dir("dev")));
+        assert_eq!(broken.error.to_string(), e);
+        // A fifo in its place is refused at once, not waited on.
+        std::fs::remove_file(s.dir("dev").join(CONFIG)).unwrap();
+        nix::unistd::mkfifo(
+            &s.dir("dev").join(CONFIG),
+            nix::sys::stat::Mode::from_bits_truncate(0o644),
+        )
+        .unwrap();
+        let e = s.open("dev").unwrap_err().to_string();
+        assert!(e.contains("config.json is not a regular file"), "{e}");
     }
 
     #[test]

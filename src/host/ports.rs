@@ -43,6 +43,8 @@ pub fn of_others(store: &Store, name: &str) -> Result<Vec<u16>, MachineError> {
     Ok(store
         .list()?
         .into_iter()
+        // A machine whose config cannot be read has no ports to avoid.
+        .flatten()
         .filter(|m| m.name != name)
         .flat_map(|m| [m.config.ssh_port, m.config.docker_port])
         .collect())

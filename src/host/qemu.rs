@@ -249,26 +249,29 @@ fn run(
             msg: format!("{status}: {}", said.trim()),
         });
     }
-    read_pid(m).ok_or_else(|| QemuError::Start {
+    read_pid(&m.pid_file()).ok_or_else(|| QemuError::Start {
         machine: m.name.clone(),
         msg: format!("no pid in {}", m.pid_file().display()),
     })
 }
 
-fn read_pid(m: &Machine) -> Option<u32> {
-    std::fs::read_to_string(m.pid_file())
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+fn read_pid(pid_file: &Path) -> Option<u32> {
+    std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()
 }
 
 /// The pid of the machine's QEMU if it runs: the pid file names a live
 /// process whose command line carries this machine's directory (a reused
 /// pid does not count).
 pub fn running_pid(m: &Machine) -> Option<u32> {
-    let pid = read_pid(m)?;
-    let needle = m.pid_file().display().to_string();
+    running_pid_of(&m.pid_file())
+}
+
+/// [`running_pid`] from the pid file alone, for a machine whose config
+/// cannot be read: the live process it names, if `pid_file` is one of
+/// that process's arguments (QEMU's `-pidfile`).
+pub fn running_pid_of(pid_file: &Path) -> Option<u32> {
+    let pid = read_pid(pid_file)?;
+    let needle = pid_file.display().to_string();
     cmdline(pid)?.contains(&needle).then_some(pid)
 }
 
@@ -308,8 +311,22 @@ pub fn stop_now(m: &Machine) {
 
 /// Wait until the machine's QEMU is gone; false on timeout.
 pub fn wait_gone(m: &Machine, limit: Duration) -> bool {
+    wait_gone_of(&m.pid_file(), limit)
+}
+
+/// Kill the QEMU `pid_file` names if it runs (see [`running_pid_of`])
+/// and wait for it to go, up to 10 s; false if it is still there.
+pub fn kill_of(pid_file: &Path) -> bool {
+    if let Some(pid) = running_pid_of(pid_file) {
+        kill(pid);
+        return wait_gone_of(pid_file, Duration::from_secs(10));
+    }
+    true
+}
+
+fn wait_gone_of(pid_file: &Path, limit: Duration) -> bool {
     let start = std::time::Instant::now();
-    while running_pid(m).is_some() {
+    while running_pid_of(pid_file).is_some() {
         if start.elapsed() > limit {
             return false;
         }

@@ -289,3 +289,181 @@ fn qemu_that_fails_to_start_is_reported_with_its_words() {
     assert!(msg.contains("QEMU did not start machine \"dev\""), "{msg}");
     assert!(msg.contains("no accelerator found"), "{msg}");
 }
+
+/// Break a machine's config.json the way `how` says: `garbled` JSON, a
+/// `directory` in its place, or a `dangling` symlink (unreadable even for
+/// root).
+fn break_config(dir: &std::path::Path, how: &str) {
+    let config = dir.join("config.json");
+    std::fs::remove_file(&config).unwrap();
+    match how {
+        "garbled" => std::fs::write(&config, "{\"cpus\": 2, \"memory_mib\":").unwrap(),
+        "directory" => std::fs::create_dir(&config).unwrap(),
+        "dangling" => std::os::unix::fs::symlink("/nonexistent/config.json", &config).unwrap(),
+        _ => unreachable!("no way to break a config called {how}"),
+    }
+}
+
+#[test]
+fn a_broken_config_says_how_to_recover() {
+    let e = Env::new();
+    for name in ["garbled", "directory", "dangling"] {
+        let dir = e.stopped_machine(name);
+        let disk = head(&dir.join("disk.img"));
+        break_config(&dir, name);
+        for verb in [
+            "up", "status", "env", "ssh", "stop", "suspend", "logs", "ip", "ports", "rm",
+        ] {
+            let msg = stderr(&e.run(&[verb, name]));
+            assert!(
+                msg.contains(&format!("machine \"{name}\" is broken")),
+                "{verb}: {msg}"
+            );
+            assert!(
+                msg.contains(&format!("{}", dir.join("config.json").display())),
+                "{verb}: {msg}"
+            );
+            assert!(
+                msg.contains(&format!("`b2d rm -f {name}`")),
+                "{verb}: {msg}"
+            );
+            assert_eq!(msg.lines().count(), 1, "{verb}: one line: {msg}");
+        }
+        assert_eq!(head(&dir.join("disk.img")), disk, "{name}: disk changed");
+    }
+}
+
+#[test]
+fn ls_lists_a_broken_machine_with_its_reason_and_the_others_too() {
+    let e = Env::new();
+    e.stopped_machine("good");
+    let garbled = e.stopped_machine("garbled");
+    break_config(&garbled, "garbled");
+    let unreadable = e.stopped_machine("unreadable");
+    break_config(&unreadable, "dangling");
+
+    let ls = stdout(&e.run(&["ls"]));
+    let rows: Vec<Vec<&str>> = ls
+        .lines()
+        .take_while(|l| !l.is_empty())
+        .map(|l| l.split_whitespace().take(2).collect())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            vec!["NAME", "STATE"],
+            vec!["garbled", "Broken"],
+            vec!["good", "Stopped"],
+            vec!["unreadable", "Broken"]
+        ],
+        "{ls}"
+    );
+    for (name, dir, why) in [
+        ("garbled", &garbled, "is not a b2d machine config"),
+        ("unreadable", &unreadable, "cannot be read"),
+    ] {
+        let reason = ls
+            .lines()
+            .find(|l| l.starts_with(&format!("machine \"{name}\" is broken: ")))
+            .unwrap_or_else(|| panic!("no reason for {name}: {ls}"));
+        assert!(
+            reason.contains(&format!("{} {why}", dir.join("config.json").display())),
+            "{reason}"
+        );
+        assert!(reason.contains(&format!("`b2d rm -f {name}`")), "{reason}");
+    }
+
+    let v: serde_json::Value = serde_json::from_str(&stdout(&e.run(&["ls", "--json"]))).unwrap();
+    let all = v.as_array().unwrap();
+    assert_eq!(all.len(), 3, "{v}");
+    assert_eq!(all[1]["name"], "good");
+    assert_eq!(all[1]["state"], "Stopped");
+    assert_eq!(all[1]["cpus"], 1);
+    for (i, name, why) in [
+        (0, "garbled", "is not a b2d machine config"),
+        (2, "unreadable", "cannot be read"),
+    ] {
+        assert_eq!(all[i]["name"], name, "{v}");
+        assert_eq!(all[i]["state"], "Broken", "{v}");
+        let error = all[i]["error"].as_str().unwrap();
+        assert!(error.contains(why), "{error}");
+        assert!(error.contains(&format!("`b2d rm -f {name}`")), "{error}");
+    }
+
+    // Nor does a broken machine stop another one from booting: `up good`
+    // gets as far as starting QEMU (here /bin/false).
+    let msg = stderr(&e.run(&["up", "good"]));
+    assert!(msg.contains("QEMU did not start machine \"good\""), "{msg}");
+}
+
+/// A child process killed when dropped, so a failing test leaves none
+/// behind.
+struct Reaped(std::process::Child);
+
+impl Reaped {
+    fn spawn(cmd: &mut Command) -> Reaped {
+        Reaped(
+            cmd.stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
+    }
+
+    fn alive(&mut self) -> bool {
+        self.0.try_wait().unwrap().is_none()
+    }
+}
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn rm_f_removes_a_broken_machine_and_kills_only_its_own_qemu() {
+    let e = Env::new();
+    e.stopped_machine("good");
+    let dir = e.stopped_machine("bad");
+    break_config(&dir, "garbled");
+    let pid_file = dir.join("qemu.pid");
+    // Its "QEMU": a process whose command line names the pid file, as
+    // QEMU's `-pidfile` does.
+    let mut qemu = Reaped::spawn(
+        Command::new("sh")
+            .args(["-c", "while :; do sleep 1; done"])
+            .arg(&pid_file),
+    );
+    std::fs::write(&pid_file, qemu.0.id().to_string()).unwrap();
+
+    let msg = stderr(&e.run(&["rm", "bad"]));
+    assert!(msg.contains("`b2d rm -f bad`"), "{msg}");
+    assert!(dir.exists());
+    assert!(qemu.alive(), "killed without -f");
+
+    let out = e.run(&["rm", "-f", "bad"]);
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("Machine \"bad\" removed."), "{said}");
+    assert!(!dir.exists());
+    let status = qemu.0.wait().unwrap();
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(9),
+        "its QEMU was not killed: {status}"
+    );
+    assert_eq!(e.dir.entries(), 1, "only the good machine is left");
+
+    // A pid file naming some other live process (a reused pid) kills
+    // nothing.
+    let dir = e.stopped_machine("reused");
+    break_config(&dir, "directory");
+    let mut other = Reaped::spawn(Command::new("sleep").arg("30"));
+    std::fs::write(dir.join("qemu.pid"), other.0.id().to_string()).unwrap();
+    stdout(&e.run(&["rm", "-f", "reused"]));
+    assert!(!dir.exists());
+    assert!(other.alive(), "an unrelated process was killed");
+}

@@ -169,7 +169,18 @@ fn open_target(path: &Path, force: bool) -> Result<(File, bool), ImageError> {
 }
 
 fn not_regular(path: &Path, ft: std::fs::FileType) -> ImageError {
-    let kind = if ft.is_symlink() {
+    ImageError::invalid(
+        path,
+        format!(
+            "is {}; refusing to replace it with a disk image, even with --force",
+            kind_of(ft)
+        ),
+    )
+}
+
+/// What a file that is not a regular file is, as people name it.
+pub(crate) fn kind_of(ft: std::fs::FileType) -> &'static str {
+    if ft.is_symlink() {
         "a symlink"
     } else if ft.is_dir() {
         "a directory"
@@ -181,13 +192,11 @@ fn not_regular(path: &Path, ft: std::fs::FileType) -> ImageError {
         "a fifo"
     } else if ft.is_socket() {
         "a socket"
+    } else if ft.is_file() {
+        "a regular file"
     } else {
         "not a regular file"
-    };
-    ImageError::invalid(
-        path,
-        format!("is {kind}; refusing to replace it with a disk image, even with --force"),
-    )
+    }
 }
 
 fn apply(file: &File, plan: &Layout) -> io::Result<()> {

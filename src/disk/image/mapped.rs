@@ -6,6 +6,7 @@
 //! host range against the file length, and never allocates more than the
 //! caller's buffer.
 
+use crate::errors::PathError;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -23,7 +24,7 @@ pub(crate) trait BlockMap {
     fn lookup(&mut self, file: &mut dyn ReadSeek, off: u64) -> io::Result<Run>;
 }
 
-use super::ReadSeek;
+use super::{ImageError, ReadSeek};
 
 pub(crate) struct MappedReader<R, M> {
     inner: R,
@@ -103,10 +104,73 @@ impl<R: Read + Seek, M: BlockMap> Seek for MappedReader<R, M> {
     }
 }
 
+/// A malformed image found while reading it: an `InvalidData` error that
+/// carries a [`PathError`] ("read PATH: msg"), so a caller that wraps it
+/// with [`PathError::wrap`] names the path once.
 pub(crate) fn invalid_data(path: &Path, msg: String) -> io::Error {
-    io::Error::new(
-        io::ErrorKind::InvalidData,
-        format!("{}: {msg}", path.display()),
+    PathError::new(
+        "read",
+        path,
+        io::Error::new(io::ErrorKind::InvalidData, msg),
+    )
+    .into()
+}
+
+/// A byte range of an image file that holds a header or a table. A table
+/// entry that points into one (an L2 table inside the L1 table, a grain
+/// on the grain directory, a table that points at itself) is refused:
+/// reading on would serve metadata as data or follow a loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Meta {
+    /// What it is, as it reads after "overlaps": "the L1 table".
+    pub name: &'static str,
+    pub start: u64,
+    pub end: u64,
+}
+
+impl Meta {
+    pub fn new(name: &'static str, start: u64, len: u64) -> Meta {
+        Meta {
+            name,
+            start,
+            end: start.saturating_add(len),
+        }
+    }
+
+    /// The first of `metas` that `len` bytes at `start` overlap.
+    pub fn first_hit(metas: &[Meta], start: u64, len: u64) -> Option<Meta> {
+        let end = start.saturating_add(len);
+        metas
+            .iter()
+            .find(|m| start < m.end && m.start < end && start < end && m.start < m.end)
+            .copied()
+    }
+}
+
+impl std::fmt::Display for Meta {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} (bytes {}..{})", self.name, self.start, self.end)
+    }
+}
+
+/// A field of an on-disk header: its name, first byte and end.
+pub(crate) type Field = (&'static str, usize, usize);
+
+/// The error for a header (`what`, e.g. "qcow2 header") of which the file
+/// holds only the first `have` bytes: it names the first of `fields` that
+/// is not all there.
+pub(crate) fn truncated(path: &Path, what: &str, fields: &[Field], have: usize) -> ImageError {
+    let (name, start, end) = fields
+        .iter()
+        .find(|f| f.2 > have)
+        .or(fields.last())
+        .copied()
+        .unwrap_or(("?", 0, 0));
+    ImageError::invalid(
+        path,
+        format!(
+            "{what} truncated in field {name} (bytes {start}..{end}): the file holds only {have} bytes of it"
+        ),
     )
 }
 
@@ -224,6 +288,24 @@ mod tests {
         r.read_exact(&mut b).unwrap();
         assert_eq!(b, [1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0]);
         assert!(r.seek(SeekFrom::Current(-1_000_000)).is_err());
+    }
+
+    #[test]
+    fn meta_overlaps_are_half_open_and_empty_ranges_hit_nothing() {
+        let metas = [Meta::new("the a", 0, 512), Meta::new("the b", 1024, 8)];
+        assert_eq!(Meta::first_hit(&metas, 512, 512), None);
+        assert_eq!(
+            Meta::first_hit(&metas, 511, 1).map(|m| m.name),
+            Some("the a")
+        );
+        assert_eq!(
+            Meta::first_hit(&metas, 1031, 100).map(|m| m.name),
+            Some("the b")
+        );
+        assert_eq!(Meta::first_hit(&metas, 100, 0), None);
+        assert_eq!(Meta::first_hit(&[Meta::new("none", 50, 0)], 0, 100), None);
+        assert_eq!(Meta::first_hit(&metas, u64::MAX, u64::MAX), None);
+        assert_eq!(metas[1].to_string(), "the b (bytes 1024..1032)");
     }
 
     #[test]

@@ -22,8 +22,9 @@
 //! a CHS geometry (see [`vhd`]).
 
 use crate::errors::{PathError, WithPath};
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::io::{self, Read, Seek, SeekFrom};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 mod layout;
@@ -157,12 +158,37 @@ pub trait ReadSeek: Read + Seek {}
 impl<T: Read + Seek> ReadSeek for T {}
 
 /// Open an image, detecting its format from its headers (raw otherwise).
+/// Only a regular file or a block device is read; anything else is
+/// refused at once (see [`open_source`]).
 pub fn open(path: &Path) -> Result<DiskImage, ImageError> {
-    let mut file = File::open(path).with_path("open", path)?;
+    let mut file = open_source(path)?;
     let len = file
         .seek(SeekFrom::End(0))
         .with_path("seek to the end of", path)?;
     open_reader(file, len, path)
+}
+
+/// Open `path` for reading if it is a regular file or a block device.
+/// O_NONBLOCK keeps the open of a fifo from waiting for a writer (it is
+/// then refused like a directory or a character device); regular files
+/// and block devices ignore the flag.
+fn open_source(path: &Path) -> Result<File, ImageError> {
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .with_path("open", path)?;
+    let ft = file.metadata().with_path("look at", path)?.file_type();
+    if ft.is_file() || ft.is_block_device() {
+        return Ok(file);
+    }
+    Err(ImageError::invalid(
+        path,
+        format!(
+            "is {}; disk images are read from regular files and block devices only",
+            layout::kind_of(ft)
+        ),
+    ))
 }
 
 /// Detect the format of `inner` (whose length is `len`) and wrap it in a

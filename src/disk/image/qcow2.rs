@@ -23,7 +23,8 @@ use std::path::{Path, PathBuf};
 
 use super::layout::{div_ceil, is_zero, round_up, Layout};
 use super::mapped::{
-    be32, be64, put_be16, put_be32, put_be64, read_at_most, read_entry, BlockMap, MappedReader, Run,
+    be32, be64, put_be16, put_be32, put_be64, read_at_most, read_entry, truncated, BlockMap, Field,
+    MappedReader, Meta, Run,
 };
 use super::{DiskImage, ImageError, ImageFormat, ReadSeek};
 use crate::errors::WithPath;
@@ -39,6 +40,8 @@ const REFS_PER_BLOCK: u64 = CLUSTER * 8 / (1 << REFCOUNT_ORDER);
 const HEADER_LEN_V3: u32 = 104;
 /// qemu refuses L1 tables over 32 MiB; so do we, writing and reading.
 const MAX_L1_BYTES: u64 = 32 << 20;
+/// qemu refuses refcount tables over 8 MiB; so do we, reading.
+const MAX_REFTABLE_BYTES: u64 = 8 << 20;
 const COPIED: u64 = 1 << 63;
 const COMPRESSED: u64 = 1 << 62;
 /// Bits 9..=55 of an L1/L2 entry hold the host offset.
@@ -131,221 +134,12 @@ pub(crate) fn layout(size: u64, head: &[u8]) -> Result<Layout, String> {
     Ok(l)
 }
 
-/// The parsed header fields the reader needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Header {
-    pub version: u32,
-    pub cluster_bits: u32,
-    pub size: u64,
-    pub l1_size: u64,
-    pub l1_offset: u64,
-}
+#[path = "qcow2_read.rs"]
+mod read;
 
-fn invalid(path: &Path, field: &str, msg: impl std::fmt::Display) -> ImageError {
-    ImageError::invalid(path, format!("qcow2 header field {field}: {msg}"))
-}
-
-pub(crate) fn parse_header(b: &[u8], file_len: u64, path: &Path) -> Result<Header, ImageError> {
-    if b.len() < 72 {
-        return Err(ImageError::invalid(
-            path,
-            format!(
-                "qcow2 header truncated: file has {} bytes, need 72",
-                b.len()
-            ),
-        ));
-    }
-    if b[..4] != MAGIC {
-        return Err(invalid(path, "magic", "not QFI\\xfb"));
-    }
-    let version = be32(b, 4);
-    if version != 2 && version != 3 {
-        return Err(invalid(
-            path,
-            "version",
-            format!("{version} unsupported (2 or 3)"),
-        ));
-    }
-    if be64(b, 8) != 0 {
-        return Err(invalid(
-            path,
-            "backing_file_offset",
-            "backing files are not supported",
-        ));
-    }
-    let cluster_bits = be32(b, 20);
-    if !(9..=21).contains(&cluster_bits) {
-        return Err(invalid(
-            path,
-            "cluster_bits",
-            format!("{cluster_bits} outside 9..=21"),
-        ));
-    }
-    let cluster = 1u64 << cluster_bits;
-    let size = be64(b, 24);
-    let crypt = be32(b, 32);
-    if crypt != 0 {
-        return Err(invalid(
-            path,
-            "crypt_method",
-            format!("{crypt}: encrypted images are not supported"),
-        ));
-    }
-    let l1_size = u64::from(be32(b, 36));
-    let l1_offset = be64(b, 40);
-    if version == 3 {
-        if b.len() < HEADER_LEN_V3 as usize {
-            return Err(ImageError::invalid(
-                path,
-                format!("qcow2 v3 header truncated: {} bytes, need 104", b.len()),
-            ));
-        }
-        let incompat = be64(b, 72);
-        // Bit 0 (dirty: refcounts may be stale) does not matter for reading.
-        if incompat & !1 != 0 {
-            return Err(invalid(
-                path,
-                "incompatible_features",
-                format!("{incompat:#x}: corrupt, external data file, compression type or extended L2 are not supported"),
-            ));
-        }
-        let hl = be32(b, 100);
-        if hl < HEADER_LEN_V3 || u64::from(hl) > cluster {
-            return Err(invalid(
-                path,
-                "header_length",
-                format!("{hl} outside 104..={cluster}"),
-            ));
-        }
-    }
-    let l2_entries = cluster / 8;
-    let span = l2_entries * cluster;
-    let needed = size.div_ceil(span);
-    if l1_size < needed {
-        return Err(invalid(
-            path,
-            "l1_size",
-            format!("{l1_size} entries cannot map a {size}-byte disk (needs {needed})"),
-        ));
-    }
-    if l1_size * 8 > MAX_L1_BYTES {
-        return Err(invalid(
-            path,
-            "l1_size",
-            format!("{l1_size} entries exceeds the 32 MiB cap"),
-        ));
-    }
-    if l1_offset % cluster != 0
-        || l1_offset
-            .checked_add(l1_size * 8)
-            .is_none_or(|e| e > file_len)
-    {
-        return Err(invalid(
-            path,
-            "l1_table_offset",
-            format!("{l1_offset} (+{} bytes) is unaligned or past the end of the file ({file_len} bytes)", l1_size * 8),
-        ));
-    }
-    Ok(Header {
-        version,
-        cluster_bits,
-        size,
-        l1_size,
-        l1_offset,
-    })
-}
-
-struct Qcow2Map {
-    h: Header,
-    file_len: u64,
-    path: PathBuf,
-}
-
-impl Qcow2Map {
-    fn bad(&self, msg: String) -> io::Error {
-        super::mapped::invalid_data(&self.path, format!("qcow2 {msg}"))
-    }
-}
-
-impl BlockMap for Qcow2Map {
-    fn lookup(&mut self, file: &mut dyn ReadSeek, off: u64) -> io::Result<Run> {
-        let cluster = 1u64 << self.h.cluster_bits;
-        let l2_entries = cluster / 8;
-        let vcluster = off >> self.h.cluster_bits;
-        let within = off & (cluster - 1);
-        let l1_idx = vcluster / l2_entries;
-        let l2_idx = vcluster % l2_entries;
-        let to_cluster_end = cluster - within;
-        if l1_idx >= self.h.l1_size {
-            return Err(self.bad(format!("offset {off} is beyond the L1 table")));
-        }
-        let l1e = u64::from_be_bytes(read_entry::<8>(
-            file,
-            self.h.l1_offset + l1_idx * 8,
-            self.file_len,
-            &self.path,
-            "qcow2 L1 table",
-        )?);
-        let l2_off = l1e & OFFSET_MASK;
-        if l2_off == 0 {
-            let rest = (l2_entries - l2_idx) * cluster - within;
-            return Ok(Run::Zero { len: rest });
-        }
-        if l2_off % cluster != 0 {
-            return Err(self.bad(format!(
-                "L1 entry {l1_idx}: L2 table offset {l2_off} is not cluster aligned"
-            )));
-        }
-        let l2e = u64::from_be_bytes(read_entry::<8>(
-            file,
-            l2_off + l2_idx * 8,
-            self.file_len,
-            &self.path,
-            "qcow2 L2 table",
-        )?);
-        if l2e & COMPRESSED != 0 {
-            return Err(self.bad(format!(
-                "L2 entry for cluster {vcluster}: compressed clusters are not supported"
-            )));
-        }
-        let host = l2e & OFFSET_MASK;
-        if host == 0 || (self.h.version == 3 && l2e & 1 != 0) {
-            return Ok(Run::Zero {
-                len: to_cluster_end,
-            });
-        }
-        if host % cluster != 0 {
-            return Err(self.bad(format!(
-                "L2 entry for cluster {vcluster}: data offset {host} is not cluster aligned"
-            )));
-        }
-        Ok(Run::Data {
-            host: host + within,
-            len: to_cluster_end,
-        })
-    }
-}
-
-pub(crate) fn open<R: Read + Seek + 'static>(
-    mut inner: R,
-    len: u64,
-    path: &Path,
-) -> Result<DiskImage, ImageError> {
-    let mut buf = [0u8; HEADER_LEN_V3 as usize];
-    let n = read_at_most(&mut inner, 0, &mut buf).with_path("read the header of", path)?;
-    let h = parse_header(&buf[..n], len, path)?;
-    let size = h.size;
-    let map = Qcow2Map {
-        h,
-        file_len: len,
-        path: path.to_path_buf(),
-    };
-    Ok(DiskImage {
-        format: ImageFormat::Qcow2,
-        virtual_size: size,
-        reader: Box::new(MappedReader::new(inner, map, size, len, path)),
-    })
-}
+pub(crate) use read::open;
+#[cfg(test)]
+use read::*;
 
 #[cfg(test)]
 #[path = "qcow2_tests.rs"]

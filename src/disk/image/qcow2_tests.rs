@@ -113,6 +113,8 @@ fn malformed_headers_are_refused_with_the_field_name() {
     let e = corrupt(|v| put_be32(v, 36, u32::MAX));
     assert!(e.contains("l1_size"), "{e}");
     let e = corrupt(|v| put_be64(v, 24, u64::MAX));
+    assert!(e.contains("qcow2 header field size"), "{e}");
+    let e = corrupt(|v| put_be64(v, 24, 1 << 40));
     assert!(e.contains("l1_size"), "{e}");
     let e = corrupt(|v| put_be32(v, 100, 50));
     assert!(e.contains("header_length"), "{e}");

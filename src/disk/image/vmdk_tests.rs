@@ -77,7 +77,10 @@ fn malformed_headers_are_refused_with_the_field_name() {
     let e = corrupt(|v| put_le64(v, 12, u64::MAX));
     assert!(e.contains("capacity"), "{e}");
     let e = corrupt(|v| put_le64(v, 12, 1 << 50));
-    assert!(e.contains("gdOffset"), "{e}");
+    assert!(
+        e.contains("capacity") && e.contains("grain directory of"),
+        "{e}"
+    );
     let e = corrupt(|v| put_le64(v, 20, 100));
     assert!(e.contains("grainSize"), "{e}");
     let e = corrupt(|v| put_le32(v, 44, 0));
@@ -91,6 +94,13 @@ fn malformed_headers_are_refused_with_the_field_name() {
         v[d + 10..d + 18].copy_from_slice(b"12345678");
     });
     assert!(e.contains("parentCID"), "{e}");
+    // The descriptor's words reach the error escaped, not raw.
+    let e = corrupt(|v| {
+        let d = 512 + v[512..].windows(9).position(|w| w == b"parentCID").unwrap();
+        v[d + 10..d + 18].copy_from_slice(b"\x1b]0;xy\x07\x9b");
+    });
+    assert!(e.contains(r"\x1b]0;xy\x07"), "{e}");
+    assert!(!e.chars().any(crate::util::drives_terminal), "{e:?}");
 }
 
 #[test]

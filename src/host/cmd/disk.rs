@@ -9,6 +9,7 @@ use crate::disk::userdata::{Compat, EntryKind};
 use crate::host::disk_image::{self, CreateSpec, DiskImageError, Inspection};
 use crate::host::engine;
 use crate::host::ssh_keys::{self, KeyError};
+use crate::util::printable;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -104,7 +105,13 @@ pub fn human(i: &Inspection) -> String {
     let _ = match (i.magic, i.archive_len, &i.archive_error) {
         (false, ..) => writeln!(s, "magic: no"),
         (true, Some(n), _) => writeln!(s, "magic: yes, userdata archive of {n} bytes"),
-        (true, None, Some(e)) => writeln!(s, "magic: yes, but the archive is refused: {e}"),
+        (true, None, Some(e)) => {
+            writeln!(
+                s,
+                "magic: yes, but the archive is refused: {}",
+                printable(e)
+            )
+        }
         (true, None, None) => writeln!(s, "magic: yes"),
     };
     for e in &i.entries {
@@ -112,12 +119,18 @@ pub fn human(i: &Inspection) -> String {
             EntryKind::File => "file",
             EntryKind::Dir => "dir ",
         };
-        let _ = writeln!(s, "  {kind} {} {:>6} {}", e.mode, e.size, e.path);
+        let _ = writeln!(
+            s,
+            "  {kind} {} {:>6} {}",
+            e.mode,
+            e.size,
+            printable(&e.path)
+        );
     }
     if !i.authorized_keys.is_empty() {
         let _ = writeln!(s, "authorized keys:");
         for k in &i.authorized_keys {
-            let _ = writeln!(s, "  {k}");
+            let _ = writeln!(s, "  {}", printable(k));
         }
     }
     let _ = match i.table {
@@ -131,7 +144,7 @@ pub fn human(i: &Inspection) -> String {
             p.number,
             p.start,
             Human(p.size),
-            p.type_id,
+            printable(&p.type_id),
             p.name
                 .as_deref()
                 .map(|n| format!(" name {}", quoted(n)))
@@ -160,7 +173,7 @@ pub fn human(i: &Inspection) -> String {
                 .unwrap_or_default(),
             f.uuid
                 .as_deref()
-                .map(|u| format!(" uuid {u}"))
+                .map(|u| format!(" uuid {}", printable(u)))
                 .unwrap_or_default(),
         );
     }

@@ -2,9 +2,10 @@
 //! removal only of a stopped machine unless forced.
 
 use super::Said;
-use crate::host::machine::{io_err, Machine, MachineError, Store};
+use crate::host::machine::{self, io_err, Machine, MachineError, Store};
 use crate::host::suspend::{self, NotResumed};
 use crate::host::{accel, qemu, saved, shares, virtiofs};
+use std::path::PathBuf;
 use std::time::Duration;
 
 #[derive(Debug, PartialEq, Eq)]
@@ -100,6 +101,8 @@ pub enum RmError {
     Unconfirmed { name: String },
     #[error("machine \"{name}\" not removed (`b2d rm -f {name}` removes it without asking)")]
     Declined { name: String },
+    #[error("machine \"{name}\" not removed: the QEMU its pid file {} names is still running 10 s after a kill", pid_file.display())]
+    Unkillable { name: String, pid_file: PathBuf },
 }
 
 /// How `rm` of a stopped machine gets its yes, short of `-f`.
@@ -126,9 +129,14 @@ pub fn is_yes(reply: &str) -> bool {
 
 /// Remove machine `name`. A running machine needs `force` (it is killed
 /// first, no clean shutdown: its disk is going anyway); a stopped one
-/// needs `force` or a yes from `confirm`.
+/// needs `force` or a yes from `confirm`. A machine whose config cannot
+/// be used goes with `force` alone.
 pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Said, RmError> {
-    let m = store.open(name)?;
+    let m = match store.open(name) {
+        Ok(m) => m,
+        Err(MachineError::Broken { .. }) if force => return rm_broken(store, name),
+        Err(e) => return Err(e.into()),
+    };
     let lock = m.lock()?;
     if qemu::running_pid(&m).is_some() {
         if !force {
@@ -145,17 +153,47 @@ pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Sa
             }
         }
     }
-    // Rename first so a half-removed machine is never listed or booted.
-    let doomed = store.root.join(format!(".{name}.removing"));
-    std::fs::rename(&m.dir, &doomed).map_err(io_err("renaming for removal", &m.dir))?;
-    drop(lock);
-    std::fs::remove_dir_all(&doomed).map_err(io_err("removing", &doomed))?;
-    let mut said = Said::err(format!("Machine \"{name}\" removed."));
-    if let Some(a) = &m.config.network {
-        for line in crate::host::network::announce(store, &a.name) {
+    let network = m.config.network.as_ref().map(|a| a.name.clone());
+    let mut said = remove(store, name, &m.dir, lock)?;
+    // The network's other machines forget it.
+    if let Some(net) = network {
+        for line in crate::host::network::announce(store, &net) {
             said.err += &format!("b2d: {line}\n");
         }
     }
+    Ok(said)
+}
+
+/// `rm -f` of a machine whose config cannot be read: without it, its QEMU
+/// is known by the pid file alone, checked against the process's command
+/// line as ever (a reused pid is not killed).
+fn rm_broken(store: &Store, name: &str) -> Result<Said, RmError> {
+    let dir = store.dir(name);
+    let lock = machine::lock_dir(name, &dir)?;
+    let pid_file = machine::pid_file_in(&dir);
+    if !qemu::kill_of(&pid_file) {
+        return Err(RmError::Unkillable {
+            name: name.into(),
+            pid_file,
+        });
+    }
+    remove(store, name, &dir, lock)
+}
+
+/// Remove the directory of machine `name`, whose lock the caller passes
+/// in, and its docker context.
+fn remove(
+    store: &Store,
+    name: &str,
+    dir: &std::path::Path,
+    lock: nix::fcntl::Flock<std::fs::File>,
+) -> Result<Said, RmError> {
+    // Rename first so a half-removed machine is never listed or booted.
+    let doomed = store.root.join(format!(".{name}.removing"));
+    std::fs::rename(dir, &doomed).map_err(io_err("renaming for removal", dir))?;
+    drop(lock);
+    std::fs::remove_dir_all(&doomed).map_err(io_err("removing", &doomed))?;
+    let mut said = Said::err(format!("Machine \"{name}\" removed."));
     if let Some(cfg) = crate::host::context::config_dir() {
         if let Err(e) = crate::host::context::remove(&cfg, &crate::host::context::name(name)) {
             said.err += &format!("b2d: {e}\n");

@@ -8,6 +8,7 @@ pub mod cp;
 pub mod disk;
 pub mod env;
 pub mod inspect;
+pub mod json;
 pub mod kill;
 pub mod lifecycle;
 pub mod logs;
@@ -94,7 +95,8 @@ impl Format {
         }
     }
 
-    /// `v` as pretty JSON (one trailing newline) or as `human` renders it.
+    /// `v` as pretty JSON (one trailing newline; nothing in its strings
+    /// that a terminal would act on, see [`json`]) or as `human` renders it.
     pub fn render<T: serde::Serialize + ?Sized>(
         self,
         v: &T,
@@ -102,9 +104,7 @@ impl Format {
     ) -> String {
         match self {
             Format::Human => human(v),
-            Format::Json => {
-                serde_json::to_string_pretty(v).expect("reports serialize to JSON") + "\n"
-            }
+            Format::Json => json::to_string_pretty(v).expect("reports serialize to JSON") + "\n",
         }
     }
 }

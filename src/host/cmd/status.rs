@@ -17,6 +17,8 @@ pub enum State {
     Stopped,
     /// No QEMU; `b2d suspend` saved its state and `b2d up` resumes it.
     Suspended,
+    /// Its config.json cannot be used; `b2d rm -f` removes it.
+    Broken,
 }
 
 impl std::fmt::Display for State {
@@ -26,6 +28,7 @@ impl std::fmt::Display for State {
             State::Starting => "Starting",
             State::Stopped => "Stopped",
             State::Suspended => "Suspended",
+            State::Broken => "Broken",
         })
     }
 }
@@ -89,9 +92,41 @@ pub fn show(store: &Store, name: &str, format: Format) -> Result<String, Machine
     Ok(format.render(&of(&store.open(name)?), render))
 }
 
-/// `b2d ls [--json]`.
+/// A row of `b2d ls`: a machine's status, or a machine that cannot be
+/// opened and why.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Listed {
+    Machine(Status),
+    Broken(Broken),
+}
+
+/// A machine `b2d ls` cannot open (state `Broken`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Broken {
+    pub name: String,
+    pub state: State,
+    /// Why, and how to get out of it.
+    pub error: String,
+    pub dir: String,
+}
+
+/// `b2d ls [--json]`. A machine that cannot be opened is listed as
+/// broken, with why; the others are listed as usual.
 pub fn list(store: &Store, format: Format) -> Result<String, MachineError> {
-    let all: Vec<Status> = store.list()?.iter().map(of).collect();
+    let all: Vec<Listed> = store
+        .list()?
+        .into_iter()
+        .map(|m| match m {
+            Ok(m) => Listed::Machine(of(&m)),
+            Err(u) => Listed::Broken(Broken {
+                name: u.name,
+                state: State::Broken,
+                error: u.error.to_string(),
+                dir: u.dir.display().to_string(),
+            }),
+        })
+        .collect();
     Ok(format.render(&all[..], table))
 }
 
@@ -208,8 +243,8 @@ pub fn render(s: &Status) -> String {
     out
 }
 
-/// The `b2d ls` table.
-pub fn table(all: &[Status]) -> String {
+/// The `b2d ls` table; below it, why each broken machine is broken.
+pub fn table(all: &[Listed]) -> String {
     let mut rows = vec![[
         "NAME".to_string(),
         "STATE".into(),
@@ -220,7 +255,20 @@ pub fn table(all: &[Status]) -> String {
         "DISK".into(),
         "NETWORK".into(),
     ]];
-    for s in all {
+    let mut reasons = String::new();
+    for l in all {
+        let s = match l {
+            Listed::Machine(s) => s,
+            Listed::Broken(b) => {
+                let mut row: [String; 8] = Default::default();
+                row[0] = b.name.clone();
+                row[1] = b.state.to_string();
+                row[2..].fill("-".into());
+                rows.push(row);
+                reasons += &format!("{}\n", b.error);
+                continue;
+            }
+        };
         rows.push([
             s.name.clone(),
             s.state.to_string(),
@@ -235,7 +283,12 @@ pub fn table(all: &[Status]) -> String {
                 .unwrap_or_default(),
         ]);
     }
-    columns(&rows)
+    let mut out = columns(&rows);
+    if !reasons.is_empty() {
+        out += "\n";
+        out += &reasons;
+    }
+    out
 }
 
 /// Rows as left-aligned columns two spaces apart, one line each.
@@ -342,7 +395,7 @@ mod tests {
         let mut b = a.clone();
         b.name = "a-much-longer-name".into();
         b.disk_size = 3 << 29;
-        let out = table(&[a, b]);
+        let out = table(&[Listed::Machine(a), Listed::Machine(b)]);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3);
         let col = lines[0].find("STATE").unwrap();
@@ -384,7 +437,10 @@ mod tests {
         assert_eq!(v["network"]["prefix"], 24);
         assert_eq!(v["network"]["segment"], seg);
         assert_eq!(v["swarm"]["role"], "worker");
-        let ls = table(&[s, of(&sample(store.dir("plain")))]);
+        let ls = table(&[
+            Listed::Machine(s),
+            Listed::Machine(of(&sample(store.dir("plain")))),
+        ]);
         let lines: Vec<&str> = ls.lines().collect();
         assert!(lines[0].ends_with("  NETWORK"), "{ls}");
         assert!(lines[1].ends_with("  lab 192.168.140.2"), "{ls}");

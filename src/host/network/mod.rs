@@ -133,6 +133,8 @@ pub fn members(store: &Store, network: &str) -> Result<Vec<Machine>, MachineErro
     Ok(store
         .list()?
         .into_iter()
+        // A machine whose config cannot be read is in none.
+        .flatten()
         .filter(|m| m.config.network.as_ref().is_some_and(|a| a.name == network))
         .collect())
 }

@@ -1,7 +1,8 @@
 //! Test helpers written once, for b2d's integration tests (`tests/*.rs`)
 //! and its QEMU harness and end-to-end tests (`qemu-tests/`): run a
 //! program and assert it succeeded, make an ssh key with the real
-//! `ssh-keygen`, hash a file, keep a private machine store, pick a port.
+//! `ssh-keygen`, hash a file, keep a private machine store, pick a port,
+//! measure a run's wall time and peak memory.
 //!
 //! A missing tool fails the test (never skips it), naming what to install.
 //!
@@ -12,6 +13,9 @@
 pub mod loopdev;
 pub mod signatures;
 
+mod measure;
+
+pub use measure::{measured, Measured};
 use sha2::{Digest, Sha256};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};

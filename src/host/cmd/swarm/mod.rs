@@ -67,6 +67,8 @@ pub fn nodes(store: &Store, name: &str) -> Result<Vec<Machine>, SwarmError> {
     let mut v: Vec<Machine> = store
         .list()?
         .into_iter()
+        // A machine whose config cannot be read is in none.
+        .flatten()
         .filter(|m| m.config.swarm.as_ref().is_some_and(|s| s.name == name))
         .collect();
     if v.is_empty() {

@@ -325,7 +325,13 @@ fn rm_asks_or_needs_force_and_removes_every_node_only() {
         "{}",
         said.err
     );
-    let left: Vec<String> = s.list().unwrap().into_iter().map(|m| m.name).collect();
+    let left: Vec<String> = s
+        .list()
+        .unwrap()
+        .into_iter()
+        .flatten()
+        .map(|m| m.name)
+        .collect();
     assert_eq!(left, ["keep"]);
     let e = rm(&s, "lab", true, Confirm::NoTerminal)
         .unwrap_err()

@@ -1,0 +1,9 @@
+//! `b2d::fuzzing::ready`: see there for what must hold (the main
+//! workspace replays the seeds in `fuzz/seeds/ready` through it).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    b2d::fuzzing::ready(data);
+});
