@@ -97,7 +97,7 @@ pub fn show(store: &Store, name: &str, format: Format) -> Result<String, Machine
 #[derive(Debug, Clone, Serialize)]
 #[serde(untagged)]
 pub enum Listed {
-    Machine(Status),
+    Machine(Box<Status>),
     Broken(Broken),
 }
 
@@ -118,7 +118,7 @@ pub fn list(store: &Store, format: Format) -> Result<String, MachineError> {
         .list()?
         .into_iter()
         .map(|m| match m {
-            Ok(m) => Listed::Machine(of(&m)),
+            Ok(m) => Listed::Machine(Box::new(of(&m))),
             Err(u) => Listed::Broken(Broken {
                 name: u.name,
                 state: State::Broken,
@@ -395,7 +395,7 @@ mod tests {
         let mut b = a.clone();
         b.name = "a-much-longer-name".into();
         b.disk_size = 3 << 29;
-        let out = table(&[Listed::Machine(a), Listed::Machine(b)]);
+        let out = table(&[Listed::Machine(Box::new(a)), Listed::Machine(Box::new(b))]);
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 3);
         let col = lines[0].find("STATE").unwrap();
@@ -438,8 +438,8 @@ mod tests {
         assert_eq!(v["network"]["segment"], seg);
         assert_eq!(v["swarm"]["role"], "worker");
         let ls = table(&[
-            Listed::Machine(s),
-            Listed::Machine(of(&sample(store.dir("plain")))),
+            Listed::Machine(Box::new(s)),
+            Listed::Machine(Box::new(of(&sample(store.dir("plain"))))),
         ]);
         let lines: Vec<&str> = ls.lines().collect();
         assert!(lines[0].ends_with("  NETWORK"), "{ls}");
