@@ -35,6 +35,21 @@ impl Accel {
             Accel::Tcg => "tcg,thread=single,tb-size=64",
         }
     }
+
+    /// The CPU the guest sees. Under TCG, QEMU 7.2's default `qemu64`
+    /// without CMPXCHG16B: its emulation of that instruction (the guest
+    /// kernel's slab allocator runs it on every allocation) now and then
+    /// left EFLAGS holding a pointer instead of the flags, and the guest
+    /// died of a double fault or a fault in an interrupt a moment later;
+    /// in both oopses seen the saved EFLAGS was a register's low 32 bits
+    /// with ZF set, right after a `cmpxchg16b %gs:`. Without the feature
+    /// the kernel takes its locked path instead.
+    pub fn cpu_arg(self) -> &'static str {
+        match self {
+            Accel::Kvm => "host",
+            Accel::Tcg => "qemu64,-cx16",
+        }
+    }
 }
 
 /// `B2D_ACCEL=kvm|tcg` overrides the probe; the probe's answer is kept for

@@ -15,7 +15,7 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Bumped when what is saved changes meaning.
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
 
 pub fn state_file(m: &Machine) -> PathBuf {
     m.dir.join("suspend.state")

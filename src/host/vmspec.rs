@@ -137,9 +137,7 @@ impl VmSpec {
         if self.no_reboot {
             a.push("-no-reboot".into());
         }
-        if accel == Accel::Kvm {
-            a.extend(["-cpu".into(), "host".into()]);
-        }
+        a.extend(["-cpu".into(), accel.cpu_arg().into()]);
         let has_scsi = self.disks.iter().any(|d| d.bus == DiskBus::VirtioScsi);
         // The CD sits on AHCI so it never takes the name sda on the SCSI bus.
         let cd = match &self.direct {
@@ -233,7 +231,7 @@ mod tests {
         assert!(a.contains("ide-hd,drive=d1,bus=ahci0.1"));
         assert!(a.contains("virtio-blk-pci,drive=d2"));
         assert!(a.contains("-accel tcg"));
-        assert!(!a.contains("-cpu host"));
+        assert!(a.contains("-cpu qemu64,-cx16"), "{a}");
         assert!(a.contains("-chardev file,id=serial0,path=/tmp/serial.log -serial chardev:serial0"));
         assert!(a.contains("-no-reboot"));
         assert!(a.contains("cache=unsafe"));
