@@ -40,13 +40,14 @@ bench: bench-shares bench-boot
 	$(CARGO) bench --bench disk_create
 
 ## Every benchmark once (one run of each case, the boot bench without its
-## resumes, which the suspend test covers): `make test` runs this so the
+## resumes, which the suspend test covers, the shares bench on a tenth of
+## its files and bytes): `make test` runs this so the
 ## benchmarks keep working; their figures come from `make bench`.
 bench-sample: iso build
 	$(CARGO) build --release --example netblast --target $(MUSL_TARGET)
 	B2D_BENCH_RUNS=1 $(CARGO) bench --bench disk_create
 	B2D_BENCH_RUNS=1 B2D_BENCH_BOOTS_ONLY=1 $(CARGO) bench -p qemu-tests --bench boot
-	B2D_BENCH_RUNS=1 $(CARGO) bench --bench shares
+	B2D_BENCH_RUNS=1 B2D_BENCH_SCALE=10 $(CARGO) bench --bench shares
 
 ## Cold and warm boots against a naive shell-init floor, from one ISO, in
 ## one run (about 10 minutes under TCG).

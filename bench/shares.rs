@@ -5,7 +5,7 @@
 //! same machine), on the guest's data disk and on the host directly,
 //! each case three times (medians):
 //! write then read 256 MiB; create, stat and delete 10 000 small files;
-//! `tar x` of a tree of 5 000 files. Then the throughput of one forwarded
+//! `tar x` of a tree of 5 000 files (`B2D_BENCH_SCALE=N`: a N-th of each). Then the throughput of one forwarded
 //! port, both ways (host ⇄ 127.0.0.1:P ⇄ container), against the guest's
 //! own loopback, and how soon a published port accepts. Needs `out/b2d.iso` and a release `b2d` (`make bench` builds
 //! both) and root on the host only to drop the host's page cache.
@@ -24,17 +24,28 @@ fn runs() -> usize {
     test_support::bench_runs(3)
 }
 
+/// `B2D_BENCH_SCALE=N` divides every workload by N (the sample in
+/// `make test` uses 10: the same cases, a tenth of the bytes and files).
+fn scale() -> usize {
+    std::env::var("B2D_BENCH_SCALE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(1)
+}
+
 fn script(dir: &str, tar: &str) -> String {
+    let (mib, files) = ((256 / scale()).max(1), (10_000 / scale()).max(1));
     format!(
         r#"set -e
 d={dir}/b2d-bench; rm -rf "$d"; mkdir -p "$d"; cd "$d"
 t() {{ read a _ < /proc/uptime; echo "$a"; }}
 drop() {{ sync; echo 3 > /proc/sys/vm/drop_caches 2>/dev/null || true; }}
-s=$(t); dd if=/dev/zero of=big bs=1M count=256 conv=fsync 2>/dev/null; e=$(t); echo "write $s $e"
+s=$(t); dd if=/dev/zero of=big bs=1M count={mib} conv=fsync 2>/dev/null; e=$(t); echo "write $s $e"
 drop
 s=$(t); dd if=big of=/dev/null bs=1M 2>/dev/null; e=$(t); echo "read $s $e"
 rm -f big
-s=$(t); mkdir f; i=0; while [ $i -lt 10000 ]; do : > f/$i; i=$((i+1)); done; ls -l f > /dev/null; rm -rf f; e=$(t); echo "files $s $e"
+s=$(t); mkdir f; i=0; while [ $i -lt {files} ]; do : > f/$i; i=$((i+1)); done; ls -l f > /dev/null; rm -rf f; e=$(t); echo "files $s $e"
 s=$(t); tar xf {tar}; e=$(t); echo "untar $s $e"
 cd /; rm -rf "$d"
 "#
@@ -132,10 +143,11 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// A tree of 5 000 files of 1 KiB in 100 directories, as a tar.
+/// A tree of 5 000 files of 1 KiB in 100 directories (divided by
+/// [`scale`]), as a tar.
 fn source_tar(dir: &Path) -> PathBuf {
     let src = dir.join("tree");
-    for d in 0..100 {
+    for d in 0..(100 / scale()).max(1) {
         let sub = src.join(format!("d{d}"));
         std::fs::create_dir_all(&sub).unwrap();
         for f in 0..50 {
@@ -327,8 +339,10 @@ fn shares(b: &Bench, share_s: &str, tar_s: &str) {
 /// One forwarded port both ways against the guest's own loopback, and
 /// how soon a published port accepts.
 fn ports(b: &Bench) {
-    // One forwarded port against the guest's own loopback, 128 MiB each.
-    let bytes = 128usize << 20;
+    // One forwarded port against the guest's own loopback, 128 MiB each
+    // (divided by the scale).
+    // Whole MiB: push() sends 1 MiB chunks.
+    let bytes = (128 / scale()).max(1) << 20;
     let free = || {
         std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
