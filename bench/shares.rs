@@ -3,12 +3,13 @@
 //!
 //! Through each share mechanism (virtiofs, then 9p after a reboot of the
 //! same machine), on the guest's data disk and on the host directly,
-//! each case three times (medians):
-//! write then read 256 MiB; create, stat and delete 10 000 small files;
-//! `tar x` of a tree of 5 000 files (`B2D_BENCH_SCALE=N`: a N-th of each). Then the throughput of one forwarded
-//! port, both ways (host ⇄ 127.0.0.1:P ⇄ container), against the guest's
-//! own loopback, and how soon a published port accepts. Needs `out/b2d.iso` and a release `b2d` (`make bench` builds
-//! both) and root on the host only to drop the host's page cache.
+//! each case three times (medians): write then read 256 MiB; create,
+//! stat and delete 10 000 small files; `tar x` of a tree of 5 000 files
+//! (`B2D_BENCH_SCALE=N`: an N-th of each). Then the throughput of one
+//! forwarded port, both ways (host ⇄ 127.0.0.1:P ⇄ container), against
+//! the guest's own loopback, and how soon a published port accepts.
+//! Needs `out/b2d.iso` and a release `b2d` (`make bench` builds both) and
+//! root on the host only to drop the host's page cache.
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -27,11 +28,7 @@ fn runs() -> usize {
 /// `B2D_BENCH_SCALE=N` divides every workload by N (the sample in
 /// `make test` uses 10: the same cases, a tenth of the bytes and files).
 fn scale() -> usize {
-    std::env::var("B2D_BENCH_SCALE")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(1)
+    test_support::bench_count("B2D_BENCH_SCALE", 1)
 }
 
 fn script(dir: &str, tar: &str) -> String {
@@ -340,8 +337,7 @@ fn shares(b: &Bench, share_s: &str, tar_s: &str) {
 /// how soon a published port accepts.
 fn ports(b: &Bench) {
     // One forwarded port against the guest's own loopback, 128 MiB each
-    // (divided by the scale).
-    // Whole MiB: push() sends 1 MiB chunks.
+    // (divided by the scale, in whole MiB: push() sends 1 MiB chunks).
     let bytes = (128 / scale()).max(1) << 20;
     let free = || {
         std::net::TcpListener::bind("127.0.0.1:0")

@@ -25,7 +25,12 @@ use std::time::Duration;
 /// How many times a benchmark runs each case: `B2D_BENCH_RUNS` (the
 /// sample `make test` runs sets 1), else `default`.
 pub fn bench_runs(default: usize) -> usize {
-    std::env::var("B2D_BENCH_RUNS")
+    bench_count("B2D_BENCH_RUNS", default)
+}
+
+/// A positive count from the environment variable `name`, else `default`.
+pub fn bench_count(name: &str, default: usize) -> usize {
+    std::env::var(name)
         .ok()
         .and_then(|v| v.parse().ok())
         .filter(|&n| n > 0)
