@@ -190,14 +190,13 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
         }
     }
     let b2d_dir = cfg.state_dir.join("b2d");
-    let host_keys =
-        hostkeys::ensure(sys, &b2d_dir, &cfg.state_dir.join("ssh")).unwrap_or_else(|e| {
-            log::error!("{e}");
-            hostkeys::KEY_TYPES
-                .iter()
-                .map(|t| hostkeys::key_file(&cfg.state_dir.join("ssh"), t))
-                .collect()
-        });
+    let host_keys = hostkeys::ensure(&b2d_dir, &cfg.state_dir.join("ssh")).unwrap_or_else(|e| {
+        log::error!("{e}");
+        hostkeys::KEY_TYPES
+            .iter()
+            .map(|t| hostkeys::key_file(&cfg.state_dir.join("ssh"), t))
+            .collect()
+    });
     let hostname = users::choose(cmd.hostname.as_deref(), &b2d_dir.join("hostname"));
     let peers = super::lan::hosts_of(private.as_ref());
     if let Err(e) = users::apply(sys, &cfg.etc, &hostname, &peers) {

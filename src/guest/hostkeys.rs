@@ -2,23 +2,22 @@
 //! ed25519 host key in userdata (`.b2d/ssh_host_ed25519_key{,.pub}`, which
 //! the disk part installs into `/var/lib/boot2docker/b2d/`); then `b2d ssh`
 //! can check the key strictly from the first connection. Otherwise missing
-//! keys (ed25519 and ecdsa: fast, no entropy stall) are generated once with
-//! ssh-keygen and persisted in `/var/lib/boot2docker/ssh/`, where sshd
-//! reads them (`-h`).
+//! keys (ed25519 and ecdsa: fast, no entropy stall) are generated once, in
+//! process (an ssh-keygen run cost about 0.5 s of a first boot under TCG,
+//! most of it loading and starting OpenSSL), and persisted in
+//! `/var/lib/boot2docker/ssh/`, where sshd reads them (`-h`).
 //!
 //! A power cut can strike at any instant, so nothing is trusted because it
 //! exists: a key pair is used only when both files parse as OpenSSH keys
 //! of the right type and the public half matches the private one. A broken
 //! pair (a zero-length file left by delayed allocation, a torn write, a
-//! stray `.pub`) is logged and replaced. New keys are made by ssh-keygen
-//! under a temporary name and land with [`crate::atomic::write_atomic`]
-//! (fsync, rename, fsync the directory): public half first, private half
-//! last, so a cut between the two leaves a mismatch that the next boot
-//! repairs.
+//! stray `.pub`) is logged and replaced. New keys are checked like any
+//! other and land with [`crate::atomic::write_atomic`] (fsync, rename,
+//! fsync the directory): public half first, private half last, so a cut
+//! between the two leaves a mismatch that the next boot repairs.
 
 use crate::errors::{PathError, WithPath};
-use crate::sys::{run_tool, Sys, ToolError};
-use ssh_key::{PrivateKey, PublicKey};
+use ssh_key::{EcdsaCurve, PrivateKey, PublicKey};
 use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -38,12 +37,14 @@ pub enum HostKeyError {
     },
 }
 
-/// Why ssh-keygen did not give a usable key.
+/// Why a new key could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum KeygenError {
-    #[error(transparent)]
-    Tool(#[from] ToolError),
-    #[error("ssh-keygen wrote an unusable key: {0}")]
+    #[error("unknown key type {0:?}")]
+    UnknownType(String),
+    #[error("{0}")]
+    Key(#[from] ssh_key::Error),
+    #[error("the new key is unusable: {0}")]
     Unusable(PairProblem),
 }
 
@@ -170,45 +171,38 @@ fn install_pair(key: &Path, private: &[u8], public: &[u8]) -> Result<(), HostKey
     Ok(crate::atomic::write(key, private, 0o600)?)
 }
 
-/// Make a `ty` key with ssh-keygen under a temporary name in `ssh_dir`,
-/// check it, and install it durably at `key`.
-fn generate(sys: &dyn Sys, ssh_dir: &Path, ty: &str, key: &Path) -> Result<(), HostKeyError> {
-    let tmp = ssh_dir.join(format!(".ssh_host_{ty}_key.b2d-new"));
-    let tmp_pub = pub_file(&tmp);
-    for p in [&tmp, &tmp_pub] {
-        match std::fs::remove_file(p) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                return Err(PathError::new("remove", p, e).into())
-            }
-            _ => {}
-        }
+/// A new `ty` key pair in OpenSSH's formats (private, public), with no
+/// comment, as `ssh-keygen -q -t TY -N "" -C ""` writes them.
+pub fn new_pair(ty: &str) -> Result<(Vec<u8>, Vec<u8>), KeygenError> {
+    let algorithm = match ty {
+        "ed25519" => ssh_key::Algorithm::Ed25519,
+        "ecdsa" => ssh_key::Algorithm::Ecdsa {
+            curve: EcdsaCurve::NistP256,
+        },
+        _ => return Err(KeygenError::UnknownType(ty.to_string())),
+    };
+    let key = PrivateKey::random(&mut ssh_key::rand_core::OsRng, algorithm)?;
+    let private = key.to_openssh(ssh_key::LineEnding::LF)?;
+    let public = format!("{}\n", key.public_key().to_openssh()?);
+    let (private, public) = (private.as_bytes().to_vec(), public.into_bytes());
+    match pair_problem(ty, &private, &public) {
+        Some(why) => Err(KeygenError::Unusable(why)),
+        None => Ok((private, public)),
     }
-    let shown = tmp.display().to_string();
-    let keygen_err = |source: KeygenError| HostKeyError::Keygen {
+}
+
+/// Make a `ty` key and install it durably at `key`.
+fn generate(ty: &str, key: &Path) -> Result<(), HostKeyError> {
+    let (private, public) = new_pair(ty).map_err(|source| HostKeyError::Keygen {
         path: key.to_path_buf(),
         source,
-    };
-    run_tool(
-        sys,
-        "ssh-keygen",
-        &["-q", "-t", ty, "-N", "", "-C", "", "-f", &shown],
-    )
-    .map_err(|e| keygen_err(e.into()))?;
-    let private = std::fs::read(&tmp).with_path("read", &tmp)?;
-    let public = std::fs::read(&tmp_pub).with_path("read", &tmp_pub)?;
-    if let Some(why) = pair_problem(ty, &private, &public) {
-        return Err(keygen_err(KeygenError::Unusable(why)));
-    }
-    install_pair(key, &private, &public)?;
-    for p in [&tmp, &tmp_pub] {
-        let _ = std::fs::remove_file(p);
-    }
-    Ok(())
+    })?;
+    install_pair(key, &private, &public)
 }
 
 /// Ensure host keys in `ssh_dir`, preferring the pair from `b2d_dir`.
 /// Returns the private key paths for sshd's `-h` flags.
-pub fn ensure(sys: &dyn Sys, b2d_dir: &Path, ssh_dir: &Path) -> Result<Vec<PathBuf>, HostKeyError> {
+pub fn ensure(b2d_dir: &Path, ssh_dir: &Path) -> Result<Vec<PathBuf>, HostKeyError> {
     std::fs::create_dir_all(ssh_dir).with_path("create", ssh_dir)?;
     std::fs::set_permissions(ssh_dir, std::fs::Permissions::from_mode(0o700))
         .with_path("chmod", ssh_dir)?;
@@ -237,7 +231,7 @@ pub fn ensure(sys: &dyn Sys, b2d_dir: &Path, ssh_dir: &Path) -> Result<Vec<PathB
         match check(ty, &path) {
             Pair::Good { .. } => {}
             Pair::Absent => {
-                generate(sys, ssh_dir, ty, &path)?;
+                generate(ty, &path)?;
                 log::info!("ssh: generated {ty} host key {}", path.display());
             }
             Pair::Broken(why) => {
@@ -245,7 +239,7 @@ pub fn ensure(sys: &dyn Sys, b2d_dir: &Path, ssh_dir: &Path) -> Result<Vec<PathB
                     "ssh: host key {} is broken: {why}; generating a new one",
                     path.display()
                 );
-                generate(sys, ssh_dir, ty, &path)?;
+                generate(ty, &path)?;
                 log::info!("ssh: generated {ty} host key {}", path.display());
             }
         }
@@ -257,7 +251,6 @@ pub fn ensure(sys: &dyn Sys, b2d_dir: &Path, ssh_dir: &Path) -> Result<Vec<PathB
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sys::{FakeSys, RealSys};
 
     fn mode(p: &Path) -> u32 {
         std::fs::metadata(p).unwrap().permissions().mode() & 0o777
@@ -306,7 +299,7 @@ mod tests {
         let (private, public) = real_pair(d.path(), "ed25519");
         std::fs::write(key_file(&b2d, "ed25519"), &private).unwrap();
         std::fs::write(b2d.join("ssh_host_ed25519_key.pub"), &public).unwrap();
-        let keys = ensure(&RealSys, &b2d, &ssh).unwrap();
+        let keys = ensure(&b2d, &ssh).unwrap();
         assert_eq!(
             keys,
             vec![key_file(&ssh, "ed25519"), key_file(&ssh, "ecdsa")]
@@ -319,22 +312,21 @@ mod tests {
         );
         assert_eq!(mode(&ssh), 0o700);
 
-        // A second boot finds everything in order and runs nothing.
-        let sys = FakeSys::new();
-        ensure(&sys, &b2d, &ssh).unwrap();
-        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+        // A second boot finds everything in order and makes nothing.
+        let ecdsa = std::fs::read(key_file(&ssh, "ecdsa")).unwrap();
+        ensure(&b2d, &ssh).unwrap();
+        assert_eq!(std::fs::read(key_file(&ssh, "ecdsa")).unwrap(), ecdsa);
+        assert_eq!(std::fs::read(key_file(&ssh, "ed25519")).unwrap(), private);
     }
 
     #[test]
     fn without_userdata_both_are_generated_once() {
         let d = tempfile::tempdir().unwrap();
         let ssh = d.path().join("ssh");
-        ensure(&RealSys, &d.path().join("b2d"), &ssh).unwrap();
+        ensure(&d.path().join("b2d"), &ssh).unwrap();
         assert_good(&ssh);
         let before = std::fs::read(key_file(&ssh, "ecdsa")).unwrap();
-        let sys = FakeSys::new();
-        ensure(&sys, &d.path().join("b2d"), &ssh).unwrap();
-        assert!(sys.calls().is_empty(), "{:?}", sys.calls());
+        ensure(&d.path().join("b2d"), &ssh).unwrap();
         assert_eq!(std::fs::read(key_file(&ssh, "ecdsa")).unwrap(), before);
     }
 
@@ -350,7 +342,7 @@ mod tests {
             std::fs::write(&k, b"").unwrap();
             std::fs::write(pub_file(&k), b"").unwrap();
         }
-        ensure(&RealSys, &d.path().join("b2d"), &ssh).unwrap();
+        ensure(&d.path().join("b2d"), &ssh).unwrap();
         assert_good(&ssh);
     }
 
@@ -367,7 +359,7 @@ mod tests {
         // The ecdsa pair: half a private key, and no public half at all.
         let (ec, _) = real_pair(d.path(), "ecdsa");
         std::fs::write(key_file(&ssh, "ecdsa"), &ec[..ec.len() / 2]).unwrap();
-        ensure(&RealSys, &d.path().join("b2d"), &ssh).unwrap();
+        ensure(&d.path().join("b2d"), &ssh).unwrap();
         assert_good(&ssh);
         assert_ne!(
             std::fs::read(&ed).unwrap(),
@@ -384,7 +376,7 @@ mod tests {
         std::fs::create_dir_all(&b2d).unwrap();
         std::fs::write(key_file(&b2d, "ed25519"), b"").unwrap();
         std::fs::write(b2d.join("ssh_host_ed25519_key.pub"), b"").unwrap();
-        ensure(&RealSys, &b2d, &ssh).unwrap();
+        ensure(&b2d, &ssh).unwrap();
         assert_good(&ssh);
     }
 
@@ -416,13 +408,40 @@ mod tests {
         }
     }
 
+    /// sshd reads what OpenSSH's own tools read: `ssh-keygen -y` derives
+    /// the same public key from each new private key.
     #[test]
-    fn a_failing_keygen_names_the_key() {
+    fn new_keys_are_what_openssh_reads() {
         let d = tempfile::tempdir().unwrap();
-        let ssh = d.path().join("ssh");
-        let sys = FakeSys::new();
-        sys.fail_on("run ssh-keygen", io::ErrorKind::NotFound);
-        let e = ensure(&sys, &d.path().join("b2d"), &ssh).unwrap_err();
-        assert!(e.to_string().contains("ssh_host_ed25519_key"), "{e}");
+        for ty in KEY_TYPES {
+            let (private, public) = new_pair(ty).unwrap();
+            let k = d.path().join(format!("k-{ty}"));
+            crate::atomic::write(&k, &private, 0o600).unwrap();
+            let out = std::process::Command::new("ssh-keygen")
+                .arg("-y")
+                .arg("-f")
+                .arg(&k)
+                .output()
+                .expect("ssh-keygen (apt-get install openssh-client)");
+            assert!(out.status.success(), "{ty}: {out:?}");
+            let derived = String::from_utf8(out.stdout).unwrap();
+            let field = |t: &str| t.split_whitespace().take(2).collect::<Vec<_>>().join(" ");
+            assert_eq!(
+                field(&derived),
+                field(std::str::from_utf8(&public).unwrap())
+            );
+            assert!(
+                String::from_utf8_lossy(&public).starts_with(if *ty == "ecdsa" {
+                    "ecdsa-sha2-nistp256 "
+                } else {
+                    "ssh-ed25519 "
+                }),
+                "{ty}"
+            );
+        }
+        // Two new keys differ (the random source is used).
+        assert_ne!(new_pair("ecdsa").unwrap().0, new_pair("ecdsa").unwrap().0);
+        let e = new_pair("dsa").unwrap_err().to_string();
+        assert!(e.contains("\"dsa\""), "{e}");
     }
 }
