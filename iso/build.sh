@@ -76,7 +76,7 @@ need_file "$GRUB_EFI_DIR/linux.mod" grub-efi-amd64-bin
 for k in trixie-stable trixie-automatic trixie-security-automatic; do
   need_file "/usr/share/keyrings/debian-archive-$k.gpg" "debian-archive-keyring (>= 2023.3+deb12u1, which carries the trixie keys)"
 done
-for f in packages.txt exclude.txt prune.txt modules.txt modules-docker.txt modules-ondemand.txt initrd-modules.txt \
+for f in packages.txt exclude.txt prune.txt modules.txt modules-docker.txt modules-after.txt modules-ondemand.txt initrd-modules.txt \
          apt/apt.conf apt/sources.list boot/cmdline.txt boot/isolinux.cfg boot/grub.cfg boot/grub-embed.cfg; do
   need_file "$ISO_DIR/$f" "the b2d repository"
 done
@@ -272,7 +272,7 @@ done
 # and skips staging altogether.
 EPOCH=$(stat -c %Y "$ROOT/Cargo.toml")
 key_root=$( {
-  cat "$W/resolved.txt" "$ISO_DIR"/{packages,exclude,prune,modules,modules-docker,modules-ondemand}.txt "$ISO_DIR/build.sh"
+  cat "$W/resolved.txt" "$ISO_DIR"/{packages,exclude,prune,modules,modules-docker,modules-after,modules-ondemand}.txt "$ISO_DIR/build.sh"
   sha256sum "$INIT_BIN"
   tar -C "$OVERLAY" --owner=0 --group=0 --numeric-owner --sort=name --mtime=@0 -c . | sha256sum
   echo "$COMP $VERSION"
@@ -298,15 +298,16 @@ while read -r pat; do
   for p in $R/$pat; do rm -rf -- "$p"; done
 done < <(list "$ISO_DIR/prune.txt")
 
-# Kernel modules: the closure of iso/modules.txt, iso/modules-docker.txt and
-# iso/modules-ondemand.txt, with fresh index files.
-cat "$ISO_DIR"/modules{,-docker,-ondemand}.txt > "$W/all-modules.txt"
+# Kernel modules: the closure of iso/modules.txt, iso/modules-docker.txt,
+# iso/modules-after.txt and iso/modules-ondemand.txt, with fresh index files.
+cat "$ISO_DIR"/modules{,-docker,-after,-ondemand}.txt > "$W/all-modules.txt"
 closure "$W/all-modules.txt" > "$W/rootfs-modules"
 mapfile -t ROOT_MODS < "$W/rootfs-modules"
 install_modules "$R" "${ROOT_MODS[@]}"
 mkdir -p "$R/etc/b2d"
 { echo "# Kernel modules b2d-init loads at boot (from iso/modules.txt)."; list "$ISO_DIR/modules.txt"; } > "$R/etc/b2d/modules"
 { echo "# Kernel modules b2d-init loads beside disk and network (from iso/modules-docker.txt)."; list "$ISO_DIR/modules-docker.txt"; } > "$R/etc/b2d/modules.docker"
+{ echo "# Kernel modules b2d-init loads once the machine is ready (from iso/modules-after.txt)."; list "$ISO_DIR/modules-after.txt"; } > "$R/etc/b2d/modules.after"
 
 # busybox: an applet link for every command no package provides. Debian's
 # busybox is dynamic, so ask it through the staged loader and libraries.

@@ -2,8 +2,9 @@
 //! panic hook; early mounts; cmdline; modules; disk ∥ network ∥ Docker's
 //! modules; swap; ssh
 //! host keys; hostname; engine settings; profile; bootsync; services
-//! under the supervisor; the ready line (and beside it the clock kept
-//! right, see [`super::clock`]); the signal loop; shutdown.
+//! under the supervisor; the ready line, then the modules nothing before
+//! it needs (and beside it the clock kept right, see [`super::clock`]);
+//! the signal loop; shutdown.
 //!
 //! [`prepare_system`] does everything up to the services over `&dyn Sys`
 //! and injectable roots, so its order is unit-tested with `FakeSys`;
@@ -137,7 +138,11 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
 
     // 3. Modules.
     let mdir = cfg.lib_modules.join(cfg.release());
-    if let Err(e) = modules::load_all(sys, &mdir, &cfg.etc.join("b2d/modules"), &cfg.sys_root) {
+    let (list, later) = (
+        cfg.etc.join("b2d/modules"),
+        cfg.etc.join("b2d/modules.after"),
+    );
+    if let Err(e) = modules::load_all(sys, &mdir, &list, &cfg.sys_root, &later) {
         log::error!("modules: {e}; continuing with the built-in drivers only");
     }
     phases.modules = now();
@@ -204,7 +209,13 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
     }
     phases.keys = now();
 
-    // Host folders at the same path, before dockerd can be asked for them.
+    // Host folders at the same path, before dockerd can be asked for them
+    // (9p's modules only when the host gave a 9p share).
+    if let Some(names) = host_cfg.as_ref().and_then(super::shares::modules_needed) {
+        if let Err(e) = modules::load_named(sys, &mdir, names, "modules for 9p shares") {
+            log::error!("modules for 9p shares: {e}; mounting them may fail");
+        }
+    }
     let shares = host_cfg
         .as_ref()
         .map(|c| super::shares::mount_all(sys, &cfg.root, c))
@@ -412,6 +423,18 @@ pub fn run() -> ! {
         sys_root: cfg.sys_root.clone(),
     };
     memory.report_single_pages();
+    let after = (
+        cfg.lib_modules.join(cfg.release()),
+        cfg.etc.join("b2d/modules.after"),
+    );
+    let watch = super::portwatch::Watch {
+        proc_root: cfg.proc_root.clone(),
+        sys_root: cfg.sys_root.clone(),
+        dev_root: cfg.dev_root.clone(),
+        docker_sock: super::docker_api::socket(&cfg.root),
+    };
+    let tunnel = watch.clone();
+    let rtc = cfg.sys_root.join("class/rtc/rtc0");
     std::thread::spawn(move || {
         let up = ready::wait(&probes, logger::monotonic_ms);
         (phases.sshd, phases.containerd, phases.dockerd) = (up.ssh, up.containerd, up.docker);
@@ -428,16 +451,17 @@ pub fn run() -> ! {
         if let Some(cpu) = ready::cpu_summary(&stat) {
             log::info!("{cpu}");
         }
+        // What has nothing to do before dockerd answers starts now: under
+        // TCG the boot is CPU-bound, and a watch's rounds (a /proc walk, an
+        // RTC read) would come out of it.
+        std::thread::spawn(move || super::clock::run(&RealSys, &rtc));
+        std::thread::spawn(move || super::portwatch::run(&watch));
+        if let Err(e) = modules::load_after(&RealSys, &after.0, &after.1) {
+            log::error!("modules after ready: {e}; the kernel loads them on first use");
+        }
         // Memory is given back once the boot is over, not during it.
         super::reclaim::run(&memory, Default::default(), super::reclaim::EVERY);
     });
-    let watch = super::portwatch::Watch {
-        proc_root: cfg.proc_root.clone(),
-        sys_root: cfg.sys_root.clone(),
-        dev_root: cfg.dev_root.clone(),
-        docker_sock: super::docker_api::socket(&cfg.root),
-    };
-    let tunnel = watch.clone();
     let control = super::control::Control {
         root: cfg.root.clone(),
         proc_root: cfg.proc_root.clone(),
@@ -448,9 +472,6 @@ pub fn run() -> ! {
         remount_for: super::control::REMOUNT_FOR,
         private: booted.private.clone(),
     };
-    let rtc = cfg.sys_root.join("class/rtc/rtc0");
-    std::thread::spawn(move || super::clock::run(&RealSys, &rtc));
-    std::thread::spawn(move || super::portwatch::run(&watch));
     std::thread::spawn(move || super::tunnel::run(&tunnel));
     std::thread::spawn(move || super::control::run(&RealSys, &control));
 

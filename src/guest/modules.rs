@@ -384,14 +384,32 @@ pub fn load(sys: &dyn Sys, dir: &Path, plan: &Plan) -> LoadReport {
     r
 }
 
-/// Boot step 3: wanted list + coldplug, resolved and loaded.
+/// Boot step 3: wanted list + coldplug, resolved and loaded. A device
+/// whose driver is in the `later` list (`/etc/b2d/modules.after`, e.g.
+/// the balloon) is left to that list's load after the ready line.
 pub fn load_all(
     sys: &dyn Sys,
     modules_dir: &Path,
     wanted_file: &Path,
     sys_root: &Path,
+    later: &Path,
 ) -> Result<LoadReport, ModulesError> {
-    load_list(sys, modules_dir, wanted_file, Some(sys_root), "modules")
+    let later: HashSet<String> = std::fs::read_to_string(later)
+        .map(|t| {
+            parse_wanted(&t)
+                .into_iter()
+                .map(|(n, _)| normalize(&n))
+                .collect()
+        })
+        .unwrap_or_default();
+    let wanted = read_wanted(wanted_file);
+    load_wanted(
+        sys,
+        modules_dir,
+        wanted,
+        Some((sys_root, &later)),
+        "modules",
+    )
 }
 
 /// The services' modules (`/etc/b2d/modules.docker`), loaded beside the
@@ -401,7 +419,33 @@ pub fn load_later(
     modules_dir: &Path,
     wanted_file: &Path,
 ) -> Result<LoadReport, ModulesError> {
-    load_list(sys, modules_dir, wanted_file, None, "modules for Docker")
+    load_list(sys, modules_dir, wanted_file, "modules for Docker")
+}
+
+/// What only comes after the ready line (`/etc/b2d/modules.after`): the
+/// first container's link, the first published port, the balloon. Under
+/// TCG each load is about 0.1 s the boot need not pay.
+pub fn load_after(
+    sys: &dyn Sys,
+    modules_dir: &Path,
+    wanted_file: &Path,
+) -> Result<LoadReport, ModulesError> {
+    load_list(sys, modules_dir, wanted_file, "modules after ready")
+}
+
+/// The modules `names` (and what they need), e.g. 9p before a 9p share
+/// is mounted; `what` names them in the log.
+pub fn load_named(
+    sys: &dyn Sys,
+    modules_dir: &Path,
+    names: &[&str],
+    what: &str,
+) -> Result<LoadReport, ModulesError> {
+    let wanted = names
+        .iter()
+        .map(|n| (n.to_string(), String::new()))
+        .collect();
+    load_wanted(sys, modules_dir, wanted, None, what)
 }
 
 /// The modules of `wanted_file` (plus the coldplug of the devices under
@@ -411,21 +455,38 @@ fn load_list(
     sys: &dyn Sys,
     modules_dir: &Path,
     wanted_file: &Path,
-    coldplug: Option<&Path>,
     what: &str,
 ) -> Result<LoadReport, ModulesError> {
-    let ix = ModIndex::load(modules_dir)?;
-    let mut wanted = match std::fs::read_to_string(wanted_file) {
+    let wanted = read_wanted(wanted_file);
+    load_wanted(sys, modules_dir, wanted, None, what)
+}
+
+fn read_wanted(wanted_file: &Path) -> Vec<(String, String)> {
+    match std::fs::read_to_string(wanted_file) {
         Ok(t) => parse_wanted(&t),
         Err(e) => {
             log::warn!("no module list {}: {e}", wanted_file.display());
             Vec::new()
         }
-    };
+    }
+}
+
+fn load_wanted(
+    sys: &dyn Sys,
+    modules_dir: &Path,
+    mut wanted: Vec<(String, String)>,
+    coldplug: Option<(&Path, &HashSet<String>)>,
+    what: &str,
+) -> Result<LoadReport, ModulesError> {
+    let ix = ModIndex::load(modules_dir)?;
     let listed = wanted.len();
-    for alias in coldplug.map(coldplug_aliases).unwrap_or_default() {
-        for m in ix.alias_matches(&alias) {
-            wanted.push((m, String::new()));
+    if let Some((sys_root, later)) = coldplug {
+        for alias in coldplug_aliases(sys_root) {
+            for m in ix.alias_matches(&alias) {
+                if !later.contains(&normalize(&m)) {
+                    wanted.push((m, String::new()));
+                }
+            }
         }
     }
     let plan = resolve(&ix, &wanted);

@@ -135,7 +135,14 @@ fn load_all_coldplugs_and_treats_eexist_as_success() {
         &format!("finit_module {}/kernel/fs/mbcache", mdir.display()),
         io::ErrorKind::InvalidData,
     );
-    let r = load_all(&sys, &mdir, &wanted, &d.path().join("sys")).unwrap();
+    let r = load_all(
+        &sys,
+        &mdir,
+        &wanted,
+        &d.path().join("sys"),
+        &d.path().join("none"),
+    )
+    .unwrap();
     assert_eq!(r.already, vec!["crc16"]);
     assert_eq!(r.failed.len(), 1);
     assert_eq!(r.failed[0].0, "mbcache");
@@ -221,4 +228,57 @@ fn absent_hardware_is_one_quiet_line_not_a_failure() {
         LoadReport::default().to_string(),
         "0 loaded, 0 already present, 0 failed"
     );
+}
+
+#[test]
+fn named_and_after_ready_modules_load_with_what_they_need_and_no_coldplug() {
+    let d = tempfile::tempdir().unwrap();
+    let mdir = d.path().join("lib/modules/6.12.0");
+    std::fs::create_dir_all(&mdir).unwrap();
+    std::fs::write(mdir.join("modules.dep"), DEP).unwrap();
+    std::fs::write(mdir.join("modules.alias"), ALIAS).unwrap();
+    let sys = FakeSys::new();
+    let r = load_named(&sys, &mdir, &["virtio_net"], "modules for a test").unwrap();
+    assert_eq!(r.loaded, vec!["failover", "net_failover", "virtio_net"]);
+
+    let list = d.path().join("modules.after");
+    std::fs::write(&list, "# after ready\nvirtio_scsi\n").unwrap();
+    let sys = FakeSys::new();
+    let r = load_after(&sys, &mdir, &list).unwrap();
+    assert_eq!(r.loaded, vec!["virtio_scsi"]);
+    assert_eq!(sys.calls().len(), 1, "{:?}", sys.calls());
+    // A missing list loads nothing and is no error: the kernel still
+    // loads a module on first use.
+    let sys = FakeSys::new();
+    let r = load_after(&sys, &mdir, &d.path().join("absent")).unwrap();
+    assert!(r.loaded.is_empty() && sys.calls().is_empty());
+}
+
+#[test]
+fn a_device_whose_driver_comes_after_ready_is_not_coldplugged() {
+    let d = tempfile::tempdir().unwrap();
+    let mdir = d.path().join("lib/modules/6.12.0");
+    std::fs::create_dir_all(&mdir).unwrap();
+    std::fs::write(mdir.join("modules.dep"), DEP).unwrap();
+    std::fs::write(mdir.join("modules.alias"), ALIAS).unwrap();
+    for (dev, alias) in [
+        (
+            "pci/devices/0000:00:03.0",
+            "pci:v00001AF4d00001000sv00001AF4sd00000001bc02sc00i00",
+        ),
+        ("virtio/devices/virtio1", "virtio:d00000008v00001AF4"),
+    ] {
+        let p = d.path().join("sys/bus").join(dev);
+        std::fs::create_dir_all(&p).unwrap();
+        std::fs::write(p.join("modalias"), format!("{alias}\n")).unwrap();
+    }
+    let wanted = d.path().join("modules");
+    std::fs::write(&wanted, "").unwrap();
+    let later = d.path().join("modules.after");
+    std::fs::write(&later, "# after ready\nvirtio-scsi\n").unwrap();
+    let sys = FakeSys::new();
+    let r = load_all(&sys, &mdir, &wanted, &d.path().join("sys"), &later).unwrap();
+    assert_eq!(r.loaded, vec!["failover", "net_failover", "virtio_net"]);
+    let r = load_after(&sys, &mdir, &later).unwrap();
+    assert_eq!(r.loaded, vec!["virtio_scsi"]);
 }

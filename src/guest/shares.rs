@@ -38,6 +38,15 @@ pub fn read_config(sys_root: &Path) -> Option<GuestConfig> {
     }
 }
 
+/// The modules a 9p share needs, when `cfg` has one (virtiofs comes with
+/// its PCI device's coldplug).
+pub fn modules_needed(cfg: &GuestConfig) -> Option<&'static [&'static str]> {
+    cfg.shares
+        .iter()
+        .any(|s| s.fs == ShareFs::NineP)
+        .then_some(&["9p", "9pnet_virtio"])
+}
+
 /// Mount every share under `root`; returns the shares that were mounted.
 pub fn mount_all(sys: &dyn Sys, root: &Path, cfg: &GuestConfig) -> Vec<Share> {
     let mut done = Vec::new();
@@ -207,6 +216,27 @@ mod tests {
             }
         );
         assert_eq!(sys.calls().len(), 2, "/etc is refused: {:?}", sys.calls());
+    }
+
+    #[test]
+    fn only_a_9p_share_asks_for_the_9p_modules() {
+        let share = |fs| Share {
+            tag: "b2d0".into(),
+            path: "/home/alice".into(),
+            readonly: false,
+            fs,
+        };
+        let cfg = |shares| GuestConfig {
+            shares,
+            engine: None,
+            network: None,
+        };
+        assert_eq!(modules_needed(&cfg(vec![])), None);
+        assert_eq!(modules_needed(&cfg(vec![share(ShareFs::Virtiofs)])), None);
+        assert_eq!(
+            modules_needed(&cfg(vec![share(ShareFs::Virtiofs), share(ShareFs::NineP)])),
+            Some(&["9p", "9pnet_virtio"][..])
+        );
     }
 
     #[test]

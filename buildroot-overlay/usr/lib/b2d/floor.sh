@@ -4,7 +4,7 @@
 # the kernel command line has `b2d.floor` (never in normal use). It runs
 # as PID 1 after the same kernel, initramfs stage and squashfs. It mounts
 # an ext4 disk (whole /dev/sda, made by the bench) at /var/lib/docker,
-# loads the agent's module list, takes a DHCP lease, starts dockerd and
+# loads the agent's module lists, takes a DHCP lease, starts dockerd and
 # waits for `docker version`, then prints one line on the console.
 
 if [ "$1" = bound ] || [ "$1" = renew ]; then # udhcpc's hook
@@ -25,7 +25,11 @@ mount -t tmpfs tmpfs /run 2>/dev/null
 mount -t tmpfs tmpfs /tmp
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mkdir -p /var/run /var/lib/docker
-modprobe -qa $(grep -hv "^#" /etc/b2d/modules /etc/b2d/modules.docker)
+# Every module the agent loads in a boot, up front: its lists, plus the
+# ones it loads only for their device or share (the floor's set does not
+# shrink when the agent defers a module).
+modprobe -qa $(grep -hv "^#" /etc/b2d/modules /etc/b2d/modules.docker /etc/b2d/modules.after) \
+  e1000 9p 9pnet_virtio
 mount -t ext4 /dev/sda /var/lib/docker
 busybox ip link set lo up
 busybox ip link set eth0 up
