@@ -18,7 +18,7 @@
 # Environment:
 #   B2D_INIT_BIN          b2d-init binary (default: the musl release build
 #                         under ${CARGO_TARGET_DIR:-target}, as cargo put it)
-#   B2D_SQUASHFS_COMP     gzip (default) | zstd | xz | lz4 (see below)
+#   B2D_SQUASHFS_COMP     lz4 (default) | gzip | zstd | xz (see below)
 #   B2D_APT_MAX_AGE       seconds before the package lists are refreshed
 #                         (default 86400)
 #   B2D_ISO_OFFLINE=1     never touch the network; use only the cache
@@ -39,7 +39,7 @@ OUT=${B2D_OUT:-$ROOT/out}
 TARGET_DIR=${CARGO_TARGET_DIR:-$ROOT/target}
 case $TARGET_DIR in /*) ;; *) TARGET_DIR=$PWD/$TARGET_DIR ;; esac
 INIT_BIN=${B2D_INIT_BIN:-$TARGET_DIR/x86_64-unknown-linux-musl/release/b2d-init}
-COMP=${B2D_SQUASHFS_COMP:-gzip}
+COMP=${B2D_SQUASHFS_COMP:-lz4}
 APT_MAX_AGE=${B2D_APT_MAX_AGE:-86400}
 OFFLINE=${B2D_ISO_OFFLINE:-0}
 OVERLAY=$ROOT/buildroot-overlay
@@ -388,10 +388,11 @@ cp "$W/manifest" "$R/usr/share/b2d/manifest"
 #   zstd (19)      77.4 MiB   94.0 MiB  37.8 39.7
 #   gzip (9)       87.5 MiB  104.0 MiB  32.9 29.3
 #   lz4 (hc)      102.2 MiB  118.0 MiB  26.9 25.9
-# Under TCG every decompressed byte costs emulated CPU time. gzip saves
-# 0.7 s of boot per extra MiB over zstd (xz -> zstd: 1.4 s/MiB), lz4 only
-# 0.3 s/MiB over gzip; gzip is the knee. With KVM the decompressors all
-# take milliseconds and zstd would win on size alone.
+# Under TCG every decompressed byte costs emulated CPU time. Again with the
+# agent itself (2026-12-06, to b2d-ready from RAM, 3 boots each): gzip
+# 21.8 20.6 22.3 s, 106.0 MiB ISO; lz4 19.4 19.3 18.9 s, 122.0 MiB ISO.
+# lz4 it is: 2.5 s of every TCG boot for 16 MiB. With KVM the
+# decompressors all take milliseconds and zstd would win on size alone.
 case $COMP in
   zstd) comp_opts=(-comp zstd -Xcompression-level 19) ;;
   xz)   comp_opts=(-comp xz -Xbcj x86) ;;
