@@ -163,7 +163,7 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
         });
         let later = s.spawn(|| {
             let list = cfg.etc.join("b2d/modules.docker");
-            if let Err(e) = modules::load_later(sys, &mdir, &list) {
+            if let Err(e) = modules::load_list(sys, &mdir, &list, "modules for Docker") {
                 log::error!("modules for Docker: {e}; dockerd loads what it can itself");
             }
             now()
@@ -456,7 +456,7 @@ pub fn run() -> ! {
         // RTC read) would come out of it.
         std::thread::spawn(move || super::clock::run(&RealSys, &rtc));
         std::thread::spawn(move || super::portwatch::run(&watch));
-        if let Err(e) = modules::load_after(&RealSys, &after.0, &after.1) {
+        if let Err(e) = modules::load_list(&RealSys, &after.0, &after.1, "modules after ready") {
             log::error!("modules after ready: {e}; the kernel loads them on first use");
         }
         // Memory is given back once the boot is over, not during it.

@@ -394,14 +394,10 @@ pub fn load_all(
     sys_root: &Path,
     later: &Path,
 ) -> Result<LoadReport, ModulesError> {
-    let later: HashSet<String> = std::fs::read_to_string(later)
-        .map(|t| {
-            parse_wanted(&t)
-                .into_iter()
-                .map(|(n, _)| normalize(&n))
-                .collect()
-        })
-        .unwrap_or_default();
+    let later: HashSet<String> = read_wanted(later)
+        .into_iter()
+        .map(|(n, _)| normalize(&n))
+        .collect();
     let wanted = read_wanted(wanted_file);
     load_wanted(
         sys,
@@ -410,27 +406,6 @@ pub fn load_all(
         Some((sys_root, &later)),
         "modules",
     )
-}
-
-/// The services' modules (`/etc/b2d/modules.docker`), loaded beside the
-/// disk and the network: nothing before the services needs them.
-pub fn load_later(
-    sys: &dyn Sys,
-    modules_dir: &Path,
-    wanted_file: &Path,
-) -> Result<LoadReport, ModulesError> {
-    load_list(sys, modules_dir, wanted_file, "modules for Docker")
-}
-
-/// What only comes after the ready line (`/etc/b2d/modules.after`): the
-/// first container's link, the first published port, the balloon. Under
-/// TCG each load is about 0.1 s the boot need not pay.
-pub fn load_after(
-    sys: &dyn Sys,
-    modules_dir: &Path,
-    wanted_file: &Path,
-) -> Result<LoadReport, ModulesError> {
-    load_list(sys, modules_dir, wanted_file, "modules after ready")
 }
 
 /// The modules `names` (and what they need), e.g. 9p before a 9p share
@@ -448,10 +423,13 @@ pub fn load_named(
     load_wanted(sys, modules_dir, wanted, None, what)
 }
 
-/// The modules of `wanted_file` (plus the coldplug of the devices under
-/// `sys_root`, if given), resolved and loaded; `what` names them in the
-/// log.
-fn load_list(
+/// The modules of `wanted_file`, resolved and loaded; `what` names them
+/// in the log. The boot's later lists: the services' modules
+/// (`/etc/b2d/modules.docker`, beside the disk and the network) and what
+/// only comes after the ready line (`/etc/b2d/modules.after`: the first
+/// container's link and published port, the balloon; under TCG each load
+/// is about 0.1 s the boot need not pay).
+pub fn load_list(
     sys: &dyn Sys,
     modules_dir: &Path,
     wanted_file: &Path,

@@ -29,6 +29,16 @@ fn ix() -> ModIndex {
     ModIndex::parse(DEP, SOFTDEP, ALIAS, BUILTIN)
 }
 
+/// `root/lib/modules/6.12.0` with the index files above.
+fn modules_dir(root: &Path) -> std::path::PathBuf {
+    let mdir = root.join("lib/modules/6.12.0");
+    std::fs::create_dir_all(&mdir).unwrap();
+    std::fs::write(mdir.join("modules.dep"), DEP).unwrap();
+    std::fs::write(mdir.join("modules.softdep"), SOFTDEP).unwrap();
+    std::fs::write(mdir.join("modules.alias"), ALIAS).unwrap();
+    mdir
+}
+
 fn names(p: &Plan) -> Vec<&str> {
     p.load.iter().map(|(n, _, _)| n.as_str()).collect()
 }
@@ -107,11 +117,7 @@ fn wanted_list_comments_and_params() {
 #[test]
 fn load_all_coldplugs_and_treats_eexist_as_success() {
     let d = tempfile::tempdir().unwrap();
-    let mdir = d.path().join("lib/modules/6.12.0");
-    std::fs::create_dir_all(&mdir).unwrap();
-    std::fs::write(mdir.join("modules.dep"), DEP).unwrap();
-    std::fs::write(mdir.join("modules.softdep"), SOFTDEP).unwrap();
-    std::fs::write(mdir.join("modules.alias"), ALIAS).unwrap();
+    let mdir = modules_dir(d.path());
     let dev = d.path().join("sys/bus/pci/devices/0000:00:03.0");
     std::fs::create_dir_all(&dev).unwrap();
     std::fs::write(
@@ -233,10 +239,7 @@ fn absent_hardware_is_one_quiet_line_not_a_failure() {
 #[test]
 fn named_and_after_ready_modules_load_with_what_they_need_and_no_coldplug() {
     let d = tempfile::tempdir().unwrap();
-    let mdir = d.path().join("lib/modules/6.12.0");
-    std::fs::create_dir_all(&mdir).unwrap();
-    std::fs::write(mdir.join("modules.dep"), DEP).unwrap();
-    std::fs::write(mdir.join("modules.alias"), ALIAS).unwrap();
+    let mdir = modules_dir(d.path());
     let sys = FakeSys::new();
     let r = load_named(&sys, &mdir, &["virtio_net"], "modules for a test").unwrap();
     assert_eq!(r.loaded, vec!["failover", "net_failover", "virtio_net"]);
@@ -244,23 +247,20 @@ fn named_and_after_ready_modules_load_with_what_they_need_and_no_coldplug() {
     let list = d.path().join("modules.after");
     std::fs::write(&list, "# after ready\nvirtio_scsi\n").unwrap();
     let sys = FakeSys::new();
-    let r = load_after(&sys, &mdir, &list).unwrap();
+    let r = load_list(&sys, &mdir, &list, "after").unwrap();
     assert_eq!(r.loaded, vec!["virtio_scsi"]);
     assert_eq!(sys.calls().len(), 1, "{:?}", sys.calls());
     // A missing list loads nothing and is no error: the kernel still
     // loads a module on first use.
     let sys = FakeSys::new();
-    let r = load_after(&sys, &mdir, &d.path().join("absent")).unwrap();
+    let r = load_list(&sys, &mdir, &d.path().join("absent"), "after").unwrap();
     assert!(r.loaded.is_empty() && sys.calls().is_empty());
 }
 
 #[test]
 fn a_device_whose_driver_comes_after_ready_is_not_coldplugged() {
     let d = tempfile::tempdir().unwrap();
-    let mdir = d.path().join("lib/modules/6.12.0");
-    std::fs::create_dir_all(&mdir).unwrap();
-    std::fs::write(mdir.join("modules.dep"), DEP).unwrap();
-    std::fs::write(mdir.join("modules.alias"), ALIAS).unwrap();
+    let mdir = modules_dir(d.path());
     for (dev, alias) in [
         (
             "pci/devices/0000:00:03.0",
@@ -279,6 +279,6 @@ fn a_device_whose_driver_comes_after_ready_is_not_coldplugged() {
     let sys = FakeSys::new();
     let r = load_all(&sys, &mdir, &wanted, &d.path().join("sys"), &later).unwrap();
     assert_eq!(r.loaded, vec!["failover", "net_failover", "virtio_net"]);
-    let r = load_after(&sys, &mdir, &later).unwrap();
+    let r = load_list(&sys, &mdir, &later, "after").unwrap();
     assert_eq!(r.loaded, vec!["virtio_scsi"]);
 }
