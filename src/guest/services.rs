@@ -307,8 +307,21 @@ mod tests {
             .parse()
             .unwrap();
         // Killed with the group (a zombie until reaped counts as gone).
-        let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
-        assert!(stat.is_empty() || stat.contains(") Z "), "{stat}");
+        // SIGKILL to a group is delivered as each member next runs: the
+        // orphaned child may still be runnable for a moment, not alive.
+        let gone = || {
+            let stat = std::fs::read_to_string(format!("/proc/{child}/stat")).unwrap_or_default();
+            (stat.is_empty() || stat.contains(") Z "))
+                .then_some(())
+                .ok_or(stat)
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while gone().is_err() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if let Err(stat) = gone() {
+            panic!("the hook's child outlived the kill: {stat}");
+        }
         assert_eq!(std::fs::read_to_string(&log).unwrap(), "started\n");
         // One that ends in time says how.
         let ended = crate::sys::RealSys
