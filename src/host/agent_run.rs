@@ -456,11 +456,12 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let (m, mut qemu) = machine_with_qemu(t.path());
         let old = hold_lock(&m, qemu.id() + 100_000);
+        // Taken before the spawn, so the lock is held at least 400 ms after it.
+        let t0 = std::time::Instant::now();
         let ends = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(400));
             drop(old);
         });
-        let t0 = std::time::Instant::now();
         let started = ensure(&m, Path::new("/bin/true")).unwrap();
         assert!(started, "a new agent is started, not skipped");
         assert!(
