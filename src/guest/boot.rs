@@ -67,12 +67,19 @@ impl Config {
         c
     }
 
-    fn release(&self) -> String {
-        self.kernel_release.clone().unwrap_or_else(|| {
+    /// `/lib/modules/RELEASE` of the running (or configured) kernel.
+    fn modules_dir(&self) -> PathBuf {
+        let release = self.kernel_release.clone().unwrap_or_else(|| {
             nix::sys::utsname::uname()
                 .map(|u| u.release().to_string_lossy().into_owned())
                 .unwrap_or_default()
-        })
+        });
+        self.lib_modules.join(release)
+    }
+
+    /// The modules loaded once the machine is ready (`iso/modules-after.txt`).
+    fn modules_after(&self) -> PathBuf {
+        self.etc.join("b2d/modules.after")
     }
 }
 
@@ -137,12 +144,9 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
     cmdline::log_options(&cmd);
 
     // 3. Modules.
-    let mdir = cfg.lib_modules.join(cfg.release());
-    let (list, later) = (
-        cfg.etc.join("b2d/modules"),
-        cfg.etc.join("b2d/modules.after"),
-    );
-    if let Err(e) = modules::load_all(sys, &mdir, &list, &cfg.sys_root, &later) {
+    let mdir = cfg.modules_dir();
+    let list = cfg.etc.join("b2d/modules");
+    if let Err(e) = modules::load_all(sys, &mdir, &list, &cfg.sys_root, &cfg.modules_after()) {
         log::error!("modules: {e}; continuing with the built-in drivers only");
     }
     phases.modules = now();
@@ -423,10 +427,7 @@ pub fn run() -> ! {
         sys_root: cfg.sys_root.clone(),
     };
     memory.report_single_pages();
-    let after = (
-        cfg.lib_modules.join(cfg.release()),
-        cfg.etc.join("b2d/modules.after"),
-    );
+    let after = (cfg.modules_dir(), cfg.modules_after());
     let watch = super::portwatch::Watch {
         proc_root: cfg.proc_root.clone(),
         sys_root: cfg.sys_root.clone(),
