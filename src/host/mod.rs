@@ -32,5 +32,4 @@ pub mod shares;
 pub mod ssh_keys;
 pub mod suspend;
 pub mod tunnel;
-pub mod virtiofs;
 pub mod vmspec;

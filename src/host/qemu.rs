@@ -6,7 +6,8 @@ use super::accel::Accel;
 use super::machine::Machine;
 use super::ports::PortError;
 use super::vmspec::{binary, opt_path, DiskBus, VmSpec};
-use super::{agent_run, control, ram, shares, virtiofs};
+use super::shares::{self, virtiofs};
+use super::{agent_run, control, ram};
 use crate::wire::control::CHANNEL as CONTROL;
 use crate::wire::guest_config::GuestConfig;
 use crate::wire::ports::CHANNEL;
@@ -26,7 +27,7 @@ pub enum QemuError {
     #[error("{path}: the QMP socket path is {len} bytes, over the 107 a unix socket allows: set XDG_DATA_HOME to a shorter directory")]
     SocketPath { path: PathBuf, len: usize },
     #[error(transparent)]
-    Virtiofs(#[from] super::virtiofs::VirtiofsError),
+    Virtiofs(#[from] virtiofs::VirtiofsError),
     #[error(transparent)]
     Engine(#[from] super::engine::EngineError),
     #[error("{path}: {source}")]

@@ -1,7 +1,7 @@
 //! Host folders shared into the machine at the same absolute path
 //! (`b2d up --mount DIR[:ro]`, repeatable; the default is the user's home,
 //! writable; `--mount none` shares nothing). Each is a virtiofs export
-//! (a virtiofsd run as the user, see [`super::virtiofs`]) or a virtio-9p
+//! (a virtiofsd run as the user, see [`virtiofs`]) or a virtio-9p
 //! one (`-virtfs … security_model=none`: QEMU runs as the user), so files
 //! a container writes are that user's on the host, and a line in the
 //! per-boot guest config QEMU hands over through fw_cfg. virtiofs is the
@@ -9,7 +9,9 @@
 //! work of builds and `npm install` several times faster than 9p (see
 //! the README's figures); 9p needs nothing beside QEMU.
 
-use super::machine::Machine;
+pub mod virtiofs;
+
+use crate::host::machine::Machine;
 use crate::wire::guest_config::{share_problem, GuestConfig, Share, ShareFs, FW_CFG_NAME};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -172,14 +174,14 @@ pub fn guest_config(mounts: &[Mount], fs: ShareFs) -> GuestConfig {
 /// devices, or 9p) and the fw_cfg item naming its written
 /// [`guest_config`].
 /// `devices: false` leaves the virtiofs devices out (see
-/// [`super::virtiofs::qemu_args`]).
+/// [`virtiofs::qemu_args`]).
 pub fn qemu_args(m: &Machine, fs: ShareFs, devices: bool) -> Vec<String> {
-    let esc = super::vmspec::opt_path;
+    let esc = crate::host::vmspec::opt_path;
     let mounts = m.config.mounts.as_deref().unwrap_or_default();
     let mut a = Vec::new();
     if fs == ShareFs::Virtiofs {
         let tags: Vec<String> = (0..mounts.len()).map(tag).collect();
-        a = super::virtiofs::qemu_args(m, &tags, devices);
+        a = virtiofs::qemu_args(m, &tags, devices);
     }
     for (i, m) in mounts.iter().enumerate().filter(|_| fs == ShareFs::NineP) {
         let ro = if m.readonly { ",readonly=on" } else { "" };

@@ -10,9 +10,9 @@
 //! them. (An unprivileged virtiofsd cannot switch to other ids: without
 //! this mapping the guest's docker user could not create files at all.)
 
-use super::machine::Machine;
-use super::shares::Mount;
-use super::vmspec::opt_path;
+use crate::host::machine::Machine;
+use super::Mount;
+use crate::host::vmspec::opt_path;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -202,7 +202,7 @@ fn wait_for_socket(child: &mut std::process::Child, sock: &Path) -> Result<(), S
 }
 
 /// QEMU arguments: one vhost-user-fs device per mount, tag `tags[i]`
-/// (virtiofsd maps the guest RAM, a shared memfd: [`super::ram`]).
+/// (virtiofsd maps the guest RAM, a shared memfd: [`crate::host::ram`]).
 /// The devices' PCI slots are fixed (from [`FIRST_SLOT`]) so that a
 /// machine saved with them unplugged has every other device where a
 /// resumed QEMU without them puts it. `devices: false` leaves the
