@@ -5,8 +5,8 @@
 use super::accel::Accel;
 use super::machine::Machine;
 use super::ports::PortError;
-use super::vmspec::{binary, opt_path, DiskBus, VmSpec};
 use super::shares::{self, virtiofs};
+use super::vmspec::{binary, opt_path, DiskBus, VmSpec};
 use super::{agent_run, control, ram};
 use crate::wire::control::CHANNEL as CONTROL;
 use crate::wire::guest_config::GuestConfig;

@@ -3,8 +3,8 @@
 
 use super::Said;
 use crate::host::machine::{self, io_err, Machine, MachineError, Store};
-use crate::host::suspend::{self, NotResumed};
 use crate::host::shares::{self, virtiofs};
+use crate::host::suspend::{self, NotResumed};
 use crate::host::{accel, qemu, saved};
 use std::path::PathBuf;
 use std::time::Duration;

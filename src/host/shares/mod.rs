@@ -9,6 +9,9 @@
 //! work of builds and `npm install` several times faster than 9p (see
 //! the README's figures); 9p needs nothing beside QEMU.
 
+pub mod confine;
+pub mod masks;
+pub mod seccomp;
 pub mod virtiofs;
 
 use crate::host::machine::Machine;

@@ -10,8 +10,8 @@
 //! them. (An unprivileged virtiofsd cannot switch to other ids: without
 //! this mapping the guest's docker user could not create files at all.)
 
-use crate::host::machine::Machine;
 use super::Mount;
+use crate::host::machine::Machine;
 use crate::host::vmspec::opt_path;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
