@@ -9,7 +9,7 @@ use super::shares::{self, virtiofs};
 use super::vmspec::{binary, opt_path, DiskBus, VmSpec};
 use super::{agent_run, control, ram};
 use crate::wire::control::CHANNEL as CONTROL;
-use crate::wire::guest_config::GuestConfig;
+use crate::wire::guest_config::{GuestConfig, ShareFs};
 use crate::wire::ports::CHANNEL;
 use crate::wire::tunnel::CHANNEL as TUNNEL;
 use std::os::fd::RawFd;
@@ -119,7 +119,7 @@ pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan, launch: Launch) ->
         a.extend(serial_port(id, &sock, name));
     }
     a.extend(ram::qemu_args(m.config.memory_mib, launch.ram_fd()));
-    a.extend(shares::qemu_args(m, shares.fs(), !launch.incoming()));
+    a.extend(shares::qemu_args(m, shares, !launch.incoming()));
     if launch.incoming() {
         // Paused after loading whatever the state says: it runs only
         // once its checksum is known good.
@@ -146,7 +146,6 @@ pub fn start(
     shares: &shares::Plan,
     launch: Launch,
 ) -> Result<u32, QemuError> {
-    let mounts = m.config.mounts.as_deref().unwrap_or_default();
     let mut socks = vec![
         m.qmp_socket(),
         agent_run::qmp_socket(m),
@@ -155,7 +154,7 @@ pub fn start(
         control::socket(m),
     ];
     if shares.virtiofsd.is_some() {
-        socks.extend((0..mounts.len()).map(|i| virtiofs::socket(m, i)));
+        socks.extend((0..shares.shares.len()).map(|i| virtiofs::socket(m, i)));
     }
     for sock in socks {
         let len = sock.as_os_str().len();
@@ -165,7 +164,7 @@ pub fn start(
         let _ = std::fs::remove_file(&sock);
     }
     let _ = std::fs::remove_file(m.pid_file());
-    let mut config = shares::guest_config(mounts, shares.fs());
+    let mut config = shares::guest_config(shares);
     // The engine settings, from the host's environment of this boot
     // (proxies). A resume boots nothing: the guest keeps what it has.
     let engine = super::engine::for_guest_here(&m.config.engine);
@@ -187,7 +186,7 @@ pub fn start(
     crate::atomic::write_atomic(&path, &text, 0o644)
         .map_err(|source| QemuError::Io { path, source })?;
     let mut daemons = match &shares.virtiofsd {
-        Some(bin) => virtiofs::start_all(m, bin, mounts)?,
+        Some(bin) => virtiofs::start_all(m, bin, shares)?,
         None => Vec::new(),
     };
     let started = run(m, qemu, accel, shares, launch);
@@ -218,6 +217,21 @@ fn run(
         use std::os::unix::process::CommandExt;
         // SAFETY: the closure only calls fcntl (async-signal-safe).
         unsafe { cmd.pre_exec(move || ram::inherit(fd)) };
+    }
+    if shares.fs() == ShareFs::NineP && !shares.shares.is_empty() {
+        // QEMU serves the 9p shares itself: it runs confined as
+        // virtiofsd would, on their views where namespaces work.
+        let io = |source| QemuError::Io {
+            path: shares::hidden_dir(m),
+            source,
+        };
+        let views = match shares.namespaces {
+            true => Some(shares::views(m, shares).map_err(io)?),
+            false => None,
+        };
+        shares::confine::prepare(views.as_deref(), &shares::hidden_dir(m))
+            .map_err(io)?
+            .apply(&mut cmd);
     }
     let status = cmd
         .args(args(m, accel, shares, launch))

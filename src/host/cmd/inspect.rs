@@ -89,6 +89,9 @@ pub struct Inspection {
     /// Shared folders, `PATH` or `PATH:ro`.
     pub mounts: Vec<String>,
     pub mount_type: String,
+    /// What the shares hold and the guest sees empty: b2d's store and
+    /// the credential folders (the next boot's, from this environment).
+    pub hidden: Vec<String>,
     pub engine: EngineView,
     pub network: Option<status::NetworkStatus>,
     pub swarm: Option<crate::host::machine::SwarmMember>,
@@ -132,10 +135,27 @@ pub fn of(m: &Machine) -> Inspection {
             })
             .collect(),
         mount_type: c.mount_type.map_or("auto", |t| t.name()).into(),
+        hidden: hidden(m),
         engine: EngineView::from(&c.engine),
         network: s.network,
         swarm: s.swarm,
     }
+}
+
+/// The paths the machine's shares show empty.
+fn hidden(m: &Machine) -> Vec<String> {
+    let hidden = crate::host::shares::plan::hidden_for(m);
+    m.config
+        .mounts
+        .iter()
+        .flatten()
+        .flat_map(|mo| {
+            crate::host::shares::masks::for_share(&mo.path, &hidden)
+                .masks
+                .into_iter()
+                .map(|rel| mo.path.join(rel).display().to_string())
+        })
+        .collect()
 }
 
 /// `b2d inspect NAME [--format T]`: pretty JSON, or the template.
@@ -151,6 +171,23 @@ pub fn show(store: &Store, name: &str, format: Option<&str>) -> Result<String, I
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_store_is_shown_hidden_in_a_share_that_holds_it() {
+        let t = tempfile::tempdir().unwrap();
+        let top = t.path().canonicalize().unwrap();
+        let store = Store {
+            root: top.join("data/b2d/machines"),
+        };
+        let mut m = crate::host::machine::saved_sample(&store);
+        m.config.mounts = Some(vec![crate::host::shares::Mount {
+            path: top.clone(),
+            readonly: false,
+        }]);
+        let i = of(&m);
+        assert_eq!(i.mounts, [top.display().to_string()]);
+        assert_eq!(i.hidden[0], top.join("data/b2d").display().to_string());
+    }
 
     #[test]
     fn everything_about_a_machine_as_json_or_a_template() {

@@ -3,7 +3,7 @@
 
 use super::Said;
 use crate::host::machine::{self, io_err, Machine, MachineError, Store};
-use crate::host::shares::{self, virtiofs};
+use crate::host::shares;
 use crate::host::suspend::{self, NotResumed};
 use crate::host::{accel, qemu, saved};
 use std::path::PathBuf;
@@ -75,9 +75,7 @@ fn stop_suspended(m: &Machine, timeout: Duration) -> Stopped {
             }))
             .map_err(|e| e.to_string())?;
         let qemu_bin = qemu::find().map_err(|e| e.to_string())?;
-        let mounts = m.config.mounts.as_deref().unwrap_or_default();
-        let plan =
-            shares::plan(m.config.mount_type, mounts, virtiofs::find).map_err(|e| e.to_string())?;
+        let plan = shares::plan_for(m).map_err(|e| e.to_string())?;
         suspend::resume(m, &s, &qemu_bin, accel::choose(&m.iso()), &plan).map_err(|e| match e {
             NotResumed::Unusable(why) => why,
             NotResumed::Start(e) => e.to_string(),

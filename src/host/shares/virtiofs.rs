@@ -4,13 +4,21 @@
 //! socket in the machine's directory. virtiofsd ends by itself when QEMU
 //! closes that socket, so nothing has to stop it.
 //!
+//! Each runs [confined](super::confine): it serves its share's view, with
+//! the hidden paths masked, from a namespace of b2d's making, and
+//! sandboxes itself in it (`--sandbox namespace`: its own user, mount,
+//! pid and network namespaces, the view as its root). Unsandboxed
+//! (`--sandbox none`), virtiofsd 1.14 takes the names the guest sends in
+//! `mkdir`, `unlink`, `rename`, `symlink`, `link` and `mknod` as they
+//! come, so a guest kernel sending `../x` acted outside the share.
+//!
 //! Ownership crosses as with 9p: whatever uid a container writes as, the
 //! file is the user's on the host; in the guest every host file shows as
 //! the docker user (1000) and group staff (50), so root and uid 1000 read
 //! them. (An unprivileged virtiofsd cannot switch to other ids: without
 //! this mapping the guest's docker user could not create files at all.)
 
-use super::Mount;
+use super::{confine, Plan};
 use crate::host::machine::Machine;
 use crate::host::vmspec::opt_path;
 use std::path::{Path, PathBuf};
@@ -59,16 +67,17 @@ pub fn log_file(m: &Machine) -> PathBuf {
     m.dir.join("virtiofsd.log")
 }
 
-/// virtiofsd's arguments for one share, as the host user `uid`:`gid`.
-pub fn daemon_args(mount: &Mount, sock: &Path, uid: u32, gid: u32) -> Vec<String> {
+/// virtiofsd's arguments for one share served from `dir` (its view), as
+/// the host user `uid`:`gid`.
+pub fn daemon_args(dir: &Path, readonly: bool, sock: &Path, uid: u32, gid: u32) -> Vec<String> {
     let mut a = vec![
         "--socket-path".into(),
         sock.display().to_string(),
         "--shared-dir".into(),
-        mount.path.display().to_string(),
-        // Unprivileged: no namespaces or chroot, the user's own rights.
+        dir.display().to_string(),
+        // Unprivileged: a user namespace of its own, the share its root.
         "--sandbox".into(),
-        "none".into(),
+        "namespace".into(),
         // auto: the guest sees host edits (measured coherent; `always` is not).
         "--cache".into(),
         "auto".into(),
@@ -81,7 +90,7 @@ pub fn daemon_args(mount: &Mount, sock: &Path, uid: u32, gid: u32) -> Vec<String
         "--translate-gid".into(),
         format!("squash-host:0:{GUEST_GID}:4294967295"),
     ];
-    if mount.readonly {
+    if readonly {
         a.push("--readonly".into());
     }
     a
@@ -104,17 +113,24 @@ pub enum VirtiofsError {
     },
 }
 
-/// Start one virtiofsd per mount, detached (its own process group, output
-/// appended to `virtiofsd.log`), and wait until each serves its socket.
-/// On an error the ones already started are killed.
+/// Start one virtiofsd per planned share, detached (its own process
+/// group, output appended to `virtiofsd.log`), confined on the share's
+/// view, and wait until each serves its socket. On an error the ones
+/// already started are killed.
 pub fn start_all(
     m: &Machine,
     bin: &Path,
-    mounts: &[Mount],
+    plan: &Plan,
 ) -> Result<Vec<std::process::Child>, VirtiofsError> {
+    let views = super::views(m, plan).map_err(|source| VirtiofsError::Spawn {
+        bin: bin.into(),
+        dir: m.dir.clone(),
+        source,
+    })?;
     let mut started: Vec<std::process::Child> = Vec::new();
-    for (i, mount) in mounts.iter().enumerate() {
-        match start_one(m, bin, mount, &socket(m, i)) {
+    for (i, view) in views.iter().enumerate() {
+        let readonly = plan.shares[i].mount.readonly;
+        match start_one(m, bin, view, readonly, &socket(m, i)) {
             Ok(c) => started.push(c),
             Err(e) => {
                 for c in &mut started {
@@ -148,13 +164,14 @@ fn wait_released(pid_file: &Path) {
 fn start_one(
     m: &Machine,
     bin: &Path,
-    mount: &Mount,
+    view: &confine::View,
+    readonly: bool,
     sock: &Path,
 ) -> Result<std::process::Child, VirtiofsError> {
     use std::os::unix::process::CommandExt;
     let spawn_error = |source| VirtiofsError::Spawn {
         bin: bin.into(),
-        dir: mount.path.clone(),
+        dir: view.source.clone(),
         source,
     };
     wait_released(&sock.with_extension("sock.pid"));
@@ -165,19 +182,27 @@ fn start_one(
         .open(log_file(m))
         .map_err(spawn_error)?;
     let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
-    let mut child = std::process::Command::new(bin)
-        .args(daemon_args(mount, sock, uid.as_raw(), gid.as_raw()))
-        .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone().map_err(spawn_error)?)
-        .stderr(log)
-        .process_group(0)
-        .spawn()
-        .map_err(spawn_error)?;
+    let mut cmd = std::process::Command::new(bin);
+    cmd.args(daemon_args(
+        &view.at,
+        readonly,
+        sock,
+        uid.as_raw(),
+        gid.as_raw(),
+    ))
+    .stdin(std::process::Stdio::null())
+    .stdout(log.try_clone().map_err(spawn_error)?)
+    .stderr(log)
+    .process_group(0);
+    confine::prepare(Some(std::slice::from_ref(view)), &super::hidden_dir(m))
+        .map_err(spawn_error)?
+        .apply(&mut cmd);
+    let mut child = cmd.spawn().map_err(spawn_error)?;
     if let Err(said) = wait_for_socket(&mut child, sock) {
         let _ = child.kill();
         let _ = child.wait();
         return Err(VirtiofsError::Failed {
-            dir: mount.path.clone(),
+            dir: view.source.clone(),
             log: log_file(m),
             said,
         });
@@ -245,15 +270,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn daemon_runs_unprivileged_and_maps_ids_both_ways() {
-        let m = Mount {
-            path: "/home/alice".into(),
-            readonly: true,
-        };
-        let a = daemon_args(&m, Path::new("/d/vfs0.sock"), 1234, 999).join(" ");
+    fn daemon_runs_sandboxed_unprivileged_and_maps_ids_both_ways() {
+        let view = Path::new("/m/dev/share0");
+        let a = daemon_args(view, true, Path::new("/d/vfs0.sock"), 1234, 999).join(" ");
         assert!(
             a.starts_with(
-                "--socket-path /d/vfs0.sock --shared-dir /home/alice --sandbox none --cache auto"
+                "--socket-path /d/vfs0.sock --shared-dir /m/dev/share0 --sandbox namespace --cache auto"
             ),
             "{a}"
         );
@@ -310,17 +332,29 @@ mod tests {
     #[test]
     fn daemons_start_before_qemu_and_a_failed_one_is_named() {
         let t = tempfile::tempdir().unwrap();
-        let m = crate::host::machine::sample(t.path());
-        let mounts: Vec<Mount> = ["/a", "/b"]
-            .iter()
-            .map(|p| Mount {
-                path: p.into(),
-                readonly: false,
-            })
-            .collect();
-        // $2 is --socket-path's value: the fake "serves" by creating it.
-        let ok = fake_daemon(t.path(), r#": > "$2"; echo serving "$4"; exec sleep 30"#);
-        let mut kids = start_all(&m, &ok, &mounts).unwrap();
+        let root = t.path().canonicalize().unwrap();
+        let m = crate::host::machine::sample(root.join("m"));
+        std::fs::create_dir_all(&m.dir).unwrap();
+        let mut plan = Plan::none();
+        for d in ["a", "b"] {
+            std::fs::create_dir_all(root.join(d)).unwrap();
+            std::fs::write(root.join(d).join("f"), d).unwrap();
+            plan.shares.push(super::super::Planned {
+                mount: super::super::Mount {
+                    path: root.join(d),
+                    readonly: false,
+                },
+                masks: Vec::new(),
+                exposes: None,
+            });
+        }
+        // $2 is --socket-path's value, $4 --shared-dir's: the fake
+        // "serves" by creating the socket, and shows its share's file.
+        let ok = fake_daemon(
+            &root,
+            r#": > "$2"; echo serving "$(cat "$4/f")"; exec sleep 30"#,
+        );
+        let mut kids = start_all(&m, &ok, &plan).unwrap();
         assert_eq!(kids.len(), 2);
         assert!(socket(&m, 0).exists() && socket(&m, 1).exists());
         for k in &mut kids {
@@ -329,13 +363,17 @@ mod tests {
         }
         let log = std::fs::read_to_string(log_file(&m)).unwrap();
         assert!(
-            log.contains("serving /a") && log.contains("serving /b"),
+            log.contains("serving a") && log.contains("serving b"),
             "{log}"
         );
 
-        let bad = fake_daemon(t.path(), "echo no such option >&2; exit 2");
-        let e = start_all(&m, &bad, &mounts).unwrap_err().to_string();
-        assert!(e.starts_with("virtiofsd for /a did not start"), "{e}");
+        let bad = fake_daemon(&root, "echo no such option >&2; exit 2");
+        let e = start_all(&m, &bad, &plan).unwrap_err().to_string();
+        let a = root.join("a").display().to_string();
+        assert!(
+            e.starts_with(&format!("virtiofsd for {a} did not start")),
+            "{e}"
+        );
         assert!(e.contains("it exited"), "{e}");
         assert!(std::fs::read_to_string(log_file(&m))
             .unwrap()

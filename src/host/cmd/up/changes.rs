@@ -31,8 +31,8 @@ pub enum Note {
     NoAgent(String),
     /// The docker context could not be written.
     Context(String),
-    /// Shares through 9p: no virtiofsd is installed.
-    NineP,
+    /// Something about the shared folders (left out, exposed, 9p).
+    Shares(crate::host::shares::ShareNote),
     /// The saved state of a suspend could not be used: a cold boot.
     NotResumed(String),
     /// A machine on its network could not be told who is there now.
@@ -79,9 +79,7 @@ impl std::fmt::Display for Note {
                     Some(why) => write!(f, " (killed: {why})"),
                 }
             }
-            Note::NineP => f.write_str(
-                "no virtiofsd found: folders are shared through 9p, several times slower on many small files (install virtiofsd: `make deps` or `cargo install virtiofsd`)",
-            ),
+            Note::Shares(n) => n.fmt(f),
         }
     }
 }
@@ -183,10 +181,10 @@ pub(super) fn apply(m: &mut Machine, o: &UpOptions) -> Result<Vec<Note>, UpError
         notes.extend(grow_disk(m, size)?);
     }
     if !o.mounts.is_empty() {
-        m.config.mounts = Some(crate::host::shares::from_args(
-            &o.mounts,
-            o.home.as_deref(),
-        )?);
+        let hidden = crate::host::shares::plan::hidden_for(m);
+        let chosen = crate::host::shares::from_args(&o.mounts, o.home.as_deref(), &hidden)?;
+        m.config.mounts = Some(chosen.mounts);
+        notes.extend(chosen.notes.into_iter().map(Note::Shares));
     }
     if let Some(t) = o.mount_type()? {
         m.config.mount_type = t;

@@ -20,7 +20,7 @@ use crate::host::network::{self, Attachment, NetworkError};
 use crate::host::ports::{self, PortError};
 use crate::host::progress::{Event, Sink};
 use crate::host::qemu::{self, QemuError};
-use crate::host::shares::{self, virtiofs};
+use crate::host::shares;
 use crate::host::ssh_keys;
 use crate::host::{agent_run, context};
 use crate::wire::guest_config::ShareFs;
@@ -227,7 +227,7 @@ pub fn create(store: &Store, o: &UpOptions, sink: &mut dyn Sink) -> Result<bool,
         return Ok(false);
     }
     let iso = iso::resolve(o.iso.as_deref())?;
-    let new = new_machine(store, o, iso)?;
+    let (new, share_notes) = new_machine(store, o, iso)?;
     sink.event(Event::Note(format!(
         "Creating machine \"{}\" ({} CPUs, {} MiB memory, {} disk{}) in {}",
         o.name,
@@ -241,6 +241,9 @@ pub fn create(store: &Store, o: &UpOptions, sink: &mut dyn Sink) -> Result<bool,
         store.dir(&o.name).display()
     )));
     create::create(store, &new)?;
+    for n in share_notes {
+        sink.event(Event::Note(n.to_string()));
+    }
     Ok(true)
 }
 
@@ -303,7 +306,9 @@ pub fn start(
             .map(Note::Port),
     );
     if m.config.mounts.is_none() {
-        m.config.mounts = Some(shares::from_args(&[], o.home.as_deref())?);
+        let chosen = shares::from_args(&[], o.home.as_deref(), &shares::plan::hidden_for(&m))?;
+        m.config.mounts = Some(chosen.mounts);
+        notes.extend(chosen.notes.into_iter().map(Note::Shares));
     }
     m.save_config()?;
     rotate_log(&m);
@@ -320,14 +325,8 @@ pub fn start(
         accel.name()
     )));
     sink.event(Event::Step(Some("starting QEMU".into())));
-    let plan = shares::plan(
-        m.config.mount_type,
-        m.config.mounts.as_deref().unwrap_or_default(),
-        virtiofs::find,
-    )?;
-    if plan.fell_back {
-        notes.push(Note::NineP);
-    }
+    let plan = shares::plan_for(&m)?;
+    notes.extend(plan.notes.iter().cloned().map(Note::Shares));
     let booted = qemu::start(&m, &qemu, accel, &plan, qemu::Launch::Cold)
         .map_err(UpError::from)
         .and_then(|_| {
@@ -361,7 +360,13 @@ pub fn start(
     ))
 }
 
-fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine, UpError> {
+fn new_machine(
+    store: &Store,
+    o: &UpOptions,
+    iso: PathBuf,
+) -> Result<(NewMachine, Vec<shares::ShareNote>), UpError> {
+    let hidden = shares::plan::hidden_in(store);
+    let chosen = shares::from_args(&o.mounts, o.home.as_deref(), &hidden)?;
     let engine = engine::apply(&Default::default(), &o.engine)?;
     let wire = engine::for_guest_here(&engine)?;
     let (ssh_port, docker_port) = ports::for_new(store, &o.name, o.ports())?;
@@ -371,7 +376,7 @@ fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine,
         disk_size: o.disk_size.unwrap_or(DEFAULT_DISK),
         ssh_port,
         docker_port,
-        mounts: Some(shares::from_args(&o.mounts, o.home.as_deref())?),
+        mounts: Some(chosen.mounts),
         mount_type: o.mount_type()?.flatten(),
         engine,
         network: match o
@@ -396,13 +401,14 @@ fn new_machine(store: &Store, o: &UpOptions, iso: PathBuf) -> Result<NewMachine,
         .and_then(|h| ssh_keys::default_key(h).ok())
         .into_iter()
         .collect();
-    Ok(NewMachine {
+    let new = NewMachine {
         name: o.name.clone(),
         iso,
         config,
         extra_keys,
         engine: wire,
-    })
+    };
+    Ok((new, chosen.notes))
 }
 
 /// What a running machine needs beside QEMU: its host agent, the docker

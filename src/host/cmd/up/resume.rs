@@ -9,7 +9,7 @@ use crate::host::cmd::lifecycle::Stopped;
 use crate::host::console::{self, Boot};
 use crate::host::machine::{Machine, Store};
 use crate::host::progress::{Event, Sink};
-use crate::host::shares::{self, virtiofs};
+use crate::host::shares;
 use crate::host::suspend::{self, NotResumed};
 use crate::host::{control, ports, saved};
 use crate::wire::control::Op;
@@ -71,11 +71,7 @@ pub(super) fn attempt(
         accel.name()
     )));
     sink.event(Event::Step(Some("loading the saved state".into())));
-    let plan = shares::plan(
-        m.config.mount_type,
-        m.config.mounts.as_deref().unwrap_or_default(),
-        virtiofs::find,
-    )?;
+    let plan = shares::plan_for(m)?;
     match suspend::resume(m, &saved, qemu, accel, &plan) {
         Ok(()) => {}
         Err(NotResumed::Start(e)) => {
