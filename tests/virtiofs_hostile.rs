@@ -1,6 +1,7 @@
-//! The share server as a guest kernel's driver sees it: FUSE requests sent
-//! straight to a real virtiofsd over its vhost-user socket, with b2d's own
-//! virtiofsd arguments and only the sandbox chosen here.
+//! The share server against a hostile guest kernel: crafted FUSE requests
+//! sent straight to a real virtiofsd over its vhost-user socket (no
+//! well-behaved guest kernel between), with b2d's own virtiofsd arguments
+//! and only the sandbox chosen here.
 //!
 //! virtiofsd runs unprivileged, as under b2d: as user 65534 when the tests
 //! run as root, else as the user running them.
@@ -10,6 +11,7 @@ use b2d::host::virtiofs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
+use test_support::virtiofs::escape::{self, Attempt, Change, Scene};
 use test_support::virtiofs::{Daemon, Errno, FuseClient, ROOT};
 
 /// Who the server runs as, and whether it takes `setpriv` to get there.
@@ -188,4 +190,97 @@ fn client_reads_and_writes_a_share_through_virtiofsd() {
     let mut names = f.readdir(ROOT).unwrap();
     names.sort();
     assert_eq!(names, [&b"."[..], b"..", b"host.txt"]);
+}
+
+/// A scene under a scratch directory, given to the server's user, served
+/// with `--sandbox mode`, every crafted request sent; with what changed
+/// outside the share over the whole run.
+fn attempt(mode: &str) -> (Scene, Vec<Attempt>, Vec<Change>, tempfile::TempDir) {
+    let who = server_user();
+    let dir = scratch();
+    let scene = Scene::create(&dir.path().join("top"));
+    give(dir.path(), &who);
+    let first = scene.outside();
+    let (_d, mut f) = serve(dir.path(), &scene.share, &who, mode);
+    let attempts = escape::attempt_all(&mut f, &scene);
+    let all = escape::changes(&first, &scene.outside());
+    (scene, attempts, all, dir)
+}
+
+/// The reply to `request`.
+fn reply<'a>(attempts: &'a [Attempt], request: &str) -> &'a str {
+    let a = attempts.iter().find(|a| a.request == request);
+    &a.unwrap_or_else(|| panic!("no attempt {request}")).reply
+}
+
+/// The requests virtiofsd resolves under the share's root whatever its
+/// sandbox (openat2 with RESOLVE_IN_ROOT).
+fn resolved_in_root(a: &Attempt) -> bool {
+    a.request.starts_with("LOOKUP") || a.request.starts_with("CREATE")
+}
+
+/// What a share served the way b2d does today (`--sandbox none`) lets a
+/// hostile guest do: MKDIR, MKNOD, SYMLINK, LINK, UNLINK, RMDIR and RENAME
+/// act on the name as sent (`..`, a path through a symlink, an absolute
+/// path) and change things outside the share, and a file moved in from
+/// outside can then be read. LOOKUP and CREATE stay in the share.
+#[test]
+fn without_a_sandbox_crafted_names_act_outside_the_share() {
+    let (scene, attempts, _, _dir) = attempt("none");
+    let report = escape::report(&attempts);
+    for a in &attempts {
+        if resolved_in_root(a) {
+            assert!(!a.escaped(), "{} escaped:\n{report}", a.request);
+        } else {
+            assert!(
+                a.hit(),
+                "{} did not act on {} alone:\n{report}",
+                a.request,
+                a.aim.display()
+            );
+        }
+    }
+    assert_eq!(
+        reply(&attempts, r#"LOOKUP ROOT "..""#),
+        "the root",
+        "\n{report}"
+    );
+    assert!(scene.share.join("created").is_file(), "\n{report}");
+    let stolen = reply(
+        &attempts,
+        r#"RENAME ROOT "../secret" to ROOT "stolen", then read it"#,
+    );
+    assert_eq!(stolen, r#"ok; read "secret\n""#, "\n{report}");
+}
+
+/// A share served with virtiofsd's namespace sandbox (its own user and
+/// mount namespace, pivoted into the shared folder): no crafted name
+/// changes anything outside the share, and `..` from the root is the root.
+#[test]
+fn in_a_namespace_sandbox_crafted_names_stay_in_the_share() {
+    let (scene, attempts, all, _dir) = attempt("namespace");
+    let report = escape::report(&attempts);
+    let escaped: Vec<&str> = attempts
+        .iter()
+        .filter(|a| a.escaped())
+        .map(|a| a.request.as_str())
+        .collect();
+    assert_eq!(escaped, Vec::<&str>::new(), "\n{report}");
+    assert_eq!(all, [], "\n{report}");
+    assert_eq!(
+        reply(&attempts, r#"LOOKUP ROOT "..""#),
+        "the root",
+        "\n{report}"
+    );
+    // The requests were served, inside: `..` of the share's root is the
+    // root, so "../escaped" is made in the share.
+    for inside in ["escaped", "slashed", "via_symlink", "fifo", "link", "moved"] {
+        let p = scene.share.join(inside);
+        assert!(
+            p.symlink_metadata().is_ok(),
+            "{} missing\n{report}",
+            p.display()
+        );
+    }
+    assert!(!scene.share.join("stolen").exists(), "\n{report}");
 }

@@ -8,10 +8,13 @@
 //! - [`Daemon`]: a running server however it was started (a `Command` of
 //!   the test's, or b2d's own launcher): waits for its socket, collects
 //!   its stderr for failure messages, kills it on drop.
+//! - [`escape`]: a directory tree with things around the shared folder,
+//!   the crafted requests that try to reach them, and what each changed.
 //!
 //! Every wait is bounded by [`TIMEOUT`]; a server that does not answer
 //! fails the test with a message naming the request.
 
+pub mod escape;
 mod fuse;
 mod fuse_wire;
 mod vhost_user;
