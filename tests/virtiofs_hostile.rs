@@ -78,8 +78,10 @@ fn args(share: &Path, sock: &Path, who: &ServerUser, mode: &str) -> Vec<String> 
 
 /// Start virtiofsd as the server's user with `args`, stderr piped.
 fn spawn(args: &[String], who: &ServerUser) -> Child {
-    let bin = virtiofs::find().expect("no usable virtiofsd (the Rust one): install it");
+    let bin = virtiofs::find()
+        .expect("no usable virtiofsd (the Rust one, with --translate-uid): .ci/deps installs it");
     let mut c = if who.switch {
+        test_support::need("setpriv", "util-linux");
         let mut c = Command::new("setpriv");
         c.args([
             format!("--reuid={}", who.uid),
