@@ -9,9 +9,12 @@
 //! [`loopdev`] attaches loop devices and runs `b2d-init prepare-disk` on
 //! them; [`signatures`] builds the metadata of volume managers and RAID (LVM2,
 //! md, bcache, ZFS, Ceph, VMFS) by hand, for images in memory or on disk.
+//! [`virtiofs`] is a hostile virtio-fs guest: it sends crafted FUSE requests
+//! straight to a share server over vhost-user.
 
 pub mod loopdev;
 pub mod signatures;
+pub mod virtiofs;
 
 mod measure;
 
