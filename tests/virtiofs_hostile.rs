@@ -1,13 +1,15 @@
 //! The share server against a hostile guest kernel: crafted FUSE requests
 //! sent straight to a real virtiofsd over its vhost-user socket (no
-//! well-behaved guest kernel between), with b2d's own virtiofsd arguments
-//! and only the sandbox chosen here.
+//! well-behaved guest kernel between). First with b2d's virtiofsd
+//! arguments and only the sandbox chosen here (what `--sandbox none`
+//! allowed, what virtiofsd's own sandbox holds), then started exactly as
+//! `b2d up` starts it: b2d's launcher, namespace, masks, filter and
+//! sandbox.
 //!
 //! virtiofsd runs unprivileged, as under b2d: as user 65534 when the tests
 //! run as root, else as the user running them.
 
-use b2d::host::shares::Mount;
-use b2d::host::virtiofs;
+use b2d::host::shares::{confine::View, virtiofs};
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -63,11 +65,7 @@ fn give(path: &Path, who: &ServerUser) {
 
 /// b2d's virtiofsd arguments for `share` on `sock`, with `--sandbox mode`.
 fn args(share: &Path, sock: &Path, who: &ServerUser, mode: &str) -> Vec<String> {
-    let mount = Mount {
-        path: share.to_path_buf(),
-        readonly: false,
-    };
-    let mut a = virtiofs::daemon_args(&mount, sock, who.uid, who.gid);
+    let mut a = virtiofs::daemon_args(share, false, sock, who.uid, who.gid);
     let at = a
         .iter()
         .position(|x| x == "--sandbox")
@@ -285,4 +283,136 @@ fn in_a_namespace_sandbox_crafted_names_stay_in_the_share() {
         );
     }
     assert!(!scene.share.join("stolen").exists(), "\n{report}");
+}
+
+/// virtiofsd started by b2d's own launcher (`virtiofs::serve`: the view
+/// of `share` at `at` in a namespace of its own, `masks` masked, the
+/// setuid filter, its namespace sandbox), as the server's user.
+fn serve_as_b2d(dir: &Path, share: &Path, at: &Path, masks: &[&str], who: &ServerUser) -> Daemon {
+    use std::os::unix::process::CommandExt;
+    let bin = virtiofs::find().expect("no usable virtiofsd: .ci/deps installs it");
+    let (sock, hidden) = (dir.join("vfs.sock"), dir.join("hidden"));
+    std::fs::create_dir_all(&hidden).unwrap();
+    give(&hidden, who);
+    let view = View {
+        source: share.to_path_buf(),
+        at: at.to_path_buf(),
+        masks: masks.iter().map(Into::into).collect(),
+    };
+    let mut c = Command::new(&bin);
+    if who.switch {
+        let (uid, gid) = (who.uid, who.gid);
+        // SAFETY: setgroups/setresgid/setresuid/prctl only, before b2d's
+        // own confinement runs: the launch of an ordinary user.
+        unsafe {
+            c.pre_exec(move || {
+                // A change of uid makes the process undumpable, its
+                // /proc/self root's: dumpable again, as a process
+                // started by the user is.
+                let ok = libc::setgroups(0, std::ptr::null()) == 0
+                    && libc::setresgid(gid, gid, gid) == 0
+                    && libc::setresuid(uid, uid, uid) == 0
+                    && libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) == 0;
+                if ok {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            })
+        };
+    }
+    virtiofs::serve(&mut c, &view, false, &sock, &hidden, (who.uid, who.gid)).unwrap();
+    c.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let child = c
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+    Daemon::new(child, &sock)
+}
+
+/// Started as `b2d up` starts it, with `.ssh` of the share masked: no
+/// crafted name changes anything outside the share, and the masked key
+/// can be neither read, listed, moved nor replaced.
+#[test]
+fn started_by_b2d_no_crafted_name_leaves_the_share_or_reaches_a_masked_folder() {
+    let who = server_user();
+    let dir = scratch();
+    let scene = Scene::create(&dir.path().join("top"));
+    let ssh = scene.share.join(".ssh");
+    std::fs::create_dir(&ssh).unwrap();
+    std::fs::write(ssh.join("id_ed25519"), "the user's key\n").unwrap();
+    // The view's folder sits beside the share: an escape from the view
+    // lands outside the share as well.
+    let at = scene.outer.join("view");
+    std::fs::create_dir(&at).unwrap();
+    give(dir.path(), &who);
+    let first = scene.outside();
+    let mut d = serve_as_b2d(dir.path(), &scene.share, &at, &[".ssh"], &who);
+    let mut f = d.connect();
+    let attempts = escape::attempt_all(&mut f, &scene);
+    let report = escape::report(&attempts);
+    let escaped: Vec<&str> = attempts
+        .iter()
+        .filter(|a| a.escaped())
+        .map(|a| a.request.as_str())
+        .collect();
+    assert_eq!(escaped, Vec::<&str>::new(), "\n{report}");
+    assert_eq!(escape::changes(&first, &scene.outside()), [], "\n{report}");
+    assert_eq!(
+        reply(&attempts, r#"LOOKUP ROOT "..""#),
+        "the root",
+        "\n{report}"
+    );
+
+    // The masked folder: empty, read-only, not movable.
+    let masked = f.lookup(ROOT, b".ssh").unwrap();
+    let mut names = f.readdir(masked.nodeid).unwrap();
+    names.sort();
+    assert_eq!(names, [&b"."[..], b".."]);
+    assert_eq!(
+        f.lookup(masked.nodeid, b"id_ed25519"),
+        Err(Errno(libc::ENOENT))
+    );
+    assert_eq!(f.lookup(ROOT, b".ssh/id_ed25519"), Err(Errno(libc::ENOENT)));
+    assert_eq!(
+        f.mkdir(masked.nodeid, b"planted", 0o700),
+        Err(Errno(libc::EROFS))
+    );
+    assert!(f.unlink(ROOT, b".ssh/id_ed25519").is_err());
+    assert_eq!(
+        f.rename(ROOT, b".ssh", ROOT, b"taken"),
+        Err(Errno(libc::EBUSY))
+    );
+    assert_eq!(f.rmdir(ROOT, b".ssh"), Err(Errno(libc::EBUSY)));
+    assert!(f.symlink(masked.nodeid, b"l", b"/").is_err());
+    // The guest cannot make a share file setuid or setgid.
+    let x = f.lookup(ROOT, b"x").unwrap();
+    assert_eq!(f.setattr_mode(x.nodeid, 0o4755), Err(Errno(libc::EPERM)));
+    assert_eq!(f.setattr_mode(x.nodeid, 0o2755), Err(Errno(libc::EPERM)));
+    assert!(f.create(ROOT, b"suid", 0o4755, libc::O_RDWR).is_err());
+    assert!(!scene.share.join("suid").exists());
+    assert_eq!(
+        f.setattr_mode(x.nodeid, 0o755).unwrap().mode & 0o7777,
+        0o755
+    );
+    // On the host: the key as it was, nothing planted, the share served.
+    assert_eq!(
+        std::fs::read_to_string(ssh.join("id_ed25519")).unwrap(),
+        "the user's key\n"
+    );
+    assert_eq!(std::fs::read_dir(&ssh).unwrap().count(), 1);
+    assert!(
+        scene.share.join("escaped").is_dir(),
+        "served inside\n{report}"
+    );
+    assert_eq!(
+        std::fs::metadata(scene.share.join("x")).unwrap().mode() & 0o7777,
+        0o755
+    );
+    // Nothing of the namespace shows outside: the view's folder is empty.
+    assert_eq!(std::fs::read_dir(&at).unwrap().count(), 0);
+    drop(f);
+    let log = d.log();
+    assert!(!log.contains("confining the share server"), "{log}");
 }

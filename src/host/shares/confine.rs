@@ -71,29 +71,40 @@ fn cstr(p: &Path) -> io::Result<CString> {
 }
 
 /// Prepare the confinement of a server of `views` (none: the filter
-/// only, no namespace). `staging` is an empty folder of the machine's
-/// directory where the masks' tmpfs goes.
+/// only, no namespace), started by this process's user. `staging` is an
+/// empty folder of the machine's directory where the masks' tmpfs goes.
 pub fn prepare(views: Option<&[View]>, staging: &Path) -> io::Result<Prepared> {
+    let ids = (
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    );
+    prepare_as(views, staging, ids)
+}
+
+/// [`prepare`] for a child that runs as `uid`:`gid` by the time it is
+/// confined (a launcher that switches user first).
+pub fn prepare_as(
+    views: Option<&[View]>,
+    staging: &Path,
+    (uid, gid): (u32, u32),
+) -> io::Result<Prepared> {
     let namespace = match views {
         None => None,
-        Some(views) => {
-            let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
-            Some(Namespace {
-                uid_map: format!("{uid} {uid} 1").into_bytes(),
-                gid_map: format!("{gid} {gid} 1").into_bytes(),
-                staging: cstr(staging)?,
-                views: views
-                    .iter()
-                    .map(|v| {
-                        Ok(PreparedView {
-                            source: cstr(&v.source)?,
-                            at: cstr(&v.at)?,
-                            masks: v.masks.iter().map(|m| cstr(m)).collect::<io::Result<_>>()?,
-                        })
+        Some(views) => Some(Namespace {
+            uid_map: format!("{uid} {uid} 1").into_bytes(),
+            gid_map: format!("{gid} {gid} 1").into_bytes(),
+            staging: cstr(staging)?,
+            views: views
+                .iter()
+                .map(|v| {
+                    Ok(PreparedView {
+                        source: cstr(&v.source)?,
+                        at: cstr(&v.at)?,
+                        masks: v.masks.iter().map(|m| cstr(m)).collect::<io::Result<_>>()?,
                     })
-                    .collect::<io::Result<_>>()?,
-            })
-        }
+                })
+                .collect::<io::Result<_>>()?,
+        }),
     };
     Ok(Prepared {
         namespace,

@@ -181,22 +181,16 @@ fn start_one(
         .append(true)
         .open(log_file(m))
         .map_err(spawn_error)?;
-    let (uid, gid) = (nix::unistd::getuid(), nix::unistd::getgid());
+    let ids = (
+        nix::unistd::getuid().as_raw(),
+        nix::unistd::getgid().as_raw(),
+    );
     let mut cmd = std::process::Command::new(bin);
-    cmd.args(daemon_args(
-        &view.at,
-        readonly,
-        sock,
-        uid.as_raw(),
-        gid.as_raw(),
-    ))
-    .stdin(std::process::Stdio::null())
-    .stdout(log.try_clone().map_err(spawn_error)?)
-    .stderr(log)
-    .process_group(0);
-    confine::prepare(Some(std::slice::from_ref(view)), &super::hidden_dir(m))
-        .map_err(spawn_error)?
-        .apply(&mut cmd);
+    serve(&mut cmd, view, readonly, sock, &super::hidden_dir(m), ids).map_err(spawn_error)?;
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(log.try_clone().map_err(spawn_error)?)
+        .stderr(log)
+        .process_group(0);
     let mut child = cmd.spawn().map_err(spawn_error)?;
     if let Err(said) = wait_for_socket(&mut child, sock) {
         let _ = child.kill();
@@ -208,6 +202,22 @@ fn start_one(
         });
     }
     Ok(child)
+}
+
+/// Make `cmd` (a virtiofsd) serve `view` on `sock` as b2d starts it,
+/// confined, for the user `uid`:`gid` (the masks' tmpfs in `hidden`).
+/// The caller sets its output and spawns it.
+pub fn serve(
+    cmd: &mut std::process::Command,
+    view: &confine::View,
+    readonly: bool,
+    sock: &Path,
+    hidden: &Path,
+    (uid, gid): (u32, u32),
+) -> std::io::Result<()> {
+    cmd.args(daemon_args(&view.at, readonly, sock, uid, gid));
+    confine::prepare_as(Some(std::slice::from_ref(view)), hidden, (uid, gid))?.apply(cmd);
+    Ok(())
 }
 
 fn wait_for_socket(child: &mut std::process::Child, sock: &Path) -> Result<(), String> {
