@@ -7,6 +7,7 @@
 pub mod fixture;
 pub mod machines;
 pub mod torture;
+pub mod user;
 pub mod vm;
 
 /// The accelerator probe and the QEMU command line are the host

@@ -7,148 +7,16 @@
 //! machine listens beyond loopback.
 
 use qemu_tests::fixture::{b2d_bin, iso};
+use qemu_tests::user::{Store, UserEnv};
 use std::net::{TcpStream, UdpSocket};
 use std::os::unix::fs::MetadataExt;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 const NAME: &str = "crossing";
-const USER: &str = "b2d-e2e";
 /// Within this long of a listener appearing or closing.
 const FORWARD: Duration = Duration::from_secs(2);
-
-/// Who runs b2d: a user made for the test when the tests run as root
-/// (CI), else the user running them.
-struct Who {
-    uid: u32,
-    gid: u32,
-}
-
-fn id(flag: &str, user: &str) -> u32 {
-    let out = Command::new("id").args([flag, user]).output().unwrap();
-    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-}
-
-fn ordinary_user() -> Who {
-    // /proc/self belongs to the effective uid and gid of this process.
-    let me = std::fs::metadata("/proc/self").unwrap();
-    if me.uid() != 0 {
-        return Who {
-            uid: me.uid(),
-            gid: me.gid(),
-        };
-    }
-    let exists = Command::new("id")
-        .arg(USER)
-        .output()
-        .unwrap()
-        .status
-        .success();
-    if !exists {
-        test_support::run(
-            "useradd",
-            &["--system", "--no-create-home", "--shell", "/bin/sh", USER],
-        );
-    }
-    Who {
-        uid: id("-u", USER),
-        gid: id("-g", USER),
-    }
-}
-
-struct Env {
-    who: Who,
-    dir: tempfile::TempDir,
-}
-
-impl Env {
-    fn new() -> Env {
-        let who = ordinary_user();
-        let dir = tempfile::tempdir().unwrap();
-        for d in ["home/src/app", "data", "ro-share"] {
-            std::fs::create_dir_all(dir.path().join(d)).unwrap();
-        }
-        std::fs::write(dir.path().join("home/src/app/f.txt"), "hello\n").unwrap();
-        std::fs::write(dir.path().join("ro-share/keep.txt"), "keep\n").unwrap();
-        test_support::run(
-            "chown",
-            &[
-                "-R",
-                &format!("{}:{}", who.uid, who.gid),
-                dir.path().to_str().unwrap(),
-            ],
-        );
-        std::fs::set_permissions(
-            dir.path(),
-            std::os::unix::fs::PermissionsExt::from_mode(0o755),
-        )
-        .unwrap();
-        Env { who, dir }
-    }
-
-    fn home(&self) -> PathBuf {
-        self.dir.path().join("home")
-    }
-
-    /// `program args` as the ordinary user, with this test's HOME and
-    /// machine store and none of the caller's docker settings.
-    fn run(&self, program: &str, args: &[&str]) -> Output {
-        let mut c = Command::new("setpriv");
-        c.args([
-            &format!("--reuid={}", self.who.uid),
-            &format!("--regid={}", self.who.gid),
-            "--clear-groups",
-            "--",
-            program,
-        ])
-        .args(args)
-        .env("HOME", self.home())
-        .env("XDG_DATA_HOME", self.dir.path().join("data"))
-        .env_remove("DOCKER_CONFIG")
-        .env_remove("DOCKER_HOST")
-        .env_remove("DOCKER_CONTEXT")
-        .env_remove("DOCKER_CERT_PATH")
-        .env_remove("DOCKER_TLS_VERIFY")
-        .env_remove("B2D_ISO")
-        .stdin(Stdio::null());
-        c.output().unwrap()
-    }
-
-    fn ok(&self, program: &str, args: &[&str]) -> String {
-        let out = self.run(program, args);
-        if !out.status.success() {
-            let log =
-                std::fs::read_to_string(self.machine_dir().join("serial.log")).unwrap_or_default();
-            eprintln!("console:\n{}", b2d::host::console::tail(&log, 40));
-            let agent =
-                std::fs::read_to_string(self.machine_dir().join("agent.log")).unwrap_or_default();
-            eprintln!("agent.log:\n{agent}");
-        }
-        test_support::assert_ok(&format!("{program} {}", args.join(" ")), &out)
-    }
-
-    fn b2d(&self, args: &[&str]) -> String {
-        self.ok(b2d_bin().to_str().unwrap(), args)
-    }
-
-    fn docker(&self, args: &[&str]) -> String {
-        let mut a = vec!["--context", "b2d-crossing"];
-        a.extend_from_slice(args);
-        self.ok("docker", &a)
-    }
-
-    fn machine_dir(&self) -> PathBuf {
-        self.dir.path().join("data/b2d/machines").join(NAME)
-    }
-}
-
-impl Drop for Env {
-    fn drop(&mut self) {
-        let _ = self.run(b2d_bin().to_str().unwrap(), &["rm", "-f", NAME]);
-    }
-}
 
 fn tcp_answers(port: u16) -> bool {
     TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(300)).is_ok()
@@ -210,7 +78,15 @@ fn qemu_udp(pid: &str, port: u16) -> bool {
 
 #[test]
 fn shares_ports_and_context_as_an_ordinary_user() {
-    let e = Env::new();
+    let e = UserEnv::new(
+        NAME,
+        Store::Beside,
+        &["home/src/app", "data", "ro-share"],
+        &[
+            ("home/src/app/f.txt", "hello\n"),
+            ("ro-share/keep.txt", "keep\n"),
+        ],
+    );
     let iso = iso();
     let ro = e.dir.path().join("ro-share");
     let home = e.home();
