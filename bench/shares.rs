@@ -5,11 +5,16 @@
 //! same machine), on the guest's data disk and on the host directly,
 //! each case three times (medians): write then read 256 MiB; create,
 //! stat and delete 10 000 small files; `tar x` of a tree of 5 000 files
-//! (`B2D_BENCH_SCALE=N`: an N-th of each). Then the throughput of one
+//! (`B2D_BENCH_SCALE=N`: an N-th of each). virtiofs is measured twice,
+//! its rounds alternated: as b2d serves it (confined) and as it was
+//! served before the confinement ([`shares_plain`]), on the same folder. Then the throughput of one
 //! forwarded port, both ways (host ⇄ 127.0.0.1:P ⇄ container), against
 //! the guest's own loopback, and how soon a published port accepts.
 //! Needs `out/b2d.iso` and a release `b2d` (`make bench` builds both) and
 //! root on the host only to drop the host's page cache.
+
+#[path = "shares_plain.rs"]
+mod shares_plain;
 
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -168,21 +173,37 @@ fn source_tar(dir: &Path) -> PathBuf {
 }
 
 fn run_cases(label: &str, mut once: impl FnMut() -> String) -> Vec<(String, f64)> {
-    let mut all: Vec<Vec<(String, f64)>> = Vec::new();
+    let mut one: [(&str, &mut dyn FnMut() -> String); 1] = [(label, &mut once)];
+    alternated(&mut one).remove(0)
+}
+
+/// Each of `sides` once a round, for [`runs`] rounds: the medians of
+/// each side, per case.
+#[allow(clippy::type_complexity)]
+fn alternated(sides: &mut [(&str, &mut dyn FnMut() -> String)]) -> Vec<Vec<(String, f64)>> {
+    let mut all: Vec<Vec<Vec<(String, f64)>>> = vec![Vec::new(); sides.len()];
     for _ in 0..runs() {
-        all.push(parse(&once()));
+        for (i, (_, once)) in sides.iter_mut().enumerate() {
+            all[i].push(parse(&once()));
+        }
     }
-    let names: Vec<String> = all[0].iter().map(|(n, _)| n.clone()).collect();
-    names
-        .into_iter()
-        .map(|n| {
-            let v = all
-                .iter()
-                .filter_map(|r| r.iter().find(|(m, _)| *m == n).map(|(_, s)| *s))
-                .collect();
-            let m = median(v);
-            eprintln!("  {label:<10} {n:<6} {m:8.2} s");
-            (n, m)
+    sides
+        .iter()
+        .zip(all)
+        .map(|((label, _), all)| {
+            let names: Vec<String> = all[0].iter().map(|(n, _)| n.clone()).collect();
+            names
+                .into_iter()
+                .map(|n| {
+                    let v = all
+                        .iter()
+                        .filter_map(|r| r.iter().find(|(m, _)| *m == n).map(|(_, s)| *s))
+                        .collect();
+                    let m = median(v);
+                    eprintln!("  {label:<14} {n:<6} {m:8.2} s");
+                    (n, m)
+                })
+                .collect()
         })
         .collect()
 }
@@ -304,7 +325,25 @@ fn shares(b: &Bench, share_s: &str, tar_s: &str) {
     let disk = run_cases("guest-disk", || {
         b.guest(&script("/mnt/sda1", "/mnt/sda1/src.tar"))
     });
-    let virtiofs = run_cases("virtiofs", || b.guest(&script(share_s, tar_s)));
+    let machine = b.dir.path().join("data/b2d/machines").join(NAME);
+    let plain = shares_plain::attach(&machine, Path::new(share_s), |sh| b.guest(sh));
+    let plain_tar = format!("{}/src.tar", shares_plain::MOUNT);
+    let mut confined = || b.guest(&script(share_s, tar_s));
+    let mut unconfined = || b.guest(&script(shares_plain::MOUNT, &plain_tar));
+    let mut ab = alternated(&mut [
+        ("virtiofs", &mut confined),
+        ("virtiofs-plain", &mut unconfined),
+    ]);
+    let (virtiofs, before) = (ab.remove(0), ab.remove(0));
+    plain.detach(&machine, |sh| b.guest(sh));
+    println!(
+        "{:<8}{:>12}{:>12}{:>16}",
+        "case", "confined s", "plain s", "confined/plain"
+    );
+    for (i, (n, c)) in virtiofs.iter().enumerate() {
+        let p = before[i].1;
+        println!("{n:<8}{c:>12.2}{p:>12.2}{:>15.2}x", c / p);
+    }
     // The same machine and disk, booted again with the other mechanism.
     b.ok(&["stop", NAME]);
     b.ok(&["up", NAME, "--mount-type", "9p", "--timeout", "600"]);

@@ -156,7 +156,7 @@ impl Device {
         msg.msg_iov = &mut iov;
         msg.msg_iovlen = 1;
         msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = space;
+        msg.msg_controllen = space as _;
         // SAFETY: `msg` has a control buffer of `space` bytes, 8-aligned,
         // room for one header and one fd; `iov` and `control` outlive the
         // sendmsg, whose result is checked.
@@ -164,7 +164,7 @@ impl Device {
             let c = libc::CMSG_FIRSTHDR(&msg);
             (*c).cmsg_level = libc::SOL_SOCKET;
             (*c).cmsg_type = libc::SCM_RIGHTS;
-            (*c).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as usize;
+            (*c).cmsg_len = libc::CMSG_LEN(size_of::<RawFd>() as u32) as _;
             std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<RawFd>(), fd);
             libc::sendmsg(self.sock.as_raw_fd(), &msg, libc::MSG_NOSIGNAL)
         };
