@@ -119,8 +119,7 @@ impl Env {
     fn ok(&self, program: &str, args: &[&str]) -> String {
         let out = self.run(program, args);
         if !out.status.success() {
-            let log =
-                std::fs::read_to_string(self.machine_dir().join("serial.log")).unwrap_or_default();
+            let log = b2d::host::console::read_log(&self.machine_dir().join("serial.log"));
             eprintln!("console:\n{}", b2d::host::console::tail(&log, 40));
             let agent =
                 std::fs::read_to_string(self.machine_dir().join("agent.log")).unwrap_or_default();
@@ -274,7 +273,7 @@ fn shares_ports_and_context_as_an_ordinary_user() {
         "owned by the user"
     );
     // Through virtiofs, the default where virtiofsd is installed (.ci/deps).
-    let console = std::fs::read_to_string(e.machine_dir().join("serial.log")).unwrap();
+    let console = b2d::host::console::read_log(&e.machine_dir().join("serial.log"));
     let line = format!(
         "host {} mounted read-write at the same path (virtiofs)",
         home.display()

@@ -48,7 +48,7 @@ fn assert_idle_footprint(s: &Store, pid: u64) {
         "QEMU RSS still {rss} MiB; guest:\n{guest}\n{}",
         s.serial_tail()
     );
-    let log = std::fs::read_to_string(s.machine_dir().join("serial.log")).unwrap();
+    let log = b2d::host::console::read_log(&s.machine_dir().join("serial.log"));
     assert!(
         log.contains("memory: idle; dropped the page cache"),
         "{}",
