@@ -73,6 +73,17 @@ pub fn parse_marker(line: &str) -> Option<u64> {
     rest.split_once(' ')?.0.parse().ok()
 }
 
+/// How many bytes at the start of a log a rotation wrote (its marker
+/// line and the head after it), from the log's first bytes; 0 for a log
+/// that was not rotated.
+pub fn carried_len(start: &[u8]) -> u64 {
+    let Some(end) = start.iter().position(|&b| b == b'\n') else {
+        return 0;
+    };
+    let line = String::from_utf8_lossy(&start[..end]);
+    parse_marker(&line).map_or(0, |head| end as u64 + 1 + head)
+}
+
 /// The last lines of `lines` whose sizes (with their line feeds) fit in
 /// `budget`.
 fn last_fitting<'a>(lines: &'a [&'a str], budget: usize) -> &'a [&'a str] {

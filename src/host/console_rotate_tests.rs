@@ -83,6 +83,10 @@ fn a_marker_says_how_much_head_follows() {
     assert_eq!(parse_marker(m.trim_end()), Some(812));
     assert_eq!(parse_marker("[    1.0] Linux"), None);
     assert!(wire::parse_line(&m).is_none() && Ready::parse_line(&m).is_none());
+    let log = format!("{}{}after\n", marker(1, 4), "head");
+    assert_eq!(&log[carried_len(log.as_bytes()) as usize..], "after\n");
+    assert_eq!(carried_len(b"[ 0.0] Linux\n"), 0);
+    assert_eq!(carried_len(b""), 0);
 }
 
 fn small() -> Limits {
