@@ -208,6 +208,12 @@ mod tests {
             let (m, mut seen) = (m.clone(), seen.clone());
             std::thread::spawn(move || copy(&m, true, &mut seen).unwrap())
         };
+        // The log as it was is shown first; the lines after it are followed.
+        let t0 = std::time::Instant::now();
+        while !String::from_utf8_lossy(&seen.0.lock().unwrap()).contains(ready) {
+            assert!(t0.elapsed() < Duration::from_secs(5), "nothing shown");
+            std::thread::sleep(Duration::from_millis(10));
+        }
         let limits = console_rotate::Limits {
             rotate_at: 2000,
             ..console_rotate::Limits::CONSOLE
