@@ -8,26 +8,44 @@
 //! are written. The channel reader never blocks on a socket, so a stalled
 //! connection stalls only itself. A peer that sends beyond its credit
 //! loses that stream; an unreadable frame ends the session.
+//!
+//! Everything a peer can make a side hold is bounded: a stream's bytes by
+//! the window, the chunks they wait in by [`queue`], the streams by
+//! [`MAX_STREAMS`]. A write on the channel that cannot go on (the peer
+//! stopped reading, and the channel has a write timeout) ends the
+//! session instead of holding every stream up.
 
-use crate::wire::tunnel::{self as wire, Frame, Kind, MAX_DATA, WINDOW};
+use crate::wire::tunnel::{self as wire, Frame, Kind, MAX_DATA, MAX_STREAMS, WINDOW};
+use queue::{Chunk, Queue};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
-use std::sync::mpsc::{channel, Receiver, Sender};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+
+#[path = "tunnel_queue.rs"]
+mod queue;
 
 /// How the guest side reaches guest port P.
 pub type Dialer = Box<dyn Fn(u16) -> io::Result<TcpStream> + Send + Sync>;
 
-type Out = Box<dyn Write + Send>;
-
-enum Chunk {
-    Data(Vec<u8>),
-    Eof,
-    /// Return the credit the reader owes for bytes it wrote itself.
-    Credit,
+/// Where a side writes its frames.
+pub trait Channel: Write + Send {
+    /// End the session: a write failed part-way, so the channel is out of
+    /// step. A socket shuts down (the reader of the session sees its
+    /// end); a device file has nothing to do.
+    fn end(&self) {}
 }
+
+impl Channel for std::os::unix::net::UnixStream {
+    fn end(&self) {
+        let _ = self.shutdown(Shutdown::Both);
+    }
+}
+
+impl Channel for std::fs::File {}
+
+type Out = Box<dyn Channel>;
 
 struct Stream {
     id: u32,
@@ -35,7 +53,8 @@ struct Stream {
     /// Bytes this side may still send.
     credit: Mutex<u64>,
     cv: Condvar,
-    tx: Mutex<Option<Sender<Chunk>>>,
+    /// What waits for the downlink thread.
+    queue: Queue,
     /// Bytes received and not yet written to the socket.
     queued: AtomicU64,
     /// Chunks handed to the downlink thread and not yet written.
@@ -55,14 +74,13 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Stream {
-    fn new(id: u32) -> (Arc<Stream>, Receiver<Chunk>) {
-        let (tx, rx) = channel();
+    fn new(id: u32) -> Arc<Stream> {
         let st = Stream {
             id,
             sock: OnceLock::new(),
             credit: Mutex::new(u64::from(WINDOW)),
             cv: Condvar::new(),
-            tx: Mutex::new(Some(tx)),
+            queue: Queue::default(),
             queued: AtomicU64::new(0),
             pending: AtomicU64::new(0),
             owed: AtomicU64::new(0),
@@ -70,7 +88,7 @@ impl Stream {
             dead: AtomicBool::new(false),
             pumps: AtomicU8::new(2),
         };
-        (Arc::new(st), rx)
+        Arc::new(st)
     }
 }
 
@@ -104,11 +122,30 @@ impl Mux {
         lock(&self.streams).len()
     }
 
+    /// Write one frame. A failed write ends the session: the frame may be
+    /// half written, and what follows must not block behind it.
     fn send(&self, kind: Kind, id: u32, data: &[u8]) -> io::Result<()> {
         let mut out = lock(&self.out);
         let w = out.as_mut().ok_or(io::ErrorKind::NotConnected)?;
-        w.write_all(&wire::encode(kind, id, data))?;
-        w.flush()
+        let wrote = w
+            .write_all(&wire::encode(kind, id, data))
+            .and_then(|()| w.flush());
+        if wrote.is_err() {
+            w.end();
+            *out = None;
+        }
+        wrote
+    }
+
+    /// A new stream `id`, unless [`MAX_STREAMS`] are open.
+    fn add(&self, id: u32) -> Option<Arc<Stream>> {
+        let mut all = lock(&self.streams);
+        if all.len() >= MAX_STREAMS || all.contains_key(&id) {
+            return None;
+        }
+        let st = Stream::new(id);
+        all.insert(id, st.clone());
+        Some(st)
     }
 
     /// Start a host session: the guest drops what it had.
@@ -120,18 +157,19 @@ impl Mux {
     pub fn open(self: &Arc<Self>, port: u16, sock: TcpStream) -> io::Result<u32> {
         let id = self.next.fetch_add(1, Ordering::Relaxed).max(1);
         let _ = sock.set_nodelay(true);
-        let (st, rx) = Stream::new(id);
+        let st = self.add(id).ok_or_else(|| {
+            io::Error::other(format!("{MAX_STREAMS} forwarded connections open already"))
+        })?;
         let _ = st.sock.set(sock);
-        lock(&self.streams).insert(id, st.clone());
         if let Err(e) = self.send(Kind::Open, id, &port.to_be_bytes()) {
             self.kill(id, false);
             return Err(e);
         }
-        self.start(&st, rx);
+        self.start(&st);
         Ok(id)
     }
 
-    fn start(self: &Arc<Self>, st: &Arc<Stream>, rx: Receiver<Chunk>) {
+    fn start(self: &Arc<Self>, st: &Arc<Stream>) {
         let (m, s) = (self.clone(), st.clone());
         let up = std::thread::Builder::new()
             .name(format!("tunnel-up-{}", st.id))
@@ -139,7 +177,7 @@ impl Mux {
         let (m, s) = (self.clone(), st.clone());
         let down = std::thread::Builder::new()
             .name(format!("tunnel-down-{}", st.id))
-            .spawn(move || m.downlink(&s, rx));
+            .spawn(move || m.downlink(&s));
         if up.is_err() || down.is_err() {
             self.kill(st.id, true);
         }
@@ -153,7 +191,7 @@ impl Mux {
             if let Some(s) = st.sock.get() {
                 let _ = s.shutdown(Shutdown::Both);
             }
-            lock(&st.tx).take();
+            st.queue.close();
             st.cv.notify_all();
         }
         if tell {
@@ -219,11 +257,11 @@ impl Mux {
     }
 
     /// channel → socket, returning credit for what was written.
-    fn downlink(&self, st: &Stream, rx: Receiver<Chunk>) {
+    fn downlink(&self, st: &Stream) {
         let Some(sock) = st.sock.get() else {
             return self.pump_done(st);
         };
-        while let Ok(chunk) = rx.recv() {
+        while let Some(chunk) = st.queue.pop() {
             let wrote = {
                 let _w = lock(&st.writing);
                 match &chunk {
@@ -249,7 +287,10 @@ impl Mux {
                         break;
                     }
                 }
-                Chunk::Eof => break,
+                Chunk::Eof => {
+                    st.queue.close(); // the peer sends nothing after it
+                    break;
+                }
                 Chunk::Credit => {
                     let n = st.owed.swap(0, Ordering::SeqCst) as u32;
                     if self.send(Kind::Credit, st.id, &n.to_be_bytes()).is_err() {
@@ -264,12 +305,10 @@ impl Mux {
 
     /// Queue a chunk for the stream's downlink thread.
     fn hand_on(&self, st: &Stream, chunk: Chunk) {
-        let tx = lock(&st.tx).clone();
-        if let Some(tx) = tx {
-            st.pending.fetch_add(1, Ordering::SeqCst);
-            if tx.send(chunk).is_err() {
-                st.pending.fetch_sub(1, Ordering::SeqCst);
-            }
+        // Counted before it can be taken, so the count never goes below.
+        st.pending.fetch_add(1, Ordering::SeqCst);
+        if !st.queue.push(chunk) {
+            st.pending.fetch_sub(1, Ordering::SeqCst);
         }
     }
 
@@ -316,8 +355,9 @@ impl Mux {
         if lock(&self.streams).contains_key(&id) {
             return;
         }
-        let (st, rx) = Stream::new(id);
-        lock(&self.streams).insert(id, st.clone());
+        let Some(st) = self.add(id) else {
+            return self.kill(id, true); // as many as a side keeps
+        };
         let m = self.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("tunnel-dial-{id}"))
@@ -330,7 +370,7 @@ impl Mux {
                     Ok(sock) if !st.dead.load(Ordering::SeqCst) => {
                         let _ = sock.set_nodelay(true);
                         let _ = st.sock.set(sock);
-                        m.start(&st, rx);
+                        m.start(&st);
                     }
                     Ok(sock) => drop(sock),
                     Err(e) => {
@@ -356,6 +396,9 @@ impl Mux {
             Kind::Hello | Kind::Open => {} // the guest never opens
             Kind::Data => {
                 let Some(st) = st else { return };
+                if f.data.is_empty() {
+                    return; // nothing to write, nothing to queue
+                }
                 let queued = st.queued.fetch_add(f.data.len() as u64, Ordering::SeqCst);
                 if queued + f.data.len() as u64 > u64::from(WINDOW) {
                     log::warn!("tunnel: stream {}: peer sent beyond its credit", f.stream);
@@ -393,6 +436,12 @@ impl Mux {
         };
         self.reset_all();
         end
+    }
+
+    /// Chunks waiting for stream `id`'s downlink thread.
+    #[cfg(test)]
+    fn waiting(&self, id: u32) -> usize {
+        lock(&self.streams).get(&id).map_or(0, |s| s.queue.len())
     }
 }
 

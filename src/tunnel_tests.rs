@@ -230,3 +230,113 @@ fn an_unreadable_frame_ends_the_session() {
     raw.write_all(&[42u8; wire::HEADER]).unwrap();
     until("the session's streams are gone", || g.streams() == 0);
 }
+
+/// A host mux, and the channel's other end for a test posing as the guest.
+fn raw_host() -> (UnixStream, Arc<Mux>) {
+    let (a, b) = UnixStream::pair().unwrap();
+    let host = Mux::new(None, 1000);
+    host.connect(Box::new(a.try_clone().unwrap()));
+    let h = host.clone();
+    std::thread::spawn(move || h.serve(&mut { a }));
+    (b, host)
+}
+
+#[test]
+fn a_stalled_stream_holds_a_bounded_queue_whatever_the_peer_sends() {
+    use nix::sys::socket::{setsockopt, sockopt};
+    let (mut raw, host) = raw_host();
+    // A client that never reads, with small buffers: the stream stalls at once.
+    let (c, accepted) = client();
+    setsockopt(&accepted, sockopt::SndBuf, &4096).unwrap();
+    setsockopt(&c, sockopt::RcvBuf, &4096).unwrap();
+    let id = host.open(9, accepted).unwrap();
+    next_kind(&mut raw, Kind::Open, id);
+    let (_c2, other) = client();
+    let marker = host.open(10, other).unwrap();
+    next_kind(&mut raw, Kind::Open, marker);
+    // One big frame fills the socket; then a flood of one-byte and empty
+    // frames, within the window.
+    raw.write_all(&wire::encode(Kind::Data, id, &vec![1u8; MAX_DATA]))
+        .unwrap();
+    let mut flood = Vec::new();
+    for _ in 0..200_000 {
+        flood.extend(wire::encode(Kind::Data, id, &[2]));
+        flood.extend(wire::encode(Kind::Data, id, &[]));
+    }
+    raw.write_all(&flood).unwrap();
+    // Frames are read in order: once the marker stream is reset, the
+    // host has taken every frame before it.
+    raw.write_all(&Frame::new(Kind::Reset, marker, &[]).encode())
+        .unwrap();
+    until("the flood is read", || host.streams() == 1);
+    let waiting = host.waiting(id);
+    assert!(
+        (1..=3).contains(&waiting),
+        "{waiting} chunks wait for a stalled stream"
+    );
+    // Beyond the window the stream is reset and what it held dropped.
+    let mut w = raw.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for _ in 0..4 {
+            let _ = w.write_all(&wire::encode(Kind::Data, id, &[3u8; MAX_DATA]));
+        }
+    });
+    next_kind(&mut raw, Kind::Reset, id);
+    until("the stream is gone", || host.streams() == 0);
+    drop(c);
+}
+
+#[test]
+fn a_stuck_channel_write_ends_the_session_in_bounded_time() {
+    // The guest's end of the channel is never read.
+    let (a, _guest_end) = UnixStream::pair().unwrap();
+    a.set_write_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let host = Mux::new(None, 1);
+    host.connect(Box::new(a.try_clone().unwrap()));
+    let h = host.clone();
+    let served = std::thread::spawn(move || h.serve(&mut { a }));
+    let (c, accepted) = client();
+    host.open(7, accepted).unwrap();
+    // The client sends far more than the channel buffers.
+    let mut w = c.try_clone().unwrap();
+    std::thread::spawn(move || {
+        let _ = w.write_all(&vec![1u8; 64 << 20]);
+    });
+    let t0 = Instant::now();
+    until("the session ends", || served.is_finished());
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    served.join().unwrap().unwrap();
+    until("its streams are gone", || host.streams() == 0);
+    // Until a new session, a connection is refused at once.
+    let (_c2, accepted) = client();
+    let t0 = Instant::now();
+    assert_eq!(
+        host.open(7, accepted).unwrap_err().kind(),
+        io::ErrorKind::NotConnected
+    );
+    assert!(t0.elapsed() < Duration::from_secs(1));
+    drop(c);
+}
+
+#[test]
+fn streams_beyond_the_cap_are_refused_on_both_sides() {
+    let host = Mux::new(None, 1);
+    for i in 0..MAX_STREAMS {
+        assert!(host.add(i as u32 + 1).is_some());
+    }
+    assert!(host.add(5000).is_none());
+    let (_c, accepted) = client();
+    let e = host.open(80, accepted).unwrap_err().to_string();
+    assert_eq!(
+        e,
+        format!("{MAX_STREAMS} forwarded connections open already")
+    );
+    let (mut raw, g) = raw_guest();
+    for i in 0..MAX_STREAMS {
+        assert!(g.add(i as u32 + 1).is_some());
+    }
+    raw.write_all(&Frame::open(99_999, 80).encode()).unwrap();
+    next_kind(&mut raw, Kind::Reset, 99_999);
+    assert_eq!(g.streams(), MAX_STREAMS);
+}

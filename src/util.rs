@@ -1,5 +1,7 @@
 //! Small helpers both sides use that belong to neither: a PATH lookup, a
-//! TCP reachability check, and text made safe to print on a terminal.
+//! TCP reachability check, and text made safe to print on a terminal
+//! (one line with [`printable`], a log of many with [`printable_text`] and
+//! [`PrintableStream`]).
 
 use std::borrow::Cow;
 use std::fmt::Write as _;
@@ -46,6 +48,82 @@ pub fn printable(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `s` made safe to print as lines of text (a console log, a guest's
+/// report): as [`printable`], but line feeds and tabs stay as they are,
+/// and carriage returns just before a line feed (a serial console ends
+/// its lines with `\r\n`) are dropped. A carriage return anywhere else
+/// would let a line overwrite itself on a terminal: it is escaped.
+pub fn printable_text(s: &str) -> Cow<'_, str> {
+    let keep = |c: char| c == '\n' || c == '\t';
+    if !s.chars().any(|c| drives_terminal(c) && !keep(c)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 16);
+    let mut rest = s;
+    while let Some(i) = rest.find(|c: char| drives_terminal(c) && !keep(c)) {
+        out.push_str(&rest[..i]);
+        rest = &rest[i..];
+        let crs = rest.len() - rest.trim_start_matches('\r').len();
+        if crs > 0 && rest[crs..].starts_with('\n') {
+            rest = &rest[crs..]; // the line feed is kept next round
+            continue;
+        }
+        let c = rest.chars().next().unwrap_or_default();
+        out.push_str(&printable(&rest[..c.len_utf8()]));
+        rest = &rest[c.len_utf8()..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// A guest's text arriving in pieces (a console log followed as it
+/// grows), decoded lossily and made printable as [`printable_text`]
+/// does. A piece may end inside a UTF-8 sequence or between a carriage
+/// return and its line feed: that end is held back for the next piece.
+#[derive(Debug, Default)]
+pub struct PrintableStream {
+    held: Vec<u8>,
+}
+
+impl PrintableStream {
+    /// The printable text of `bytes` and what was held back before them.
+    pub fn push(&mut self, bytes: &[u8]) -> String {
+        self.held.extend_from_slice(bytes);
+        let mut cut = self.held.len() - incomplete_utf8_tail(&self.held);
+        while cut > 0 && self.held[cut - 1] == b'\r' {
+            cut -= 1;
+        }
+        let rest = self.held.split_off(cut);
+        let text = std::mem::replace(&mut self.held, rest);
+        printable_text(&String::from_utf8_lossy(&text)).into_owned()
+    }
+
+    /// What is still held back, at the end of the text.
+    pub fn finish(&mut self) -> String {
+        let text = std::mem::take(&mut self.held);
+        printable_text(&String::from_utf8_lossy(&text)).into_owned()
+    }
+}
+
+/// How many bytes at the end of `b` start a UTF-8 sequence that has not
+/// ended yet (0 to 3).
+fn incomplete_utf8_tail(b: &[u8]) -> usize {
+    for back in 1..=b.len().min(3) {
+        let byte = b[b.len() - back];
+        if byte & 0xc0 == 0x80 {
+            continue; // a continuation byte: look further back
+        }
+        let need = match byte {
+            0xc0..=0xdf => 2,
+            0xe0..=0xef => 3,
+            0xf0..=0xf7 => 4,
+            _ => 1,
+        };
+        return if need > back { back } else { 0 };
+    }
+    0
+}
+
 /// Whether something accepts TCP connections at `addr` (`IP:PORT`).
 pub fn tcp_open(addr: &str, timeout: Duration) -> bool {
     addr.parse()
@@ -65,5 +143,35 @@ mod tests {
             r"a\x1b[2J\x07\x0a\x09\x7f\u{9b}\u{202e}z"
         );
         assert!(!printable("\u{2067}x\u{85}").chars().any(drives_terminal));
+    }
+
+    #[test]
+    fn printable_text_keeps_lines_and_escapes_the_rest() {
+        assert!(matches!(printable_text("a\n\tb\n"), Cow::Borrowed(_)));
+        assert_eq!(
+            printable_text("boot\r\nlogin\r\r\n\x1b[31mred\rover\u{9b}2J\r"),
+            "boot\nlogin\n\\x1b[31mred\\x0dover\\u{9b}2J\\x0d"
+        );
+        let s = printable_text("x\u{202e}\u{7}\n");
+        assert_eq!(s, "x\\u{202e}\\x07\n");
+    }
+
+    #[test]
+    fn a_stream_split_anywhere_reads_as_the_whole() {
+        let text = "caf\u{e9} \u{2713}\r\nesc \x1b[0m end\r\n\u{1F600}!\n".as_bytes();
+        let mut bad = text.to_vec();
+        bad.insert(5, 0xff); // one byte that is not UTF-8
+        for input in [text.to_vec(), bad] {
+            let whole = printable_text(&String::from_utf8_lossy(&input)).into_owned();
+            for size in 1..input.len() {
+                let mut s = PrintableStream::default();
+                let mut got: String = input.chunks(size).map(|c| s.push(c)).collect();
+                got += &s.finish();
+                assert_eq!(got, whole, "pieces of {size}");
+            }
+        }
+        let mut s = PrintableStream::default();
+        assert_eq!(s.push(b"a\r"), "a");
+        assert_eq!(s.finish(), "\\x0d");
     }
 }

@@ -82,8 +82,7 @@ impl Machine {
     }
 
     pub fn serial_tail(&self) -> String {
-        let log =
-            std::fs::read_to_string(self.machine_dir().join("serial.log")).unwrap_or_default();
+        let log = b2d::host::console::read_log(&self.machine_dir().join("serial.log"));
         let tail = b2d::host::console::tail(&log, 30);
         match b2d::host::console::oops(&log, 40) {
             Some(oops) => format!("{oops}\n…\n{tail}"),

@@ -74,7 +74,7 @@ impl Vm {
     }
 
     pub fn serial(&self) -> String {
-        String::from_utf8_lossy(&std::fs::read(&self.serial_log).unwrap_or_default()).into_owned()
+        b2d::host::console::read_log(&self.serial_log)
     }
 
     /// True while QEMU runs.

@@ -2,10 +2,15 @@
 //! real ISO in QEMU; the host's docker CLI talks to it over TLS through
 //! `b2d env`; `b2d ssh` logs in with strict host key checking; a stop and
 //! a second up keep the images, and a larger `--disk-size` shows in `df`.
+//! A guest that floods its console or names a listener with escape
+//! sequences costs the host a bounded log and shows printable.
 
 use qemu_tests::fixture::iso;
 use std::path::Path;
 use std::process::Command;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 use test_support::keygen;
 
 const NAME: &str = "lifecycle";
@@ -48,11 +53,157 @@ fn assert_idle_footprint(s: &Store, pid: u64) {
         "QEMU RSS still {rss} MiB; guest:\n{guest}\n{}",
         s.serial_tail()
     );
-    let log = std::fs::read_to_string(s.machine_dir().join("serial.log")).unwrap();
+    let log = b2d::host::console::read_log(&s.machine_dir().join("serial.log"));
     assert!(
         log.contains("memory: idle; dropped the page cache"),
         "{}",
         s.serial_tail()
+    );
+}
+
+/// `b2d ARGS` must answer within 2 s, whatever the guest is doing.
+fn quick(s: &Store, args: &[&str]) -> std::process::Output {
+    let t0 = Instant::now();
+    let out = s.b2d(args);
+    let took = t0.elapsed();
+    assert!(
+        took < Duration::from_secs(2),
+        "`b2d {}` took {took:?}",
+        args.join(" ")
+    );
+    assert!(out.status.success(), "`b2d {}`: {out:?}", args.join(" "));
+    out
+}
+
+fn has_esc(b: &[u8]) -> bool {
+    b.contains(&0x1b) || String::from_utf8_lossy(b).contains('\u{9b}')
+}
+
+/// A guest that floods its console keeps `serial.log` at or under the
+/// cap (sampled every 10 ms throughout), `b2d status` answers within 2 s
+/// and still reads the boot, and `b2d logs` shows the latest lines. A
+/// listener whose name holds escape sequences, and escape sequences on
+/// the console, reach `b2d ports` and `b2d logs` printable.
+fn assert_guest_output_bounded_and_printable(s: &Store) {
+    let cap = b2d::host::console::LOG_CAP;
+    let serial = s.machine_dir().join("serial.log");
+    let done = Arc::new(AtomicBool::new(false));
+    let sampler = {
+        let (serial, done) = (serial.clone(), done.clone());
+        std::thread::spawn(move || {
+            let (mut largest, mut samples) = (0, 0u32);
+            while !done.load(Ordering::SeqCst) {
+                largest = largest.max(std::fs::metadata(&serial).map_or(0, |m| m.len()));
+                samples += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            (largest, samples)
+        })
+    };
+    // About 7 MiB of numbered lines, then escape sequences.
+    const LINES: u32 = 100_000;
+    let flood = format!(
+        "sudo awk 'BEGIN {{ for (i = 1; i <= {LINES}; i++) \
+         printf \"flood %08d ..................................................\\n\", i > \"/dev/ttyS0\"; \
+         printf \"evil \\033]0;title\\007 \\033[2J \\233 done\\n\" > \"/dev/ttyS0\" }}'"
+    );
+    let t0 = Instant::now();
+    let flooding = {
+        let mut c = std::process::Command::new(qemu_tests::fixture::b2d_bin());
+        c.args(["ssh", NAME, "--", &flood]);
+        s.env(&mut c);
+        c.spawn().unwrap()
+    };
+    let flooding = Arc::new(std::sync::Mutex::new(flooding));
+    let still = || flooding.lock().unwrap().try_wait().unwrap().is_none();
+    let mut asked = 0;
+    while still() {
+        let st: serde_json::Value =
+            serde_json::from_slice(&quick(s, &["status", NAME, "--json"]).stdout).unwrap();
+        assert_eq!(st["state"], "Running", "{st}");
+        asked += 1;
+        std::thread::sleep(Duration::from_millis(500));
+        assert!(
+            t0.elapsed() < Duration::from_secs(120),
+            "the flood never ended"
+        );
+    }
+    let flood_took = t0.elapsed();
+    assert!(
+        flooding.lock().unwrap().wait().unwrap().success(),
+        "the flood failed"
+    );
+    // The console lags what the guest wrote: wait for its last line.
+    let last = format!("flood {LINES:08} ");
+    let t1 = Instant::now();
+    while !b2d::host::console::read_log(&serial).contains(" done") {
+        assert!(t1.elapsed() < Duration::from_secs(30), "{}", s.evidence());
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    done.store(true, Ordering::SeqCst);
+    let (largest, samples) = sampler.join().unwrap();
+    let agent = std::fs::read_to_string(s.machine_dir().join("agent.log")).unwrap();
+    let rotations = agent.matches("console log rotated: ").count();
+    eprintln!(
+        "console flood: {LINES} lines in {flood_took:?}; serial.log at most {largest} bytes \
+         over {samples} samples (cap {cap}); {rotations} rotations; status asked {asked} times"
+    );
+    assert!(
+        largest <= cap,
+        "serial.log reached {largest} bytes (cap {cap})"
+    );
+    assert!(rotations >= 3, "{rotations} rotations:\n{agent}");
+    assert!(asked >= 3, "status asked {asked} times during the flood");
+    // Still read as this boot, after the rotations.
+    let st = s.status();
+    assert_eq!(st["state"], "Running", "{st}");
+    assert_eq!(st["guest_ip"][0], "10.0.2.15", "{st}");
+    quick(s, &["status", NAME, "--boot"]);
+    let logs = quick(s, &["logs", NAME]);
+    let text = String::from_utf8_lossy(&logs.stdout);
+    assert!(text.contains(&last), "no {last:?} in b2d logs");
+    assert!(!has_esc(&logs.stdout), "raw escape in b2d logs");
+    assert!(
+        text.contains("evil \\x1b]0;title\\x07 \\x1b[2J"),
+        "{}",
+        b2d::host::console::tail(&text, 5)
+    );
+
+    // A listener named with escape sequences.
+    let port = test_support::free_port();
+    let listen = format!(
+        "sudo sh -c 'f=\"/tmp/$(printf \"busybox\\033[31mX\")\"; cp /usr/bin/busybox \"$f\"; \
+         setsid \"$f\" nc -l -p {port} </dev/null >/dev/null 2>&1 &'"
+    );
+    s.ok(
+        "a listener named with escapes",
+        s.b2d(&["ssh", NAME, "--", &listen]),
+    );
+    let t2 = Instant::now();
+    let ports = loop {
+        let out = quick(s, &["ports", NAME]);
+        if String::from_utf8_lossy(&out.stdout).contains(&format!("127.0.0.1:{port} ")) {
+            break out;
+        }
+        assert!(
+            t2.elapsed() < Duration::from_secs(10),
+            "{port} not forwarded:\n{}",
+            s.evidence()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    let text = String::from_utf8_lossy(&ports.stdout);
+    assert!(!has_esc(&ports.stdout), "raw escape in b2d ports:\n{text}");
+    assert!(text.contains("busybox\\x1b[31mX"), "{text}");
+    let json = quick(s, &["ports", NAME, "--json"]);
+    assert!(!has_esc(&json.stdout), "raw escape in b2d ports --json");
+    let logs = quick(s, &["logs", NAME]);
+    assert!(!has_esc(&logs.stdout), "raw escape in b2d logs");
+    let text = String::from_utf8_lossy(&logs.stdout);
+    assert!(
+        text.contains(&format!("to the guest's {port} (busybox\\x1b[31mX)")),
+        "{}",
+        b2d::host::console::tail(&text, 10)
     );
 }
 
@@ -200,6 +351,7 @@ fn up_env_docker_ssh_stop_up_grow_rm() {
     assert!(ls.contains(&format!("\"name\": \"{NAME}\"")), "{ls}");
     let logs = s.ok("logs", s.b2d(&["logs", NAME]));
     assert!(logs.contains("b2d-ready "), "no ready line in the logs");
+    assert_guest_output_bounded_and_printable(&s);
 
     // ACPI power-down, not a kill.
     let out = s.b2d(&["stop", NAME]);

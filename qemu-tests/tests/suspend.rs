@@ -128,7 +128,7 @@ fn suspend_resume_and_the_cold_boots_it_falls_back_to() {
         (guest_clock - host_clock).abs() <= 5,
         "guest clock {guest_clock}, host {host_clock}"
     );
-    let log = std::fs::read_to_string(s.machine_dir().join("serial.log")).unwrap();
+    let log = b2d::host::console::read_log(&s.machine_dir().join("serial.log"));
     assert!(
         log.contains("control: clock stepped "),
         "{}",
@@ -139,10 +139,7 @@ fn suspend_resume_and_the_cold_boots_it_falls_back_to() {
     // on the console), and the guest keeps its address and its forwards.
     let serial = s.machine_dir().join("serial.log");
     let start = Instant::now();
-    while !std::fs::read_to_string(&serial)
-        .unwrap_or_default()
-        .contains("udhcpc: lease of 10.0.2.15 obtained")
-    {
+    while !b2d::host::console::read_log(&serial).contains("udhcpc: lease of 10.0.2.15 obtained") {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "no lease renewal after the resume:\n{}",
@@ -171,7 +168,7 @@ fn suspend_resume_and_the_cold_boots_it_falls_back_to() {
     assert!(!said.contains("killed"), "{said}");
     assert!(said.contains("(boot, "), "{said}");
     assert_eq!(s.status()["memory_mib"], 1536);
-    let log = std::fs::read_to_string(s.machine_dir().join("serial.log.1")).unwrap();
+    let log = b2d::host::console::read_log(&s.machine_dir().join("serial.log.1"));
     assert!(
         log.contains("shutdown requested"),
         "not a clean shutdown:\n{}",

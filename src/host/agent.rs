@@ -12,10 +12,10 @@
 //! `b2d ports` shows and a restarted agent takes over from. Every change
 //! is also one line in `agent.log`.
 
-use crate::wire::ports::{Listener, PortsMsg, Proto};
+use crate::wire::ports::{Listener, PortsMsg, Proto, MAX_LINE};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::io;
+use std::io::{self, BufRead};
 
 /// Why a port is not forwarded.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,9 +185,50 @@ pub fn log_lines(ch: &Changes) -> Vec<String> {
     out
 }
 
+/// Read one line of at most [`MAX_LINE`] bytes into `buf` (kept across
+/// read timeouts). Ok(true): a whole line is in `buf`; Ok(false): not yet.
+pub fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
+    loop {
+        let avail = match r.fill_buf() {
+            Ok(b) => b,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                return Ok(Some(false))
+            }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if avail.is_empty() {
+            return Ok(None); // EOF
+        }
+        let (chunk, done) = match avail.iter().position(|&b| b == b'\n') {
+            Some(i) => (&avail[..=i], true),
+            None => (avail, false),
+        };
+        let n = chunk.len();
+        if buf.first() == Some(&0) {
+            // Discarding the rest of an overlong line.
+        } else if buf.len() + n <= MAX_LINE + 1 {
+            buf.extend_from_slice(chunk);
+        } else {
+            buf.clear();
+            buf.push(0); // marks an overlong line: it will not parse
+        }
+        r.consume(n);
+        if done {
+            return Ok(Some(true));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::{BufReader, Cursor};
 
     #[derive(Default)]
     struct Rec {
@@ -318,5 +359,24 @@ mod tests {
         assert!(lines[0].starts_with(&format!(
             "not forwarding {port}/tcp (docker-proxy): 127.0.0.1"
         )));
+    }
+
+    #[test]
+    fn lines_are_read_whole_and_overlong_ones_dropped() {
+        let long = "x".repeat(MAX_LINE + 10);
+        let input = format!("{{\"ports\":[]}}\n{long}\nlast\n");
+        let mut r = BufReader::with_capacity(1024, Cursor::new(input.into_bytes()));
+        let mut buf = Vec::new();
+        assert_eq!(read_line(&mut r, &mut buf).unwrap(), Some(true));
+        assert_eq!(buf, b"{\"ports\":[]}\n");
+        buf.clear();
+        assert_eq!(read_line(&mut r, &mut buf).unwrap(), Some(true));
+        assert_eq!(buf, [0], "an overlong line is dropped, not kept");
+        assert!(PortsMsg::parse(&String::from_utf8_lossy(&buf)).is_none());
+        buf.clear();
+        assert_eq!(read_line(&mut r, &mut buf).unwrap(), Some(true));
+        assert_eq!(buf, b"last\n");
+        buf.clear();
+        assert_eq!(read_line(&mut r, &mut buf).unwrap(), None);
     }
 }

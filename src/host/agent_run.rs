@@ -7,11 +7,12 @@
 //! QEMU does.
 
 use super::agent::{self, Forwarder, State};
+use super::agent_log::say;
 use super::machine::Machine;
 use super::qmp::Qmp;
 use super::tunnel;
-use crate::wire::ports::{PortsMsg, Proto, MAX_LINE};
-use std::io::{self, BufRead, BufReader, Write};
+use crate::wire::ports::{PortsMsg, Proto};
+use std::io::{self, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -201,20 +202,6 @@ impl Forwarder for Forwards {
     }
 }
 
-fn say(line: &str) {
-    let now = time::OffsetDateTime::now_utc();
-    let stamp = format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
-        now.year(),
-        u8::from(now.month()),
-        now.day(),
-        now.hour(),
-        now.minute(),
-        now.second()
-    );
-    let _ = writeln!(io::stderr().lock(), "{stamp} {line}");
-}
-
 fn save(path: &Path, st: &State) {
     match serde_json::to_vec_pretty(st) {
         Ok(v) => {
@@ -226,44 +213,43 @@ fn save(path: &Path, st: &State) {
     }
 }
 
-/// Read one line of at most [`MAX_LINE`] bytes into `buf` (kept across
-/// read timeouts). Ok(true): a whole line is in `buf`; Ok(false): not yet.
-fn read_line(r: &mut impl BufRead, buf: &mut Vec<u8>) -> io::Result<Option<bool>> {
-    loop {
-        let avail = match r.fill_buf() {
-            Ok(b) => b,
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Ok(Some(false))
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        if avail.is_empty() {
-            return Ok(None); // EOF
-        }
-        let (chunk, done) = match avail.iter().position(|&b| b == b'\n') {
-            Some(i) => (&avail[..=i], true),
-            None => (avail, false),
-        };
-        let n = chunk.len();
-        if buf.first() == Some(&0) {
-            // Discarding the rest of an overlong line.
-        } else if buf.len() + n <= MAX_LINE + 1 {
-            buf.extend_from_slice(chunk);
-        } else {
-            buf.clear();
-            buf.push(0); // marks an overlong line: it will not parse
-        }
-        r.consume(n);
-        if done {
-            return Ok(Some(true));
-        }
+/// Apply one line off the ports channel: forwards made and removed, each
+/// change logged, and `ports.json` at `path` rewritten when what it holds
+/// changed (a guest repeating itself costs no write). Whether it was.
+fn on_message(line: &[u8], state: &mut State, fw: &mut dyn Forwarder, path: &Path) -> bool {
+    let Some(msg) = PortsMsg::parse(&String::from_utf8_lossy(line)) else {
+        return false;
+    };
+    let before = state.clone();
+    let ch = agent::reconcile(state, &msg, fw);
+    for l in agent::log_lines(&ch) {
+        say(&l);
     }
+    let write = *state != before || !path.exists();
+    if write {
+        save(path, state);
+    }
+    write
+}
+
+/// Keep the machine's console log under its cap while QEMU `pid` runs
+/// (see [`super::console_rotate`]), switching QEMU's console through the
+/// agent's own QMP monitor.
+fn keep_console(m: &Machine, pid: u32) {
+    let m = m.clone();
+    std::thread::spawn(move || {
+        let alive = || super::qemu::running_pid(&m) == Some(pid);
+        let qmp = qmp_socket(&m);
+        let mut reopen = |p: &Path| {
+            super::console_rotate::chardev_change(&qmp, super::vmspec::SERIAL_CHARDEV, p)
+        };
+        let limits = super::console_rotate::Limits::CONSOLE;
+        if let Err(e) =
+            super::console_rotate::keep(&m.serial_log(), limits, &alive, &mut reopen, &say)
+        {
+            say(&format!("cannot watch the console log: {e}"));
+        }
+    });
 }
 
 /// Run the agent for `m` until its QEMU ends.
@@ -283,6 +269,8 @@ pub fn run(m: &Machine) -> io::Result<()> {
         f.seek(SeekFrom::Start(0))?;
         writeln!(f, "{pid}")?;
     }
+    super::agent_log::init(&log_file(m));
+    keep_console(m, pid);
     let state_path = state_file(m);
     let mut state = read_state(m).unwrap_or(State {
         pid,
@@ -328,23 +316,13 @@ pub fn run(m: &Machine) -> io::Result<()> {
         let mut r = BufReader::new(s);
         let mut buf = Vec::new();
         while alive() {
-            match read_line(&mut r, &mut buf)? {
+            match agent::read_line(&mut r, &mut buf)? {
                 None => break, // QEMU closed the channel: reconnect
                 Some(false) => continue,
                 Some(true) => {}
             }
-            let line = String::from_utf8_lossy(&buf).into_owned();
+            on_message(&buf, &mut state, &mut fw, &state_path);
             buf.clear();
-            let Some(msg) = PortsMsg::parse(&line) else {
-                continue;
-            };
-            let ch = agent::reconcile(&mut state, &msg, &mut fw);
-            for l in agent::log_lines(&ch) {
-                say(&l);
-            }
-            if ch != agent::Changes::default() || !state_path.exists() {
-                save(&state_path, &state);
-            }
         }
     }
     let _ = std::fs::remove_file(&state_path);
@@ -355,30 +333,9 @@ pub fn run(m: &Machine) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Cursor;
 
-    /// A machine in `dir` whose "QEMU" is a sleeping process naming the
-    /// pid file in its arguments, as `qemu::running_pid` wants.
     fn machine_with_qemu(dir: &Path) -> (Machine, std::process::Child) {
-        let m = crate::host::machine::sample(dir);
-        let child = std::process::Command::new("sh")
-            // `; true`: sh would exec a lone command, losing the pid file path.
-            .args(["-c", "sleep 30; true", &m.pid_file().display().to_string()])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        std::fs::write(m.pid_file(), child.id().to_string()).unwrap();
-        // Right after exec /proc/PID/cmdline can still be empty.
-        let t0 = std::time::Instant::now();
-        while crate::host::qemu::running_pid(&m).is_none() {
-            assert!(
-                t0.elapsed() < Duration::from_secs(5),
-                "the fake QEMU never showed"
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
-        (m, child)
+        crate::host::machine::sample_running(dir)
     }
 
     fn hold_lock(m: &Machine, pid: u32) -> nix::fcntl::Flock<std::fs::File> {
@@ -479,22 +436,43 @@ mod tests {
         qemu.wait().unwrap();
     }
 
+    struct Yes;
+
+    impl Forwarder for Yes {
+        fn available(&mut self, _: Proto, _: u16) -> Result<(), String> {
+            Ok(())
+        }
+        fn add(&mut self, _: Proto, _: u16) -> Result<(), String> {
+            Ok(())
+        }
+        fn remove(&mut self, _: Proto, _: u16) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
     #[test]
-    fn lines_are_read_whole_and_overlong_ones_dropped() {
-        let long = "x".repeat(MAX_LINE + 10);
-        let input = format!("{{\"ports\":[]}}\n{long}\nlast\n");
-        let mut r = BufReader::with_capacity(1024, Cursor::new(input.into_bytes()));
-        let mut buf = Vec::new();
-        assert_eq!(read_line(&mut r, &mut buf).unwrap(), Some(true));
-        assert_eq!(buf, b"{\"ports\":[]}\n");
-        buf.clear();
-        assert_eq!(read_line(&mut r, &mut buf).unwrap(), Some(true));
-        assert_eq!(buf, [0], "an overlong line is dropped, not kept");
-        assert!(PortsMsg::parse(&String::from_utf8_lossy(&buf)).is_none());
-        buf.clear();
-        assert_eq!(read_line(&mut r, &mut buf).unwrap(), Some(true));
-        assert_eq!(buf, b"last\n");
-        buf.clear();
-        assert_eq!(read_line(&mut r, &mut buf).unwrap(), None);
+    fn ports_json_is_written_only_when_what_it_holds_changes() {
+        use std::os::unix::fs::MetadataExt;
+        let t = tempfile::tempdir().unwrap();
+        let path = t.path().join("ports.json");
+        let ino = || std::fs::metadata(&path).unwrap().ino();
+        let mut st = State::default();
+        let one = br#"{"ports":[{"proto":"tcp","port":8080,"by":"nginx"}]}"#;
+        assert!(on_message(one, &mut st, &mut Yes, &path));
+        let first = ino();
+        for _ in 0..50 {
+            assert!(!on_message(one, &mut st, &mut Yes, &path));
+        }
+        assert!(!on_message(b"noise", &mut st, &mut Yes, &path));
+        assert_eq!(ino(), first, "the same set again is not written");
+        // Another listener name on the same port is a change.
+        let renamed = br#"{"ports":[{"proto":"tcp","port":8080,"by":"httpd"}]}"#;
+        assert!(on_message(renamed, &mut st, &mut Yes, &path));
+        assert_ne!(ino(), first);
+        let saved: State = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
+        assert_eq!(saved.active[0].by.as_deref(), Some("httpd"));
+        // Deleted behind the agent's back: written again.
+        std::fs::remove_file(&path).unwrap();
+        assert!(on_message(renamed, &mut st, &mut Yes, &path));
     }
 }

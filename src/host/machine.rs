@@ -368,6 +368,31 @@ pub(crate) fn saved_sample(store: &Store) -> Machine {
     m
 }
 
+/// A machine in `dir` whose "QEMU" is a sleeping process naming the
+/// pid file in its arguments, as `qemu::running_pid` wants.
+#[cfg(test)]
+pub(crate) fn sample_running(dir: &Path) -> (Machine, std::process::Child) {
+    let m = sample(dir);
+    let child = std::process::Command::new("sh")
+        // `; true`: sh would exec a lone command, losing the pid file path.
+        .args(["-c", "sleep 30; true", &m.pid_file().display().to_string()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::fs::write(m.pid_file(), child.id().to_string()).unwrap();
+    // Right after exec /proc/PID/cmdline can still be empty.
+    let t0 = std::time::Instant::now();
+    while crate::host::qemu::running_pid(&m).is_none() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(5),
+            "the fake QEMU never showed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    (m, child)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

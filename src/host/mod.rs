@@ -8,11 +8,13 @@
 
 pub mod accel;
 pub mod agent;
+pub mod agent_log;
 pub mod agent_run;
 pub mod board;
 pub mod certs;
 pub mod cmd;
 pub mod console;
+pub mod console_rotate;
 pub mod context;
 pub mod control;
 pub mod create;

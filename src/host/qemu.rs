@@ -93,7 +93,6 @@ pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan, launch: Launch) ->
     spec.memory_mib = m.config.memory_mib;
     spec.no_reboot = false;
     spec.durable = true;
-    spec.serial_append = launch.incoming();
     let mut a = vec![
         "-name".into(),
         format!("b2d-{},process=b2d-{}", m.name, m.name),
@@ -392,7 +391,7 @@ mod tests {
             "scsi-hd,drive=d0",
             "file=/data/m/dev/b2d.iso,media=cdrom",
             "hostfwd=tcp:127.0.0.1:40022-:22,hostfwd=tcp:127.0.0.1:40376-:2376",
-            "-chardev file,id=serial0,path=/data/m/dev/serial.log -serial chardev:serial0",
+            "-chardev file,id=serial0,path=/data/m/dev/serial.log,append=on -serial chardev:serial0",
             "-chardev socket,id=control0,path=/data/m/dev/control.sock,server=on,wait=off",
             "virtserialport,bus=vser0.0,chardev=control0,name=org.b2d.control.0",
             "-accel tcg,thread=single,tb-size=64",

@@ -164,7 +164,7 @@ pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
     let Some(pid) = qemu::running_pid(m) else {
         return Err(SuspendError::NotRunning(name));
     };
-    let log = std::fs::read_to_string(m.serial_log()).unwrap_or_default();
+    let log = super::console::read_log(&m.serial_log());
     if !matches!(super::console::read(&log), super::console::Boot::Ready(_)) {
         return Err(SuspendError::Booting(name));
     }

@@ -19,6 +19,11 @@ use std::time::Duration;
 /// How often an accept loop looks whether its forward was removed.
 const STOP_POLL: Duration = Duration::from_millis(100);
 
+/// How long a write on the tunnel channel may make no progress before
+/// the session ends (QEMU stopped taking bytes: the guest does not read
+/// its port). Every stream waits behind a blocked write, so it must end.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Run host sessions on the channel socket `sock` while `alive()`:
 /// connect, say HELLO, serve until the channel ends, connect again.
 pub fn sessions(mux: &Arc<Mux>, sock: &Path, alive: &dyn Fn() -> bool, say: &dyn Fn(&str)) {
@@ -28,6 +33,9 @@ pub fn sessions(mux: &Arc<Mux>, sock: &Path, alive: &dyn Fn() -> bool, say: &dyn
             continue;
         };
         let Ok(out) = s.try_clone() else { continue };
+        if out.set_write_timeout(Some(WRITE_TIMEOUT)).is_err() {
+            continue;
+        }
         mux.connect(Box::new(out));
         if mux.hello().is_err() {
             continue;
@@ -94,8 +102,13 @@ fn accept_loop(l: &TcpListener, port: u16, mux: &Arc<Mux>, stop: &AtomicBool) {
             Err(_) => return,
         }
         if let Ok((s, _)) = l.accept() {
-            // No channel: the connection closes at once rather than hang.
-            let _ = mux.open(port, s);
+            // Off this thread, which `remove` (the ports loop) joins: the
+            // channel may be slow to take the OPEN. Without a channel, or
+            // with too many streams open, the connection closes at once.
+            let mux = mux.clone();
+            let _ = std::thread::Builder::new()
+                .name(format!("open-{port}"))
+                .spawn(move || mux.open(port, s));
         }
     }
 }
@@ -161,5 +174,35 @@ mod tests {
         let taken = held.local_addr().unwrap().port();
         let e = ls.add(taken).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::AddrInUse);
+    }
+
+    #[test]
+    fn a_stuck_channel_never_holds_up_removing_a_forward() {
+        // A channel nobody reads, already full: every write on it blocks.
+        let (a, _b) = UnixStream::pair().unwrap();
+        a.set_nonblocking(true).unwrap();
+        let mut fill = a.try_clone().unwrap();
+        while fill.write_all(&[0u8; 4096]).is_ok() {}
+        a.set_nonblocking(false).unwrap();
+        let host = Mux::new(None, 1);
+        host.connect(Box::new(a.try_clone().unwrap()));
+        let port = {
+            let probe = TcpListener::bind("127.0.0.1:0").unwrap();
+            probe.local_addr().unwrap().port()
+        };
+        let mut ls = Listeners::new(host);
+        ls.add(port).unwrap();
+        let clients: Vec<TcpStream> = (0..3)
+            .map(|_| TcpStream::connect(("127.0.0.1", port)).unwrap())
+            .collect();
+        std::thread::sleep(Duration::from_millis(300)); // accepted, OPEN stuck
+        let t0 = std::time::Instant::now();
+        ls.remove(port);
+        assert!(
+            t0.elapsed() < Duration::from_secs(1),
+            "remove waited {:?} for the channel",
+            t0.elapsed()
+        );
+        drop(clients);
     }
 }

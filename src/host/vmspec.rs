@@ -3,6 +3,9 @@
 use super::accel::Accel;
 use std::path::PathBuf;
 
+/// The id of the chardev the guest's serial console writes to.
+pub const SERIAL_CHARDEV: &str = "serial0";
+
 /// `B2D_QEMU` names another QEMU binary.
 pub fn binary() -> PathBuf {
     std::env::var_os("B2D_QEMU")
@@ -55,8 +58,6 @@ pub struct VmSpec {
     /// QEMU loads this kernel and initramfs itself, with this command line
     /// (the boot benchmark), instead of booting the CD.
     pub direct: Option<DirectBoot>,
-    /// Keep what the console log holds (a resumed machine's boot log).
-    pub serial_append: bool,
 }
 
 /// A direct kernel boot: `-kernel`, `-initrd`, `-append`.
@@ -79,7 +80,6 @@ impl VmSpec {
             no_reboot: true,
             durable: false,
             direct: None,
-            serial_append: false,
         }
     }
     pub fn disk(mut self, path: impl Into<PathBuf>, format: &str, bus: DiskBus) -> Self {
@@ -111,13 +111,14 @@ impl VmSpec {
             "-display".into(),
             "none".into(),
             "-chardev".into(),
+            // Appending: the host agent may switch the console to a new
+            // file (a rotation) and a resume goes on with the same one.
             format!(
-                "file,id=serial0,path={}{}",
-                opt_path(serial_log),
-                if self.serial_append { ",append=on" } else { "" }
+                "file,id={SERIAL_CHARDEV},path={},append=on",
+                opt_path(serial_log)
             ),
             "-serial".into(),
-            "chardev:serial0".into(),
+            format!("chardev:{SERIAL_CHARDEV}"),
             // The guest's RTC follows the host's clock, also while the VM
             // is paused: the guest agent steps its clock to it (see
             // guest::clock).
@@ -232,7 +233,9 @@ mod tests {
         assert!(a.contains("virtio-blk-pci,drive=d2"));
         assert!(a.contains("-accel tcg"));
         assert!(a.contains("-cpu qemu64,-cx16"), "{a}");
-        assert!(a.contains("-chardev file,id=serial0,path=/tmp/serial.log -serial chardev:serial0"));
+        assert!(a.contains(
+            "-chardev file,id=serial0,path=/tmp/serial.log,append=on -serial chardev:serial0"
+        ));
         assert!(a.contains("-no-reboot"));
         assert!(a.contains("cache=unsafe"));
         assert!(a.contains("-rtc base=utc,clock=host"), "{a}");
@@ -249,7 +252,10 @@ mod tests {
             .args(Accel::Tcg, 1, 2, Path::new("/s,1"), None)
             .join(" ");
         assert!(odd.contains("file=/x,,y/b2d.iso,media=cdrom"), "{odd}");
-        assert!(odd.contains("file,id=serial0,path=/s,,1 "), "{odd}");
+        assert!(
+            odd.contains("file,id=serial0,path=/s,,1,append=on "),
+            "{odd}"
+        );
         assert!(
             a.contains("format=raw,if=none,id=d0,cache=writeback,discard=unmap"),
             "{a}"

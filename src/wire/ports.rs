@@ -76,7 +76,40 @@ pub struct PortsMsg {
 }
 
 /// Longest line the host reads; a longer one is dropped, not buffered.
+/// One listener takes at most about 130 bytes (a [`COMM_MAX`]-byte name
+/// whose every byte JSON-escapes as `\u00XX`), so this still holds 2000
+/// of the worst and 5000 of docker-proxy's, more than any real guest
+/// listens on (each published port of a range is one). Every port of both
+/// protocols (131070 listeners, up to 17 MiB) is not worth buffering.
 pub const MAX_LINE: usize = 256 << 10;
+
+/// The most of a listener's name the host keeps: the kernel's `comm`
+/// (`TASK_COMM_LEN`, 16 bytes with its NUL).
+pub const COMM_MAX: usize = 15;
+
+/// A listener's name as the host keeps and shows it: at most
+/// [`COMM_MAX`] bytes of what the guest sent (cut at a character
+/// boundary), made printable. Any program in the guest names itself.
+pub fn comm_text(by: &str) -> String {
+    crate::util::printable(cut(by, COMM_MAX)).into_owned()
+}
+
+/// A name [`comm_text`] made, as shown: the same text. A longer or raw
+/// one (from a `ports.json` an older agent wrote) is cut to the longest
+/// a `comm` escapes to and made printable.
+pub fn comm_shown(by: &str) -> String {
+    let max = COMM_MAX * "\\u{10ffff}".len();
+    cut(&crate::util::printable(cut(by, max)), max).to_string()
+}
+
+/// The first `max` bytes of `s` at most, cut at a character boundary.
+fn cut(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
 
 impl PortsMsg {
     pub fn line(&self) -> String {
@@ -87,13 +120,17 @@ impl PortsMsg {
 
     /// A message from one line; None for anything else (noise on the
     /// channel, a torn line after a reconnect). Reserved and zero ports
-    /// are dropped here too, whatever the guest sent.
+    /// are dropped here too, whatever the guest sent, and each name is
+    /// cut to a `comm` and made printable ([`comm_text`]).
     pub fn parse(line: &str) -> Option<PortsMsg> {
         if line.len() > MAX_LINE {
             return None;
         }
         let mut m: PortsMsg = serde_json::from_str(line.trim()).ok()?;
         m.ports.retain(|l| announced(l.proto, l.port));
+        for l in &mut m.ports {
+            l.by = l.by.as_deref().map(comm_text);
+        }
         m.ports.sort();
         m.ports
             .dedup_by(|a, b| a.proto == b.proto && a.port == b.port);
@@ -160,5 +197,31 @@ mod tests {
         .unwrap();
         let kept: Vec<(Proto, u16)> = m.ports.iter().map(|l| (l.proto, l.port)).collect();
         assert_eq!(kept, vec![(Proto::Tcp, 4789), (Proto::Udp, 2377)]);
+    }
+
+    #[test]
+    fn a_listener_s_name_is_a_printable_comm_whatever_the_guest_sent() {
+        assert_eq!(comm_text("docker-proxy"), "docker-proxy");
+        assert_eq!(comm_text("a-very-long-program-name"), "a-very-long-pro");
+        assert_eq!(
+            comm_text("\u{1b}[31mevil\u{1b}[0m!!!"),
+            "\\x1b[31mevil\\x1b[0m!!"
+        );
+        assert_eq!(comm_text("ééééééééé"), "ééééééé", "cut at a character");
+        assert_eq!(comm_text("\u{9b}2J"), "\\u{9b}2J");
+        for raw in [
+            "\u{1b}[31mevil\u{1b}[0m",
+            "\u{9b}\u{9b}\u{9b}\u{9b}\u{9b}\u{9b}\u{9b}",
+        ] {
+            assert_eq!(comm_shown(&comm_text(raw)), comm_text(raw), "shown as kept");
+        }
+        assert_eq!(comm_shown(&"\u{1b}".repeat(1000)).len(), 150);
+        let big = "x".repeat(200 << 10);
+        let line = format!(
+            "{{\"ports\":[{{\"proto\":\"tcp\",\"port\":80,\"by\":\"{big}\"}},{{\"proto\":\"tcp\",\"port\":81,\"by\":\"\\u001b]0;x\\u0007\"}}]}}"
+        );
+        let m = PortsMsg::parse(&line).unwrap();
+        let by: Vec<_> = m.ports.iter().map(|l| l.by.as_deref().unwrap()).collect();
+        assert_eq!(by, ["xxxxxxxxxxxxxxx", "\\x1b]0;x\\x07"]);
     }
 }

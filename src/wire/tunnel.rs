@@ -24,6 +24,13 @@ pub const MAX_DATA: usize = 1 << 20;
 /// Bytes of one stream a side may have in flight (sent, not yet credited).
 pub const WINDOW: u32 = 4 << 20;
 
+/// Streams a side keeps at once; it refuses more (the host closes the
+/// connection it accepted, the guest resets the stream). With
+/// [`WINDOW`], this bounds what a peer can make a side hold, and the
+/// threads it runs (two a stream), while leaving room for a load test
+/// of several hundred connections through one port.
+pub const MAX_STREAMS: usize = 1024;
+
 pub const HEADER: usize = 9;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

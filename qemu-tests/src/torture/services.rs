@@ -173,7 +173,7 @@ pub fn hooks(m: &Machine) {
     );
     m.ok("stop", m.b2d(&["stop", m.name]));
     up(m);
-    let log = std::fs::read_to_string(m.machine_dir().join("serial.log")).unwrap_or_default();
+    let log = b2d::host::console::read_log(&m.machine_dir().join("serial.log"));
     assert!(log.contains("bootsync failed"), "{}", m.serial_tail());
     ssh(
         m,
@@ -187,7 +187,7 @@ pub fn hooks(m: &Machine) {
     );
     m.ok("stop", m.b2d(&["stop", m.name]));
     up(m);
-    let log = std::fs::read_to_string(m.machine_dir().join("serial.log")).unwrap_or_default();
+    let log = b2d::host::console::read_log(&m.machine_dir().join("serial.log"));
     assert!(log.contains("bootsync failed"), "{}", m.serial_tail());
     assert!(
         log.contains("exit status 3") || log.contains("exit code 3"),

@@ -62,7 +62,7 @@ pub fn of(name: &str, r: &Ready) -> BootTime {
 /// The last boot of machine `name`, running or not.
 pub fn show(store: &Store, name: &str, format: Format) -> Result<String, CmdError> {
     let m = store.open(name)?;
-    let log = std::fs::read_to_string(m.serial_log()).unwrap_or_default();
+    let log = console::read_log(&m.serial_log());
     let Boot::Ready(r) = console::read(&log) else {
         return Err(CmdError::NoReadyLine {
             log: m.serial_log().display().to_string(),

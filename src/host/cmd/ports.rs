@@ -1,12 +1,14 @@
 //! `b2d ports [NAME]`: what reaches the machine from the host's 127.0.0.1:
 //! the fixed forwards (ssh, the Docker API) and those the host agent made
-//! for the guest's listening ports, then those it skipped and why.
+//! for the guest's listening ports, then those it skipped and why. A
+//! listener's name is the guest's: shown as a printable `comm`
+//! ([`comm_shown`]), also from a `ports.json` an older agent wrote.
 
 use super::Format;
 use crate::host::agent::{Skipped, State};
 use crate::host::agent_run;
 use crate::host::machine::{Machine, MachineError, Store};
-use crate::wire::ports::{Listener, Proto};
+use crate::wire::ports::{comm_shown, Listener, Proto};
 use serde::Serialize;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -31,7 +33,7 @@ fn forward(l: &Listener) -> Forward {
         host: format!("127.0.0.1:{}", l.port),
         guest: l.port,
         proto: l.proto,
-        by: l.by.clone().unwrap_or_default(),
+        by: l.by.as_deref().map(comm_shown).unwrap_or_default(),
     }
 }
 
@@ -58,7 +60,15 @@ pub fn of(m: &Machine, running: bool, state: Option<&State>) -> Ports {
         running,
         agent: state.is_some(),
         forwards,
-        skipped: state.map(|s| s.skipped.clone()).unwrap_or_default(),
+        skipped: state
+            .map(|s| s.skipped.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|s| Skipped {
+                by: s.by.as_deref().map(comm_shown),
+                ..s
+            })
+            .collect(),
     }
 }
 

@@ -140,8 +140,7 @@ pub fn ip(store: &Store, name: &str, exe: &str) -> Result<String, CmdError> {
 pub fn of(m: &Machine) -> Status {
     let pid = qemu::running_pid(m);
     let log = pid
-        .and_then(|_| std::fs::read(m.serial_log()).ok())
-        .map(|b| String::from_utf8_lossy(&b).into_owned())
+        .map(|_| console::read_log(&m.serial_log()))
         .unwrap_or_default();
     let ready = match console::read(&log) {
         Boot::Ready(r) => Some(r),

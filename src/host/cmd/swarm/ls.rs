@@ -8,6 +8,7 @@ use super::docker::{node_ls, parse_node_ls, Docker, NodeRow};
 use super::{nodes, SwarmError};
 use crate::host::cmd::status::{self, State};
 use crate::host::machine::{Machine, Role, Store};
+use crate::util::printable;
 use serde::Serialize;
 use std::net::Ipv4Addr;
 
@@ -43,13 +44,14 @@ fn recorded_role(m: &Machine) -> Role {
     m.config.swarm.as_ref().map_or(Role::Worker, |s| s.role)
 }
 
-fn view(m: &Machine, state: State, row: Option<&NodeRow>) -> NodeView {
+pub(super) fn view(m: &Machine, state: State, row: Option<&NodeRow>) -> NodeView {
     let role = match row {
         Some(r) if r.manager_status.is_empty() => Role::Worker,
         Some(_) => Role::Manager,
         None => recorded_role(m),
     };
-    let some = |s: &str| (!s.is_empty()).then(|| s.to_string());
+    // What the swarm says comes from a guest: printable.
+    let some = |s: &str| (!s.is_empty()).then(|| printable(s).into_owned());
     NodeView {
         name: m.name.clone(),
         role,
@@ -84,7 +86,11 @@ pub fn ls(store: &Store, name: &str, docker: &dyn Docker) -> Result<Listing, Swa
             Err(e) => (
                 Vec::new(),
                 None,
-                Some(format!("`docker node ls` on {} failed: {e}", m.name)),
+                Some(format!(
+                    "`docker node ls` on {} failed: {}",
+                    m.name,
+                    printable(&e.to_string())
+                )),
             ),
         },
     };

@@ -247,6 +247,23 @@ fn nodes_not_ready_in_time_are_named_with_what_the_swarm_says() {
 }
 
 #[test]
+fn what_the_swarm_says_of_a_node_is_shown_printable() {
+    let t = tempfile::tempdir().unwrap();
+    let s = store(t.path());
+    let m = node(&s, "lab", Some(("lab", Role::Manager)), 1);
+    let row = super::docker::NodeRow {
+        hostname: "lab".into(),
+        status: "Ready\u{1b}[2J".into(),
+        availability: "\u{9b}31m".into(),
+        manager_status: "Leader\u{7}".into(),
+    };
+    let v = super::ls::view(&m, crate::host::cmd::status::State::Running, Some(&row));
+    assert_eq!(v.status.as_deref(), Some("Ready\\x1b[2J"));
+    assert_eq!(v.availability.as_deref(), Some("\\u{9b}31m"));
+    assert_eq!(v.manager_status.as_deref(), Some("Leader\\x07"));
+}
+
+#[test]
 fn ls_shows_recorded_roles_without_a_running_manager() {
     let t = tempfile::tempdir().unwrap();
     let s = store(t.path());

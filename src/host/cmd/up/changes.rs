@@ -56,7 +56,7 @@ impl std::fmt::Display for Note {
                 gib(*to)
             ),
             Note::Port(m) => m.fmt(f),
-            Note::Guest(e) => write!(f, "guest: {e}"),
+            Note::Guest(e) => write!(f, "guest: {}", crate::util::printable(e)),
             Note::AgentStarted => f.write_str("the host agent was not running; started it again"),
             Note::NoAgent(e) => write!(
                 f,
@@ -324,5 +324,9 @@ mod tests {
         let n = Note::NewIso("/isos/b2d.iso".into());
         assert_eq!(n.to_string(), "now booting /isos/b2d.iso");
         assert_eq!(Note::Guest("x".into()).to_string(), "guest: x");
+        assert_eq!(
+            Note::Guest("\u{1b}[2Jx".into()).to_string(),
+            "guest: \\x1b[2Jx"
+        );
     }
 }

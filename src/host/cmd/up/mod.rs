@@ -259,7 +259,7 @@ pub fn start(
     let _lock = m.lock()?;
     if let Some(pid) = qemu::running_pid(&m) {
         let ignored = changes::ignored(&m, o)?;
-        let log = std::fs::read_to_string(m.serial_log()).unwrap_or_default();
+        let log = console::read_log(&m.serial_log());
         if !matches!(console::read(&log), Boot::Ready(_)) {
             // Still booting (an earlier `up` gave up waiting): wait again.
             sink.event(Event::Begin(format!(
@@ -346,7 +346,7 @@ pub fn start(
             log: m.qemu_log(),
         });
     }
-    let log = std::fs::read_to_string(m.serial_log()).unwrap_or_default();
+    let log = console::read_log(&m.serial_log());
     notes.extend(console::errors(&log).into_iter().map(Note::Guest));
     Ok((
         m,

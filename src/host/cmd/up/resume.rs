@@ -133,8 +133,7 @@ pub(super) fn attempt(
             log: m.qemu_log(),
         });
     }
-    let log =
-        String::from_utf8_lossy(&std::fs::read(m.serial_log()).unwrap_or_default()).into_owned();
+    let log = console::read_log(&m.serial_log());
     let Boot::Ready(ready) = console::read(&log) else {
         return Err(UpError::DockerDown {
             name: m.name.clone(),

@@ -18,8 +18,7 @@ pub(super) fn ready(
     sink: &mut dyn Sink,
 ) -> Result<Ready, UpError> {
     loop {
-        let log = String::from_utf8_lossy(&std::fs::read(m.serial_log()).unwrap_or_default())
-            .into_owned();
+        let log = console::read_log(&m.serial_log());
         match console::read(&log) {
             Boot::Ready(r) if r.docker => return Ok(*r),
             Boot::Ready(_) => {
