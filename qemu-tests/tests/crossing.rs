@@ -106,6 +106,10 @@ impl Env {
         .args(args)
         .env("HOME", self.home())
         .env("XDG_DATA_HOME", self.dir.path().join("data"))
+        .env(
+            "XDG_RUNTIME_DIR",
+            test_support::runtime_dir_of(self.who.uid, self.who.gid),
+        )
         .env_remove("DOCKER_CONFIG")
         .env_remove("DOCKER_HOST")
         .env_remove("DOCKER_CONTEXT")
