@@ -83,6 +83,7 @@ impl Bench {
         let mut c = Command::new(&self.b2d);
         c.args(args)
             .env("XDG_DATA_HOME", self.dir.path().join("data"))
+            .env("XDG_RUNTIME_DIR", test_support::runtime_dir())
             .env("HOME", self.dir.path().join("home"))
             .env("DOCKER_CONFIG", self.dir.path().join("docker"))
             .stdin(Stdio::null());

@@ -1,6 +1,8 @@
 //! State written atomically: temp file in the same directory, fsync,
 //! rename over the target, fsync the directory. A crash leaves the old
-//! file or the new one, never a torn one.
+//! file or the new one, never a torn one. Nothing is written through a
+//! link: the temp file is opened with `O_NOFOLLOW`, and the rename
+//! replaces a link at the target rather than what it points at.
 
 use crate::errors::{PathError, WithPath};
 use std::io::{self, Write};
@@ -34,6 +36,7 @@ fn put(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result<(), PathErr
         .create(true)
         .truncate(true)
         .mode(mode)
+        .custom_flags(libc::O_NOFOLLOW)
         .open(&tmp)
         .with_path("create temp for", path)?;
     f.write_all(data).with_path("write", path)?;
@@ -80,6 +83,22 @@ mod tests {
         let e = write(&t.path().join("missing/x"), b"", 0o600).unwrap_err();
         assert_eq!(e.what, "create temp for");
         assert!(e.to_string().contains("missing/x"), "{e}");
+    }
+
+    #[test]
+    fn a_link_at_the_temp_or_the_target_is_not_written_through() {
+        let t = tempfile::tempdir().unwrap();
+        let (p, victim) = (t.path().join("accel"), t.path().join("victim"));
+        std::fs::write(&victim, "mine").unwrap();
+        std::os::unix::fs::symlink(&victim, &p).unwrap();
+        replace(&p, b"new", 0o600).unwrap();
+        assert!(std::fs::symlink_metadata(&p).unwrap().is_file());
+        let tmp = t.path().join(".accel.b2d-tmp");
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        let e = write(&p, b"newer", 0o600).unwrap_err();
+        assert_eq!(e.what, "create temp for");
+        assert_eq!(std::fs::read(&victim).unwrap(), b"mine");
+        assert_eq!(std::fs::read(&p).unwrap(), b"new");
     }
 
     #[test]

@@ -26,6 +26,7 @@ pub mod fuzzing;
 pub mod guest;
 #[allow(clippy::unwrap_used, clippy::expect_used)]
 pub mod host;
+pub mod small_file;
 pub mod sys;
 pub mod tls;
 pub mod tunnel;

@@ -138,7 +138,10 @@ impl UserEnv {
         .args(args)
         .env("HOME", self.home())
         .env_remove("XDG_DATA_HOME")
-        .env_remove("XDG_RUNTIME_DIR")
+        .env(
+            "XDG_RUNTIME_DIR",
+            test_support::runtime_dir_of(self.who.uid, self.who.gid),
+        )
         .env_remove("DOCKER_CONFIG")
         .env_remove("DOCKER_HOST")
         .env_remove("DOCKER_CONTEXT")

@@ -11,6 +11,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used)]
 
 use anyhow::{bail, Context, Result};
+use b2d::guest::disk::failpoint::Failpoint;
 use b2d::guest::disk::{self, PrepareOptions};
 use b2d::guest::{boot, logger, network, shutdown};
 use b2d::sys::{PowerAction, RealSys};
@@ -26,6 +27,7 @@ usage: b2d-init                      (as PID 1: boot the system)
 
 const PREPARE_USAGE: &str = "\
 usage: b2d-init prepare-disk [--device DEV]... [--target DIR] [--sys DIR] [--dev DIR] [--no-format] [--json]
+                             [--failpoint POINT]
 
 Find the b2d data disk (or a disk to format), format it crash-safely if
 needed, mount it under TARGET/mnt/<partition> and set up the persistence
@@ -36,7 +38,9 @@ binds. Without --device, every disk under SYS/block is considered.
   --sys DIR      sysfs root (default /sys)
   --dev DIR      device root (default /dev)
   --no-format    only mount an existing data filesystem (b2d.noformat)
-  --json         print the outcome as JSON";
+  --json         print the outcome as JSON
+  --failpoint P  kill this process with SIGKILL at format step P (journal,
+                 gpt, mkfs, populate, mkswap or commit): the power-cut tests";
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
@@ -114,6 +118,7 @@ fn prepare_disk(args: &[String]) -> Result<i32> {
         sys_root: PathBuf::from("/sys"),
         dev_root: PathBuf::from("/dev"),
         no_format: false,
+        failpoint: None,
     };
     let mut json = false;
     let mut it = args.iter();
@@ -134,6 +139,10 @@ fn prepare_disk(args: &[String]) -> Result<i32> {
             "--target" => opts.target = value("--target")?,
             "--sys" => opts.sys_root = value("--sys")?,
             "--dev" => opts.dev_root = value("--dev")?,
+            "--failpoint" => {
+                let p = value("--failpoint")?;
+                opts.failpoint = Some(Failpoint::parse(&p.to_string_lossy())?);
+            }
             other => bail!(
                 "prepare-disk: unknown argument \"{}\"\n{PREPARE_USAGE}",
                 other.escape_debug()

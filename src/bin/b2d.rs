@@ -155,9 +155,13 @@ fn run(cli: Cli) -> Result<()> {
             let script = env::script(&Store::from_env()?, &opts, login_shell.as_deref(), &exe)?;
             say(Said::out(script))
         }
-        Cmd::Ssh { name, cmd } => {
+        Cmd::Ssh {
+            name,
+            forward_agent,
+            cmd,
+        } => {
             use std::os::unix::process::CommandExt;
-            let e = ssh::command(&Store::from_env()?, &name, &cmd, &exe)?.exec();
+            let e = ssh::command(&Store::from_env()?, &name, &cmd, forward_agent, &exe)?.exec();
             Err(e).context("running ssh (install it with `sudo apt-get install openssh-client`)")
         }
         Cmd::Cp { src, dst } => {

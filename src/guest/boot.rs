@@ -293,6 +293,7 @@ fn prepare_disk(sys: &dyn Sys, cfg: &Config, cmd: &cmdline::Cmdline) -> Option<P
         sys_root: cfg.sys_root.clone(),
         dev_root: cfg.dev_root.clone(),
         no_format: cmd.noformat,
+        failpoint: None,
     };
     match disk::prepare(sys, &opts) {
         Ok(o) if o.mountpoint.is_some() => {

@@ -174,7 +174,7 @@ fn remount(
                     break;
                 }
                 Err(e) if start.elapsed() >= patience => {
-                    failed.push(e);
+                    failed.push(e.to_string());
                     break;
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),

@@ -13,6 +13,7 @@ pub mod initrd;
 pub mod lan;
 pub mod logger;
 pub mod modules;
+pub mod mount_point;
 pub mod mounts;
 pub mod network;
 pub mod portwatch;

@@ -3,14 +3,38 @@
 //! per-boot config ([`crate::wire::guest_config`]) is a virtiofs or
 //! virtio-9p export, mounted at its own absolute path. QEMU runs as the user who ran
 //! `b2d up`, so what containers write lands on the host owned by that
-//! user.
+//! user. A share nested in another is mounted only onto a directory
+//! reached without following a link ([`super::mount_point`]): a link a
+//! container left in the outer share cannot send it over `/etc`.
 
+use super::mount_point::{self, MountPointError};
 use crate::sys::{MsFlags, Sys};
 use crate::wire::guest_config::{
     share_problem, GuestConfig, Share, ShareFs, FW_CFG_NAME, MAX_SIZE,
 };
 use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// Why a share was not mounted; each names the share.
+#[derive(Debug, thiserror::Error)]
+pub enum ShareError {
+    #[error("share: {0}; not mounted")]
+    Refused(String),
+    #[error("share {share}: {source}; not mounted")]
+    MountPoint {
+        share: String,
+        #[source]
+        source: MountPointError,
+    },
+    #[error("share {share}: mount of {fstype} tag {tag} failed: {source}")]
+    Mount {
+        share: String,
+        fstype: &'static str,
+        tag: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
 
 /// 9p options: the Linux 9p2000.L client over virtio; `cache=mmap` keeps
 /// mmap working (containers' databases) with no stale-cache surprises.
@@ -76,14 +100,16 @@ pub fn target(root: &Path, s: &Share) -> PathBuf {
     super::mounts::under(root, &s.path)
 }
 
-/// Mount one share at its path under `root`; the error names the share.
-pub fn mount_one(sys: &dyn Sys, root: &Path, s: &Share) -> Result<PathBuf, String> {
+/// Mount one share at its path under `root`, onto the directory found
+/// there without following a link; the error names the share.
+pub fn mount_one(sys: &dyn Sys, root: &Path, s: &Share) -> Result<PathBuf, ShareError> {
     if let Some(why) = share_problem(s) {
-        return Err(format!("share: {why}; not mounted"));
+        return Err(ShareError::Refused(why));
     }
-    let target = target(root, s);
-    std::fs::create_dir_all(&target)
-        .map_err(|e| format!("share {}: cannot create the mount point: {e}", s.path))?;
+    let at = mount_point::open_dir(root, &s.path).map_err(|source| ShareError::MountPoint {
+        share: s.path.clone(),
+        source,
+    })?;
     let flags = if s.readonly {
         MsFlags::MS_RDONLY
     } else {
@@ -95,14 +121,14 @@ pub fn mount_one(sys: &dyn Sys, root: &Path, s: &Share) -> Result<PathBuf, Strin
         // virtiofsd decides caching; the kernel needs no options.
         ShareFs::Virtiofs => None,
     };
-    sys.mount(Some(&s.tag), &target, Some(fstype), flags, data)
-        .map_err(|e| {
-            format!(
-                "share {}: mount of {fstype} tag {} failed: {e}",
-                s.path, s.tag
-            )
+    sys.mount(Some(&s.tag), &at.proc_path(), Some(fstype), flags, data)
+        .map_err(|source| ShareError::Mount {
+            share: s.path.clone(),
+            fstype,
+            tag: s.tag.clone(),
+            source,
         })?;
-    Ok(target)
+    Ok(at.path)
 }
 
 /// VirtualBox shares, mounted as boot2docker did: the share named `Users`
@@ -130,24 +156,27 @@ pub fn mount_vbox(sys: &dyn Sys, root: &Path, sys_root: &Path) -> Vec<PathBuf> {
     }
     let mut done = Vec::new();
     for (share, path) in VBOX_SHARES {
-        let target = super::mounts::under(root, path);
-        if std::fs::create_dir_all(&target).is_err() {
-            continue;
-        }
+        let at = match mount_point::open_dir(root, path) {
+            Ok(at) => at,
+            Err(e) => {
+                log::error!("share: VirtualBox share {share}: {e}; not mounted");
+                continue;
+            }
+        };
         match sys.mount(
             Some(share),
-            &target,
+            &at.proc_path(),
             Some("vboxsf"),
             MsFlags::empty(),
             Some(VBOXSF_OPTS),
         ) {
             Ok(()) => {
                 log::info!("share: VirtualBox share {share} mounted at {path}");
-                done.push(target);
+                done.push(at.path);
             }
             Err(e) => {
                 // No such share on this VM: leave no empty mount point.
-                let _ = std::fs::remove_dir(&target);
+                at.remove_if_made();
                 log::info!("share: no VirtualBox share {share} ({e})");
             }
         }
@@ -195,27 +224,86 @@ mod tests {
             vec![t.path().join("home/alice"), t.path().join("srv/data")]
         );
         assert!(t.path().join("home/alice").is_dir());
+        let mounts: Vec<_> = sys
+            .typed_calls()
+            .into_iter()
+            .map(|c| match c {
+                Call::Mount {
+                    source,
+                    target,
+                    fstype,
+                    flags,
+                    data,
+                } => {
+                    assert!(target.starts_with("/proc/self/fd"), "{}", target.display());
+                    (source, fstype, flags, data)
+                }
+                other => panic!("{other}"),
+            })
+            .collect();
         assert_eq!(
-            sys.typed_calls()[0],
-            Call::Mount {
-                source: Some("b2d0".into()),
-                target: t.path().join("home/alice"),
-                fstype: Some("virtiofs".into()),
-                flags: MsFlags::empty(),
-                data: None,
-            }
+            mounts,
+            [
+                (
+                    Some("b2d0".into()),
+                    Some("virtiofs".into()),
+                    MsFlags::empty(),
+                    None
+                ),
+                (
+                    Some("b2d2".into()),
+                    Some("9p".into()),
+                    MsFlags::MS_RDONLY,
+                    Some(NINEP_OPTS.into())
+                ),
+            ],
+            "/etc is refused"
         );
+        let real = |p: &str| t.path().join(p).canonicalize().unwrap();
         assert_eq!(
-            sys.typed_calls()[1],
-            Call::Mount {
-                source: Some("b2d2".into()),
-                target: t.path().join("srv/data"),
-                fstype: Some("9p".into()),
-                flags: MsFlags::MS_RDONLY,
-                data: Some(NINEP_OPTS.into()),
-            }
+            sys.mounted_through_fds(),
+            [real("home/alice"), real("srv/data")]
         );
-        assert_eq!(sys.calls().len(), 2, "/etc is refused: {:?}", sys.calls());
+    }
+
+    #[test]
+    fn a_nested_share_is_not_mounted_through_a_link_in_the_outer_one() {
+        let t = tempfile::tempdir().unwrap();
+        let share = |tag: &str, path: &str| Share {
+            tag: tag.into(),
+            path: path.into(),
+            readonly: false,
+            fs: ShareFs::Virtiofs,
+        };
+        // What a container wrote into the outer share /home/u at an
+        // earlier boot: src -> the guest's /etc.
+        let etc = t.path().join("etc");
+        std::fs::create_dir_all(&etc).unwrap();
+        std::fs::create_dir_all(t.path().join("home/u")).unwrap();
+        std::os::unix::fs::symlink(&etc, t.path().join("home/u/src")).unwrap();
+        let cfg = GuestConfig {
+            shares: vec![share("b2d0", "/home/u"), share("b2d1", "/home/u/src/x")],
+            engine: None,
+            network: None,
+        };
+        let sys = FakeSys::new();
+        let done = mount_all(&sys, t.path(), &cfg);
+        assert_eq!(done.len(), 1, "only the outer share");
+        assert_eq!(
+            sys.mounted_through_fds(),
+            [t.path().join("home/u").canonicalize().unwrap()]
+        );
+        assert!(!etc.join("x").exists(), "nothing made in /etc");
+        let e = mount_one(&sys, t.path(), &cfg.shares[1]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "share /home/u/src/x: {} is a symbolic link (left in another share?): a share is never mounted through a link; not mounted",
+                t.path().join("home/u/src").display()
+            )
+        );
+        crate::assert_readable(&e.to_string());
+        assert_eq!(sys.calls().len(), 1);
     }
 
     #[test]
@@ -258,15 +346,29 @@ mod tests {
         sys.fail_on("mount c/Users", std::io::ErrorKind::NotFound);
         let done = mount_vbox(&sys, t.path(), &sys_root);
         assert_eq!(done, vec![t.path().join("Users")]);
+        let Call::Mount {
+            source,
+            target,
+            fstype,
+            flags,
+            data,
+        } = &sys.typed_calls()[0]
+        else {
+            panic!("{:?}", sys.calls());
+        };
         assert_eq!(
-            sys.typed_calls()[0],
-            Call::Mount {
-                source: Some("Users".into()),
-                target: t.path().join("Users"),
-                fstype: Some("vboxsf".into()),
-                flags: MsFlags::empty(),
-                data: Some(VBOXSF_OPTS.into()),
-            }
+            (source, fstype, *flags, data),
+            (
+                &Some("Users".into()),
+                &Some("vboxsf".into()),
+                MsFlags::empty(),
+                &Some(VBOXSF_OPTS.into())
+            )
+        );
+        assert!(target.starts_with("/proc/self/fd"));
+        assert_eq!(
+            sys.mounted_through_fds()[0],
+            t.path().join("Users").canonicalize().unwrap()
         );
         assert_eq!(sys.calls().len(), 2);
         assert!(

@@ -75,11 +75,7 @@ fn serving(m: &Machine) -> Option<u32> {
     if try_lock(m).is_some() {
         return None;
     }
-    std::fs::read_to_string(lock_file(m))
-        .ok()?
-        .trim()
-        .parse()
-        .ok()
+    super::qemu::read_pid(&lock_file(m))
 }
 
 /// Whether an agent serves the machine's current QEMU now. An agent of
@@ -118,7 +114,8 @@ pub fn ensure(m: &Machine, exe: &Path) -> io::Result<bool> {
 
 /// The forwards in place now, if the agent runs for this QEMU.
 pub fn read_state(m: &Machine) -> Option<State> {
-    let s: State = serde_json::from_slice(&std::fs::read(state_file(m)).ok()?).ok()?;
+    let text = crate::small_file::read(&state_file(m), crate::small_file::JSON_LIMIT).ok()?;
+    let s: State = serde_json::from_slice(&text).ok()?;
     (super::qemu::running_pid(m) == Some(s.pid)).then_some(s)
 }
 

@@ -27,7 +27,15 @@ pub enum ContextError {
     },
     #[error("{}: not a JSON object; fix or remove it, then run b2d up again", path.display())]
     BadConfig { path: PathBuf },
+    /// A file to read that is not a regular file, is too large or
+    /// cannot be read; the error names it.
+    #[error(transparent)]
+    File(#[from] crate::small_file::SmallFileError),
 }
+
+/// The most read of a machine's certificate or key file (they are a few
+/// hundred bytes).
+const CERT_LIMIT: u64 = 64 << 10;
 
 /// The context's name for machine `machine`.
 pub fn name(machine: &str) -> String {
@@ -83,7 +91,7 @@ pub fn write(
     }
     for (file, mode) in [("ca.pem", 0o644), ("cert.pem", 0o644), ("key.pem", 0o600)] {
         let src = cert_dir.join(file);
-        let data = std::fs::read(&src).map_err(io("reading", &src))?;
+        let data = crate::small_file::read(&src, CERT_LIMIT)?;
         let dst = docker_tls.join(file);
         crate::atomic::write_atomic(&dst, &data, mode).map_err(io("writing", &dst))?;
     }
@@ -124,18 +132,12 @@ pub fn remove(config: &Path, name: &str) -> Result<(), ContextError> {
 
 fn read_config(config: &Path) -> Result<(PathBuf, Value), ContextError> {
     let path = config.join("config.json");
-    match std::fs::read(&path) {
-        Ok(b) => match serde_json::from_slice::<Value>(&b) {
+    match crate::small_file::read_if_there(&path, crate::small_file::JSON_LIMIT)? {
+        Some(b) => match serde_json::from_slice::<Value>(&b) {
             Ok(v @ Value::Object(_)) => Ok((path, v)),
             _ => Err(ContextError::BadConfig { path }),
         },
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok((path, json!({}))),
-        Err(source) => Err(ContextError::Io {
-            name: String::new(),
-            what: "reading",
-            path,
-            source,
-        }),
+        None => Ok((path, json!({}))),
     }
 }
 
@@ -263,6 +265,27 @@ mod tests {
             std::fs::read_to_string(d.path().join("config.json")).unwrap(),
             "[1,2"
         );
+    }
+
+    #[test]
+    fn a_docker_config_that_is_a_fifo_or_too_large_is_refused_unread() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("config.json");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let e = current(d.path()).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!("{} is a FIFO, not a regular file", path.display())
+        );
+        std::fs::remove_file(&path).unwrap();
+        let mut big = b"{\"a\":\"".to_vec();
+        big.resize((1 << 20) + 1, b'x');
+        std::fs::write(&path, &big).unwrap();
+        let e = set_current(d.path(), Some("b2d-x"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("config.json is larger than 1 MiB"), "{e}");
+        assert_eq!(std::fs::read(&path).unwrap(), big, "left as it was");
     }
 
     #[test]

@@ -44,6 +44,8 @@ pub enum ConfigProblem {
     Unreadable(#[source] std::io::Error),
     #[error("is not a regular file")]
     NotAFile,
+    #[error("is over 1 MiB: not a machine config")]
+    TooLarge,
     #[error("is not a b2d machine config: {0}")]
     Malformed(#[source] serde_json::Error),
 }
@@ -235,22 +237,15 @@ fn lock_file(path: &Path) -> Result<std::fs::File, MachineError> {
 }
 
 /// Read and parse a `config.json`. Anything but a regular file is
-/// refused without reading it (opening a fifo does not wait for a writer).
+/// refused without reading it (opening a fifo does not wait for a writer),
+/// and so is one over 1 MiB.
 fn read_config(path: &Path) -> Result<Config, ConfigProblem> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)
-        .map_err(ConfigProblem::Unreadable)?;
-    let meta = f.metadata().map_err(ConfigProblem::Unreadable)?;
-    if !meta.is_file() {
-        return Err(ConfigProblem::NotAFile);
-    }
-    let mut text = Vec::new();
-    f.read_to_end(&mut text)
-        .map_err(ConfigProblem::Unreadable)?;
+    use crate::small_file::{self, SmallFileError};
+    let text = small_file::read(path, small_file::JSON_LIMIT).map_err(|e| match e {
+        SmallFileError::Io { source, .. } => ConfigProblem::Unreadable(source),
+        SmallFileError::NotAFile { .. } => ConfigProblem::NotAFile,
+        SmallFileError::TooLarge { .. } => ConfigProblem::TooLarge,
+    })?;
     serde_json::from_slice(&text).map_err(ConfigProblem::Malformed)
 }
 
@@ -449,6 +444,16 @@ mod tests {
         .unwrap();
         let e = s.open("dev").unwrap_err().to_string();
         assert!(e.contains("config.json is not a regular file"), "{e}");
+        // So is a link to a device, and a file too large to be a config
+        // is not read past its first MiB.
+        std::fs::remove_file(s.dir("dev").join(CONFIG)).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", s.dir("dev").join(CONFIG)).unwrap();
+        let e = s.open("dev").unwrap_err().to_string();
+        assert!(e.contains("config.json is not a regular file"), "{e}");
+        std::fs::remove_file(s.dir("dev").join(CONFIG)).unwrap();
+        std::fs::write(s.dir("dev").join(CONFIG), vec![b' '; (1 << 20) + 1]).unwrap();
+        let e = s.open("dev").unwrap_err().to_string();
+        assert!(e.contains("config.json is over 1 MiB"), "{e}");
     }
 
     #[test]

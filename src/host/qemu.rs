@@ -175,10 +175,12 @@ pub fn start(
     // told, and `b2d up` tells it what changed (network::announce).
     config.network = match launch {
         Launch::Cold => super::network::nic(&m.store(), m),
-        Launch::Incoming { .. } => std::fs::read(m.guest_config())
-            .ok()
-            .and_then(|t| serde_json::from_slice::<GuestConfig>(&t).ok())
-            .and_then(|c| c.network),
+        Launch::Incoming { .. } => {
+            crate::small_file::read(&m.guest_config(), crate::small_file::JSON_LIMIT)
+                .ok()
+                .and_then(|t| serde_json::from_slice::<GuestConfig>(&t).ok())
+                .and_then(|c| c.network)
+        }
     };
     let text = serde_json::to_vec(&config).unwrap_or_default();
     let path = m.guest_config();
@@ -269,8 +271,11 @@ fn run(
     })
 }
 
-fn read_pid(pid_file: &Path) -> Option<u32> {
-    std::fs::read_to_string(pid_file).ok()?.trim().parse().ok()
+/// The pid in a pid file (a regular file of a few bytes; anything else
+/// names no pid).
+pub fn read_pid(pid_file: &Path) -> Option<u32> {
+    let text = crate::small_file::read(pid_file, 64).ok()?;
+    std::str::from_utf8(&text).ok()?.trim().parse().ok()
 }
 
 /// The pid of the machine's QEMU if it runs: the pid file names a live

@@ -97,15 +97,10 @@ pub enum Unusable {
 /// The saved state's description, if the machine is suspended.
 pub fn read(m: &Machine) -> Option<Result<Saved, Unusable>> {
     let path = meta_file(m);
-    let text = match std::fs::read(&path) {
+    let text = match crate::small_file::read(&path, crate::small_file::JSON_LIMIT) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
-        Err(e) => {
-            return Some(Err(Unusable::Unreadable {
-                path,
-                why: e.to_string(),
-            }))
-        }
+        Err(e) => return Some(Err(Unusable::Unreadable { path, why: e.why() })),
     };
     Some(
         serde_json::from_slice::<Saved>(&text).map_err(|e| Unusable::Unreadable {

@@ -6,12 +6,8 @@ use std::path::{Path, PathBuf};
 pub enum KeyError {
     #[error("no ssh public key found (looked for {looked}); pass --ssh-key PUBFILE or create one with `ssh-keygen -t ed25519`")]
     NoDefault { looked: String },
-    #[error("{path}: cannot read ssh public key: {source}")]
-    Read {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error("cannot read ssh public key: {0}")]
+    Read(#[source] crate::small_file::SmallFileError),
     #[error("{path}: this is a private key; pass the .pub file instead")]
     Private { path: PathBuf },
     #[error("{path}: line {line} is not an OpenSSH public key (expected e.g. `ssh-ed25519 AAAA... comment`)")]
@@ -71,13 +67,14 @@ fn is_public_key_line(line: &str) -> bool {
         })
 }
 
+/// The most read of a `.pub` file: the whole userdata archive is bounded
+/// at 1 MiB.
+const MAX_KEY_FILE: u64 = 256 << 10;
+
 /// Read and check one `.pub` file; returns its bytes unchanged (docker-machine
 /// writes the file verbatim), with a final newline added if it had none.
 pub fn read_public_key(path: &Path) -> Result<Vec<u8>, KeyError> {
-    let bytes = std::fs::read(path).map_err(|source| KeyError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let bytes = crate::small_file::read(path, MAX_KEY_FILE).map_err(KeyError::Read)?;
     let text = String::from_utf8_lossy(&bytes);
     if text.contains("PRIVATE KEY") {
         return Err(KeyError::Private {
@@ -176,5 +173,13 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("missing.pub"));
+        let e = read_public_key(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "cannot read ssh public key: /dev/zero is a character device, not a regular file"
+        );
+        let big = write(d.path(), "big.pub", &format!("{ED}\n").repeat(3000));
+        let e = read_public_key(&big).unwrap_err().to_string();
+        assert!(e.contains("big.pub is larger than 256 KiB"), "{e}");
     }
 }

@@ -161,6 +161,8 @@ pub struct FakeSys {
     sizes: Mutex<Vec<(PathBuf, u64)>>,
     outputs: Mutex<Vec<(String, CmdOutput)>>,
     clocks: Mutex<Option<Clocks>>,
+    /// The directories `/proc/self/fd/N` mount targets named when mounted.
+    through_fds: Mutex<Vec<PathBuf>>,
 }
 
 /// The fake's two clocks: the system's, and the true time the RTC
@@ -221,6 +223,12 @@ impl FakeSys {
     pub fn system_ms(&self) -> Option<u64> {
         self.clocks.lock().unwrap().map(|c| c.system_ms)
     }
+    /// The directory each mount onto a `/proc/self/fd/N` target reached
+    /// (read when the mount was made, while the descriptor was open), in
+    /// order.
+    pub fn mounted_through_fds(&self) -> Vec<PathBuf> {
+        self.through_fds.lock().unwrap().clone()
+    }
     /// The calls so far, typed.
     pub fn typed_calls(&self) -> Vec<Call> {
         self.calls.lock().unwrap().clone()
@@ -262,6 +270,10 @@ impl Sys for FakeSys {
         flags: MsFlags,
         data: Option<&str>,
     ) -> io::Result<()> {
+        if target.starts_with("/proc/self/fd") {
+            let dir = std::fs::read_link(target)?;
+            self.through_fds.lock().unwrap().push(dir);
+        }
         self.record(Call::Mount {
             source: owned(source),
             target: target.to_path_buf(),

@@ -54,7 +54,8 @@ fn the_new_verbs_explain_their_misuse() {
     // ssh-config works for a stopped machine: the port is remembered.
     let block = stdout(&e.run(&["ssh-config", "dev"]));
     assert!(
-        block.starts_with("Host b2d-dev\n  HostName 127.0.0.1\n  Port 40022\n"),
+        block.starts_with("# Put this block above any `Host *` in ~/.ssh/config")
+            && block.contains("\nHost b2d-dev\n  HostName 127.0.0.1\n  Port 40022\n"),
         "{block}"
     );
     assert!(
@@ -66,8 +67,14 @@ fn the_new_verbs_explain_their_misuse() {
     );
     assert!(block.contains("  StrictHostKeyChecking yes\n"), "{block}");
     // OpenSSH itself reads the block as meant.
+    // Put above a `Host *` that forwards the agent and X11, as the
+    // block's first line says: those stay off for the machine.
     let cfg = e.dir.path().join("ssh_config");
-    std::fs::write(&cfg, &block).unwrap();
+    std::fs::write(
+        &cfg,
+        format!("{block}\nHost *\n  ForwardAgent yes\n  ForwardX11 yes\n"),
+    )
+    .unwrap();
     let out = Command::new("ssh")
         .args(["-G", "-F", cfg.to_str().unwrap(), "b2d-dev"])
         .output()
@@ -79,6 +86,8 @@ fn the_new_verbs_explain_their_misuse() {
         "user docker",
         "stricthostkeychecking true",
         "hostkeyalias b2d-dev",
+        "forwardagent no",
+        "forwardx11 no",
     ] {
         assert!(
             seen.lines().any(|l| l == want),

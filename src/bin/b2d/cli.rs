@@ -76,6 +76,10 @@ pub enum Cmd {
     Ssh {
         #[arg(default_value = DEFAULT_NAME)]
         name: String,
+        /// Forward your ssh agent to the machine (off by default, whatever
+        /// ~/.ssh/config says: root in the guest could use your keys).
+        #[arg(short = 'A', long = "forward-agent")]
+        forward_agent: bool,
         #[arg(last = true)]
         cmd: Vec<String>,
     },

@@ -13,7 +13,8 @@
 //! 7. zero the journal (header and archive) and what the GPT left of the
 //!    original archive at byte 0: both copies carry private keys.
 
-use super::{failpoint, persist, DiskError};
+use super::failpoint::{self, Failpoint};
+use super::{persist, DiskError};
 use crate::disk::journal;
 use crate::disk::layout::{self, partition_name, DATA_LABEL, FORMATTING_LABEL, SWAP_LABEL};
 use crate::disk::userdata;
@@ -124,13 +125,15 @@ fn wait_for(path: &Path, timeout: Duration) -> Result<(), DiskError> {
 
 /// Format `disk` (`size` bytes) with `archive` (may be empty for a blank
 /// disk) and leave it committed and unmounted. `target` is the root under
-/// which `mnt/<partition>` is used for populating.
+/// which `mnt/<partition>` is used for populating. `fail_at`: the point to
+/// die at, for the power-cut tests (see [`failpoint`]); a boot passes none.
 pub fn format(
     sys: &dyn Sys,
     disk: &Path,
     size: u64,
     archive: &[u8],
     target: &Path,
+    fail_at: Option<Failpoint>,
 ) -> Result<Formatted, DiskError> {
     let parsed = if archive.is_empty() {
         None
@@ -153,7 +156,7 @@ pub fn format(
     log::info!("{}: writing the format journal", disk.display());
     journal::write(&mut dev, archive, size, &mut |f: &mut File| f.sync_all())
         .with_path("write the format journal on", disk)?;
-    failpoint::hit("journal");
+    failpoint::hit(fail_at, Failpoint::Journal);
 
     log::info!("{}: writing GPT ({layout})", disk.display());
     super::gpt::write(&mut dev, &layout).with_path("write the GPT on", disk)?;
@@ -173,7 +176,7 @@ pub fn format(
         parts.push((2, s.start, s.end - s.start));
     }
     ensure_partitions(sys, disk, &parts)?;
-    failpoint::hit("gpt");
+    failpoint::hit(fail_at, Failpoint::Gpt);
 
     let data_s = data.to_string_lossy();
     log::info!("{}: making the data filesystem", data.display());
@@ -194,7 +197,7 @@ pub fn format(
             &data_s,
         ],
     )?;
-    failpoint::hit("mkfs");
+    failpoint::hit(fail_at, Failpoint::Mkfs);
 
     let mnt = persist::mountpoint(target, &data);
     log::info!("{}: storing the userdata", data.display());
@@ -205,18 +208,18 @@ pub fn format(
         .with_path("unmount after populating", &mnt);
     populated?;
     unmounted?;
-    failpoint::hit("populate");
+    failpoint::hit(fail_at, Failpoint::Populate);
 
     if let Some(s) = &swap {
         log::info!("{}: making swap", s.display());
         run_tool(sys, "mkswap", &["-L", SWAP_LABEL, &s.to_string_lossy()])?;
     }
-    failpoint::hit("mkswap");
+    failpoint::hit(fail_at, Failpoint::Mkswap);
 
     log::info!("{}: committing the format", data.display());
     run_tool(sys, "tune2fs", &["-L", DATA_LABEL, &data_s])?;
     sys.sync();
-    failpoint::hit("commit");
+    failpoint::hit(fail_at, Failpoint::Commit);
 
     let mut dev = open_rw(disk)?;
     journal::clear(&mut dev, &mut |f: &mut File| f.sync_all())

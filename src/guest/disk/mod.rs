@@ -39,6 +39,9 @@ pub struct PrepareOptions {
     /// `b2d.noformat`: only mount an existing data filesystem; never
     /// format, resume or grow anything.
     pub no_format: bool,
+    /// The format step to die at: only `b2d-init prepare-disk
+    /// --failpoint` sets one (see [`failpoint`]); a boot never does.
+    pub failpoint: Option<failpoint::Failpoint>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -265,15 +268,15 @@ pub fn prepare(sys: &dyn Sys, opts: &PrepareOptions) -> Result<PrepareOutcome, P
                 "{}: finishing a format that was interrupted",
                 c.path.display()
             );
-            let f = format::format(sys, &c.path, c.size, &archive, &opts.target)?;
+            let f = format::format(sys, &c.path, c.size, &archive, &opts.target, opts.failpoint)?;
             (Action::Resumed, f.data, f.swap, false)
         }
         Verdict::Magic { archive } => {
-            let f = format::format(sys, &c.path, c.size, &archive, &opts.target)?;
+            let f = format::format(sys, &c.path, c.size, &archive, &opts.target, opts.failpoint)?;
             (Action::Formatted, f.data, f.swap, false)
         }
         Verdict::Blank => {
-            let f = format::format(sys, &c.path, c.size, &[], &opts.target)?;
+            let f = format::format(sys, &c.path, c.size, &[], &opts.target, opts.failpoint)?;
             (Action::Formatted, f.data, f.swap, false)
         }
         Verdict::Foreign(why) => return Err(DiskError::Foreign { disk: c.path, why }),

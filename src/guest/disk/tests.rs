@@ -46,6 +46,7 @@ impl Rig {
             sys_root: self.dir.path().join("sys"),
             dev_root: self.dir.path().join("dev"),
             no_format: false,
+            failpoint: None,
         }
     }
 }
@@ -416,4 +417,38 @@ fn a_foreign_disk_is_described_in_words() {
          ext4 signature labelled \"Home\" in partition 1"
     );
     crate::assert_readable(&line);
+}
+
+/// A format over the fake runs to its end. Run alone, and by the test
+/// below in a child process with `B2D_FAILPOINT` set.
+#[test]
+fn a_format_runs_to_its_end() {
+    let rig = Rig::new();
+    let d = rig.disk("sda", 2 * GIB, &magic_archive());
+    let out = prepare(&rig.sys, &rig.opts(&[&d])).unwrap();
+    assert_eq!(out.action, Action::Formatted);
+}
+
+/// The environment arms no failpoint: a boot's PID 1 gets each unknown
+/// `KEY=VALUE` word of the kernel command line as a variable.
+#[test]
+fn the_environment_arms_no_failpoint() {
+    for p in failpoint::POINTS {
+        let out = std::process::Command::new(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "guest::disk::tests::a_format_runs_to_its_end",
+                "--test-threads=1",
+            ])
+            .env("B2D_FAILPOINT", p.name())
+            .output()
+            .unwrap();
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success() && said.contains("1 passed"),
+            "B2D_FAILPOINT={}: {:?}\n{said}",
+            p.name(),
+            out.status
+        );
+    }
 }

@@ -2,21 +2,31 @@
 //! key was made by `b2d up` and written to the machine's known_hosts under
 //! an alias, so checking is strict from the very first connection and the
 //! user's own ~/.ssh/known_hosts is neither read nor written.
+//!
+//! The guest is not trusted with the user's agent or display: agent and
+//! X11 forwarding are pinned off, so a `Host *` line with `ForwardAgent
+//! yes` in ~/.ssh/config does not hand guest root the keys of every host
+//! the user reaches (OpenSSH keeps the first value it reads, and `-o`
+//! comes before the config files). `b2d ssh -A` forwards the agent when
+//! asked. Port forwardings a config sets are left alone: `-L` users
+//! rely on them (`ClearAllForwardings` would drop theirs too).
 
 use super::CmdError;
 use crate::host::machine::{Machine, Store};
 
-/// `b2d ssh NAME [-- CMD…]`: the `ssh` command to run (the binary execs
-/// it) for running machine `name`.
+/// `b2d ssh [-A] NAME [-- CMD…]`: the `ssh` command to run (the binary
+/// execs it) for running machine `name`; `agent`: forward the user's ssh
+/// agent to the guest (`-A`).
 pub fn command(
     store: &Store,
     name: &str,
     cmd: &[String],
+    agent: bool,
     exe: &str,
 ) -> Result<std::process::Command, CmdError> {
     let m = super::running(store, name, exe)?;
     let mut c = std::process::Command::new("ssh");
-    c.args(args(&m, cmd));
+    c.args(args(&m, cmd, agent));
     Ok(c)
 }
 
@@ -25,10 +35,16 @@ pub fn command(
 pub const SSH_CONNECT_SECS: u64 = 30;
 
 /// The OpenSSH options that pin a connection to machine `m`: its own
-/// key and known_hosts, strict host key checking, no passwords, and a
-/// session that ends rather than hangs on a mute guest. `b2d ssh`,
-/// `b2d cp` (scp) and `b2d ssh-config` all use them.
+/// key and known_hosts, strict host key checking, no passwords, no agent
+/// or X11 forwarding, and a session that ends rather than hangs on a mute
+/// guest. `b2d ssh`, `b2d cp` (scp) and `b2d ssh-config` all use them.
 pub fn pinned_options(m: &Machine) -> Vec<(&'static str, String)> {
+    pinned_options_with(m, false)
+}
+
+/// [`pinned_options`], with the agent forwarded when `agent` is set.
+fn pinned_options_with(m: &Machine, agent: bool) -> Vec<(&'static str, String)> {
+    let forward_agent = if agent { "yes" } else { "no" };
     vec![
         ("StrictHostKeyChecking", "yes".into()),
         ("UserKnownHostsFile", m.known_hosts().display().to_string()),
@@ -40,6 +56,8 @@ pub fn pinned_options(m: &Machine) -> Vec<(&'static str, String)> {
         ("IdentitiesOnly", "yes".into()),
         ("PasswordAuthentication", "no".into()),
         ("KbdInteractiveAuthentication", "no".into()),
+        ("ForwardAgent", forward_agent.into()),
+        ("ForwardX11", "no".into()),
         ("LogLevel", "ERROR".into()),
         // A guest that stops answering ends the session with an error
         // instead of a hang: the forward accepts at once, so the timeout
@@ -52,7 +70,11 @@ pub fn pinned_options(m: &Machine) -> Vec<(&'static str, String)> {
 
 /// [`pinned_options`] as `-o KEY=VALUE` arguments, then the key.
 pub fn option_args(m: &Machine) -> Vec<String> {
-    let mut a: Vec<String> = pinned_options(m)
+    option_args_with(m, false)
+}
+
+fn option_args_with(m: &Machine, agent: bool) -> Vec<String> {
+    let mut a: Vec<String> = pinned_options_with(m, agent)
         .into_iter()
         .flat_map(|(k, v)| ["-o".to_string(), format!("{k}={v}")])
         .collect();
@@ -64,9 +86,9 @@ pub fn option_args(m: &Machine) -> Vec<String> {
 pub const LOGIN: &str = "docker@127.0.0.1";
 
 /// Arguments for `ssh` (without the program name) to reach `m` as docker,
-/// running `cmd` if it is not empty.
-pub fn args(m: &Machine, cmd: &[String]) -> Vec<String> {
-    let mut a = option_args(m);
+/// running `cmd` if it is not empty; `agent`: forward the user's agent.
+pub fn args(m: &Machine, cmd: &[String], agent: bool) -> Vec<String> {
+    let mut a = option_args_with(m, agent);
     a.extend(["-p".into(), m.config.ssh_port.to_string(), LOGIN.into()]);
     if !cmd.is_empty() {
         a.push("--".into());
@@ -79,11 +101,12 @@ pub fn args(m: &Machine, cmd: &[String]) -> Vec<String> {
 mod tests {
     use super::*;
     use crate::host::machine::sample;
+    use std::path::Path;
 
     #[test]
     fn strict_pinned_key_and_the_machine_identity() {
         let m = sample("/m/dev");
-        let a = args(&m, &["docker".into(), "ps".into()]).join(" ");
+        let a = args(&m, &["docker".into(), "ps".into()], false).join(" ");
         for want in [
             "-o StrictHostKeyChecking=yes",
             "-o UserKnownHostsFile=/m/dev/known_hosts",
@@ -92,10 +115,53 @@ mod tests {
             "-o IdentitiesOnly=yes",
             "-o ConnectTimeout=30",
             "-o ServerAliveInterval=15",
+            "-o ForwardAgent=no",
+            "-o ForwardX11=no",
             "-i /m/dev/id_ed25519 -p 40022 docker@127.0.0.1 -- docker ps",
         ] {
             assert!(a.contains(want), "{want} missing from {a}");
         }
-        assert!(args(&m, &[]).last().unwrap() == "docker@127.0.0.1");
+        assert!(args(&m, &[], false).last().unwrap() == "docker@127.0.0.1");
+        let a = args(&m, &[], true).join(" ");
+        assert!(a.contains("-o ForwardAgent=yes"), "{a}");
+        assert!(!a.contains("ForwardAgent=no"), "{a}");
+    }
+
+    /// What OpenSSH itself makes of the arguments (`ssh -G` prints the
+    /// configuration it would use, and connects nowhere), under a user
+    /// config that forwards the agent and X11 to every host.
+    fn openssh_sees(args: &[String], config: &Path) -> String {
+        let out = std::process::Command::new("ssh")
+            .arg("-G")
+            .arg("-F")
+            .arg(config)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    }
+
+    #[test]
+    fn a_host_star_in_the_users_config_forwards_nothing_to_the_guest() {
+        let t = tempfile::tempdir().unwrap();
+        let config = t.path().join("config");
+        std::fs::write(
+            &config,
+            "Host *\n  ForwardAgent yes\n  ForwardX11 yes\n  LocalForward 8080 127.0.0.1:80\n",
+        )
+        .unwrap();
+        let m = sample(t.path());
+        let has = |seen: &str, line: &str| seen.lines().any(|l| l == line);
+        let seen = openssh_sees(&args(&m, &[], false), &config);
+        assert!(has(&seen, "forwardagent no"), "{seen}");
+        assert!(has(&seen, "forwardx11 no"), "{seen}");
+        assert!(
+            has(&seen, "localforward 8080 [127.0.0.1]:80"),
+            "a user's own forwards are kept: {seen}"
+        );
+        let seen = openssh_sees(&args(&m, &[], true), &config);
+        assert!(has(&seen, "forwardagent yes"), "{seen}");
+        assert!(has(&seen, "forwardx11 no"), "{seen}");
     }
 }

@@ -4,6 +4,10 @@
 //! `b2d ssh` does. Append it to `~/.ssh/config`, or pipe it:
 //! `b2d ssh-config NAME | ssh -F /dev/stdin b2d-NAME CMD` (OpenSSH closes
 //! every descriptor above stderr before reading `-F`: `<(…)` fails).
+//!
+//! The block pins agent and X11 forwarding off as `b2d ssh` does. OpenSSH
+//! keeps the first value it reads for each option, so a `Host *` above the
+//! block would win: the block's first line says to put it above.
 
 use super::ssh;
 use crate::host::machine::{Machine, MachineError, Store};
@@ -28,10 +32,13 @@ fn value(v: &str) -> Result<String, SshConfigError> {
     })
 }
 
+/// The comment the block starts with.
+pub const PLACE_IT: &str = "# Put this block above any `Host *` in ~/.ssh/config: OpenSSH keeps the first value it reads.\n";
+
 /// The block for machine `m` (it need not run: the port is remembered).
 pub fn block(m: &Machine) -> Result<String, SshConfigError> {
     let mut out = format!(
-        "Host {}\n  HostName 127.0.0.1\n  Port {}\n  User docker\n  IdentityFile {}\n",
+        "{PLACE_IT}Host {}\n  HostName 127.0.0.1\n  Port {}\n  User docker\n  IdentityFile {}\n",
         m.host_key_alias(),
         m.config.ssh_port,
         value(&m.ssh_key().display().to_string())?
@@ -56,6 +63,7 @@ mod tests {
     fn a_host_block_pinned_to_the_machine() {
         let m = sample("/m/my dev");
         let b = block(&m).unwrap();
+        let b = b.strip_prefix(PLACE_IT).unwrap();
         assert!(b.starts_with("Host b2d-dev\n  HostName 127.0.0.1\n  Port 40022\n  User docker\n  IdentityFile \"/m/my dev/id_ed25519\"\n"), "{b}");
         for want in [
             "  StrictHostKeyChecking yes\n",
@@ -63,6 +71,8 @@ mod tests {
             "  HostKeyAlias b2d-dev\n",
             "  IdentitiesOnly yes\n",
             "  GlobalKnownHostsFile \"/dev/null\"\n",
+            "  ForwardAgent no\n",
+            "  ForwardX11 no\n",
         ] {
             assert!(b.contains(want), "{want:?} missing from {b}");
         }

@@ -204,17 +204,12 @@ fn file_err(flag: &'static str, path: &Path) -> impl Fn(String) -> EngineError {
     }
 }
 
-/// Read a file of at most `MAX_SIZE` bytes.
+/// Read a regular file of at most `MAX_SIZE` bytes (what a machine
+/// carries); a device, a FIFO or a larger file is refused unread.
 fn read_small(flag: &'static str, path: &Path) -> Result<(PathBuf, Vec<u8>), EngineError> {
     let bad = file_err(flag, path);
     let abs = std::fs::canonicalize(path).map_err(|e| bad(e.to_string()))?;
-    let data = std::fs::read(&abs).map_err(|e| bad(e.to_string()))?;
-    if data.len() > MAX_SIZE {
-        return Err(bad(format!(
-            "{} bytes, over the {MAX_SIZE} a machine carries",
-            data.len()
-        )));
-    }
+    let data = crate::small_file::read(&abs, MAX_SIZE as u64).map_err(|e| bad(e.why()))?;
     Ok((abs, data))
 }
 

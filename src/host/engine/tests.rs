@@ -230,3 +230,40 @@ fn ca_certificates_are_kept_as_pem_with_their_file_and_subject() {
     let e = for_guest(&big, &|_| None).unwrap_err().to_string();
     assert!(e.contains("give fewer or smaller --ca-cert files"), "{e}");
 }
+
+#[test]
+fn a_device_a_fifo_or_a_large_file_is_refused_unread() {
+    let t = tempfile::tempdir().unwrap();
+    let bad = |a: EngineArgs| apply(&EngineConfig::default(), &a).unwrap_err().to_string();
+    let e = bad(EngineArgs {
+        daemon_json: Some("/dev/zero".into()),
+        ..Default::default()
+    });
+    assert_eq!(
+        e,
+        "--daemon-json /dev/zero: a character device, not a regular file"
+    );
+    let fifo = t.path().join("ca.pem");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let e = bad(EngineArgs {
+        ca_certs: vec![fifo.clone()],
+        ..Default::default()
+    });
+    assert!(
+        e.starts_with(&format!(
+            "--ca-cert {}: a FIFO, not a regular file",
+            fifo.display()
+        )),
+        "{e}"
+    );
+    let big = t.path().join("big.json");
+    std::fs::write(&big, vec![b' '; MAX_SIZE + 1]).unwrap();
+    let e = bad(EngineArgs {
+        daemon_json: Some(big.clone()),
+        ..Default::default()
+    });
+    assert_eq!(
+        e,
+        format!("--daemon-json {}: larger than 192 KiB", big.display())
+    );
+}

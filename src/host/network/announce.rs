@@ -18,7 +18,8 @@ use std::time::Duration;
 const ANSWER: Duration = Duration::from_secs(5);
 
 fn config(m: &Machine) -> Option<GuestConfig> {
-    serde_json::from_slice(&std::fs::read(m.guest_config()).ok()?).ok()
+    let text = crate::small_file::read(&m.guest_config(), crate::small_file::JSON_LIMIT).ok()?;
+    serde_json::from_slice(&text).ok()
 }
 
 /// The peers on `network` the guest of `m` was told of this boot, if it

@@ -281,6 +281,31 @@ pub fn busy_port() -> (TcpListener, u16) {
     (l, port)
 }
 
+/// The `XDG_RUNTIME_DIR` every `b2d` under test gets: the caller's, else
+/// one directory (0700) of this user's shared by all tests, so that b2d's
+/// KVM probe (up to 25 s where KVM hangs) runs once per host boot as it
+/// does for a user, although each test has a store of its own. b2d itself
+/// ignores the directory if it is not this user's alone.
+pub fn runtime_dir() -> PathBuf {
+    if let Some(d) = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty()) {
+        return d.into();
+    }
+    // SAFETY: geteuid and getegid have no preconditions and cannot fail.
+    let (uid, gid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    runtime_dir_of(uid, gid)
+}
+
+/// The shared runtime directory of user `uid` (group `gid`) for tests
+/// that run b2d as that user: made 0700 and given to the user if missing.
+pub fn runtime_dir_of(uid: u32, gid: u32) -> PathBuf {
+    use std::os::unix::fs::DirBuilderExt;
+    let d = std::env::temp_dir().join(format!("b2d-test-runtime-{uid}"));
+    if std::fs::DirBuilder::new().mode(0o700).create(&d).is_ok() {
+        let _ = std::os::unix::fs::chown(&d, Some(uid), Some(gid));
+    }
+    d
+}
+
 /// A private b2d machine store: a temporary directory holding
 /// `data/` (XDG_DATA_HOME, so machines live in `data/b2d/machines/`) and
 /// `home/` (HOME), removed when dropped.
@@ -332,10 +357,12 @@ impl MachineStore {
     }
 
     /// Point `c` at this store and home, with nothing of the caller's b2d
-    /// or docker environment (B2D_ISO, DOCKER_HOST…) and no stdin.
+    /// or docker environment (B2D_ISO, DOCKER_HOST…) and no stdin. The
+    /// runtime directory is shared (see [`runtime_dir`]).
     pub fn env<'c>(&self, c: &'c mut Command) -> &'c mut Command {
         c.env("XDG_DATA_HOME", self.data_home())
             .env("HOME", self.home())
+            .env("XDG_RUNTIME_DIR", runtime_dir())
             .env_remove("B2D_ISO")
             .env_remove("DOCKER_HOST")
             .env_remove("DOCKER_CERT_PATH")

@@ -78,18 +78,17 @@ impl Scratch {
         }
     }
 
-    /// `init prepare-disk --device dev --target <root> --json`, with the
-    /// failpoint `B2D_FAILPOINT` set or cleared. `init` is the b2d-init
+    /// `init prepare-disk --device dev --target <root> --json`, with
+    /// `--failpoint P` when `failpoint` is given. `init` is the b2d-init
     /// binary under test.
     pub fn prepare(&self, init: &str, dev: &str, failpoint: Option<&str>) -> Output {
         let mut c = Command::new(init);
         c.args(["prepare-disk", "--device", dev, "--target"])
             .arg(self.target())
             .arg("--json");
-        match failpoint {
-            Some(p) => c.env("B2D_FAILPOINT", p),
-            None => c.env_remove("B2D_FAILPOINT"),
-        };
+        if let Some(p) = failpoint {
+            c.args(["--failpoint", p]);
+        }
         crate::output(&mut c)
     }
 

@@ -227,7 +227,11 @@ pub fn create(store: &Store, o: &UpOptions, sink: &mut dyn Sink) -> Result<bool,
         return Ok(false);
     }
     let iso = iso::resolve(o.iso.as_deref())?;
-    let (new, share_notes) = new_machine(store, o, iso)?;
+    let found = iso.note();
+    let (new, share_notes) = new_machine(store, o, iso.path)?;
+    if let Some(line) = found {
+        sink.event(Event::Note(line));
+    }
     sink.event(Event::Note(format!(
         "Creating machine \"{}\" ({} CPUs, {} MiB memory, {} disk{}) in {}",
         o.name,
