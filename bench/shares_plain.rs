@@ -59,7 +59,10 @@ pub fn attach(machine: &Path, share: &Path, guest: impl Fn(&str) -> String) -> P
     let _ = std::fs::remove_file(&sock);
     let (uid, gid) = (nix_ids().0, nix_ids().1);
     let mut args = virtiofs::daemon_args(share, false, &sock, uid, gid);
-    let at = args.iter().position(|a| a == "--sandbox").expect("--sandbox");
+    let at = args
+        .iter()
+        .position(|a| a == "--sandbox")
+        .expect("--sandbox");
     args[at + 1] = "none".into();
     let bin = virtiofs::find().expect("a usable virtiofsd");
     let child = Command::new(bin)
@@ -71,7 +74,10 @@ pub fn attach(machine: &Path, share: &Path, guest: impl Fn(&str) -> String) -> P
         .expect("starting the plain virtiofsd");
     let t0 = Instant::now();
     while !sock.exists() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "no plain virtiofsd socket");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no plain virtiofsd socket"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut q = qmp(machine);
@@ -82,7 +88,8 @@ pub fn attach(machine: &Path, share: &Path, guest: impl Fn(&str) -> String) -> P
             "server": false
         }}
     });
-    q.execute("chardev-add", Some(chardev)).expect("chardev-add");
+    q.execute("chardev-add", Some(chardev))
+        .expect("chardev-add");
     let dev = serde_json::json!({
         "driver": "vhost-user-fs-pci", "chardev": "plain", "tag": "plain", "id": "plaindev"
     });

@@ -73,7 +73,16 @@ fn a_hostile_guest_sees_nothing_of_b2d_or_the_user_s_secrets() {
     let iso = iso();
     let out = e.run(
         qemu_tests::fixture::b2d_bin().to_str().unwrap(),
-        &["up", NAME, "--iso", s(&iso), "--disk-size", "2G", "--timeout", "400"],
+        &[
+            "up",
+            NAME,
+            "--iso",
+            s(&iso),
+            "--disk-size",
+            "2G",
+            "--timeout",
+            "400",
+        ],
     );
     let said = test_support::assert_ok("up", &out);
     let said = format!("{said}{}", String::from_utf8_lossy(&out.stderr));
