@@ -2,7 +2,7 @@
 //! reads the guest's listening ports from the virtio-serial channel (see
 //! [`crate::wire::ports`]) and forwards each to the same port on the
 //! host's 127.0.0.1: a TCP port through a listener of its own and the
-//! tunnel channel ([`super::tunnel`]), a UDP port through QMP
+//! tunnel channel ([`crate::host::tunnel`]), a UDP port through QMP
 //! `hostfwd_add` / `hostfwd_remove` on the user network. It lives as long
 //! as the machine's QEMU; `b2d up` starts it and starts it again if it is
 //! missing.

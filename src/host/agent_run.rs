@@ -6,11 +6,11 @@
 //! through the machine's agent QMP socket. It ends when the machine's
 //! QEMU does.
 
-use super::agent::{self, Forwarder, State};
-use super::agent_log::say;
-use super::machine::Machine;
-use super::qmp::Qmp;
-use super::tunnel;
+use crate::host::agent::{self, Forwarder, State};
+use crate::host::agent_log::say;
+use crate::host::machine::Machine;
+use crate::host::qmp::Qmp;
+use crate::host::tunnel;
 use crate::wire::ports::{PortsMsg, Proto};
 use std::io::{self, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -75,14 +75,14 @@ fn serving(m: &Machine) -> Option<u32> {
     if try_lock(m).is_some() {
         return None;
     }
-    super::qemu::read_pid(&lock_file(m))
+    crate::host::qemu::read_pid(&lock_file(m))
 }
 
 /// Whether an agent serves the machine's current QEMU now. An agent of
 /// the QEMU before (`b2d stop` then `b2d up` within its poll) does not
 /// count: it is about to end.
 pub fn running(m: &Machine) -> bool {
-    let qemu = super::qemu::running_pid(m);
+    let qemu = crate::host::qemu::running_pid(m);
     qemu.is_some() && serving(m) == qemu
 }
 
@@ -116,7 +116,7 @@ pub fn ensure(m: &Machine, exe: &Path) -> io::Result<bool> {
 pub fn read_state(m: &Machine) -> Option<State> {
     let text = crate::small_file::read(&state_file(m), crate::small_file::JSON_LIMIT).ok()?;
     let s: State = serde_json::from_slice(&text).ok()?;
-    (super::qemu::running_pid(m) == Some(s.pid)).then_some(s)
+    (crate::host::qemu::running_pid(m) == Some(s.pid)).then_some(s)
 }
 
 struct QmpForwarder {
@@ -230,19 +230,19 @@ fn on_message(line: &[u8], state: &mut State, fw: &mut dyn Forwarder, path: &Pat
 }
 
 /// Keep the machine's console log under its cap while QEMU `pid` runs
-/// (see [`super::console_rotate`]), switching QEMU's console through the
+/// (see [`crate::host::console_rotate`]), switching QEMU's console through the
 /// agent's own QMP monitor.
 fn keep_console(m: &Machine, pid: u32) {
     let m = m.clone();
     std::thread::spawn(move || {
-        let alive = || super::qemu::running_pid(&m) == Some(pid);
+        let alive = || crate::host::qemu::running_pid(&m) == Some(pid);
         let qmp = qmp_socket(&m);
         let mut reopen = |p: &Path| {
-            super::console_rotate::chardev_change(&qmp, super::vmspec::SERIAL_CHARDEV, p)
+            crate::host::console_rotate::chardev_change(&qmp, crate::host::vmspec::SERIAL_CHARDEV, p)
         };
-        let limits = super::console_rotate::Limits::CONSOLE;
+        let limits = crate::host::console_rotate::Limits::CONSOLE;
         if let Err(e) =
-            super::console_rotate::keep(&m.serial_log(), limits, &alive, &mut reopen, &say)
+            crate::host::console_rotate::keep(&m.serial_log(), limits, &alive, &mut reopen, &say)
         {
             say(&format!("cannot watch the console log: {e}"));
         }
@@ -255,7 +255,7 @@ pub fn run(m: &Machine) -> io::Result<()> {
     let Some(lock) = lock_within(m, Duration::from_secs(1)) else {
         return Ok(()); // another agent serves this machine
     };
-    let Some(pid) = super::qemu::running_pid(m) else {
+    let Some(pid) = crate::host::qemu::running_pid(m) else {
         say("the machine is not running; nothing to do");
         return Ok(());
     };
@@ -266,7 +266,7 @@ pub fn run(m: &Machine) -> io::Result<()> {
         f.seek(SeekFrom::Start(0))?;
         writeln!(f, "{pid}")?;
     }
-    super::agent_log::init(&log_file(m));
+    crate::host::agent_log::init(&log_file(m));
     keep_console(m, pid);
     let state_path = state_file(m);
     let mut state = read_state(m).unwrap_or(State {
@@ -287,7 +287,7 @@ pub fn run(m: &Machine) -> io::Result<()> {
     {
         let (m, tsock) = (m.clone(), tunnel_socket(m));
         std::thread::spawn(move || {
-            let alive = || super::qemu::running_pid(&m) == Some(pid);
+            let alive = || crate::host::qemu::running_pid(&m) == Some(pid);
             tunnel::sessions(&mux, &tsock, &alive, &say);
         });
     }
@@ -298,9 +298,9 @@ pub fn run(m: &Machine) -> io::Result<()> {
     // A resume leaves its loaded state behind for this agent to delete.
     {
         let m = m.clone();
-        std::thread::spawn(move || super::saved::remove_loaded(&m));
+        std::thread::spawn(move || crate::host::saved::remove_loaded(&m));
     }
-    let alive = || super::qemu::running_pid(m) == Some(pid);
+    let alive = || crate::host::qemu::running_pid(m) == Some(pid);
     while alive() {
         let s = match UnixStream::connect(channel_socket(m)) {
             Ok(s) => s,

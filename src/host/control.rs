@@ -2,7 +2,7 @@
 //! control port (a socket QEMU serves) and ask the guest one thing at a
 //! time.
 
-use super::machine::Machine;
+use crate::host::machine::Machine;
 use crate::wire::control::{Op, Reply, Request, MAX_LINE};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;

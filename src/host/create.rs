@@ -4,9 +4,9 @@
 //! built in a temporary directory renamed into place at the end, so a
 //! failed creation leaves no half machine behind.
 
-use super::certs;
-use super::disk_image::{self, CreateSpec, DiskImageError};
-use super::machine::{io_err, Config, Machine, MachineError, Store};
+use crate::host::certs;
+use crate::host::disk_image::{self, CreateSpec, DiskImageError};
+use crate::host::machine::{io_err, Config, Machine, MachineError, Store};
 use crate::disk::image::ImageFormat;
 use crate::disk::userdata::{Compat, Extension};
 use ssh_key::rand_core::OsRng;
@@ -22,7 +22,7 @@ pub enum CreateError {
     #[error(transparent)]
     Disk(#[from] DiskImageError),
     #[error(transparent)]
-    Keys(#[from] super::ssh_keys::KeyError),
+    Keys(#[from] crate::host::ssh_keys::KeyError),
     #[error("generating an ssh key: {0}")]
     SshKey(#[from] ssh_key::Error),
 }
@@ -69,7 +69,7 @@ pub fn copy_iso(iso: &Path, dest: &Path) -> Result<(), MachineError> {
 }
 
 pub fn create(store: &Store, new: &NewMachine) -> Result<Machine, CreateError> {
-    super::machine::validate_name(&new.name)?;
+    crate::host::machine::validate_name(&new.name)?;
     std::fs::create_dir_all(&store.root).map_err(io_err("creating", &store.root))?;
     let tmp = store.root.join(format!(".{}.creating", new.name));
     if tmp.exists() {
@@ -111,7 +111,7 @@ fn populate(dir: &Path, new: &NewMachine) -> Result<Machine, CreateError> {
     )?;
     let mut authorized = user_pub.into_bytes();
     if !new.extra_keys.is_empty() {
-        authorized.extend(super::ssh_keys::authorized_keys(&new.extra_keys)?);
+        authorized.extend(crate::host::ssh_keys::authorized_keys(&new.extra_keys)?);
     }
 
     // The guest's host key: known before the first connection.

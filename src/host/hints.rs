@@ -2,7 +2,7 @@
 //! as printed: `b2d` when that is on PATH, else the binary's full path;
 //! the machine name only when it is not the default.
 
-use super::machine::{Machine, DEFAULT_NAME};
+use crate::host::machine::{Machine, DEFAULT_NAME};
 use crate::wire::ready::Ready;
 use std::path::Path;
 

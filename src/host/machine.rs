@@ -82,17 +82,17 @@ pub struct Config {
     /// Host folders shared at the same path; None (a machine from before
     /// shares) means the default, the user's home.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mounts: Option<Vec<super::shares::Mount>>,
+    pub mounts: Option<Vec<crate::host::shares::Mount>>,
     /// `--mount-type`: virtiofs or 9p; None is auto (virtiofs where a
     /// usable virtiofsd is installed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_type: Option<crate::wire::guest_config::ShareFs>,
     /// The engine settings (`--engine-opt`, `--registry-mirror`…).
-    #[serde(default, skip_serializing_if = "super::engine::EngineConfig::is_empty")]
-    pub engine: super::engine::EngineConfig,
+    #[serde(default, skip_serializing_if = "crate::host::engine::EngineConfig::is_empty")]
+    pub engine: crate::host::engine::EngineConfig,
     /// Its private network and address there (`--network`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network: Option<super::network::Attachment>,
+    pub network: Option<crate::host::network::Attachment>,
     /// The swarm `b2d swarm create` made it a node of.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub swarm: Option<SwarmMember>,

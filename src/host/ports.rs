@@ -4,7 +4,7 @@
 //! kernel offers that no other machine remembers. Every check binds
 //! 127.0.0.1 only: the forwards never listen on other addresses.
 
-use super::machine::{Machine, MachineError, Store};
+use crate::host::machine::{Machine, MachineError, Store};
 use std::net::{Ipv4Addr, TcpListener};
 
 #[derive(Debug, thiserror::Error)]

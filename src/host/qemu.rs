@@ -2,12 +2,12 @@
 //! machine's disk, ISO and forwards, tell whether it still runs, and stop
 //! it through QMP (ACPI power button) or a signal.
 
-use super::accel::Accel;
-use super::machine::Machine;
-use super::ports::PortError;
-use super::shares::{self, virtiofs};
-use super::vmspec::{binary, opt_path, DiskBus, VmSpec};
-use super::{agent_run, control, ram};
+use crate::host::accel::Accel;
+use crate::host::machine::Machine;
+use crate::host::ports::PortError;
+use crate::host::shares::{self, virtiofs};
+use crate::host::vmspec::{binary, opt_path, DiskBus, VmSpec};
+use crate::host::{agent_run, control, ram};
 use crate::wire::control::CHANNEL as CONTROL;
 use crate::wire::guest_config::{GuestConfig, ShareFs};
 use crate::wire::ports::CHANNEL;
@@ -29,7 +29,7 @@ pub enum QemuError {
     #[error(transparent)]
     Virtiofs(#[from] virtiofs::VirtiofsError),
     #[error(transparent)]
-    Engine(#[from] super::engine::EngineError),
+    Engine(#[from] crate::host::engine::EngineError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -132,7 +132,7 @@ pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan, launch: Launch) ->
         None,
     ));
     // After the user network's NIC, which stays eth0.
-    a.extend(super::network::qemu_args(&m.store(), m));
+    a.extend(crate::host::network::qemu_args(&m.store(), m));
     a
 }
 
@@ -166,7 +166,7 @@ pub fn start(
     let mut config = shares::guest_config(shares);
     // The engine settings, from the host's environment of this boot
     // (proxies). A resume boots nothing: the guest keeps what it has.
-    let engine = super::engine::for_guest_here(&m.config.engine);
+    let engine = crate::host::engine::for_guest_here(&m.config.engine);
     config.engine = match launch {
         Launch::Cold => Some(engine?),
         Launch::Incoming { .. } => engine.ok(),
@@ -174,7 +174,7 @@ pub fn start(
     // The private NIC and its peers; a resumed guest keeps what it was
     // told, and `b2d up` tells it what changed (network::announce).
     config.network = match launch {
-        Launch::Cold => super::network::nic(&m.store(), m),
+        Launch::Cold => crate::host::network::nic(&m.store(), m),
         Launch::Incoming { .. } => {
             crate::small_file::read(&m.guest_config(), crate::small_file::JSON_LIMIT)
                 .ok()
@@ -315,7 +315,7 @@ pub fn accel_of(pid: u32) -> Option<String> {
 
 /// Press the ACPI power button through QMP.
 pub fn powerdown(m: &Machine) -> std::io::Result<()> {
-    let mut q = super::qmp::Qmp::connect(&m.qmp_socket(), Duration::from_secs(10))?;
+    let mut q = crate::host::qmp::Qmp::connect(&m.qmp_socket(), Duration::from_secs(10))?;
     q.execute("system_powerdown", None).map(drop)
 }
 

@@ -11,12 +11,12 @@
 //! devices are loaded once both checksums are right, the VM runs again
 //! and gets its virtiofs devices back; the guest then hears `resumed`.
 
-use super::accel::Accel;
-use super::machine::Machine;
-use super::qmp::Qmp;
-use super::saved::{self, Saved, Unusable};
-use super::shares::{self, virtiofs};
-use super::{control, qemu, ram};
+use crate::host::accel::Accel;
+use crate::host::machine::Machine;
+use crate::host::qmp::Qmp;
+use crate::host::saved::{self, Saved, Unusable};
+use crate::host::shares::{self, virtiofs};
+use crate::host::{control, qemu, ram};
 use crate::wire::control::Op;
 use serde_json::{json, Value};
 use std::os::fd::{AsRawFd, RawFd};
@@ -164,8 +164,8 @@ pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
     let Some(pid) = qemu::running_pid(m) else {
         return Err(SuspendError::NotRunning(name));
     };
-    let log = super::console::read_log(&m.serial_log());
-    if !matches!(super::console::read(&log), super::console::Boot::Ready(_)) {
+    let log = crate::host::console::read_log(&m.serial_log());
+    if !matches!(crate::host::console::read(&log), crate::host::console::Boot::Ready(_)) {
         return Err(SuspendError::Booting(name));
     }
     let accel = qemu::accel_of(pid).unwrap_or_default();

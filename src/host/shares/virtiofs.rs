@@ -349,8 +349,8 @@ mod tests {
         for d in ["a", "b"] {
             std::fs::create_dir_all(root.join(d)).unwrap();
             std::fs::write(root.join(d).join("f"), d).unwrap();
-            plan.shares.push(super::super::Planned {
-                mount: super::super::Mount {
+            plan.shares.push(crate::host::shares::Planned {
+                mount: crate::host::shares::Mount {
                     path: root.join(d),
                     readonly: false,
                 },
