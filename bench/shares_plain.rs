@@ -39,8 +39,8 @@ impl Plain {
     }
 }
 
-fn qmp(machine: &Path) -> b2d::host::qmp::Qmp {
-    b2d::host::qmp::Qmp::connect(&machine.join("qmp.sock"), Duration::from_secs(10))
+fn qmp(machine: &Path) -> b2d::host::vm::qmp::Qmp {
+    b2d::host::vm::qmp::Qmp::connect(&machine.join("qmp.sock"), Duration::from_secs(10))
         .expect("the machine's QMP socket")
 }
 

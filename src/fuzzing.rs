@@ -135,10 +135,10 @@ fn inspect(format: ImageFormat, magic: &[u8], data: &[u8]) {
     let len = bytes.len() as u64;
     let path = Path::new("fuzz.img");
     let result = image::open_reader(Cursor::new(bytes), len, path)
-        .map_err(crate::host::disk_image::DiskImageError::from)
+        .map_err(crate::host::store::disk_image::DiskImageError::from)
         .and_then(|img| {
             assert_eq!(img.format, format);
-            crate::host::disk_image::inspect_image(img, path)
+            crate::host::store::disk_image::inspect_image(img, path)
         });
     match result {
         Ok(i) => assert_eq!(i.format, format),

@@ -12,7 +12,7 @@ pub mod vm;
 
 /// The accelerator probe and the QEMU command line are the host
 /// companion's own (`b2d up` boots with the same code).
-pub use b2d::host::{accel, vmspec as spec};
+pub use b2d::host::{vm::accel, vm::spec};
 
 pub use accel::Accel;
 pub use spec::{DiskBus, Nic, VmSpec};

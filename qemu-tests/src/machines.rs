@@ -77,14 +77,14 @@ impl Machine {
         format!(
             "console:\n{}\nagent.log:\n{}",
             self.serial_tail(),
-            b2d::host::console::tail(&agent, 20)
+            b2d::host::vm::console::tail(&agent, 20)
         )
     }
 
     pub fn serial_tail(&self) -> String {
-        let log = b2d::host::console::read_log(&self.machine_dir().join("serial.log"));
-        let tail = b2d::host::console::tail(&log, 30);
-        match b2d::host::console::oops(&log, 40) {
+        let log = b2d::host::vm::console::read_log(&self.machine_dir().join("serial.log"));
+        let tail = b2d::host::vm::console::tail(&log, 30);
+        match b2d::host::vm::console::oops(&log, 40) {
             Some(oops) => format!("{oops}\n…\n{tail}"),
             None => tail,
         }

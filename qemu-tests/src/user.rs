@@ -160,8 +160,8 @@ impl UserEnv {
     pub fn ok(&self, program: &str, args: &[&str]) -> String {
         let out = self.run(program, args);
         if !out.status.success() {
-            let log = b2d::host::console::read_log(&self.machine_dir().join("serial.log"));
-            eprintln!("console:\n{}", b2d::host::console::tail(&log, 40));
+            let log = b2d::host::vm::console::read_log(&self.machine_dir().join("serial.log"));
+            eprintln!("console:\n{}", b2d::host::vm::console::tail(&log, 40));
             let agent =
                 std::fs::read_to_string(self.machine_dir().join("agent.log")).unwrap_or_default();
             eprintln!("agent.log:\n{agent}");

@@ -74,7 +74,7 @@ impl Vm {
     }
 
     pub fn serial(&self) -> String {
-        b2d::host::console::read_log(&self.serial_log)
+        b2d::host::vm::console::read_log(&self.serial_log)
     }
 
     /// True while QEMU runs.
@@ -192,12 +192,12 @@ impl Vm {
     /// kernel oops if there was one.
     pub fn tail(&self, n: usize) -> String {
         let log = self.serial();
-        let oops = b2d::host::console::oops(&log, 40)
+        let oops = b2d::host::vm::console::oops(&log, 40)
             .map(|o| format!("--- kernel oops ---\n{o}\n"))
             .unwrap_or_default();
         format!(
             "{oops}--- serial console (last {n} lines at most) ---\n{}",
-            b2d::host::console::tail(&log, n)
+            b2d::host::vm::console::tail(&log, n)
         )
     }
 }

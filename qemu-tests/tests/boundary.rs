@@ -105,7 +105,7 @@ fn a_hostile_guest_sees_nothing_of_b2d_or_the_user_s_secrets() {
     // The same through 9p, served by QEMU itself.
     e.b2d(&["stop", NAME]);
     e.b2d(&["up", NAME, "--mount-type", "9p", "--timeout", "400"]);
-    let console = b2d::host::console::read_log(&e.machine_dir().join("serial.log"));
+    let console = b2d::host::vm::console::read_log(&e.machine_dir().join("serial.log"));
     let line = format!(
         "host {} mounted read-write at the same path (9p)",
         home.display()

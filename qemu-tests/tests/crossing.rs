@@ -150,7 +150,7 @@ fn shares_ports_and_context_as_an_ordinary_user() {
         "owned by the user"
     );
     // Through virtiofs, the default where virtiofsd is installed (.ci/deps).
-    let console = b2d::host::console::read_log(&e.machine_dir().join("serial.log"));
+    let console = b2d::host::vm::console::read_log(&e.machine_dir().join("serial.log"));
     let line = format!(
         "host {} mounted read-write at the same path (virtiofs)",
         home.display()

@@ -121,7 +121,7 @@ fn engine_settings_reach_dockerd_and_change_on_a_stopped_machine() {
     );
     let local = guest(&s, "cat /usr/local/share/ca-certificates/b2d-1.crt");
     assert_eq!(pem_body(&local), pem_body(&ca.cert_pem));
-    let log = b2d::host::console::read_log(&s.machine_dir().join("serial.log"));
+    let log = b2d::host::vm::console::read_log(&s.machine_dir().join("serial.log"));
     assert!(
         log.contains("engine: 1 CA certificate(s) added to /etc/ssl/certs/ca-certificates.crt"),
         "{}",
@@ -179,7 +179,7 @@ fn engine_settings_reach_dockerd_and_change_on_a_stopped_machine() {
     );
     assert!(e.contains("did not answer: dockerd said: "), "{e}");
     assert!(e.contains("nosuchdriver"), "{e}");
-    let log = b2d::host::console::read_log(&s.machine_dir().join("serial.log"));
+    let log = b2d::host::vm::console::read_log(&s.machine_dir().join("serial.log"));
     assert!(
         log.contains("times without answering; the boot goes on without it"),
         "the ready line waited for dockerd:\n{}",
@@ -264,7 +264,7 @@ fn pause_and_resume(s: &Machine, ssh_config: &std::path::Path) {
     assert!((first.1 - first.0).abs() < 2.0, "{first:?}");
 
     let qmp_sock = s.machine_dir().join("qmp.sock");
-    let mut qmp = b2d::host::qmp::Qmp::connect(&qmp_sock, Duration::from_secs(10)).unwrap();
+    let mut qmp = b2d::host::vm::qmp::Qmp::connect(&qmp_sock, Duration::from_secs(10)).unwrap();
     qmp.execute("stop", None).unwrap();
     std::thread::sleep(Duration::from_secs(60));
     while rx.try_recv().is_ok() {}
@@ -314,7 +314,7 @@ fn pause_and_resume(s: &Machine, ssh_config: &std::path::Path) {
     // (with a clock source that ran on through the pause there is no
     // step to see).
     if right > 0 {
-        let log = b2d::host::console::read_log(&s.machine_dir().join("serial.log"));
+        let log = b2d::host::vm::console::read_log(&s.machine_dir().join("serial.log"));
         assert!(log.contains("clock: stepped "), "{}", s.serial_tail());
     }
 }
@@ -432,7 +432,7 @@ fn clock_ssh_config_cp_restart_kill() {
         "{said}"
     );
     assert_eq!(s.status()["state"], "Stopped");
-    let log = b2d::host::console::read_log(&s.machine_dir().join("serial.log"));
+    let log = b2d::host::vm::console::read_log(&s.machine_dir().join("serial.log"));
     assert!(
         !log.contains("shutdown requested"),
         "a kill is no clean shutdown"

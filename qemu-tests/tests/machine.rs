@@ -53,7 +53,7 @@ fn assert_idle_footprint(s: &Store, pid: u64) {
         "QEMU RSS still {rss} MiB; guest:\n{guest}\n{}",
         s.serial_tail()
     );
-    let log = b2d::host::console::read_log(&s.machine_dir().join("serial.log"));
+    let log = b2d::host::vm::console::read_log(&s.machine_dir().join("serial.log"));
     assert!(
         log.contains("memory: idle; dropped the page cache"),
         "{}",
@@ -85,7 +85,7 @@ fn has_esc(b: &[u8]) -> bool {
 /// listener whose name holds escape sequences, and escape sequences on
 /// the console, reach `b2d ports` and `b2d logs` printable.
 fn assert_guest_output_bounded_and_printable(s: &Store) {
-    let cap = b2d::host::console::LOG_CAP;
+    let cap = b2d::host::vm::console::LOG_CAP;
     let serial = s.machine_dir().join("serial.log");
     let done = Arc::new(AtomicBool::new(false));
     let sampler = {
@@ -136,7 +136,7 @@ fn assert_guest_output_bounded_and_printable(s: &Store) {
     // The console lags what the guest wrote: wait for its last line.
     let last = format!("flood {LINES:08} ");
     let t1 = Instant::now();
-    while !b2d::host::console::read_log(&serial).contains(" done") {
+    while !b2d::host::vm::console::read_log(&serial).contains(" done") {
         assert!(t1.elapsed() < Duration::from_secs(30), "{}", s.evidence());
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -166,7 +166,7 @@ fn assert_guest_output_bounded_and_printable(s: &Store) {
     assert!(
         text.contains("evil \\x1b]0;title\\x07 \\x1b[2J"),
         "{}",
-        b2d::host::console::tail(&text, 5)
+        b2d::host::vm::console::tail(&text, 5)
     );
 
     // A listener named with escape sequences.
@@ -203,7 +203,7 @@ fn assert_guest_output_bounded_and_printable(s: &Store) {
     assert!(
         text.contains(&format!("to the guest's {port} (busybox\\x1b[31mX)")),
         "{}",
-        b2d::host::console::tail(&text, 10)
+        b2d::host::vm::console::tail(&text, 10)
     );
 }
 

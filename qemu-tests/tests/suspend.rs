@@ -128,7 +128,7 @@ fn suspend_resume_and_the_cold_boots_it_falls_back_to() {
         (guest_clock - host_clock).abs() <= 5,
         "guest clock {guest_clock}, host {host_clock}"
     );
-    let log = b2d::host::console::read_log(&s.machine_dir().join("serial.log"));
+    let log = b2d::host::vm::console::read_log(&s.machine_dir().join("serial.log"));
     assert!(
         log.contains("control: clock stepped "),
         "{}",
@@ -139,7 +139,8 @@ fn suspend_resume_and_the_cold_boots_it_falls_back_to() {
     // on the console), and the guest keeps its address and its forwards.
     let serial = s.machine_dir().join("serial.log");
     let start = Instant::now();
-    while !b2d::host::console::read_log(&serial).contains("udhcpc: lease of 10.0.2.15 obtained") {
+    while !b2d::host::vm::console::read_log(&serial).contains("udhcpc: lease of 10.0.2.15 obtained")
+    {
         assert!(
             start.elapsed() < Duration::from_secs(60),
             "no lease renewal after the resume:\n{}",
@@ -168,11 +169,11 @@ fn suspend_resume_and_the_cold_boots_it_falls_back_to() {
     assert!(!said.contains("killed"), "{said}");
     assert!(said.contains("(boot, "), "{said}");
     assert_eq!(s.status()["memory_mib"], 1536);
-    let log = b2d::host::console::read_log(&s.machine_dir().join("serial.log.1"));
+    let log = b2d::host::vm::console::read_log(&s.machine_dir().join("serial.log.1"));
     assert!(
         log.contains("shutdown requested"),
         "not a clean shutdown:\n{}",
-        b2d::host::console::tail(&log, 20)
+        b2d::host::vm::console::tail(&log, 20)
     );
     assert_eq!(
         docker(&s, "docker run --rm -v data:/data bb cat /data/f"),

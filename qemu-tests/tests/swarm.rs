@@ -46,11 +46,11 @@ impl Swarm {
                 let read = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
                 format!(
                     "=== {n} console:\n{}\n=== {n} agent.log:\n{}\n",
-                    b2d::host::console::tail(
-                        &b2d::host::console::read_log(&dir.join("serial.log")),
+                    b2d::host::vm::console::tail(
+                        &b2d::host::vm::console::read_log(&dir.join("serial.log")),
                         25
                     ),
-                    b2d::host::console::tail(&read("agent.log"), 15)
+                    b2d::host::vm::console::tail(&read("agent.log"), 15)
                 )
             })
             .collect()

@@ -6,7 +6,6 @@ mod cli;
 
 use anyhow::{Context, Result};
 use b2d::disk::userdata::Compat;
-use b2d::host::board::Board;
 use b2d::host::cmd::env::EnvOptions;
 use b2d::host::cmd::lifecycle::Confirm;
 use b2d::host::cmd::swarm::{self, docker::OverSsh};
@@ -15,9 +14,10 @@ use b2d::host::cmd::{
     boot_phases, cp, disk as disk_cmd, env, inspect, kill, lifecycle, logs, ports, restart, ssh,
     ssh_config, status, up, url, Format, Said,
 };
-use b2d::host::hints;
-use b2d::host::machine::Store;
-use b2d::host::progress::Progress;
+use b2d::host::store::Store;
+use b2d::host::ui::board::Board;
+use b2d::host::ui::hints;
+use b2d::host::ui::progress::Progress;
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Cmd, CompatArg, DiskCmd, EngineFlags, MachineFlags, SwarmCmd};
 use std::io::{IsTerminal, Write};
@@ -252,7 +252,7 @@ fn run(cli: Cli) -> Result<()> {
             &name,
             Format::json(json),
         )?)),
-        Cmd::Agent { name } => Ok(b2d::host::agent_run::run(&Store::from_env()?.open(&name)?)?),
+        Cmd::Agent { name } => Ok(b2d::host::agent::run(&Store::from_env()?.open(&name)?)?),
         Cmd::Ip { name } => say(Said::out(status::ip(&Store::from_env()?, &name, &exe)?)),
         Cmd::Disk(DiskCmd::Create {
             path,

@@ -1,37 +1,29 @@
-//! Host companion logic (`b2d`).
+//! The host companion (`b2d`), one folder per feature. Each room's
+//! `mod.rs` says what it owns; ARCHITECTURE.md draws how they depend on
+//! each other.
 //!
-//! [`cmd`] holds one module per verb; everything else here is plumbing
-//! the verbs share: the machine store, creation, data disk images,
-//! certificates, port choice, the QEMU driver and VM spec, the accelerator
-//! probe, the console reader and the progress display. Plumbing never
-//! depends on a verb.
+//! - [`cmd`]: one thin module per verb.
+//! - [`store`]: a machine's directory, every file name in it, its
+//!   `config.json` and what it is made with (disk, ISO, keys, certs).
+//! - [`vm`]: QEMU: its command line, the accelerator, QMP, the console,
+//!   the guest's RAM and control port, start and stop.
+//! - [`agent`]: the host agent, a process beside each running QEMU.
+//! - [`forward`]: port forwarding, which the agent runs.
+//! - [`shares`]: host folders in the guest, served confined.
+//! - [`suspend`]: a running machine saved to its directory and resumed.
+//! - [`engine`]: the Docker engine's settings.
+//! - [`network`]: private networks between machines.
+//! - [`client`]: what the host's Docker clients use (the CLI context).
+//! - [`ui`]: progress, the board of several boots, hints.
 
-pub mod accel;
 pub mod agent;
-pub mod agent_log;
-pub mod agent_run;
-pub mod board;
-pub mod certs;
+pub mod client;
 pub mod cmd;
-pub mod console;
-pub mod console_rotate;
-pub mod context;
-pub mod control;
-pub mod create;
-pub mod disk_image;
 pub mod engine;
-pub mod hints;
-pub mod iso;
-pub mod machine;
+pub mod forward;
 pub mod network;
-pub mod ports;
-pub mod progress;
-pub mod qemu;
-pub mod qmp;
-pub mod ram;
-pub mod saved;
 pub mod shares;
-pub mod ssh_keys;
+pub mod store;
 pub mod suspend;
-pub mod tunnel;
-pub mod vmspec;
+pub mod ui;
+pub mod vm;

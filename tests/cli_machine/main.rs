@@ -7,8 +7,8 @@ mod engine;
 mod swarm;
 mod verbs;
 
-use b2d::host::create::{create, NewMachine};
-use b2d::host::machine::{Config, Store};
+use b2d::host::store::create::{create, NewMachine};
+use b2d::host::store::{Config, Store};
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::process::{Command, Output};

@@ -112,7 +112,7 @@ fn cut_after(vm: &mut Vm, p: Point) -> String {
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(p.delay_ms));
-    b2d::host::qemu::kill(vm.pid());
+    b2d::host::vm::kill(vm.pid());
     assert!(
         vm.wait_exit(Duration::from_secs(10)),
         "QEMU survived SIGKILL"

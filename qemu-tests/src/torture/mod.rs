@@ -71,7 +71,7 @@ pub fn power_cut(m: &Machine) {
     let pid = m.status()["pid"]
         .as_u64()
         .expect("a running machine has a pid") as u32;
-    b2d::host::qemu::kill(pid);
+    b2d::host::vm::kill(pid);
     let t0 = std::time::Instant::now();
     while std::path::Path::new(&format!("/proc/{pid}")).exists() {
         assert!(

@@ -69,7 +69,7 @@ pub fn kills(m: &Machine) -> usize {
                 .any(|l| l.contains(&format!("service {service} (pid "))
                     && l.contains("killed by SIGKILL; restart in")),
             "no restart of {service} in b2d logs:\n{}",
-            b2d::host::console::tail(&logs, 30)
+            b2d::host::vm::console::tail(&logs, 30)
         );
         eprintln!(
             "kill -9 {service}: answering again after {:.1} s",
@@ -173,7 +173,7 @@ pub fn hooks(m: &Machine) {
     );
     m.ok("stop", m.b2d(&["stop", m.name]));
     up(m);
-    let log = b2d::host::console::read_log(&m.machine_dir().join("serial.log"));
+    let log = b2d::host::vm::console::read_log(&m.machine_dir().join("serial.log"));
     assert!(log.contains("bootsync failed"), "{}", m.serial_tail());
     ssh(
         m,
@@ -187,7 +187,7 @@ pub fn hooks(m: &Machine) {
     );
     m.ok("stop", m.b2d(&["stop", m.name]));
     up(m);
-    let log = b2d::host::console::read_log(&m.machine_dir().join("serial.log"));
+    let log = b2d::host::vm::console::read_log(&m.machine_dir().join("serial.log"));
     assert!(log.contains("bootsync failed"), "{}", m.serial_tail());
     assert!(
         log.contains("exit status 3") || log.contains("exit code 3"),

@@ -5,7 +5,7 @@ use b2d::disk::size::parse_size;
 use b2d::host::cmd::env::Shell;
 use b2d::host::cmd::up::parse_memory;
 use b2d::host::engine::EngineArgs;
-use b2d::host::machine::DEFAULT_NAME;
+use b2d::host::store::DEFAULT_NAME;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 

@@ -4,8 +4,8 @@
 //! by side, and so do sshd and containerd.
 
 use super::{CmdError, Format};
-use crate::host::console::{self, Boot};
-use crate::host::machine::Store;
+use crate::host::store::Store;
+use crate::host::vm::console::{self, Boot};
 use crate::wire::ready::Ready;
 use serde::Serialize;
 
@@ -148,7 +148,7 @@ mod tests {
         let store = Store {
             root: t.path().into(),
         };
-        let m = crate::host::machine::saved_sample(&store);
+        let m = crate::host::store::saved_sample(&store);
         let e = show(&store, "dev", Format::Human).unwrap_err().to_string();
         assert!(
             e.starts_with("machine \"dev\" has no ready line in "),

@@ -5,7 +5,7 @@
 //! lands inside an existing directory, or becomes DST.
 
 use super::{ssh, CmdError};
-use crate::host::machine::{validate_name, Store};
+use crate::host::store::{validate_name, Store};
 use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +87,7 @@ pub fn command(
 }
 
 /// scp's arguments: recursive, the machine's pinned options, its port.
-pub fn args(m: &crate::host::machine::Machine, src: &Side, dst: &Side) -> Vec<String> {
+pub fn args(m: &crate::host::store::Machine, src: &Side, dst: &Side) -> Vec<String> {
     let mut a = vec!["-r".to_string()];
     a.extend(ssh::option_args(m));
     a.extend(["-P".into(), m.config.ssh_port.to_string(), "--".into()]);
@@ -103,7 +103,7 @@ pub fn args(m: &crate::host::machine::Machine, src: &Side, dst: &Side) -> Vec<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
+    use crate::host::store::sample;
 
     #[test]
     fn the_guest_side_is_name_colon_path() {
@@ -164,7 +164,7 @@ mod tests {
         let store = Store {
             root: t.path().into(),
         };
-        crate::host::machine::saved_sample(&store);
+        crate::host::store::saved_sample(&store);
         let e = |s: &str, d: &str| command(&store, s, d, "b2d").unwrap_err().to_string();
         assert!(e("a", "b").contains("write the guest side as NAME:PATH"));
         assert!(e("dev:/a", "dev:/b").contains("copy to this host first"));

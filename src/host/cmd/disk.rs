@@ -1,14 +1,14 @@
 //! `b2d disk create` and `b2d disk inspect`: the user's keys (the default
 //! one when none is named) into a data disk, and the human form of an
-//! inspection. The image work itself is [`crate::host::disk_image`].
+//! inspection. The image work itself is [`crate::host::store::disk_image`].
 
 use super::Format;
 use crate::disk::image::ImageFormat;
 use crate::disk::size::Human;
 use crate::disk::userdata::{Compat, EntryKind};
-use crate::host::disk_image::{self, CreateSpec, DiskImageError, Inspection};
 use crate::host::engine;
-use crate::host::ssh_keys::{self, KeyError};
+use crate::host::store::disk_image::{self, CreateSpec, DiskImageError, Inspection};
+use crate::host::store::keys::{self, KeyError};
 use crate::util::printable;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -46,7 +46,7 @@ pub struct CreateOptions {
 pub fn create(o: &CreateOptions, home: Option<&Path>) -> Result<Inspection, DiskCmdError> {
     let mut keys = o.ssh_keys.clone();
     if keys.is_empty() {
-        keys.push(ssh_keys::default_key(home.ok_or(DiskCmdError::NoHome)?)?);
+        keys.push(keys::default_key(home.ok_or(DiskCmdError::NoHome)?)?);
     }
     let mut extensions = Vec::new();
     if !o.engine.is_empty() {
@@ -54,7 +54,7 @@ pub fn create(o: &CreateOptions, home: Option<&Path>) -> Result<Inspection, Disk
             return Err(DiskCmdError::EngineInCompat);
         }
         let c = engine::apply(&Default::default(), &o.engine)?;
-        extensions.extend(crate::host::create::engine_extension(
+        extensions.extend(crate::host::store::create::engine_extension(
             &engine::for_guest_here(&c)?,
         ));
     }
@@ -62,7 +62,7 @@ pub fn create(o: &CreateOptions, home: Option<&Path>) -> Result<Inspection, Disk
         path: o.path.clone(),
         size: o.size,
         format: o.format,
-        authorized_keys: ssh_keys::authorized_keys(&keys)?,
+        authorized_keys: keys::authorized_keys(&keys)?,
         extensions,
         compat: o.compat,
         force: o.force,

@@ -2,7 +2,7 @@
 //! syntax, ending with the comment that says how to apply them.
 
 use super::CmdError;
-use crate::host::machine::Store;
+use crate::host::store::Store;
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -142,7 +142,7 @@ pub fn render(shell: Shell, vars: &[(&'static str, String)], unset: bool, cmd: &
 /// change the output, and the name unless it is the default.
 pub fn hint_command(exe: &str, name: &str, shell: Option<Shell>, unset: bool) -> String {
     let mut cmd = format!("{exe} env");
-    if name != crate::host::machine::DEFAULT_NAME {
+    if name != crate::host::store::DEFAULT_NAME {
         cmd += &format!(" {name}");
     }
     if let Some(s) = shell {
@@ -252,7 +252,7 @@ mod tests {
         let store = Store {
             root: t.path().into(),
         };
-        crate::host::machine::saved_sample(&store);
+        crate::host::store::saved_sample(&store);
         let mut o = EnvOptions {
             name: "dev".into(),
             shell: None,

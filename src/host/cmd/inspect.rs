@@ -5,7 +5,7 @@
 use super::status::{self, State};
 use super::template::{self, TemplateError};
 use crate::host::engine::EngineConfig;
-use crate::host::machine::{Machine, MachineError, Store};
+use crate::host::store::{Machine, MachineError, Store};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +94,7 @@ pub struct Inspection {
     pub hidden: Vec<String>,
     pub engine: EngineView,
     pub network: Option<status::NetworkStatus>,
-    pub swarm: Option<crate::host::machine::SwarmMember>,
+    pub swarm: Option<crate::host::store::SwarmMember>,
 }
 
 pub fn of(m: &Machine) -> Inspection {
@@ -114,7 +114,7 @@ pub fn of(m: &Machine) -> Inspection {
         iso: m.iso().display().to_string(),
         docker_host: s.docker_host,
         docker_cert_path: m.cert_dir().display().to_string(),
-        docker_context: crate::host::context::name(&m.name),
+        docker_context: crate::host::client::context::name(&m.name),
         ssh_host: "127.0.0.1",
         ssh_port: c.ssh_port,
         ssh_user: "docker",
@@ -179,7 +179,7 @@ mod tests {
         let store = Store {
             root: top.join("data/b2d/machines"),
         };
-        let mut m = crate::host::machine::saved_sample(&store);
+        let mut m = crate::host::store::saved_sample(&store);
         m.config.mounts = Some(vec![crate::host::shares::Mount {
             path: top.clone(),
             readonly: false,
@@ -195,7 +195,7 @@ mod tests {
         let store = Store {
             root: t.path().into(),
         };
-        let mut m = crate::host::machine::saved_sample(&store);
+        let mut m = crate::host::store::saved_sample(&store);
         m.config.engine.registry_mirrors = vec!["https://m.example".into()];
         m.save_config().unwrap();
         let v: serde_json::Value =

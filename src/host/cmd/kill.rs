@@ -4,8 +4,8 @@
 //! machine's saved state is dropped: its disk is as the suspend left it.
 
 use super::Said;
-use crate::host::machine::{MachineError, Store};
-use crate::host::{qemu, saved};
+use crate::host::store::{MachineError, Store};
+use crate::host::{suspend::saved, vm};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Killed {
@@ -33,11 +33,11 @@ impl Killed {
 pub fn kill_named(store: &Store, name: &str) -> Result<Killed, MachineError> {
     let m = store.open(name)?;
     let _lock = m.lock()?;
-    if let Some(pid) = qemu::running_pid(&m) {
-        qemu::stop_now(&m);
+    if let Some(pid) = vm::running_pid(&m) {
+        vm::stop_now(&m);
         return Ok(Killed::Killed { pid });
     }
-    qemu::cleanup(&m);
+    vm::cleanup(&m);
     if saved::is_suspended(&m) {
         saved::discard(&m);
         return Ok(Killed::Dropped);
@@ -55,7 +55,7 @@ mod tests {
         let store = Store {
             root: t.path().into(),
         };
-        let m = crate::host::machine::saved_sample(&store);
+        let m = crate::host::store::saved_sample(&store);
         std::fs::write(m.pid_file(), "999999999").unwrap();
         assert_eq!(kill_named(&store, "dev").unwrap(), Killed::NotRunning);
         assert!(!m.pid_file().exists(), "a stale pid file is cleared");

@@ -2,10 +2,10 @@
 //! removal only of a stopped machine unless forced.
 
 use super::Said;
-use crate::host::machine::{self, io_err, Machine, MachineError, Store};
 use crate::host::shares;
+use crate::host::store::{self, io_err, Machine, MachineError, Store};
 use crate::host::suspend::{self, NotResumed};
-use crate::host::{accel, qemu, saved};
+use crate::host::{suspend::saved, vm, vm::accel};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,19 +39,19 @@ impl Stopped {
 /// Press the power button, wait up to `timeout` for QEMU to exit, then
 /// kill it. The caller holds the machine's lock.
 pub fn stop(m: &Machine, timeout: Duration) -> Stopped {
-    if qemu::running_pid(m).is_none() {
-        qemu::cleanup(m);
+    if vm::running_pid(m).is_none() {
+        vm::cleanup(m);
         return Stopped::Already;
     }
-    let why = match qemu::powerdown(m) {
-        Ok(()) if qemu::wait_gone(m, timeout) => {
-            qemu::cleanup(m);
+    let why = match vm::powerdown(m) {
+        Ok(()) if vm::wait_gone(m, timeout) => {
+            vm::cleanup(m);
             return Stopped::Clean;
         }
         Ok(()) => format!("no power-off within {} s", timeout.as_secs()),
         Err(e) => format!("QMP power button failed: {e}"),
     };
-    qemu::stop_now(m);
+    vm::stop_now(m);
     Stopped::Killed { why }
 }
 
@@ -60,7 +60,7 @@ pub fn stop(m: &Machine, timeout: Duration) -> Stopped {
 pub fn stop_named(store: &Store, name: &str, timeout: Duration) -> Result<Stopped, MachineError> {
     let m = store.open(name)?;
     let _lock = m.lock()?;
-    if qemu::running_pid(&m).is_none() && saved::is_suspended(&m) {
+    if vm::running_pid(&m).is_none() && saved::is_suspended(&m) {
         return Ok(stop_suspended(&m, timeout));
     }
     Ok(stop(&m, timeout))
@@ -74,7 +74,7 @@ fn stop_suspended(m: &Machine, timeout: Duration) -> Stopped {
                 why: "gone".into(),
             }))
             .map_err(|e| e.to_string())?;
-        let qemu_bin = qemu::find().map_err(|e| e.to_string())?;
+        let qemu_bin = vm::find().map_err(|e| e.to_string())?;
         let plan = shares::plan_for(m).map_err(|e| e.to_string())?;
         suspend::resume(m, &s, &qemu_bin, accel::choose(&m.iso()), &plan).map_err(|e| match e {
             NotResumed::Unusable(why) => why,
@@ -137,11 +137,11 @@ pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Sa
         Err(e) => return Err(e.into()),
     };
     let lock = m.lock()?;
-    if qemu::running_pid(&m).is_some() {
+    if vm::running_pid(&m).is_some() {
         if !force {
             return Err(RmError::Running { name: m.name });
         }
-        qemu::stop_now(&m);
+        vm::stop_now(&m);
     } else if !force {
         match confirm {
             Confirm::NoTerminal => return Err(RmError::Unconfirmed { name: m.name }),
@@ -168,9 +168,9 @@ pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Sa
 /// line as ever (a reused pid is not killed).
 fn rm_broken(store: &Store, name: &str) -> Result<Said, RmError> {
     let dir = store.dir(name);
-    let lock = machine::lock_dir(name, &dir)?;
-    let pid_file = machine::pid_file_in(&dir);
-    if !qemu::kill_of(&pid_file) {
+    let lock = store::lock_dir(name, &dir)?;
+    let pid_file = store::pid_file_in(&dir);
+    if !vm::kill_of(&pid_file) {
         return Err(RmError::Unkillable {
             name: name.into(),
             pid_file,
@@ -193,8 +193,10 @@ fn remove(
     drop(lock);
     std::fs::remove_dir_all(&doomed).map_err(io_err("removing", &doomed))?;
     let mut said = Said::err(format!("Machine \"{name}\" removed."));
-    if let Some(cfg) = crate::host::context::config_dir() {
-        if let Err(e) = crate::host::context::remove(&cfg, &crate::host::context::name(name)) {
+    if let Some(cfg) = crate::host::client::context::config_dir() {
+        if let Err(e) =
+            crate::host::client::context::remove(&cfg, &crate::host::client::context::name(name))
+        {
             said.err += &format!("b2d: {e}\n");
         }
     }
@@ -206,7 +208,7 @@ mod tests {
     use super::*;
 
     fn machine(store: &Store) -> Machine {
-        let m = crate::host::machine::saved_sample(store);
+        let m = crate::host::store::saved_sample(store);
         std::fs::write(m.disk(), b"data").unwrap();
         m
     }

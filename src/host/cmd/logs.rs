@@ -3,8 +3,8 @@
 //! new boot), then what the host agent said (forwards made, removed or
 //! skipped, and why). Both are the guest's words: shown printable.
 
-use crate::host::machine::{io_err, Machine, MachineError, Store};
-use crate::host::{agent_log, console, console_rotate, qemu};
+use crate::host::store::{io_err, Machine, MachineError, Store};
+use crate::host::{agent::log, vm, vm::console, vm::console_rotate};
 use crate::util::{printable_text, PrintableStream};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -76,7 +76,7 @@ pub fn copy(m: &Machine, follow: bool, out: &mut dyn Write) -> Result<(), LogsEr
                 pos = console_rotate::carried_len(&start);
                 continue;
             }
-            if qemu::running_pid(m).is_none() {
+            if vm::running_pid(m).is_none() {
                 break;
             }
             out.flush().map_err(written)?;
@@ -102,10 +102,10 @@ fn renewed(f: &File, path: &Path, pos: u64) -> bool {
 /// anything: its last [`agent_log::CAP`] bytes and a quarter at most,
 /// printable.
 fn agent_log(m: &Machine, out: &mut dyn Write) -> std::io::Result<()> {
-    let path = crate::host::agent_run::log_file(m);
+    let path = crate::host::agent::log_file(m);
     let mut text = Vec::new();
     if let Ok(mut f) = File::open(&path) {
-        let max = agent_log::CAP + agent_log::CAP / 4;
+        let max = log::CAP + log::CAP / 4;
         let len = f.metadata()?.len();
         f.seek(SeekFrom::Start(len.saturating_sub(max)))?;
         f.take(max).read_to_end(&mut text)?;
@@ -121,7 +121,7 @@ fn agent_log(m: &Machine, out: &mut dyn Write) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
+    use crate::host::store::sample;
 
     #[test]
     fn the_log_is_copied_and_a_missing_one_is_explained() {
@@ -136,7 +136,7 @@ mod tests {
         assert_eq!(out, b"Linux version\nb2d-init\n");
 
         // What the host agent skipped shows after the console.
-        let agent = crate::host::agent_run::log_file(&m);
+        let agent = crate::host::agent::log_file(&m);
         std::fs::write(
             &agent,
             "2026-12-01T10:00:00Z not forwarding 80/tcp: in use\n",
@@ -163,7 +163,7 @@ mod tests {
         )
         .unwrap();
         std::fs::write(
-            crate::host::agent_run::log_file(&m),
+            crate::host::agent::log_file(&m),
             "x forwarding 80/tcp (\u{1b}[2J)\n",
         )
         .unwrap();
@@ -194,7 +194,7 @@ mod tests {
     #[test]
     fn following_goes_on_across_a_rotation_without_repeating_the_head() {
         let t = tempfile::tempdir().unwrap();
-        let (m, mut qemu) = crate::host::machine::sample_running(t.path());
+        let (m, mut qemu) = crate::host::store::sample_running(t.path());
         let ready = "b2d-ready {\"ms\":1,\"ip\":[],\"data\":null,\"ssh\":true,\"docker\":true}\n";
         std::fs::write(
             m.serial_log(),

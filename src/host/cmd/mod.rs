@@ -23,9 +23,9 @@ pub mod template;
 pub mod up;
 pub mod url;
 
-use crate::host::hints;
-use crate::host::machine::{Machine, MachineError, Store};
-use crate::host::qemu;
+use crate::host::store::{Machine, MachineError, Store};
+use crate::host::ui::hints;
+use crate::host::vm;
 
 /// Errors of the verbs that need a machine, and some of them a running one.
 #[derive(Debug, thiserror::Error)]
@@ -42,7 +42,7 @@ pub enum CmdError {
 /// the error suggests (see [`hints::command_name`]).
 pub fn running(store: &Store, name: &str, exe: &str) -> Result<Machine, CmdError> {
     let m = store.open(name)?;
-    if qemu::running_pid(&m).is_none() {
+    if vm::running_pid(&m).is_none() {
         return Err(CmdError::NotRunning {
             name: m.name,
             up: hints::verb(exe, "up", name),
@@ -119,7 +119,7 @@ mod tests {
         let store = Store {
             root: t.path().into(),
         };
-        crate::host::machine::saved_sample(&store);
+        crate::host::store::saved_sample(&store);
         let e = running(&store, "dev", "/opt/b2d").unwrap_err().to_string();
         assert_eq!(
             e,

@@ -5,9 +5,9 @@
 //! ([`comm_shown`]), also from a `ports.json` an older agent wrote.
 
 use super::Format;
-use crate::host::agent::{Skipped, State};
-use crate::host::agent_run;
-use crate::host::machine::{Machine, MachineError, Store};
+use crate::host::agent;
+use crate::host::forward::{Skipped, State};
+use crate::host::store::{Machine, MachineError, Store};
 use crate::wire::ports::{comm_shown, Listener, Proto};
 use serde::Serialize;
 
@@ -98,8 +98,8 @@ pub fn render(name: &str, p: &Ports) -> String {
 /// `b2d ports NAME`.
 pub fn show(store: &Store, name: &str, format: Format) -> Result<String, MachineError> {
     let m = store.open(name)?;
-    let running = crate::host::qemu::running_pid(&m).is_some();
-    let state = agent_run::read_state(&m).filter(|_| agent_run::running(&m));
+    let running = crate::host::vm::running_pid(&m).is_some();
+    let state = agent::read_state(&m).filter(|_| agent::running(&m));
     let p = of(&m, running, state.as_ref());
     Ok(format.render(&p, |p| render(name, p)))
 }
@@ -107,7 +107,7 @@ pub fn show(store: &Store, name: &str, format: Format) -> Result<String, Machine
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
+    use crate::host::store::sample;
 
     #[test]
     fn fixed_forwards_agent_forwards_and_skips_are_listed() {

@@ -6,8 +6,8 @@
 use super::lifecycle::{self, Stopped};
 use super::up::{self, Outcome, UpError, UpOptions};
 use super::Said;
-use crate::host::machine::{Machine, MachineError, Store};
-use crate::host::progress::Sink;
+use crate::host::store::{Machine, MachineError, Store};
+use crate::host::ui::progress::Sink;
 use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@
 //! rely on them (`ClearAllForwardings` would drop theirs too).
 
 use super::CmdError;
-use crate::host::machine::{Machine, Store};
+use crate::host::store::{Machine, Store};
 
 /// `b2d ssh [-A] NAME [-- CMD…]`: the `ssh` command to run (the binary
 /// execs it) for running machine `name`; `agent`: forward the user's ssh
@@ -100,7 +100,7 @@ pub fn args(m: &Machine, cmd: &[String], agent: bool) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
+    use crate::host::store::sample;
     use std::path::Path;
 
     #[test]

@@ -10,7 +10,7 @@
 //! block would win: the block's first line says to put it above.
 
 use super::ssh;
-use crate::host::machine::{Machine, MachineError, Store};
+use crate::host::store::{Machine, MachineError, Store};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SshConfigError {
@@ -57,7 +57,7 @@ pub fn show(store: &Store, name: &str) -> Result<String, SshConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
+    use crate::host::store::sample;
 
     #[test]
     fn a_host_block_pinned_to_the_machine() {

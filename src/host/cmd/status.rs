@@ -2,10 +2,10 @@
 //! process and the ready line on its console.
 
 use super::{CmdError, Format};
-use crate::host::console::{self, Boot};
-use crate::host::machine::{Machine, MachineError, Store, SwarmMember};
 use crate::host::network;
-use crate::host::qemu;
+use crate::host::store::{Machine, MachineError, Store, SwarmMember};
+use crate::host::vm;
+use crate::host::vm::console::{self, Boot};
 use serde::Serialize;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -138,7 +138,7 @@ pub fn ip(store: &Store, name: &str, exe: &str) -> Result<String, CmdError> {
 }
 
 pub fn of(m: &Machine) -> Status {
-    let pid = qemu::running_pid(m);
+    let pid = vm::running_pid(m);
     let log = pid
         .map(|_| console::read_log(&m.serial_log()))
         .unwrap_or_default();
@@ -151,7 +151,7 @@ pub fn of(m: &Machine) -> Status {
         _ => console::last_said(&log, "dockerd"),
     };
     let state = match (pid, &ready) {
-        (None, _) if crate::host::saved::is_suspended(m) => State::Suspended,
+        (None, _) if crate::host::suspend::saved::is_suspended(m) => State::Suspended,
         (None, _) => State::Stopped,
         (Some(_), None) => State::Starting,
         (Some(_), Some(_)) => State::Running,
@@ -160,7 +160,7 @@ pub fn of(m: &Machine) -> Status {
         name: m.name.clone(),
         state,
         pid,
-        accel: pid.and_then(qemu::accel_of),
+        accel: pid.and_then(vm::accel_of),
         docker_host: format!("tcp://127.0.0.1:{}", m.config.docker_port),
         ssh_port: m.config.ssh_port,
         guest_ip: ready.as_ref().map(|r| r.ip.clone()).unwrap_or_default(),
@@ -310,7 +310,7 @@ pub fn columns<const N: usize>(rows: &[[String; N]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
+    use crate::host::store::sample;
 
     #[test]
     fn a_machine_without_qemu_is_stopped_whatever_its_log_says() {
@@ -342,7 +342,7 @@ mod tests {
         };
         assert_eq!(list(&store, Format::Json).unwrap(), "[]\n");
         assert_eq!(list(&store, Format::Human).unwrap().lines().count(), 1);
-        crate::host::machine::saved_sample(&store);
+        crate::host::store::saved_sample(&store);
         let v: serde_json::Value =
             serde_json::from_str(&show(&store, "dev", Format::Json).unwrap()).unwrap();
         assert_eq!(v["state"], "Stopped");
@@ -355,7 +355,7 @@ mod tests {
         assert!(e.contains("machine \"dev\" is not running"), "{e}");
         // A saved state's description makes it suspended.
         let m = store.open("dev").unwrap();
-        std::fs::write(crate::host::saved::meta_file(&m), "{}").unwrap();
+        std::fs::write(crate::host::suspend::saved::meta_file(&m), "{}").unwrap();
         let v: serde_json::Value =
             serde_json::from_str(&show(&store, "dev", Format::Json).unwrap()).unwrap();
         assert_eq!(v["state"], "Suspended");
@@ -416,7 +416,7 @@ mod tests {
         });
         m.config.swarm = Some(SwarmMember {
             name: "lab".into(),
-            role: crate::host::machine::Role::Worker,
+            role: crate::host::store::Role::Worker,
         });
         let s = of(&m);
         let seg = network::segment_here("lab", &store).to_string();

@@ -2,9 +2,9 @@
 //! its QEMU; `b2d up` resumes it (see [`crate::host::suspend`]).
 
 use super::Said;
-use crate::host::machine::{MachineError, Store};
-use crate::host::qemu::{self, QemuError};
+use crate::host::store::{MachineError, Store};
 use crate::host::suspend::{self, SuspendError};
+use crate::host::vm::{self, QemuError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SuspendCmdError {
@@ -20,18 +20,19 @@ pub enum SuspendCmdError {
 pub fn suspend_named(store: &Store, name: &str, exe: &str) -> Result<Said, SuspendCmdError> {
     let m = store.open(name)?;
     let _lock = m.lock()?;
-    if qemu::running_pid(&m).is_none() {
+    if vm::running_pid(&m).is_none() {
         return Err(SuspendError::NotRunning(m.name).into());
     }
-    let done = suspend::suspend(&m, &qemu::find()?)?;
+    let done = suspend::suspend(&m, &vm::find()?)?;
     use std::os::unix::fs::MetadataExt;
     // What the sparse RAM file takes on the disk, not its length.
-    let ram = std::fs::metadata(crate::host::saved::ram_file(&m)).map_or(0, |md| md.blocks() * 512);
+    let ram = std::fs::metadata(crate::host::suspend::saved::ram_file(&m))
+        .map_or(0, |md| md.blocks() * 512);
     Ok(Said::err(format!(
         "Machine \"{name}\" suspended in {:.1} s ({} MiB of state): `{}` resumes it.",
         done.secs,
         (done.saved.state_size + ram) >> 20,
-        crate::host::hints::verb(exe, "up", name)
+        crate::host::ui::hints::verb(exe, "up", name)
     )))
 }
 
@@ -45,13 +46,13 @@ mod tests {
         let store = Store {
             root: t.path().into(),
         };
-        crate::host::machine::saved_sample(&store);
+        crate::host::store::saved_sample(&store);
         let e = suspend_named(&store, "dev", "b2d").unwrap_err();
         assert_eq!(
             e.to_string(),
             "machine \"dev\" is not running: there is nothing to suspend"
         );
         let m = store.open("dev").unwrap();
-        assert!(!crate::host::saved::is_suspended(&m));
+        assert!(!crate::host::suspend::saved::is_suspended(&m));
     }
 }

@@ -3,7 +3,7 @@
 //! client certificate, see `b2d env`).
 
 use super::CmdError;
-use crate::host::machine::Store;
+use crate::host::store::Store;
 
 /// `b2d url NAME`: one line.
 pub fn url(store: &Store, name: &str, exe: &str) -> Result<String, CmdError> {
@@ -21,7 +21,7 @@ mod tests {
         let store = Store {
             root: t.path().into(),
         };
-        crate::host::machine::saved_sample(&store);
+        crate::host::store::saved_sample(&store);
         let e = url(&store, "dev", "b2d").unwrap_err().to_string();
         assert_eq!(
             e,

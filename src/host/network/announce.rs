@@ -6,9 +6,9 @@
 //! the guest confirmed), so a machine that already knows is not asked.
 
 use super::peers;
-use crate::host::control::Control;
-use crate::host::machine::{Machine, Store};
-use crate::host::qemu;
+use crate::host::store::{Machine, Store};
+use crate::host::vm;
+use crate::host::vm::control::Control;
 use crate::wire::control::Op;
 use crate::wire::guest_config::GuestConfig;
 use crate::wire::network::Peer;
@@ -63,7 +63,7 @@ pub fn announce(store: &Store, network: &str) -> Vec<String> {
     let due: Vec<(Machine, Vec<Peer>)> = super::members(store, network)
         .unwrap_or_default()
         .into_iter()
-        .filter(|m| qemu::running_pid(m).is_some())
+        .filter(|m| vm::running_pid(m).is_some())
         .map(|m| {
             let now = peers(store, &m);
             (m, now)

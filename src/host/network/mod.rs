@@ -15,7 +15,7 @@
 //! its `config.json`, and a MAC of its own (`02:b2:…`, locally
 //! administered, ending in its address's last two bytes).
 
-use crate::host::machine::{Machine, MachineError, Store};
+use crate::host::store::{Machine, MachineError, Store};
 use crate::wire::network::{valid_name, Peer, PrivateNic};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -1,5 +1,5 @@
 use super::*;
-use crate::host::machine::saved_sample;
+use crate::host::store::saved_sample;
 
 fn store(t: &Path) -> Store {
     Store {
@@ -10,7 +10,7 @@ fn store(t: &Path) -> Store {
 /// Machine `name` saved in `s`, on `network` at host number `host` (if
 /// any).
 fn on(s: &Store, name: &str, network: Option<(&str, u8)>) -> Machine {
-    let mut m = crate::host::machine::sample(s.dir(name));
+    let mut m = crate::host::store::sample(s.dir(name));
     m.name = name.into();
     m.config.network = network.map(|(n, host)| {
         let [a, b, c, _] = subnet(n).octets();
@@ -172,11 +172,11 @@ fn the_nic_is_a_multicast_socket_on_loopback_after_the_user_network() {
         )
     );
     assert!(qemu_args(&s, &saved_sample(&s)).is_empty());
-    let full = crate::host::qemu::args(
+    let full = crate::host::vm::args(
         &m,
-        crate::host::accel::Accel::Tcg,
+        crate::host::vm::accel::Accel::Tcg,
         &crate::host::shares::Plan::none(),
-        crate::host::qemu::Launch::Cold,
+        crate::host::vm::Launch::Cold,
     )
     .join(" ");
     let user = full.find("-netdev user,id=n0").unwrap();

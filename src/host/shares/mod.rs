@@ -22,7 +22,7 @@ pub mod virtiofs;
 
 pub use plan::{plan, plan_for, FellBack, Plan, Planned, ShareNote};
 
-use crate::host::machine::Machine;
+use crate::host::store::Machine;
 use crate::wire::guest_config::{share_problem, GuestConfig, Share, ShareFs, FW_CFG_NAME};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -212,7 +212,7 @@ pub fn views(m: &Machine, plan: &Plan) -> std::io::Result<Vec<confine::View>> {
 /// `devices: false` leaves the virtiofs devices out (see
 /// [`virtiofs::qemu_args`]).
 pub fn qemu_args(m: &Machine, plan: &Plan, devices: bool) -> Vec<String> {
-    let esc = crate::host::vmspec::opt_path;
+    let esc = crate::host::vm::spec::opt_path;
     let mut a = Vec::new();
     match plan.fs() {
         ShareFs::Virtiofs => {

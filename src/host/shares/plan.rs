@@ -10,7 +10,7 @@
 use super::confine::{self, Refused};
 use super::masks::{self, Hidden};
 use super::{Mount, ShareError};
-use crate::host::machine::Machine;
+use crate::host::store::Machine;
 use crate::wire::guest_config::ShareFs;
 use std::fmt;
 use std::path::PathBuf;
@@ -209,7 +209,7 @@ pub fn hidden_for(m: &Machine) -> Vec<Hidden> {
 }
 
 /// What no share of a machine of `store` shows.
-pub fn hidden_in(store: &crate::host::machine::Store) -> Vec<Hidden> {
+pub fn hidden_in(store: &crate::host::store::Store) -> Vec<Hidden> {
     let root = &store.root;
     let b2d_data = root.parent().unwrap_or(root);
     masks::Places::from_env(b2d_data).hidden()

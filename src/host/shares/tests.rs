@@ -79,7 +79,7 @@ fn home_by_default_none_for_nothing_and_args_for_qemu() {
     let ro = format!("{}:ro", home.display());
     let two = from_args(&[ro.clone(), ro], None, &[]).unwrap().mounts;
     assert_eq!(two.len(), 1, "the same directory once");
-    let m = crate::host::machine::sample("/m/a,b");
+    let m = crate::host::store::sample("/m/a,b");
     let plan = |ns: bool, fs: ShareFs| Plan {
         virtiofsd: (fs == ShareFs::Virtiofs).then(|| PathBuf::from("/bin/virtiofsd")),
         namespaces: ns,

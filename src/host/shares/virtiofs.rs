@@ -19,8 +19,8 @@
 //! this mapping the guest's docker user could not create files at all.)
 
 use super::{confine, Plan};
-use crate::host::machine::Machine;
-use crate::host::vmspec::opt_path;
+use crate::host::store::Machine;
+use crate::host::vm::spec::opt_path;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -237,7 +237,7 @@ fn wait_for_socket(child: &mut std::process::Child, sock: &Path) -> Result<(), S
 }
 
 /// QEMU arguments: one vhost-user-fs device per mount, tag `tags[i]`
-/// (virtiofsd maps the guest RAM, a shared memfd: [`crate::host::ram`]).
+/// (virtiofsd maps the guest RAM, a shared memfd: [`crate::host::vm::ram`]).
 /// The devices' PCI slots are fixed (from [`FIRST_SLOT`]) so that a
 /// machine saved with them unplugged has every other device where a
 /// resumed QEMU without them puts it. `devices: false` leaves the
@@ -311,7 +311,7 @@ mod tests {
     #[test]
     fn qemu_gets_one_device_a_share() {
         let t = tempfile::tempdir().unwrap();
-        let m = crate::host::machine::sample(t.path().join("a,b"));
+        let m = crate::host::store::sample(t.path().join("a,b"));
         assert!(qemu_args(&m, &[], true).is_empty());
         let tags = ["b2d0".to_string(), "b2d1".to_string()];
         let a = qemu_args(&m, &tags, true);
@@ -343,7 +343,7 @@ mod tests {
     fn daemons_start_before_qemu_and_a_failed_one_is_named() {
         let t = tempfile::tempdir().unwrap();
         let root = t.path().canonicalize().unwrap();
-        let m = crate::host::machine::sample(root.join("m"));
+        let m = crate::host::store::sample(root.join("m"));
         std::fs::create_dir_all(&m.dir).unwrap();
         let mut plan = Plan::none();
         for d in ["a", "b"] {

@@ -7,12 +7,12 @@
 use super::docker::Docker;
 use super::form::{form, Node};
 use super::{nodes, SwarmError, MAX_NODES};
-use crate::host::board::Board;
 use crate::host::cmd::up::{self, Outcome, UpOptions};
 use crate::host::cmd::Said;
-use crate::host::hints;
-use crate::host::machine::{Role, Store, SwarmMember};
 use crate::host::network;
+use crate::host::store::{Role, Store, SwarmMember};
+use crate::host::ui::board::Board;
+use crate::host::ui::hints;
 use serde::Serialize;
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -79,7 +79,7 @@ pub(super) fn plan(store: &Store, o: &CreateOptions) -> Result<Vec<(String, Role
     }
     let names = node_names(&o.name, o.nodes);
     for n in &names {
-        crate::host::machine::validate_name(n)?;
+        crate::host::store::validate_name(n)?;
     }
     if let Ok(existing) = nodes(store, &o.name) {
         return Err(SwarmError::Exists {

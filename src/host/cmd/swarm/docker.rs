@@ -4,7 +4,7 @@
 //! without a VM. And what `docker node ls` says, parsed.
 
 use crate::host::cmd::ssh;
-use crate::host::machine::Machine;
+use crate::host::store::Machine;
 use serde::Deserialize;
 
 /// Runs `docker ARGS` on a machine: its stdout, or why it failed (the

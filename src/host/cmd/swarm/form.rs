@@ -5,7 +5,7 @@
 //! and `docker node ls` on the first node until every node is Ready.
 
 use super::docker::{node_ls, parse_node_ls, shown, Docker, NodeRow};
-use crate::host::machine::{Machine, Role};
+use crate::host::store::{Machine, Role};
 use crate::wire::ports::SWARM_MANAGEMENT;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};

@@ -7,7 +7,7 @@
 use super::docker::{node_ls, parse_node_ls, Docker, NodeRow};
 use super::{nodes, SwarmError};
 use crate::host::cmd::status::{self, State};
-use crate::host::machine::{Machine, Role, Store};
+use crate::host::store::{Machine, Role, Store};
 use crate::util::printable;
 use serde::Serialize;
 use std::net::Ipv4Addr;

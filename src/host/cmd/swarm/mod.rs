@@ -15,9 +15,9 @@ pub use ls::{ls, render as render_ls, Listing};
 
 use super::lifecycle::{self, Confirm};
 use super::Said;
-use crate::host::machine::{Machine, MachineError, Store};
 use crate::host::network::NetworkError;
-use crate::host::qemu;
+use crate::host::store::{Machine, MachineError, Store};
+use crate::host::vm;
 use std::path::PathBuf;
 
 /// Most nodes `swarm create` makes: a typo must not start hundreds of
@@ -117,7 +117,7 @@ pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Sa
     // All stopped first, so no node is told of the others' removal.
     for m in &nodes {
         if let Ok(_lock) = m.lock() {
-            qemu::stop_now(m);
+            vm::stop_now(m);
         }
     }
     let mut said = Said::default();

@@ -2,8 +2,8 @@ use super::create::{plan, CreatedNode};
 use super::docker::Docker;
 use super::form::{form, Node, ADDR_POOL};
 use super::*;
-use crate::host::machine::{Role, SwarmMember};
 use crate::host::network::Attachment;
+use crate::host::store::{Role, SwarmMember};
 use std::net::Ipv4Addr;
 use std::sync::Mutex;
 use std::time::Duration;
@@ -62,7 +62,7 @@ fn store(t: &std::path::Path) -> Store {
 /// Machine `name` saved in `s`, a node of `swarm` as `role`, at
 /// 192.168.140.`host`.
 fn node(s: &Store, name: &str, swarm: Option<(&str, Role)>, host: u8) -> Machine {
-    let mut m = crate::host::machine::sample(s.dir(name));
+    let mut m = crate::host::store::sample(s.dir(name));
     m.name = name.into();
     m.config.docker_port = 40000 + u16::from(host);
     m.config.network = Some(Attachment {

@@ -4,12 +4,12 @@
 
 use super::{UpError, UpOptions};
 use crate::disk::size::{gib, Human};
-use crate::host::create;
 use crate::host::engine;
-use crate::host::iso;
-use crate::host::machine::{Machine, Store};
+use crate::host::forward::fixed::Moved;
 use crate::host::network::{self, Attachment};
-use crate::host::ports::Moved;
+use crate::host::store::create;
+use crate::host::store::iso;
+use crate::host::store::{Machine, Store};
 use std::path::{Path, PathBuf};
 
 /// Something `up` did on the way that the user should hear about.
@@ -259,7 +259,7 @@ mod tests {
     use super::*;
 
     fn machine(dir: &Path, disk: u64) -> Machine {
-        let mut m = crate::host::machine::sample(dir);
+        let mut m = crate::host::store::sample(dir);
         m.config.disk_size = disk;
         std::fs::File::create(m.disk())
             .unwrap()

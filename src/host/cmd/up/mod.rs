@@ -10,19 +10,19 @@ mod resume;
 mod wait;
 
 use crate::disk::size::gib;
-use crate::host::accel::{self, Accel};
-use crate::host::console::{self, Boot};
-use crate::host::create::{self, CreateError, NewMachine};
 use crate::host::engine::{self, EngineArgs, EngineError};
-use crate::host::iso::{self, IsoError};
-use crate::host::machine::{Config, Machine, MachineError, Store, SwarmMember};
+use crate::host::forward::fixed::{self, PortError};
 use crate::host::network::{self, Attachment, NetworkError};
-use crate::host::ports::{self, PortError};
-use crate::host::progress::{Event, Sink};
-use crate::host::qemu::{self, QemuError};
 use crate::host::shares;
-use crate::host::ssh_keys;
-use crate::host::{agent_run, context};
+use crate::host::store::create::{self, CreateError, NewMachine};
+use crate::host::store::iso::{self, IsoError};
+use crate::host::store::keys;
+use crate::host::store::{Config, Machine, MachineError, Store, SwarmMember};
+use crate::host::ui::progress::{Event, Sink};
+use crate::host::vm::accel::{self, Accel};
+use crate::host::vm::console::{self, Boot};
+use crate::host::vm::{self, QemuError};
+use crate::host::{agent, client::context};
 use crate::wire::guest_config::ShareFs;
 use crate::wire::ready::Ready;
 use std::path::PathBuf;
@@ -76,8 +76,8 @@ impl UpOptions {
             .map_err(UpError::from)
     }
 
-    fn ports(&self) -> ports::Wanted {
-        ports::Wanted {
+    fn ports(&self) -> fixed::Wanted {
+        fixed::Wanted {
             ssh: self.ssh_port,
             docker: self.docker_port,
         }
@@ -217,8 +217,8 @@ pub fn up(
 /// are created one at a time (the store's creation lock), so two never
 /// take the same ports or network address.
 pub fn create(store: &Store, o: &UpOptions, sink: &mut dyn Sink) -> Result<bool, UpError> {
-    crate::host::machine::validate_name(&o.name)?;
-    qemu::find()?;
+    crate::host::store::validate_name(&o.name)?;
+    vm::find()?;
     if let Some(n) = &o.network {
         network::parse_arg(n)?;
     }
@@ -258,10 +258,10 @@ pub fn start(
     created: bool,
     sink: &mut dyn Sink,
 ) -> Result<(Machine, Outcome), UpError> {
-    let qemu = qemu::find()?;
+    let qemu = vm::find()?;
     let mut m = store.open(&o.name)?;
     let _lock = m.lock()?;
-    if let Some(pid) = qemu::running_pid(&m) {
+    if let Some(pid) = vm::running_pid(&m) {
         let ignored = changes::ignored(&m, o)?;
         let log = console::read_log(&m.serial_log());
         if !matches!(console::read(&log), Boot::Ready(_)) {
@@ -305,7 +305,7 @@ pub fn start(
         }
     }
     notes.extend(
-        ports::for_boot(store, &mut m, o.ports())?
+        fixed::for_boot(store, &mut m, o.ports())?
             .into_iter()
             .map(Note::Port),
     );
@@ -331,7 +331,7 @@ pub fn start(
     sink.event(Event::Step(Some("starting QEMU".into())));
     let plan = shares::plan_for(&m)?;
     notes.extend(plan.notes.iter().cloned().map(Note::Shares));
-    let booted = qemu::start(&m, &qemu, accel, &plan, qemu::Launch::Cold)
+    let booted = vm::start(&m, &qemu, accel, &plan, vm::Launch::Cold)
         .map_err(UpError::from)
         .and_then(|_| {
             // The agent first: forwards work as soon as the guest listens.
@@ -373,7 +373,7 @@ fn new_machine(
     let chosen = shares::from_args(&o.mounts, o.home.as_deref(), &hidden)?;
     let engine = engine::apply(&Default::default(), &o.engine)?;
     let wire = engine::for_guest_here(&engine)?;
-    let (ssh_port, docker_port) = ports::for_new(store, &o.name, o.ports())?;
+    let (ssh_port, docker_port) = fixed::for_new(store, &o.name, o.ports())?;
     let config = Config {
         cpus: o.cpus.unwrap_or(DEFAULT_CPUS),
         memory_mib: o.memory_mib.unwrap_or(DEFAULT_MEMORY_MIB),
@@ -402,7 +402,7 @@ fn new_machine(
     let extra_keys = o
         .home
         .as_deref()
-        .and_then(|h| ssh_keys::default_key(h).ok())
+        .and_then(|h| keys::default_key(h).ok())
         .into_iter()
         .collect();
     let new = NewMachine {
@@ -420,7 +420,7 @@ fn new_machine(
 /// told that it is there. None of them stops the boot.
 fn after_boot(store: &Store, m: &Machine, o: &UpOptions) -> Vec<Note> {
     let mut notes = Vec::new();
-    match agent_run::ensure(m, &o.exe) {
+    match agent::ensure(m, &o.exe) {
         Ok(true) => notes.push(Note::AgentStarted),
         Ok(false) => {}
         Err(e) => notes.push(Note::NoAgent(e.to_string())),

@@ -3,8 +3,8 @@
 
 use super::{Outcome, Start};
 use crate::host::cmd::Said;
-use crate::host::hints;
-use crate::host::machine::Machine;
+use crate::host::store::Machine;
+use crate::host::ui::hints;
 
 /// What `b2d up` prints: the notes and the boot time on stderr, how to
 /// connect on stdout. `exe` spells the commands it suggests.
@@ -58,9 +58,9 @@ pub fn render(m: &Machine, outcome: &Outcome, exe: &str) -> Said {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::accel::Accel;
     use crate::host::cmd::up::Note;
-    use crate::host::machine::sample;
+    use crate::host::store::sample;
+    use crate::host::vm::accel::Accel;
     use crate::wire::ready::Ready;
 
     fn ready() -> Ready {

@@ -4,14 +4,14 @@
 //! ones, shut down cleanly, and booted cold with the new.
 
 use super::{after_boot, changes, Note, UpError, UpOptions};
-use crate::host::accel::{self, Accel};
 use crate::host::cmd::lifecycle::Stopped;
-use crate::host::console::{self, Boot};
-use crate::host::machine::{Machine, Store};
-use crate::host::progress::{Event, Sink};
 use crate::host::shares;
+use crate::host::store::{Machine, Store};
 use crate::host::suspend::{self, NotResumed};
-use crate::host::{control, ports, saved};
+use crate::host::ui::progress::{Event, Sink};
+use crate::host::vm::accel::{self, Accel};
+use crate::host::vm::console::{self, Boot};
+use crate::host::{forward::fixed, suspend::saved, vm::control};
 use crate::wire::control::Op;
 use crate::wire::ready::Ready;
 use std::path::Path;
@@ -58,7 +58,7 @@ pub(super) fn attempt(
         }
     };
     let wanted = needs_cold_boot(m, o)?;
-    let mut notes: Vec<Note> = ports::for_boot(store, m, o.ports())?
+    let mut notes: Vec<Note> = fixed::for_boot(store, m, o.ports())?
         .into_iter()
         .map(Note::Port)
         .collect();

@@ -2,10 +2,10 @@
 //! until the ready line, a fatal line, QEMU's exit or the deadline.
 
 use super::UpError;
-use crate::host::console::{self, Boot};
-use crate::host::machine::Machine;
-use crate::host::progress::{Event, Sink};
-use crate::host::qemu;
+use crate::host::store::Machine;
+use crate::host::ui::progress::{Event, Sink};
+use crate::host::vm;
+use crate::host::vm::console::{self, Boot};
 use crate::wire::ready::Ready;
 use std::time::{Duration, Instant};
 
@@ -29,7 +29,7 @@ pub(super) fn ready(
                 })
             }
             Boot::Failed(why) => {
-                qemu::stop_now(m);
+                vm::stop_now(m);
                 return Err(UpError::BootFailed {
                     name: m.name.clone(),
                     why,
@@ -39,7 +39,7 @@ pub(super) fn ready(
             }
             Boot::Booting { last } => sink.event(Event::Step(last)),
         }
-        if qemu::running_pid(m).is_none() {
+        if vm::running_pid(m).is_none() {
             let said = std::fs::read_to_string(m.qemu_log()).unwrap_or_default();
             return Err(UpError::QemuExited {
                 name: m.name.clone(),
@@ -61,7 +61,7 @@ pub(super) fn ready(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
+    use crate::host::store::sample;
 
     #[test]
     fn a_boot_without_qemu_ends_with_the_console_tail_and_a_step_shown() {

@@ -2,7 +2,7 @@
 //! control port (a socket QEMU serves) and ask the guest one thing at a
 //! time.
 
-use crate::host::machine::Machine;
+use crate::host::store::Machine;
 use crate::wire::control::{Op, Reply, Request, MAX_LINE};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
@@ -79,7 +79,7 @@ impl Control {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
+    use crate::host::store::sample;
 
     #[test]
     fn a_reply_is_matched_by_its_id_and_noise_is_skipped() {

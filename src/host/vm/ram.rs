@@ -217,7 +217,7 @@ pub fn save(src: &Path, size: u64, dst: &Path) -> io::Result<String> {
 }
 
 /// Fill `ram` from a file [`save`] wrote (of the size saved:
-/// [`crate::host::saved::load_ram`] checks); returns the checksum of what it
+/// [`crate::host::suspend::saved::load_ram`] checks); returns the checksum of what it
 /// read, for the caller to compare with the saved one. Only the non-zero
 /// pages are written: the rest of a new memfd is zero already, and stays
 /// unallocated.

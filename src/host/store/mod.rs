@@ -1,6 +1,17 @@
 //! The machine store: `$XDG_DATA_HOME/b2d/machines/NAME/` holds a
 //! machine's disk, ISO copy, keys, certificates, known_hosts, serial log,
 //! QEMU pid and QMP socket, and `config.json`.
+//!
+//! Beside the store itself: [`config`] (what `config.json` keeps),
+//! [`files`] (the name of every file in a machine's directory),
+//! [`create`] (a new machine), [`disk_image`], [`iso`], [`certs`] and
+//! [`keys`].
+
+pub mod certs;
+pub mod create;
+pub mod disk_image;
+pub mod iso;
+pub mod keys;
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -88,7 +99,10 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mount_type: Option<crate::wire::guest_config::ShareFs>,
     /// The engine settings (`--engine-opt`, `--registry-mirror`…).
-    #[serde(default, skip_serializing_if = "crate::host::engine::EngineConfig::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "crate::host::engine::EngineConfig::is_empty"
+    )]
     pub engine: crate::host::engine::EngineConfig,
     /// Its private network and address there (`--network`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -378,7 +392,7 @@ pub(crate) fn sample_running(dir: &Path) -> (Machine, std::process::Child) {
     std::fs::write(m.pid_file(), child.id().to_string()).unwrap();
     // Right after exec /proc/PID/cmdline can still be empty.
     let t0 = std::time::Instant::now();
-    while crate::host::qemu::running_pid(&m).is_none() {
+    while crate::host::vm::running_pid(&m).is_none() {
         assert!(
             t0.elapsed() < std::time::Duration::from_secs(5),
             "the fake QEMU never showed"

@@ -11,13 +11,15 @@
 //! devices are loaded once both checksums are right, the VM runs again
 //! and gets its virtiofs devices back; the guest then hears `resumed`.
 
-use crate::host::accel::Accel;
-use crate::host::machine::Machine;
-use crate::host::qmp::Qmp;
-use crate::host::saved::{self, Saved, Unusable};
+pub mod saved;
+
 use crate::host::shares::{self, virtiofs};
-use crate::host::{control, qemu, ram};
+use crate::host::store::Machine;
+use crate::host::vm::accel::Accel;
+use crate::host::vm::qmp::Qmp;
+use crate::host::{vm, vm::control, vm::ram};
 use crate::wire::control::Op;
+use saved::{Saved, Unusable};
 use serde_json::{json, Value};
 use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
@@ -161,14 +163,17 @@ fn abandon(q: &mut Qmp, m: &Machine, ctl: &mut control::Control, plugged: usize)
 pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
     let start = Instant::now();
     let name = m.name.clone();
-    let Some(pid) = qemu::running_pid(m) else {
+    let Some(pid) = vm::running_pid(m) else {
         return Err(SuspendError::NotRunning(name));
     };
-    let log = crate::host::console::read_log(&m.serial_log());
-    if !matches!(crate::host::console::read(&log), crate::host::console::Boot::Ready(_)) {
+    let log = crate::host::vm::console::read_log(&m.serial_log());
+    if !matches!(
+        crate::host::vm::console::read(&log),
+        crate::host::vm::console::Boot::Ready(_)
+    ) {
         return Err(SuspendError::Booting(name));
     }
-    let accel = qemu::accel_of(pid).unwrap_or_default();
+    let accel = vm::accel_of(pid).unwrap_or_default();
     let refused = |why: String| SuspendError::Refused {
         name: m.name.clone(),
         why,
@@ -237,10 +242,10 @@ pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
         return Err(SuspendError::Save { name, why });
     }
     let _ = q.execute("quit", None);
-    if !qemu::wait_gone(m, Duration::from_secs(30)) {
-        qemu::stop_now(m);
+    if !vm::wait_gone(m, Duration::from_secs(30)) {
+        vm::stop_now(m);
     }
-    qemu::cleanup(m);
+    vm::cleanup(m);
     let taken = saved::Taken {
         ram_sha256,
         virtiofs: ids.len(),
@@ -266,7 +271,7 @@ pub enum NotResumed {
     /// guest left it before the save.
     Unusable(String),
     /// QEMU could not be started at all (e.g. a port is taken).
-    Start(qemu::QemuError),
+    Start(vm::QemuError),
 }
 
 /// Bring suspended machine `m` back: check the state, load it into a new
@@ -315,7 +320,7 @@ pub fn resume(
     let mut q = match verified {
         (Ok(q), Ok(())) => q,
         (Ok(_), Err(e)) | (Err(NotResumed::Unusable(_)), Err(e)) => {
-            qemu::stop_now(m);
+            vm::stop_now(m);
             return Err(unusable(e));
         }
         (Err(e), _) => return Err(e),
@@ -327,7 +332,7 @@ pub fn resume(
         saved::discard(m);
     }
     let failed = |why: String| {
-        qemu::stop_now(m);
+        vm::stop_now(m);
         NotResumed::Unusable(why)
     };
     q.execute("cont", None).map_err(|e| failed(io(e)))?;
@@ -340,7 +345,7 @@ pub fn resume(
 /// Start QEMU waiting for the state, and load it; QEMU is left paused.
 /// A resume that cannot go on: QEMU stopped, the state forgotten.
 fn give_up(m: &Machine, why: String) -> NotResumed {
-    qemu::stop_now(m);
+    vm::stop_now(m);
     saved::discard(m);
     NotResumed::Unusable(why)
 }
@@ -354,8 +359,8 @@ fn start_incoming(
     ram_fd: RawFd,
 ) -> Result<Qmp, NotResumed> {
     let failed = |why: String| give_up(m, why);
-    qemu::start(m, qemu_bin, accel, plan, qemu::Launch::Incoming { ram_fd }).map_err(|e| {
-        if matches!(e, qemu::QemuError::Start { .. }) {
+    vm::start(m, qemu_bin, accel, plan, vm::Launch::Incoming { ram_fd }).map_err(|e| {
+        if matches!(e, vm::QemuError::Start { .. }) {
             failed(e.to_string())
         } else {
             NotResumed::Start(e)

@@ -1,6 +1,6 @@
 //! What to boot: disks, NIC and firmware, and the QEMU command line for it.
 
-use crate::host::accel::Accel;
+use crate::host::vm::accel::Accel;
 use std::path::PathBuf;
 
 /// The id of the chardev the guest's serial console writes to.

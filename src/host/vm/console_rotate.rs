@@ -20,7 +20,7 @@
 //! (copy-truncate): what the guest writes between the copy and the cut
 //! is lost then, so it is only the fallback.
 
-use crate::host::console::{self, LOG_CAP};
+use crate::host::vm::console::{self, LOG_CAP};
 use crate::wire::console as wire;
 use crate::wire::ready::Ready;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
@@ -185,7 +185,7 @@ pub fn rotate_if_due(
 /// Point QEMU's console (chardev `id`) at `path`, appending, through the
 /// QMP monitor at `sock`.
 pub fn chardev_change(sock: &Path, id: &str, path: &Path) -> io::Result<()> {
-    let mut q = crate::host::qmp::Qmp::connect(sock, Duration::from_secs(5))?;
+    let mut q = crate::host::vm::qmp::Qmp::connect(sock, Duration::from_secs(5))?;
     let backend = serde_json::json!({
         "type": "file",
         "data": { "out": path.to_string_lossy(), "append": true },

@@ -1,5 +1,5 @@
 use super::*;
-use crate::host::machine::{saved_sample, Store};
+use crate::host::store::{saved_sample, Store};
 
 const RAM: u64 = 16 * 4096;
 
@@ -11,12 +11,12 @@ fn suspended(t: &Path) -> (Machine, PathBuf) {
     let qemu = t.join("qemu-system-x86_64");
     std::fs::write(&qemu, b"qemu").unwrap();
     std::fs::write(state_file(&m), b"QEVM state").unwrap();
-    let ram = crate::host::ram::memfd(RAM).unwrap();
+    let ram = crate::host::vm::ram::memfd(RAM).unwrap();
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::FileExt;
     ram.write_all_at(b"guest", 8192).unwrap();
     let src = PathBuf::from(format!("/proc/self/fd/{}", ram.as_raw_fd()));
-    let ram_sha256 = crate::host::ram::save(&src, RAM, &ram_file(&m)).unwrap();
+    let ram_sha256 = crate::host::vm::ram::save(&src, RAM, &ram_file(&m)).unwrap();
     let taken = Taken {
         ram_sha256,
         virtiofs: 1,
@@ -38,7 +38,7 @@ fn a_committed_state_checks_out_until_something_changes() {
     assert_eq!(check(&m, &s, &qemu, "tcg"), Ok(()));
     assert_eq!(verify_state(&m, &s), Ok(()));
     assert_eq!(s.ram_size, RAM);
-    let ram = crate::host::ram::memfd(RAM).unwrap();
+    let ram = crate::host::vm::ram::memfd(RAM).unwrap();
     assert_eq!(load_ram(&m, &s, &ram), Ok(()));
     let mut got = [0u8; 5];
     use std::os::unix::fs::FileExt;
@@ -100,7 +100,7 @@ fn a_damaged_or_cut_state_is_refused() {
         .open(ram_file(&m))
         .unwrap();
     f.write_all_at(b"G", 8192).unwrap();
-    let ram = crate::host::ram::memfd(RAM).unwrap();
+    let ram = crate::host::vm::ram::memfd(RAM).unwrap();
     let e = load_ram(&m, &s, &ram).unwrap_err().to_string();
     assert!(
         e.contains("suspend.ram: the state's SHA-256 is not the one saved"),

@@ -1,13 +1,26 @@
 //! The QEMU driver for machines: find QEMU, start it detached with the
 //! machine's disk, ISO and forwards, tell whether it still runs, and stop
 //! it through QMP (ACPI power button) or a signal.
+//!
+//! Beside it: [`spec`] (the command line), [`accel`] (KVM or TCG),
+//! [`qmp`], [`console`] (reading the serial log) and [`console_rotate`]
+//! (keeping it bounded), [`ram`] (guest RAM as a memfd) and
+//! [`control`] (the guest's control port).
 
-use crate::host::accel::Accel;
-use crate::host::machine::Machine;
-use crate::host::ports::PortError;
+pub mod accel;
+pub mod console;
+pub mod console_rotate;
+pub mod control;
+pub mod qmp;
+pub mod ram;
+pub mod spec;
+
+use crate::host::agent;
+use crate::host::forward::fixed::PortError;
 use crate::host::shares::{self, virtiofs};
-use crate::host::vmspec::{binary, opt_path, DiskBus, VmSpec};
-use crate::host::{agent_run, control, ram};
+use crate::host::store::Machine;
+use crate::host::vm::accel::Accel;
+use crate::host::vm::spec::{binary, opt_path, DiskBus, VmSpec};
 use crate::wire::control::CHANNEL as CONTROL;
 use crate::wire::guest_config::{GuestConfig, ShareFs};
 use crate::wire::ports::CHANNEL;
@@ -105,14 +118,14 @@ pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan, launch: Launch) ->
         "-qmp".into(),
         format!(
             "unix:{},server=on,wait=off",
-            opt_path(&agent_run::qmp_socket(m))
+            opt_path(&agent::qmp_socket(m))
         ),
         "-device".into(),
         "virtio-serial-pci,id=vser0".into(),
     ];
     for (id, sock, name) in [
-        ("agent0", agent_run::channel_socket(m), CHANNEL),
-        ("tunnel0", agent_run::tunnel_socket(m), TUNNEL),
+        ("agent0", agent::channel_socket(m), CHANNEL),
+        ("tunnel0", agent::tunnel_socket(m), TUNNEL),
         ("control0", control::socket(m), CONTROL),
     ] {
         a.extend(serial_port(id, &sock, name));
@@ -147,9 +160,9 @@ pub fn start(
 ) -> Result<u32, QemuError> {
     let mut socks = vec![
         m.qmp_socket(),
-        agent_run::qmp_socket(m),
-        agent_run::channel_socket(m),
-        agent_run::tunnel_socket(m),
+        agent::qmp_socket(m),
+        agent::channel_socket(m),
+        agent::tunnel_socket(m),
         control::socket(m),
     ];
     if shares.virtiofsd.is_some() {
@@ -315,7 +328,7 @@ pub fn accel_of(pid: u32) -> Option<String> {
 
 /// Press the ACPI power button through QMP.
 pub fn powerdown(m: &Machine) -> std::io::Result<()> {
-    let mut q = crate::host::qmp::Qmp::connect(&m.qmp_socket(), Duration::from_secs(10))?;
+    let mut q = crate::host::vm::qmp::Qmp::connect(&m.qmp_socket(), Duration::from_secs(10))?;
     q.execute("system_powerdown", None).map(drop)
 }
 
@@ -358,9 +371,9 @@ fn wait_gone_of(pid_file: &Path, limit: Duration) -> bool {
 pub fn cleanup(m: &Machine) {
     let _ = std::fs::remove_file(m.pid_file());
     let _ = std::fs::remove_file(m.qmp_socket());
-    let _ = std::fs::remove_file(agent_run::qmp_socket(m));
-    let _ = std::fs::remove_file(agent_run::channel_socket(m));
-    let _ = std::fs::remove_file(agent_run::state_file(m));
+    let _ = std::fs::remove_file(agent::qmp_socket(m));
+    let _ = std::fs::remove_file(agent::channel_socket(m));
+    let _ = std::fs::remove_file(agent::state_file(m));
     let _ = std::fs::remove_file(control::socket(m));
 }
 
@@ -374,7 +387,7 @@ pub fn kill(pid: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
+    use crate::host::store::sample;
 
     fn machine(dir: &Path) -> Machine {
         let mut m = sample(dir);

@@ -121,7 +121,7 @@ impl Cache {
     fn here() -> Option<Cache> {
         let boot_id = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").ok()?;
         let uid = nix::unistd::geteuid().as_raw();
-        let store = crate::host::machine::Store::from_env().ok()?;
+        let store = crate::host::store::Store::from_env().ok()?;
         let data = store.root.parent()?.to_path_buf();
         let runtime = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from);
         Some(Cache {
@@ -209,7 +209,7 @@ pub fn probe_kvm(iso: &Path, limit: Duration) -> bool {
     {
         return false;
     }
-    let child = Command::new(crate::host::vmspec::binary())
+    let child = Command::new(crate::host::vm::spec::binary())
         .args([
             "-accel",
             "kvm",

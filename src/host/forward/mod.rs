@@ -2,7 +2,7 @@
 //! reads the guest's listening ports from the virtio-serial channel (see
 //! [`crate::wire::ports`]) and forwards each to the same port on the
 //! host's 127.0.0.1: a TCP port through a listener of its own and the
-//! tunnel channel ([`crate::host::tunnel`]), a UDP port through QMP
+//! tunnel channel ([`crate::host::forward::listeners`]), a UDP port through QMP
 //! `hostfwd_add` / `hostfwd_remove` on the user network. It lives as long
 //! as the machine's QEMU; `b2d up` starts it and starts it again if it is
 //! missing.
@@ -11,6 +11,13 @@
 //! machine's `ports.json` (written atomically after every change), which
 //! `b2d ports` shows and a restarted agent takes over from. Every change
 //! is also one line in `agent.log`.
+//!
+//! [`listeners`]: the TCP listeners and the host end of the tunnel;
+//! [`fixed`]: the ssh and Docker API forwards every machine has, on
+//! free 127.0.0.1 ports kept in `config.json`.
+
+pub mod fixed;
+pub mod listeners;
 
 use crate::wire::ports::{Listener, PortsMsg, Proto, MAX_LINE};
 use serde::{Deserialize, Serialize};

@@ -5,7 +5,7 @@
 //! The log is the guest's to write: every reader takes it through
 //! [`read_log`] (at most [`READ_MAX`] bytes, decoded lossily), and every
 //! text this module hands back is made printable. The host agent keeps
-//! the file itself under [`LOG_CAP`] (see [`crate::host::console_rotate`]).
+//! the file itself under [`LOG_CAP`] (see [`crate::host::vm::console_rotate`]).
 
 use crate::util::{printable, printable_text};
 use crate::wire::console::{self, Level};

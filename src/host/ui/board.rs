@@ -5,7 +5,7 @@
 //! and step; otherwise each new step is one line, named after its
 //! machine. Notes are printed above the lines either way.
 
-use crate::host::progress::{Event, Sink};
+use crate::host::ui::progress::{Event, Sink};
 use std::io::Write;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -119,7 +119,7 @@ impl<W: Write> Inner<W> {
             s += ": ";
             s += step;
         }
-        crate::host::progress::truncate(&s, WIDTH)
+        crate::host::ui::progress::truncate(&s, WIDTH)
     }
 
     fn redraw(&mut self) {

@@ -6,11 +6,13 @@
 //! through the machine's agent QMP socket. It ends when the machine's
 //! QEMU does.
 
-use crate::host::agent::{self, Forwarder, State};
-use crate::host::agent_log::say;
-use crate::host::machine::Machine;
-use crate::host::qmp::Qmp;
-use crate::host::tunnel;
+pub mod log;
+
+use crate::host::agent::log::say;
+use crate::host::forward::listeners;
+use crate::host::forward::{self, Forwarder, State};
+use crate::host::store::Machine;
+use crate::host::vm::qmp::Qmp;
 use crate::wire::ports::{PortsMsg, Proto};
 use std::io::{self, BufReader, Write};
 use std::os::unix::net::UnixStream;
@@ -75,14 +77,14 @@ fn serving(m: &Machine) -> Option<u32> {
     if try_lock(m).is_some() {
         return None;
     }
-    crate::host::qemu::read_pid(&lock_file(m))
+    crate::host::vm::read_pid(&lock_file(m))
 }
 
 /// Whether an agent serves the machine's current QEMU now. An agent of
 /// the QEMU before (`b2d stop` then `b2d up` within its poll) does not
 /// count: it is about to end.
 pub fn running(m: &Machine) -> bool {
-    let qemu = crate::host::qemu::running_pid(m);
+    let qemu = crate::host::vm::running_pid(m);
     qemu.is_some() && serving(m) == qemu
 }
 
@@ -116,7 +118,7 @@ pub fn ensure(m: &Machine, exe: &Path) -> io::Result<bool> {
 pub fn read_state(m: &Machine) -> Option<State> {
     let text = crate::small_file::read(&state_file(m), crate::small_file::JSON_LIMIT).ok()?;
     let s: State = serde_json::from_slice(&text).ok()?;
-    (crate::host::qemu::running_pid(m) == Some(s.pid)).then_some(s)
+    (crate::host::vm::running_pid(m) == Some(s.pid)).then_some(s)
 }
 
 struct QmpForwarder {
@@ -140,7 +142,7 @@ impl QmpForwarder {
 struct Forwards {
     machine: Machine,
     qmp: QmpForwarder,
-    tcp: tunnel::Listeners,
+    tcp: listeners::Listeners,
 }
 
 /// The other machine of `m`'s store whose agent forwards (`proto`,
@@ -166,7 +168,7 @@ impl Forwards {
             Some(other) if e.kind() == io::ErrorKind::AddrInUse => {
                 format!("127.0.0.1:{port}/{proto} already forwards to machine \"{other}\"")
             }
-            _ => agent::bind_refused(proto, port, e),
+            _ => forward::bind_refused(proto, port, e),
         }
     }
 }
@@ -175,7 +177,7 @@ impl Forwarder for Forwards {
     fn available(&mut self, proto: Proto, port: u16) -> Result<(), String> {
         match proto {
             Proto::Tcp => Ok(()), // add binds it, or says why not
-            Proto::Udp => agent::host_port_taken(proto, port)
+            Proto::Udp => forward::host_port_taken(proto, port)
                 .map_or(Ok(()), |e| Err(self.refused(proto, port, &e))),
         }
     }
@@ -185,7 +187,7 @@ impl Forwarder for Forwards {
                 .tcp
                 .add(port)
                 .map_err(|e| self.refused(proto, port, &e)),
-            Proto::Udp => self.qmp.hmp(&agent::hostfwd_add(NETDEV, proto, port)),
+            Proto::Udp => self.qmp.hmp(&forward::hostfwd_add(NETDEV, proto, port)),
         }
     }
     fn remove(&mut self, proto: Proto, port: u16) -> Result<(), String> {
@@ -194,7 +196,7 @@ impl Forwarder for Forwards {
                 self.tcp.remove(port);
                 Ok(())
             }
-            Proto::Udp => self.qmp.hmp(&agent::hostfwd_remove(NETDEV, proto, port)),
+            Proto::Udp => self.qmp.hmp(&forward::hostfwd_remove(NETDEV, proto, port)),
         }
     }
 }
@@ -218,8 +220,8 @@ fn on_message(line: &[u8], state: &mut State, fw: &mut dyn Forwarder, path: &Pat
         return false;
     };
     let before = state.clone();
-    let ch = agent::reconcile(state, &msg, fw);
-    for l in agent::log_lines(&ch) {
+    let ch = forward::reconcile(state, &msg, fw);
+    for l in forward::log_lines(&ch) {
         say(&l);
     }
     let write = *state != before || !path.exists();
@@ -230,20 +232,28 @@ fn on_message(line: &[u8], state: &mut State, fw: &mut dyn Forwarder, path: &Pat
 }
 
 /// Keep the machine's console log under its cap while QEMU `pid` runs
-/// (see [`crate::host::console_rotate`]), switching QEMU's console through the
+/// (see [`crate::host::vm::console_rotate`]), switching QEMU's console through the
 /// agent's own QMP monitor.
 fn keep_console(m: &Machine, pid: u32) {
     let m = m.clone();
     std::thread::spawn(move || {
-        let alive = || crate::host::qemu::running_pid(&m) == Some(pid);
+        let alive = || crate::host::vm::running_pid(&m) == Some(pid);
         let qmp = qmp_socket(&m);
         let mut reopen = |p: &Path| {
-            crate::host::console_rotate::chardev_change(&qmp, crate::host::vmspec::SERIAL_CHARDEV, p)
+            crate::host::vm::console_rotate::chardev_change(
+                &qmp,
+                crate::host::vm::spec::SERIAL_CHARDEV,
+                p,
+            )
         };
-        let limits = crate::host::console_rotate::Limits::CONSOLE;
-        if let Err(e) =
-            crate::host::console_rotate::keep(&m.serial_log(), limits, &alive, &mut reopen, &say)
-        {
+        let limits = crate::host::vm::console_rotate::Limits::CONSOLE;
+        if let Err(e) = crate::host::vm::console_rotate::keep(
+            &m.serial_log(),
+            limits,
+            &alive,
+            &mut reopen,
+            &say,
+        ) {
             say(&format!("cannot watch the console log: {e}"));
         }
     });
@@ -255,7 +265,7 @@ pub fn run(m: &Machine) -> io::Result<()> {
     let Some(lock) = lock_within(m, Duration::from_secs(1)) else {
         return Ok(()); // another agent serves this machine
     };
-    let Some(pid) = crate::host::qemu::running_pid(m) else {
+    let Some(pid) = crate::host::vm::running_pid(m) else {
         say("the machine is not running; nothing to do");
         return Ok(());
     };
@@ -266,7 +276,7 @@ pub fn run(m: &Machine) -> io::Result<()> {
         f.seek(SeekFrom::Start(0))?;
         writeln!(f, "{pid}")?;
     }
-    crate::host::agent_log::init(&log_file(m));
+    crate::host::agent::log::init(&log_file(m));
     keep_console(m, pid);
     let state_path = state_file(m);
     let mut state = read_state(m).unwrap_or(State {
@@ -282,13 +292,13 @@ pub fn run(m: &Machine) -> io::Result<()> {
         qmp: QmpForwarder {
             sock: qmp_socket(m),
         },
-        tcp: tunnel::Listeners::new(mux.clone()),
+        tcp: listeners::Listeners::new(mux.clone()),
     };
     {
         let (m, tsock) = (m.clone(), tunnel_socket(m));
         std::thread::spawn(move || {
-            let alive = || crate::host::qemu::running_pid(&m) == Some(pid);
-            tunnel::sessions(&mux, &tsock, &alive, &say);
+            let alive = || crate::host::vm::running_pid(&m) == Some(pid);
+            listeners::sessions(&mux, &tsock, &alive, &say);
         });
     }
     say(&format!(
@@ -298,9 +308,9 @@ pub fn run(m: &Machine) -> io::Result<()> {
     // A resume leaves its loaded state behind for this agent to delete.
     {
         let m = m.clone();
-        std::thread::spawn(move || crate::host::saved::remove_loaded(&m));
+        std::thread::spawn(move || crate::host::suspend::saved::remove_loaded(&m));
     }
-    let alive = || crate::host::qemu::running_pid(m) == Some(pid);
+    let alive = || crate::host::vm::running_pid(m) == Some(pid);
     while alive() {
         let s = match UnixStream::connect(channel_socket(m)) {
             Ok(s) => s,
@@ -313,7 +323,7 @@ pub fn run(m: &Machine) -> io::Result<()> {
         let mut r = BufReader::new(s);
         let mut buf = Vec::new();
         while alive() {
-            match agent::read_line(&mut r, &mut buf)? {
+            match forward::read_line(&mut r, &mut buf)? {
                 None => break, // QEMU closed the channel: reconnect
                 Some(false) => continue,
                 Some(true) => {}
@@ -332,7 +342,7 @@ mod tests {
     use super::*;
 
     fn machine_with_qemu(dir: &Path) -> (Machine, std::process::Child) {
-        crate::host::machine::sample_running(dir)
+        crate::host::store::sample_running(dir)
     }
 
     fn hold_lock(m: &Machine, pid: u32) -> nix::fcntl::Flock<std::fs::File> {
@@ -365,7 +375,7 @@ mod tests {
         std::fs::create_dir(t.path().join("dev")).unwrap();
         let (dev, mut qemu) = machine_with_qemu(&t.path().join("dev"));
         dev.save_config().unwrap();
-        let mut other = crate::host::machine::sample(t.path().join("dev-2"));
+        let mut other = crate::host::store::sample(t.path().join("dev-2"));
         other.name = "dev-2".into();
         std::fs::create_dir(&other.dir).unwrap();
         other.save_config().unwrap();
@@ -390,7 +400,7 @@ mod tests {
             qmp: QmpForwarder {
                 sock: qmp_socket(&other),
             },
-            tcp: tunnel::Listeners::new(crate::tunnel::Mux::new(None, 1)),
+            tcp: listeners::Listeners::new(crate::tunnel::Mux::new(None, 1)),
         };
         let in_use = io::Error::from(io::ErrorKind::AddrInUse);
         assert_eq!(

@@ -1,13 +1,13 @@
 //! A suspended machine's saved state: QEMU's migration stream of its
 //! devices in `suspend.state`, the guest RAM in `suspend.ram` (sparse:
-//! [`crate::host::ram`]), and `suspend.json`, written last, which makes it a
+//! [`crate::host::vm::ram`]), and `suspend.json`, written last, which makes it a
 //! suspend. The state is never loaded blindly: its size and SHA-256, the
 //! data disk, the ISO, QEMU and the accelerator must all be as they were
 //! when it was saved, or the machine boots cold from its disk instead
 //! (the guest wrote its page cache back before the save, so that is a
 //! power cut at a quiet moment, which the disk format survives).
 
-use crate::host::machine::{Config, Machine};
+use crate::host::store::{Config, Machine};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::{self, Read};
@@ -53,7 +53,7 @@ pub struct Saved {
     pub version: u32,
     pub state_size: u64,
     pub state_sha256: String,
-    /// The guest RAM's size and checksum ([`crate::host::ram`]).
+    /// The guest RAM's size and checksum ([`crate::host::vm::ram`]).
     pub ram_size: u64,
     pub ram_sha256: String,
     pub disk: Stamp,
@@ -194,7 +194,7 @@ pub fn verify_state(m: &Machine, s: &Saved) -> Result<(), Unusable> {
 /// size and the checksum saved.
 pub fn load_ram(m: &Machine, s: &Saved, ram: &std::fs::File) -> Result<(), Unusable> {
     check_file(ram_file(m), s.ram_size, &s.ram_sha256, |p| {
-        crate::host::ram::fill(p, s.ram_size, ram)
+        crate::host::vm::ram::fill(p, s.ram_size, ram)
     })
 }
 

@@ -1,5 +1,5 @@
 use super::*;
-use crate::host::console::{read, said_since_ready, Boot};
+use crate::host::vm::console::{read, said_since_ready, Boot};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 

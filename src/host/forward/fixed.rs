@@ -4,7 +4,7 @@
 //! kernel offers that no other machine remembers. Every check binds
 //! 127.0.0.1 only: the forwards never listen on other addresses.
 
-use crate::host::machine::{Machine, MachineError, Store};
+use crate::host::store::{Machine, MachineError, Store};
 use std::net::{Ipv4Addr, TcpListener};
 
 #[derive(Debug, thiserror::Error)]
@@ -155,7 +155,7 @@ pub fn for_boot(store: &Store, m: &mut Machine, want: Wanted) -> Result<Vec<Move
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
+    use crate::host::store::sample;
 
     #[test]
     fn a_taken_port_is_seen() {

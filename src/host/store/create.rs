@@ -4,11 +4,11 @@
 //! built in a temporary directory renamed into place at the end, so a
 //! failed creation leaves no half machine behind.
 
-use crate::host::certs;
-use crate::host::disk_image::{self, CreateSpec, DiskImageError};
-use crate::host::machine::{io_err, Config, Machine, MachineError, Store};
 use crate::disk::image::ImageFormat;
 use crate::disk::userdata::{Compat, Extension};
+use crate::host::store::certs;
+use crate::host::store::disk_image::{self, CreateSpec, DiskImageError};
+use crate::host::store::{io_err, Config, Machine, MachineError, Store};
 use ssh_key::rand_core::OsRng;
 use ssh_key::{Algorithm, LineEnding, PrivateKey};
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ pub enum CreateError {
     #[error(transparent)]
     Disk(#[from] DiskImageError),
     #[error(transparent)]
-    Keys(#[from] crate::host::ssh_keys::KeyError),
+    Keys(#[from] crate::host::store::keys::KeyError),
     #[error("generating an ssh key: {0}")]
     SshKey(#[from] ssh_key::Error),
 }
@@ -69,7 +69,7 @@ pub fn copy_iso(iso: &Path, dest: &Path) -> Result<(), MachineError> {
 }
 
 pub fn create(store: &Store, new: &NewMachine) -> Result<Machine, CreateError> {
-    crate::host::machine::validate_name(&new.name)?;
+    crate::host::store::validate_name(&new.name)?;
     std::fs::create_dir_all(&store.root).map_err(io_err("creating", &store.root))?;
     let tmp = store.root.join(format!(".{}.creating", new.name));
     if tmp.exists() {
@@ -111,7 +111,7 @@ fn populate(dir: &Path, new: &NewMachine) -> Result<Machine, CreateError> {
     )?;
     let mut authorized = user_pub.into_bytes();
     if !new.extra_keys.is_empty() {
-        authorized.extend(crate::host::ssh_keys::authorized_keys(&new.extra_keys)?);
+        authorized.extend(crate::host::store::keys::authorized_keys(&new.extra_keys)?);
     }
 
     // The guest's host key: known before the first connection.

@@ -2,7 +2,7 @@
 //! as printed: `b2d` when that is on PATH, else the binary's full path;
 //! the machine name only when it is not the default.
 
-use crate::host::machine::{Machine, DEFAULT_NAME};
+use crate::host::store::{Machine, DEFAULT_NAME};
 use crate::wire::ready::Ready;
 use std::path::Path;
 
@@ -64,7 +64,7 @@ pub fn connected(m: &Machine, r: &Ready, exe: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::machine::sample;
+    use crate::host::store::sample;
 
     #[test]
     fn default_machine_needs_no_name() {
