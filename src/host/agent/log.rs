@@ -60,9 +60,7 @@ pub fn rotated(out: impl AsFd, path: &Path, cap: u64) -> io::Result<Option<File>
     if !same || (st.st_size as u64) <= cap {
         return Ok(None);
     }
-    let mut old = path.as_os_str().to_os_string();
-    old.push(".1");
-    std::fs::rename(path, &old)?;
+    std::fs::rename(path, crate::host::store::files::rotated(path))?;
     let new = std::fs::OpenOptions::new()
         .create(true)
         .append(true)

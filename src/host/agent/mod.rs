@@ -22,40 +22,12 @@ use std::time::Duration;
 /// The user netdev's id in the QEMU command line (`vmspec`).
 pub const NETDEV: &str = "n0";
 
-pub fn channel_socket(m: &Machine) -> PathBuf {
-    m.dir.join("agent.sock")
-}
-
-/// The tunnel channel: forwarded TCP connections (see [`tunnel`]).
-pub fn tunnel_socket(m: &Machine) -> PathBuf {
-    m.dir.join("tunnel.sock")
-}
-
-/// A QMP monitor of the agent's own, so `b2d stop` never waits for it.
-pub fn qmp_socket(m: &Machine) -> PathBuf {
-    m.dir.join("agent-qmp.sock")
-}
-
-pub fn state_file(m: &Machine) -> PathBuf {
-    m.dir.join("ports.json")
-}
-
-pub fn log_file(m: &Machine) -> PathBuf {
-    m.dir.join("agent.log")
-}
-
-/// Held by the running agent: one agent a machine. Its content is the
-/// pid of the QEMU the agent serves.
-pub fn lock_file(m: &Machine) -> PathBuf {
-    m.dir.join("agent.lock")
-}
-
 fn try_lock(m: &Machine) -> Option<nix::fcntl::Flock<std::fs::File>> {
     let f = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(lock_file(m))
+        .open(m.agent_lock())
         .ok()?;
     nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).ok()
 }
@@ -77,7 +49,7 @@ fn serving(m: &Machine) -> Option<u32> {
     if try_lock(m).is_some() {
         return None;
     }
-    crate::host::vm::read_pid(&lock_file(m))
+    crate::host::vm::read_pid(&m.agent_lock())
 }
 
 /// Whether an agent serves the machine's current QEMU now. An agent of
@@ -102,7 +74,7 @@ pub fn ensure(m: &Machine, exe: &Path) -> io::Result<bool> {
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log_file(m))?;
+        .open(m.agent_log())?;
     std::process::Command::new(exe)
         .arg("agent")
         .arg(&m.name)
@@ -116,7 +88,7 @@ pub fn ensure(m: &Machine, exe: &Path) -> io::Result<bool> {
 
 /// The forwards in place now, if the agent runs for this QEMU.
 pub fn read_state(m: &Machine) -> Option<State> {
-    let text = crate::small_file::read(&state_file(m), crate::small_file::JSON_LIMIT).ok()?;
+    let text = crate::small_file::read(&m.forwards_file(), crate::small_file::JSON_LIMIT).ok()?;
     let s: State = serde_json::from_slice(&text).ok()?;
     (crate::host::vm::running_pid(m) == Some(s.pid)).then_some(s)
 }
@@ -238,10 +210,10 @@ fn keep_console(m: &Machine, pid: u32) {
     let m = m.clone();
     std::thread::spawn(move || {
         let alive = || crate::host::vm::running_pid(&m) == Some(pid);
-        let qmp = qmp_socket(&m);
+        let qmp = &m.agent_qmp_socket();
         let mut reopen = |p: &Path| {
             crate::host::vm::console_rotate::chardev_change(
-                &qmp,
+                qmp,
                 crate::host::vm::spec::SERIAL_CHARDEV,
                 p,
             )
@@ -276,9 +248,9 @@ pub fn run(m: &Machine) -> io::Result<()> {
         f.seek(SeekFrom::Start(0))?;
         writeln!(f, "{pid}")?;
     }
-    crate::host::agent::log::init(&log_file(m));
+    crate::host::agent::log::init(&m.agent_log());
     keep_console(m, pid);
-    let state_path = state_file(m);
+    let state_path = m.forwards_file();
     let mut state = read_state(m).unwrap_or(State {
         pid,
         ..Default::default()
@@ -290,12 +262,12 @@ pub fn run(m: &Machine) -> io::Result<()> {
     let mut fw = Forwards {
         machine: m.clone(),
         qmp: QmpForwarder {
-            sock: qmp_socket(m),
+            sock: m.agent_qmp_socket(),
         },
         tcp: listeners::Listeners::new(mux.clone()),
     };
     {
-        let (m, tsock) = (m.clone(), tunnel_socket(m));
+        let (m, tsock) = (m.clone(), m.tunnel_channel());
         std::thread::spawn(move || {
             let alive = || crate::host::vm::running_pid(&m) == Some(pid);
             listeners::sessions(&mux, &tsock, &alive, &say);
@@ -312,7 +284,7 @@ pub fn run(m: &Machine) -> io::Result<()> {
     }
     let alive = || crate::host::vm::running_pid(m) == Some(pid);
     while alive() {
-        let s = match UnixStream::connect(channel_socket(m)) {
+        let s = match UnixStream::connect(m.ports_channel()) {
             Ok(s) => s,
             Err(_) => {
                 std::thread::sleep(Duration::from_millis(500));
@@ -347,7 +319,7 @@ mod tests {
 
     fn hold_lock(m: &Machine, pid: u32) -> nix::fcntl::Flock<std::fs::File> {
         let l = try_lock(m).expect("lock free");
-        std::fs::write(lock_file(m), format!("{pid}\n")).unwrap();
+        std::fs::write(m.agent_lock(), format!("{pid}\n")).unwrap();
         l
     }
 
@@ -388,7 +360,7 @@ mod tests {
             }],
             skipped: vec![],
         };
-        std::fs::write(state_file(&dev), serde_json::to_vec(&state).unwrap()).unwrap();
+        std::fs::write(dev.forwards_file(), serde_json::to_vec(&state).unwrap()).unwrap();
         assert_eq!(
             forwarded_by(&other, Proto::Tcp, 18080).as_deref(),
             Some("dev")
@@ -398,7 +370,7 @@ mod tests {
         let fw = Forwards {
             machine: other.clone(),
             qmp: QmpForwarder {
-                sock: qmp_socket(&other),
+                sock: other.agent_qmp_socket(),
             },
             tcp: listeners::Listeners::new(crate::tunnel::Mux::new(None, 1)),
         };

@@ -59,7 +59,7 @@ mod tests {
         std::fs::write(m.pid_file(), "999999999").unwrap();
         assert_eq!(kill_named(&store, "dev").unwrap(), Killed::NotRunning);
         assert!(!m.pid_file().exists(), "a stale pid file is cleared");
-        std::fs::write(saved::meta_file(&m), "{}").unwrap();
+        std::fs::write(m.suspend_meta(), "{}").unwrap();
         assert!(saved::is_suspended(&m));
         assert_eq!(kill_named(&store, "dev").unwrap(), Killed::Dropped);
         assert!(!saved::is_suspended(&m));

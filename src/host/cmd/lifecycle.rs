@@ -70,7 +70,7 @@ fn stop_suspended(m: &Machine, timeout: Duration) -> Stopped {
     let resumed = || -> Result<(), String> {
         let s = saved::read(m)
             .unwrap_or(Err(saved::Unusable::Unreadable {
-                path: saved::meta_file(m),
+                path: m.suspend_meta(),
                 why: "gone".into(),
             }))
             .map_err(|e| e.to_string())?;

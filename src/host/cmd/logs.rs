@@ -102,7 +102,7 @@ fn renewed(f: &File, path: &Path, pos: u64) -> bool {
 /// anything: its last [`agent_log::CAP`] bytes and a quarter at most,
 /// printable.
 fn agent_log(m: &Machine, out: &mut dyn Write) -> std::io::Result<()> {
-    let path = crate::host::agent::log_file(m);
+    let path = m.agent_log();
     let mut text = Vec::new();
     if let Ok(mut f) = File::open(&path) {
         let max = log::CAP + log::CAP / 4;
@@ -136,9 +136,9 @@ mod tests {
         assert_eq!(out, b"Linux version\nb2d-init\n");
 
         // What the host agent skipped shows after the console.
-        let agent = crate::host::agent::log_file(&m);
+        let agent = &m.agent_log();
         std::fs::write(
-            &agent,
+            agent,
             "2026-12-01T10:00:00Z not forwarding 80/tcp: in use\n",
         )
         .unwrap();
@@ -162,11 +162,7 @@ mod tests {
             b"boot\r\n\x1b]0;title\x07\xff\x1b[31mred\r\n".as_slice(),
         )
         .unwrap();
-        std::fs::write(
-            crate::host::agent::log_file(&m),
-            "x forwarding 80/tcp (\u{1b}[2J)\n",
-        )
-        .unwrap();
+        std::fs::write(m.agent_log(), "x forwarding 80/tcp (\u{1b}[2J)\n").unwrap();
         let mut out = Vec::new();
         copy(&m, false, &mut out).unwrap();
         let out = String::from_utf8(out).unwrap();

@@ -355,7 +355,7 @@ mod tests {
         assert!(e.contains("machine \"dev\" is not running"), "{e}");
         // A saved state's description makes it suspended.
         let m = store.open("dev").unwrap();
-        std::fs::write(crate::host::suspend::saved::meta_file(&m), "{}").unwrap();
+        std::fs::write(m.suspend_meta(), "{}").unwrap();
         let v: serde_json::Value =
             serde_json::from_str(&show(&store, "dev", Format::Json).unwrap()).unwrap();
         assert_eq!(v["state"], "Suspended");

@@ -26,8 +26,7 @@ pub fn suspend_named(store: &Store, name: &str, exe: &str) -> Result<Said, Suspe
     let done = suspend::suspend(&m, &vm::find()?)?;
     use std::os::unix::fs::MetadataExt;
     // What the sparse RAM file takes on the disk, not its length.
-    let ram = std::fs::metadata(crate::host::suspend::saved::ram_file(&m))
-        .map_or(0, |md| md.blocks() * 512);
+    let ram = std::fs::metadata(m.suspend_ram()).map_or(0, |md| md.blocks() * 512);
     Ok(Said::err(format!(
         "Machine \"{name}\" suspended in {:.1} s ({} MiB of state): `{}` resumes it.",
         done.secs,

@@ -3,18 +3,9 @@
 //! file must be a certificate that parses; each is kept as its own
 //! normalised PEM with its subject, for `b2d inspect`.
 
-use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-/// One certificate as a machine keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CaCert {
-    /// The file it came from.
-    pub from: PathBuf,
-    /// Its subject, e.g. `CN=Corp Root CA, O=Corp`.
-    pub subject: String,
-    pub pem: String,
-}
+pub use crate::host::store::config::CaCert;
 
 /// The certificates in PEM text `text` (of file `from`); the error says
 /// what is wrong, with the block's number when the file has several.

@@ -16,7 +16,6 @@ pub mod flags;
 pub mod proxy;
 
 use crate::wire::engine::{Engine, MAX_SIZE};
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
@@ -40,44 +39,7 @@ pub enum EngineError {
     TooBig { size: usize },
 }
 
-/// `--daemon-json FILE` as a machine keeps it: the file's settings, read
-/// and checked when it was given.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DaemonJson {
-    pub from: PathBuf,
-    pub settings: Map<String, Value>,
-}
-
-/// The engine settings in `config.json`, each as given (checked).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(default)]
-pub struct EngineConfig {
-    /// `--engine-opt KEY=VALUE`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub opts: Vec<String>,
-    /// `--engine-env NAME=VALUE`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub env: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub registry_mirrors: Vec<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub insecure_registries: Vec<String>,
-    /// `--engine-label KEY=VALUE`.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub labels: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub daemon_json: Option<DaemonJson>,
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub proxy_from_env: bool,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub ca_certs: Vec<CaCert>,
-}
-
-impl EngineConfig {
-    pub fn is_empty(&self) -> bool {
-        *self == EngineConfig::default()
-    }
-}
+pub use crate::host::store::config::{DaemonJson, EngineConfig};
 
 /// The engine flags of one command, as typed. A list flag given replaces
 /// the machine's list; `none` alone empties it.

@@ -17,7 +17,7 @@
 
 use crate::host::store::{Machine, MachineError, Store};
 use crate::wire::network::{valid_name, Peer, PrivateNic};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use sha2::{Digest, Sha256};
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -38,13 +38,7 @@ const AVOID: &[u8] = &[65, 88, 100, 122, 168, 178, 188];
 /// 192.168.X.0/24 with X in this range, less [`AVOID`].
 const SUBNETS: std::ops::RangeInclusive<u8> = 32..=250;
 
-/// A machine's place on a network, kept in its `config.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Attachment {
-    /// The network's name.
-    pub name: String,
-    pub address: Ipv4Addr,
-}
+pub use crate::host::store::config::Attachment;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NetworkError {

@@ -22,17 +22,10 @@ pub mod virtiofs;
 
 pub use plan::{plan, plan_for, FellBack, Plan, Planned, ShareNote};
 
+pub use crate::host::store::config::Mount;
 use crate::host::store::Machine;
 use crate::wire::guest_config::{share_problem, GuestConfig, Share, ShareFs, FW_CFG_NAME};
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Mount {
-    pub path: PathBuf,
-    #[serde(default)]
-    pub readonly: bool,
-}
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ShareError {
@@ -176,26 +169,14 @@ pub fn guest_config(plan: &Plan) -> GuestConfig {
     }
 }
 
-/// Where share `i` is mounted for its server, in the server's own
-/// namespace ([`confine::View`]): a folder of the machine's directory
-/// that stays empty outside it.
-pub fn view_dir(m: &Machine, i: usize) -> PathBuf {
-    m.dir.join(format!("share{i}"))
-}
-
-/// Where a confined server mounts its masks' tmpfs.
-pub fn hidden_dir(m: &Machine) -> PathBuf {
-    m.dir.join("hidden")
-}
-
 /// The views of `plan`'s shares, their folders made.
 pub fn views(m: &Machine, plan: &Plan) -> std::io::Result<Vec<confine::View>> {
-    std::fs::create_dir_all(hidden_dir(m))?;
+    std::fs::create_dir_all(m.hidden_dir())?;
     plan.shares
         .iter()
         .enumerate()
         .map(|(i, s)| {
-            let at = view_dir(m, i);
+            let at = m.share_view(i);
             std::fs::create_dir_all(&at)?;
             Ok(confine::View {
                 source: s.mount.path.clone(),
@@ -225,7 +206,7 @@ pub fn qemu_args(m: &Machine, plan: &Plan, devices: bool) -> Vec<String> {
                 let (path, multidevs) = if plan.namespaces {
                     // The masks are other filesystems: 9p must keep their
                     // inode numbers apart from the share's.
-                    (view_dir(m, i), ",multidevs=remap")
+                    (m.share_view(i), ",multidevs=remap")
                 } else {
                     (s.mount.path.clone(), "")
                 };

@@ -59,14 +59,6 @@ pub fn usable(bin: &Path) -> bool {
         .all(|o| help.contains(o))
 }
 
-pub fn socket(m: &Machine, i: usize) -> PathBuf {
-    m.dir.join(format!("vfs{i}.sock"))
-}
-
-pub fn log_file(m: &Machine) -> PathBuf {
-    m.dir.join("virtiofsd.log")
-}
-
 /// virtiofsd's arguments for one share served from `dir` (its view), as
 /// the host user `uid`:`gid`.
 pub fn daemon_args(dir: &Path, readonly: bool, sock: &Path, uid: u32, gid: u32) -> Vec<String> {
@@ -130,7 +122,7 @@ pub fn start_all(
     let mut started: Vec<std::process::Child> = Vec::new();
     for (i, view) in views.iter().enumerate() {
         let readonly = plan.shares[i].mount.readonly;
-        match start_one(m, bin, view, readonly, &socket(m, i)) {
+        match start_one(m, bin, view, readonly, &m.virtiofs_socket(i)) {
             Ok(c) => started.push(c),
             Err(e) => {
                 for c in &mut started {
@@ -179,14 +171,14 @@ fn start_one(
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
-        .open(log_file(m))
+        .open(m.virtiofsd_log())
         .map_err(spawn_error)?;
     let ids = (
         nix::unistd::getuid().as_raw(),
         nix::unistd::getgid().as_raw(),
     );
     let mut cmd = std::process::Command::new(bin);
-    serve(&mut cmd, view, readonly, sock, &super::hidden_dir(m), ids).map_err(spawn_error)?;
+    serve(&mut cmd, view, readonly, sock, &m.hidden_dir(), ids).map_err(spawn_error)?;
     cmd.stdin(std::process::Stdio::null())
         .stdout(log.try_clone().map_err(spawn_error)?)
         .stderr(log)
@@ -197,7 +189,7 @@ fn start_one(
         let _ = child.wait();
         return Err(VirtiofsError::Failed {
             dir: view.source.clone(),
-            log: log_file(m),
+            log: m.virtiofsd_log(),
             said,
         });
     }
@@ -246,7 +238,10 @@ pub fn qemu_args(m: &Machine, tags: &[String], devices: bool) -> Vec<String> {
     let mut a = Vec::new();
     for (i, tag) in tags.iter().enumerate() {
         a.push("-chardev".into());
-        a.push(format!("socket,id=vfs{i},path={}", opt_path(&socket(m, i))));
+        a.push(format!(
+            "socket,id=vfs{i},path={}",
+            opt_path(&m.virtiofs_socket(i))
+        ));
         if devices {
             a.push("-device".into());
             a.push(device(i, tag).join(","));
@@ -366,12 +361,12 @@ mod tests {
         );
         let mut kids = start_all(&m, &ok, &plan).unwrap();
         assert_eq!(kids.len(), 2);
-        assert!(socket(&m, 0).exists() && socket(&m, 1).exists());
+        assert!(m.virtiofs_socket(0).exists() && m.virtiofs_socket(1).exists());
         for k in &mut kids {
             k.kill().unwrap();
             k.wait().unwrap();
         }
-        let log = std::fs::read_to_string(log_file(&m)).unwrap();
+        let log = std::fs::read_to_string(m.virtiofsd_log()).unwrap();
         assert!(
             log.contains("serving a") && log.contains("serving b"),
             "{log}"
@@ -385,7 +380,7 @@ mod tests {
             "{e}"
         );
         assert!(e.contains("it exited"), "{e}");
-        assert!(std::fs::read_to_string(log_file(&m))
+        assert!(std::fs::read_to_string(m.virtiofsd_log())
             .unwrap()
             .contains("no such option"));
     }

@@ -8,13 +8,17 @@
 //! [`keys`].
 
 pub mod certs;
+pub mod config;
 pub mod create;
 pub mod disk_image;
+pub mod files;
 pub mod iso;
 pub mod keys;
 
-use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
+
+pub use config::{Config, Role, SwarmMember};
+pub use files::pid_file_in;
 
 pub const DEFAULT_NAME: &str = "default";
 
@@ -77,62 +81,6 @@ pub fn validate_name(name: &str) -> Result<(), MachineError> {
         Ok(())
     } else {
         Err(MachineError::BadName { name: name.into() })
-    }
-}
-
-/// What a machine is booted with; kept in `config.json`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Config {
-    pub cpus: u32,
-    pub memory_mib: u32,
-    /// Virtual size of `disk.img` in bytes.
-    pub disk_size: u64,
-    /// Forwarded 127.0.0.1 ports, kept across boots so DOCKER_HOST stays.
-    pub ssh_port: u16,
-    pub docker_port: u16,
-    /// Host folders shared at the same path; None (a machine from before
-    /// shares) means the default, the user's home.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mounts: Option<Vec<crate::host::shares::Mount>>,
-    /// `--mount-type`: virtiofs or 9p; None is auto (virtiofs where a
-    /// usable virtiofsd is installed).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub mount_type: Option<crate::wire::guest_config::ShareFs>,
-    /// The engine settings (`--engine-opt`, `--registry-mirror`…).
-    #[serde(
-        default,
-        skip_serializing_if = "crate::host::engine::EngineConfig::is_empty"
-    )]
-    pub engine: crate::host::engine::EngineConfig,
-    /// Its private network and address there (`--network`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network: Option<crate::host::network::Attachment>,
-    /// The swarm `b2d swarm create` made it a node of.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub swarm: Option<SwarmMember>,
-}
-
-/// A machine's place in a swarm `b2d swarm create` built.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SwarmMember {
-    /// The swarm's name: its first node's.
-    pub name: String,
-    pub role: Role,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Manager,
-    Worker,
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.pad(match self {
-            Role::Manager => "manager",
-            Role::Worker => "worker",
-        })
     }
 }
 
@@ -238,7 +186,7 @@ pub struct Unusable {
     pub error: MachineError,
 }
 
-pub const CONFIG: &str = "config.json";
+pub use files::CONFIG;
 
 /// The file a lock is taken on, made if missing (its content is kept).
 fn lock_file(path: &Path) -> Result<std::fs::File, MachineError> {
@@ -277,38 +225,6 @@ impl Machine {
             root: self.dir.parent().map(Path::to_path_buf).unwrap_or_default(),
         }
     }
-    pub fn disk(&self) -> PathBuf {
-        self.dir.join("disk.img")
-    }
-    pub fn iso(&self) -> PathBuf {
-        self.dir.join("b2d.iso")
-    }
-    pub fn serial_log(&self) -> PathBuf {
-        self.dir.join("serial.log")
-    }
-    pub fn qemu_log(&self) -> PathBuf {
-        self.dir.join("qemu.log")
-    }
-    pub fn pid_file(&self) -> PathBuf {
-        pid_file_in(&self.dir)
-    }
-    pub fn qmp_socket(&self) -> PathBuf {
-        self.dir.join("qmp.sock")
-    }
-    /// The per-boot guest config QEMU hands over through fw_cfg.
-    pub fn guest_config(&self) -> PathBuf {
-        self.dir.join("guest-config.json")
-    }
-    pub fn ssh_key(&self) -> PathBuf {
-        self.dir.join("id_ed25519")
-    }
-    pub fn known_hosts(&self) -> PathBuf {
-        self.dir.join("known_hosts")
-    }
-    /// `DOCKER_CERT_PATH`: ca.pem, cert.pem, key.pem.
-    pub fn cert_dir(&self) -> PathBuf {
-        self.dir.join("certs")
-    }
     /// The name the guest's host key is filed under in known_hosts.
     pub fn host_key_alias(&self) -> String {
         format!("b2d-{}", self.name)
@@ -328,14 +244,9 @@ impl Machine {
     }
 }
 
-/// The QEMU pid file of the machine in `dir`.
-pub fn pid_file_in(dir: &Path) -> PathBuf {
-    dir.join("qemu.pid")
-}
-
 /// [`Machine::lock`] of machine `name` in `dir`, config or not.
 pub fn lock_dir(name: &str, dir: &Path) -> Result<nix::fcntl::Flock<std::fs::File>, MachineError> {
-    let path = dir.join("lock");
+    let path = files::lock_in(dir);
     let f = lock_file(&path)?;
     nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).map_err(|_| {
         MachineError::Busy {

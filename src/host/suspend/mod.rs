@@ -197,8 +197,8 @@ pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
     }
     let mut q = Qmp::connect(&m.qmp_socket(), QMP_WAIT).map_err(|e| refused(io(e)))?;
     let ids = virtiofs_devices(&mut q).map_err(&refused)?;
-    let tmp = saved::state_file(m).with_extension("state.tmp");
-    let ram_tmp = saved::ram_file(m).with_extension("ram.tmp");
+    let tmp = m.suspend_state().with_extension("state.tmp");
+    let ram_tmp = m.suspend_ram().with_extension("ram.tmp");
     let mut ram_sha256 = String::new();
     let saved_state = unplug(&mut q, &ids)
         .and_then(|()| q.execute("stop", None).map_err(io).map(drop))
@@ -226,13 +226,13 @@ pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
         .and_then(|()| {
             ram_sha256 = ram::save(&guest_ram, ram_bytes(m), &ram_tmp)
                 .map_err(|e| format!("copying the guest RAM to {}: {e}", ram_tmp.display()))?;
-            std::fs::rename(&ram_tmp, saved::ram_file(m)).map_err(io)?;
-            std::fs::rename(&tmp, saved::state_file(m)).map_err(io)
+            std::fs::rename(&ram_tmp, m.suspend_ram()).map_err(io)?;
+            std::fs::rename(&tmp, m.suspend_state()).map_err(io)
         });
     if let Err(why) = saved_state {
         let _ = std::fs::remove_file(&tmp);
         let _ = std::fs::remove_file(&ram_tmp);
-        let _ = std::fs::remove_file(saved::ram_file(m));
+        let _ = std::fs::remove_file(m.suspend_ram());
         let undo = abandon(&mut q, m, &mut ctl, ids.len());
         let why = if undo.is_empty() {
             why
@@ -310,7 +310,7 @@ pub fn resume(
         });
         let started = start_incoming(m, qemu_bin, accel, plan, guest_ram.as_raw_fd());
         let verified = verify.join().unwrap_or(Err(Unusable::Unreadable {
-            path: saved::state_file(m),
+            path: m.suspend_state(),
             why: "the check failed".into(),
         }));
         (started, verified)
@@ -375,7 +375,7 @@ fn start_incoming(
 /// it stays paused.
 fn load_devices(m: &Machine, q: &mut Qmp) -> Result<(), NotResumed> {
     let failed = |why: String| give_up(m, why);
-    let uri = format!("exec:cat {}", shell_quote(&saved::state_file(m)));
+    let uri = format!("exec:cat {}", shell_quote(&m.suspend_state()));
     q.execute("migrate-incoming", Some(json!({ "uri": uri })))
         .map_err(|e| failed(io(e)))?;
     let start = Instant::now();

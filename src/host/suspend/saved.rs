@@ -17,18 +17,6 @@ use std::path::{Path, PathBuf};
 /// Bumped when what is saved changes meaning.
 pub const VERSION: u32 = 3;
 
-pub fn state_file(m: &Machine) -> PathBuf {
-    m.dir.join("suspend.state")
-}
-
-pub fn ram_file(m: &Machine) -> PathBuf {
-    m.dir.join("suspend.ram")
-}
-
-pub fn meta_file(m: &Machine) -> PathBuf {
-    m.dir.join("suspend.json")
-}
-
 /// Which file, as it was: enough to tell it was written or replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Stamp {
@@ -96,7 +84,7 @@ pub enum Unusable {
 
 /// The saved state's description, if the machine is suspended.
 pub fn read(m: &Machine) -> Option<Result<Saved, Unusable>> {
-    let path = meta_file(m);
+    let path = m.suspend_meta();
     let text = match crate::small_file::read(&path, crate::small_file::JSON_LIMIT) {
         Ok(t) => t,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return None,
@@ -111,7 +99,7 @@ pub fn read(m: &Machine) -> Option<Result<Saved, Unusable>> {
 }
 
 pub fn is_suspended(m: &Machine) -> bool {
-    meta_file(m).exists()
+    m.suspend_meta().exists()
 }
 
 /// SHA-256 of a file, hex.
@@ -132,7 +120,7 @@ pub fn sha256(path: &Path) -> io::Result<String> {
 /// Whether `s` may be loaded into `m` by `qemu` under `accel`: everything
 /// but the checksum, which [`verify_state`] reads the whole file for.
 pub fn check(m: &Machine, s: &Saved, qemu: &Path, accel: &str) -> Result<(), Unusable> {
-    let meta = meta_file(m);
+    let meta = m.suspend_meta();
     if s.version != VERSION {
         return Err(Unusable::Version {
             path: meta,
@@ -187,13 +175,13 @@ fn check_file(
 
 /// The state file's size and checksum against what was saved.
 pub fn verify_state(m: &Machine, s: &Saved) -> Result<(), Unusable> {
-    check_file(state_file(m), s.state_size, &s.state_sha256, sha256)
+    check_file(m.suspend_state(), s.state_size, &s.state_sha256, sha256)
 }
 
 /// Fill `ram` (a new memfd) from the saved RAM, which must have the
 /// size and the checksum saved.
 pub fn load_ram(m: &Machine, s: &Saved, ram: &std::fs::File) -> Result<(), Unusable> {
-    check_file(ram_file(m), s.ram_size, &s.ram_sha256, |p| {
+    check_file(m.suspend_ram(), s.ram_size, &s.ram_sha256, |p| {
         crate::host::vm::ram::fill(p, s.ram_size, ram)
     })
 }
@@ -211,8 +199,8 @@ fn loaded_name(p: PathBuf) -> PathBuf {
 /// (deleting a few hundred MiB takes a while; [`remove_loaded`] does
 /// it, out of `up`'s way).
 pub fn loaded(m: &Machine) -> io::Result<()> {
-    std::fs::remove_file(meta_file(m))?;
-    for f in [state_file(m), ram_file(m)] {
+    std::fs::remove_file(m.suspend_meta())?;
+    for f in [m.suspend_state(), m.suspend_ram()] {
         std::fs::rename(&f, loaded_name(f.clone()))?;
     }
     Ok(())
@@ -220,7 +208,7 @@ pub fn loaded(m: &Machine) -> io::Result<()> {
 
 /// Delete what [`loaded`] moved aside (the host agent does, once it runs).
 pub fn remove_loaded(m: &Machine) {
-    for f in [state_file(m), ram_file(m)] {
+    for f in [m.suspend_state(), m.suspend_ram()] {
         let _ = std::fs::remove_file(loaded_name(f));
     }
 }
@@ -228,12 +216,12 @@ pub fn remove_loaded(m: &Machine) {
 /// Forget the saved state (it was loaded, or it cannot be).
 pub fn discard(m: &Machine) {
     // The description first: without it the state file means nothing.
-    let _ = std::fs::remove_file(meta_file(m));
+    let _ = std::fs::remove_file(m.suspend_meta());
     remove_loaded(m);
-    let _ = std::fs::remove_file(state_file(m));
-    let _ = std::fs::remove_file(state_file(m).with_extension("state.tmp"));
-    let _ = std::fs::remove_file(ram_file(m));
-    let _ = std::fs::remove_file(ram_file(m).with_extension("ram.tmp"));
+    let _ = std::fs::remove_file(m.suspend_state());
+    let _ = std::fs::remove_file(m.suspend_state().with_extension("state.tmp"));
+    let _ = std::fs::remove_file(m.suspend_ram());
+    let _ = std::fs::remove_file(m.suspend_ram().with_extension("ram.tmp"));
 }
 
 /// Record a state written to [`state_file`]: fsync it, checksum it, stamp
@@ -247,13 +235,13 @@ pub struct Taken {
 }
 
 pub fn commit(m: &Machine, qemu: &Path, accel: &str, t: Taken) -> io::Result<Saved> {
-    let path = state_file(m);
+    let path = m.suspend_state();
     std::fs::File::open(&path)?.sync_all()?;
     let s = Saved {
         version: VERSION,
         state_size: std::fs::metadata(&path)?.len(),
         state_sha256: sha256(&path)?,
-        ram_size: std::fs::metadata(ram_file(m))?.len(),
+        ram_size: std::fs::metadata(m.suspend_ram())?.len(),
         ram_sha256: t.ram_sha256,
         disk: Stamp::of(&m.disk())?,
         iso: Stamp::of(&m.iso())?,
@@ -265,7 +253,7 @@ pub fn commit(m: &Machine, qemu: &Path, accel: &str, t: Taken) -> io::Result<Sav
     };
     let mut text = serde_json::to_vec_pretty(&s).expect("saved state serializes");
     text.push(b'\n');
-    crate::atomic::write_atomic(&meta_file(m), &text, 0o600)?;
+    crate::atomic::write_atomic(&m.suspend_meta(), &text, 0o600)?;
     Ok(s)
 }
 

@@ -10,13 +10,13 @@ fn suspended(t: &Path) -> (Machine, PathBuf) {
     std::fs::write(m.iso(), b"iso").unwrap();
     let qemu = t.join("qemu-system-x86_64");
     std::fs::write(&qemu, b"qemu").unwrap();
-    std::fs::write(state_file(&m), b"QEVM state").unwrap();
+    std::fs::write(m.suspend_state(), b"QEVM state").unwrap();
     let ram = crate::host::vm::ram::memfd(RAM).unwrap();
     use std::os::fd::AsRawFd;
     use std::os::unix::fs::FileExt;
     ram.write_all_at(b"guest", 8192).unwrap();
     let src = PathBuf::from(format!("/proc/self/fd/{}", ram.as_raw_fd()));
-    let ram_sha256 = crate::host::vm::ram::save(&src, RAM, &ram_file(&m)).unwrap();
+    let ram_sha256 = crate::host::vm::ram::save(&src, RAM, &m.suspend_ram()).unwrap();
     let taken = Taken {
         ram_sha256,
         virtiofs: 1,
@@ -72,22 +72,22 @@ fn a_damaged_or_cut_state_is_refused() {
     let t = tempfile::tempdir().unwrap();
     let (m, _) = suspended(t.path());
     let s = read(&m).unwrap().unwrap();
-    std::fs::write(state_file(&m), b"QEVM stAte").unwrap();
+    std::fs::write(m.suspend_state(), b"QEVM stAte").unwrap();
     let e = verify_state(&m, &s).unwrap_err().to_string();
     assert!(
         e.contains("suspend.state: the state's SHA-256 is not the one saved"),
         "{e}"
     );
-    std::fs::write(state_file(&m), b"QEVM").unwrap();
+    std::fs::write(m.suspend_state(), b"QEVM").unwrap();
     assert_eq!(
         verify_state(&m, &s).unwrap_err(),
         Unusable::Size {
-            path: state_file(&m),
+            path: m.suspend_state(),
             found: 4,
             want: 10
         }
     );
-    std::fs::remove_file(state_file(&m)).unwrap();
+    std::fs::remove_file(m.suspend_state()).unwrap();
     assert!(matches!(
         verify_state(&m, &s),
         Err(Unusable::Unreadable { .. })
@@ -97,7 +97,7 @@ fn a_damaged_or_cut_state_is_refused() {
     use std::os::unix::fs::FileExt;
     let f = std::fs::OpenOptions::new()
         .write(true)
-        .open(ram_file(&m))
+        .open(m.suspend_ram())
         .unwrap();
     f.write_all_at(b"G", 8192).unwrap();
     let ram = crate::host::vm::ram::memfd(RAM).unwrap();
@@ -114,14 +114,14 @@ fn a_damaged_or_cut_state_is_refused() {
 fn a_garbled_description_is_unusable_and_discard_forgets_all() {
     let t = tempfile::tempdir().unwrap();
     let (m, _) = suspended(t.path());
-    std::fs::write(meta_file(&m), b"{\"version\":").unwrap();
+    std::fs::write(m.suspend_meta(), b"{\"version\":").unwrap();
     let e = read(&m).unwrap().unwrap_err().to_string();
     assert!(e.contains("suspend.json: "), "{e}");
     discard(&m);
     assert!(read(&m).is_none());
     assert!(!is_suspended(&m));
-    assert!(!state_file(&m).exists());
-    assert!(!ram_file(&m).exists());
+    assert!(!&m.suspend_state().exists());
+    assert!(!&m.suspend_ram().exists());
 }
 
 #[test]
@@ -142,7 +142,7 @@ fn a_loaded_state_is_no_suspend_and_waits_aside_for_the_agent() {
     loaded(&m).unwrap();
     assert!(!is_suspended(&m));
     assert!(read(&m).is_none());
-    assert!(!state_file(&m).exists() && !ram_file(&m).exists());
+    assert!(!&m.suspend_state().exists() && !&m.suspend_ram().exists());
     let aside = m.dir.join("suspend.ram.loaded");
     assert!(aside.exists());
     remove_loaded(&m);

@@ -25,7 +25,7 @@ use crate::wire::console as wire;
 use crate::wire::ready::Ready;
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 /// How big the log may grow and what a rotation carries.
@@ -134,13 +134,8 @@ pub struct Rotated {
     pub copied: Option<String>,
 }
 
-pub fn previous(path: &Path) -> PathBuf {
-    path.with_extension("log.1")
-}
-
-fn next(path: &Path) -> PathBuf {
-    path.with_extension("log.next")
-}
+use crate::host::store::files::next_segment as next;
+pub use crate::host::store::files::rotated as previous;
 
 /// Rotate the log at `path` if it holds `limits.rotate_at` bytes or more.
 /// `reopen(p)` makes QEMU write its console to `p` from now on.

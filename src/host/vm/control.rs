@@ -6,12 +6,7 @@ use crate::host::store::Machine;
 use crate::wire::control::{Op, Reply, Request, MAX_LINE};
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
-
-pub fn socket(m: &Machine) -> PathBuf {
-    m.dir.join("control.sock")
-}
 
 pub struct Control {
     r: BufReader<UnixStream>,
@@ -21,7 +16,7 @@ pub struct Control {
 
 impl Control {
     pub fn connect(m: &Machine) -> io::Result<Control> {
-        let path = socket(m);
+        let path = m.control_channel();
         let s = UnixStream::connect(&path)
             .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
         // Ids from the clock: a reply left over from an earlier
@@ -85,7 +80,7 @@ mod tests {
     fn a_reply_is_matched_by_its_id_and_noise_is_skipped() {
         let t = tempfile::tempdir().unwrap();
         let m = sample(t.path());
-        let l = std::os::unix::net::UnixListener::bind(socket(&m)).unwrap();
+        let l = std::os::unix::net::UnixListener::bind(m.control_channel()).unwrap();
         let guest = std::thread::spawn(move || {
             let (s, _) = l.accept().unwrap();
             let mut r = BufReader::new(s.try_clone().unwrap());
@@ -119,7 +114,7 @@ mod tests {
     fn a_silent_guest_times_out() {
         let t = tempfile::tempdir().unwrap();
         let m = sample(t.path());
-        let _l = std::os::unix::net::UnixListener::bind(socket(&m)).unwrap();
+        let _l = std::os::unix::net::UnixListener::bind(m.control_channel()).unwrap();
         let mut c = Control::connect(&m).unwrap();
         let e = c.ask(Op::Suspend, Duration::from_millis(300)).unwrap_err();
         assert_eq!(e.kind(), io::ErrorKind::TimedOut);

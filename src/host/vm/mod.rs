@@ -15,7 +15,6 @@ pub mod qmp;
 pub mod ram;
 pub mod spec;
 
-use crate::host::agent;
 use crate::host::forward::fixed::PortError;
 use crate::host::shares::{self, virtiofs};
 use crate::host::store::Machine;
@@ -118,15 +117,15 @@ pub fn args(m: &Machine, accel: Accel, shares: &shares::Plan, launch: Launch) ->
         "-qmp".into(),
         format!(
             "unix:{},server=on,wait=off",
-            opt_path(&agent::qmp_socket(m))
+            opt_path(&m.agent_qmp_socket())
         ),
         "-device".into(),
         "virtio-serial-pci,id=vser0".into(),
     ];
     for (id, sock, name) in [
-        ("agent0", agent::channel_socket(m), CHANNEL),
-        ("tunnel0", agent::tunnel_socket(m), TUNNEL),
-        ("control0", control::socket(m), CONTROL),
+        ("agent0", m.ports_channel(), CHANNEL),
+        ("tunnel0", m.tunnel_channel(), TUNNEL),
+        ("control0", m.control_channel(), CONTROL),
     ] {
         a.extend(serial_port(id, &sock, name));
     }
@@ -160,13 +159,13 @@ pub fn start(
 ) -> Result<u32, QemuError> {
     let mut socks = vec![
         m.qmp_socket(),
-        agent::qmp_socket(m),
-        agent::channel_socket(m),
-        agent::tunnel_socket(m),
-        control::socket(m),
+        m.agent_qmp_socket(),
+        m.ports_channel(),
+        m.tunnel_channel(),
+        m.control_channel(),
     ];
     if shares.virtiofsd.is_some() {
-        socks.extend((0..shares.shares.len()).map(|i| virtiofs::socket(m, i)));
+        socks.extend((0..shares.shares.len()).map(|i| m.virtiofs_socket(i)));
     }
     for sock in socks {
         let len = sock.as_os_str().len();
@@ -236,14 +235,14 @@ fn run(
         // QEMU serves the 9p shares itself: it runs confined as
         // virtiofsd would, on their views where namespaces work.
         let io = |source| QemuError::Io {
-            path: shares::hidden_dir(m),
+            path: m.hidden_dir(),
             source,
         };
         let views = match shares.namespaces {
             true => Some(shares::views(m, shares).map_err(io)?),
             false => None,
         };
-        shares::confine::prepare(views.as_deref(), &shares::hidden_dir(m))
+        shares::confine::prepare(views.as_deref(), &m.hidden_dir())
             .map_err(io)?
             .apply(&mut cmd);
     }
@@ -371,10 +370,10 @@ fn wait_gone_of(pid_file: &Path, limit: Duration) -> bool {
 pub fn cleanup(m: &Machine) {
     let _ = std::fs::remove_file(m.pid_file());
     let _ = std::fs::remove_file(m.qmp_socket());
-    let _ = std::fs::remove_file(agent::qmp_socket(m));
-    let _ = std::fs::remove_file(agent::channel_socket(m));
-    let _ = std::fs::remove_file(agent::state_file(m));
-    let _ = std::fs::remove_file(control::socket(m));
+    let _ = std::fs::remove_file(m.agent_qmp_socket());
+    let _ = std::fs::remove_file(m.ports_channel());
+    let _ = std::fs::remove_file(m.forwards_file());
+    let _ = std::fs::remove_file(m.control_channel());
 }
 
 pub fn kill(pid: u32) {

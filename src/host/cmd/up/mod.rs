@@ -451,7 +451,7 @@ fn after_boot(store: &Store, m: &Machine, o: &UpOptions) -> Vec<Note> {
 fn rotate_log(m: &Machine) {
     let log = m.serial_log();
     if log.exists() {
-        let _ = std::fs::rename(&log, log.with_extension("log.1"));
+        let _ = std::fs::rename(&log, m.serial_log_before());
     }
 }
 
