@@ -131,6 +131,12 @@ pub fn tcp_open(addr: &str, timeout: Duration) -> bool {
         .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, timeout).is_ok())
 }
 
+/// A path inside a QEMU option list (`-drive file=…,format=raw`), where
+/// a comma must be doubled.
+pub fn qemu_opt_path(p: &std::path::Path) -> String {
+    p.display().to_string().replace(',', ",,")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -48,7 +48,7 @@ pub fn split_links(
     private: Option<&PrivateNic>,
 ) -> (Vec<String>, Option<String>) {
     let own = private.and_then(|n| link_with_mac(sys_class_net, &n.mac));
-    let dhcp = super::network::ethernet_links(sys_class_net)
+    let dhcp = super::links::ethernet_links(sys_class_net)
         .into_iter()
         .filter(|l| Some(l) != own.as_ref())
         .collect();

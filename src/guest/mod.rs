@@ -11,6 +11,7 @@ pub mod hostkeys;
 pub mod ingress;
 pub mod initrd;
 pub mod lan;
+pub mod links;
 pub mod logger;
 pub mod modules;
 pub mod mount_point;

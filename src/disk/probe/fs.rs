@@ -5,34 +5,10 @@
 //! magic and enough of the surrounding fields to rule out chance matches, and
 //! pulls out the label and UUID. Offsets come from the on-disk formats.
 
-use super::{
-    be16, be32, le16, le32, ntfs, text, uuid_be, volumes, Dev, Filesystem, FsKind, Region,
-};
+use super::found::Found;
+use super::{be16, be32, le16, le32, ntfs, text, uuid_be, volumes, Dev, FsKind, Region};
 use blkid_rs::{Luks2Header, LuksHeader, LuksVersionedHeader};
 use std::io::{self, Cursor, Read, Seek};
-
-/// A signature found at the start of a region, before it is placed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Found {
-    pub kind: FsKind,
-    pub label: Option<String>,
-    pub uuid: Option<String>,
-    pub version: Option<String>,
-}
-
-impl Found {
-    /// Place the signature at `offset` of the device, in `partition`.
-    pub fn at(self, offset: u64, partition: Option<u32>) -> Filesystem {
-        Filesystem {
-            offset,
-            partition,
-            kind: self.kind,
-            label: self.label,
-            uuid: self.uuid,
-            version: self.version,
-        }
-    }
-}
 
 type Detector<R> = fn(&mut Dev<'_, R>, Region) -> io::Result<Option<Found>>;
 

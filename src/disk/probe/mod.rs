@@ -18,6 +18,7 @@
 //! xfs, btrfs, vfat, ntfs and iso9660; `volumes` the members of LVM2, md
 //! RAID, bcache, ZFS, Ceph BlueStore and VMFS.
 
+mod found;
 mod fs;
 mod ntfs;
 mod table;

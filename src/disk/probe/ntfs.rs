@@ -2,7 +2,7 @@
 //! where the MFT is; the label lives in the `$Volume` file, MFT record 3,
 //! as a resident VOLUME_NAME attribute.
 
-use super::fs::Found;
+use super::found::Found;
 use super::{le16, le32, le64, utf16le, Dev, FsKind, Region};
 use std::io::{self, Read, Seek};
 

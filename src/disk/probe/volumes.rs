@@ -12,7 +12,7 @@
 //! plus the fields that say where the structure sits are no chance match,
 //! and a member whose metadata is damaged still holds data.
 
-use super::fs::Found;
+use super::found::Found;
 use super::{be64, le32, le64, text, uuid_be, Dev, FsKind, Region};
 use std::io::{self, Read, Seek};
 

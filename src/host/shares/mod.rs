@@ -193,7 +193,7 @@ pub fn views(m: &Machine, plan: &Plan) -> std::io::Result<Vec<confine::View>> {
 /// `devices: false` leaves the virtiofs devices out (see
 /// [`virtiofs::qemu_args`]).
 pub fn qemu_args(m: &Machine, plan: &Plan, devices: bool) -> Vec<String> {
-    let esc = crate::host::vm::spec::opt_path;
+    let esc = crate::util::qemu_opt_path;
     let mut a = Vec::new();
     match plan.fs() {
         ShareFs::Virtiofs => {

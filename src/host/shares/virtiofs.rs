@@ -20,7 +20,7 @@
 
 use super::{confine, Plan};
 use crate::host::store::Machine;
-use crate::host::vm::spec::opt_path;
+use crate::util::qemu_opt_path as opt_path;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 

@@ -209,7 +209,7 @@ pub fn probe_kvm(iso: &Path, limit: Duration) -> bool {
     {
         return false;
     }
-    let child = Command::new(crate::host::vm::spec::binary())
+    let child = Command::new(crate::host::vm::binary::name())
         .args([
             "-accel",
             "kvm",

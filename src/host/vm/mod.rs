@@ -8,6 +8,7 @@
 //! [`control`] (the guest's control port).
 
 pub mod accel;
+pub mod binary;
 pub mod console;
 pub mod console_rotate;
 pub mod control;
@@ -19,7 +20,8 @@ use crate::host::forward::fixed::PortError;
 use crate::host::shares::{self, virtiofs};
 use crate::host::store::Machine;
 use crate::host::vm::accel::Accel;
-use crate::host::vm::spec::{binary, opt_path, DiskBus, VmSpec};
+use crate::host::vm::spec::{DiskBus, VmSpec};
+use crate::util::qemu_opt_path as opt_path;
 use crate::wire::control::CHANNEL as CONTROL;
 use crate::wire::guest_config::{GuestConfig, ShareFs};
 use crate::wire::ports::CHANNEL;
@@ -30,8 +32,8 @@ use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum QemuError {
-    #[error("{0} not found: install QEMU with `sudo apt-get install qemu-system-x86 qemu-utils` (or set B2D_QEMU)")]
-    Missing(String),
+    #[error(transparent)]
+    Missing(#[from] binary::Missing),
     #[error(transparent)]
     Port(#[from] PortError),
     #[error("QEMU did not start machine \"{machine}\": {msg}")]
@@ -50,17 +52,9 @@ pub enum QemuError {
     },
 }
 
-/// The QEMU binary, or what to install.
+/// The QEMU binary ([`binary::find`]), or what to install.
 pub fn find() -> Result<PathBuf, QemuError> {
-    let b = binary();
-    if b.components().count() > 1 {
-        return if b.is_file() {
-            Ok(b)
-        } else {
-            Err(QemuError::Missing(b.display().to_string()))
-        };
-    }
-    crate::util::which(&b).ok_or_else(|| QemuError::Missing(b.display().to_string()))
+    Ok(binary::find()?)
 }
 
 /// How a QEMU run begins.
@@ -441,15 +435,6 @@ mod tests {
         assert!(
             resume.contains("path=/data/m/dev/serial.log,append=on"),
             "{resume}"
-        );
-    }
-
-    #[test]
-    fn missing_qemu_says_what_to_install() {
-        let e = QemuError::Missing("qemu-system-x86_64".into()).to_string();
-        assert!(
-            e.contains("apt-get install qemu-system-x86 qemu-utils"),
-            "{e}"
         );
     }
 

@@ -6,13 +6,6 @@ use std::path::PathBuf;
 /// The id of the chardev the guest's serial console writes to.
 pub const SERIAL_CHARDEV: &str = "serial0";
 
-/// `B2D_QEMU` names another QEMU binary.
-pub fn binary() -> PathBuf {
-    std::env::var_os("B2D_QEMU")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| "qemu-system-x86_64".into())
-}
-
 /// How a disk is attached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DiskBus {
@@ -204,10 +197,7 @@ impl VmSpec {
     }
 }
 
-/// A path inside a QEMU option list, where a comma must be doubled.
-pub fn opt_path(p: &std::path::Path) -> String {
-    p.display().to_string().replace(',', ",,")
-}
+pub use crate::util::qemu_opt_path as opt_path;
 
 #[cfg(test)]
 mod tests {
