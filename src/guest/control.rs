@@ -9,7 +9,7 @@
 //! virtiofs devices come back by hotplug, so a mount is retried for a
 //! while.
 
-use super::portwatch::{host_sent, open_port};
+use super::virtio_port::{host_sent, open_port};
 use crate::sys::Sys;
 use crate::wire::control::{Op, Reply, Request, CHANNEL, MAX_LINE};
 use crate::wire::guest_config::Share;

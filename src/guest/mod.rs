@@ -28,3 +28,4 @@ pub mod supervisor;
 pub mod tls;
 pub mod tunnel;
 pub mod users;
+pub mod virtio_port;

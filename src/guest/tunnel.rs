@@ -7,7 +7,8 @@
 //! NAT rules for published ports apply; then at loopback. A listener on
 //! one address is reached there.
 
-use super::portwatch::{host_sent, open_port, tcp_listen_addrs, Watch};
+use super::portwatch::{tcp_listen_addrs, Watch};
+use super::virtio_port::{host_sent, open_port};
 use crate::tunnel::Mux;
 use crate::wire::tunnel::CHANNEL;
 use std::io;

@@ -1,28 +1,14 @@
-//! The port watch: which TCP and UDP ports listen in the guest on an
-//! address other than loopback (docker-proxy for `-p`/`-P`, a
-//! `--network host` server), and swarm's published ports (a manager asks
-//! dockerd for them, see [`super::ingress`]), sent to the host agent
-//! over virtio-serial whenever the set changes (see
-//! [`crate::wire::ports`]). The host forwards each to its own 127.0.0.1.
-//!
-//! Polling `/proc/net/{tcp,tcp6,udp,udp6}` every [`INTERVAL`] costs a few
-//! hundred microseconds a round and needs no netlink socket; the set goes
-//! out again every [`RESEND`] so a host agent that (re)connects late
-//! catches up. The channel is opened non-blocking: with no host agent
-//! connected a write would otherwise block until one is.
+//! The port watch's reading of `/proc`: which TCP and UDP sockets listen
+//! on an address other than loopback (`/proc/net/{tcp,tcp6,udp,udp6}`),
+//! and which program holds each (`/proc/*/fd`, walked only for a
+//! listener not named before).
 
-use crate::wire::ports::{announced, Listener, PortsMsg, Proto, CHANNEL, SWARM_MANAGEMENT};
+use crate::wire::ports::{announced, Listener, PortsMsg, Proto, SWARM_MANAGEMENT};
 use procfs_core::net::{TcpNetEntries, TcpState, UdpNetEntries, UdpState};
 use procfs_core::{ExplicitSystemInfo, FromReadSI};
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
-
-pub const INTERVAL: Duration = Duration::from_millis(500);
-pub const RESEND: Duration = Duration::from_secs(5);
+use std::path::Path;
 
 /// UDP ports of the agent's own (the DHCP client), never announced.
 const RESERVED_UDP: &[u16] = &[68];
@@ -225,17 +211,6 @@ pub fn scan_node(proc_root: &Path, owners: &mut Owners) -> (PortsMsg, bool) {
     (PortsMsg { ports }, manager)
 }
 
-/// A virtio-serial port's device node: the `vportNpM` whose sysfs
-/// `name` is `channel` (there is no udev to make `/dev/virtio-ports/`
-/// links).
-pub fn channel_device(sys_root: &Path, dev_root: &Path, channel: &str) -> Option<PathBuf> {
-    let dir = std::fs::read_dir(sys_root.join("class/virtio-ports")).ok()?;
-    dir.flatten().find_map(|e| {
-        let name = std::fs::read_to_string(e.path().join("name")).ok()?;
-        (name.trim() == channel).then(|| dev_root.join(e.file_name()))
-    })
-}
-
 /// The addresses TCP `port` listens on outside loopback now (0.0.0.0 or
 /// :: for a wildcard listener): where the tunnel connects to.
 pub fn tcp_listen_addrs(proc_root: &Path, port: u16) -> Vec<IpAddr> {
@@ -247,106 +222,6 @@ pub fn tcp_listen_addrs(proc_root: &Path, port: u16) -> Vec<IpAddr> {
     v.sort();
     v.dedup();
     v
-}
-
-/// Where the watch reads and writes.
-#[derive(Debug, Clone)]
-pub struct Watch {
-    pub proc_root: PathBuf,
-    pub sys_root: PathBuf,
-    pub dev_root: PathBuf,
-    /// dockerd's socket, asked for swarm's published ports.
-    pub docker_sock: PathBuf,
-}
-
-/// The virtio port `channel`, opened for reading and writing; None (said
-/// once on the console as `what: …; without`) when the VM has no such
-/// port or it cannot be opened.
-pub fn open_port(
-    sys_root: &Path,
-    dev_root: &Path,
-    channel: &str,
-    what: &str,
-    without: &str,
-) -> Option<(std::fs::File, PathBuf)> {
-    let Some(dev) = channel_device(sys_root, dev_root, channel) else {
-        log::info!("{what}: no {channel} port; {without}");
-        return None;
-    };
-    match std::fs::OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&dev)
-    {
-        Ok(f) => Some((f, dev)),
-        Err(e) => {
-            log::warn!("{what}: cannot open {}: {e}; {without}", dev.display());
-            None
-        }
-    }
-}
-
-/// Whether the host end of virtio port `f` is open and has sent data,
-/// waiting up to a second. A port nobody holds on the host polls as hung
-/// up *and* readable (a read returns 0 at once): that is no data.
-pub fn host_sent(f: &std::fs::File) -> bool {
-    use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-    use std::os::fd::AsFd;
-    let mut fds = [PollFd::new(f.as_fd(), PollFlags::POLLIN)];
-    match poll(&mut fds, PollTimeout::from(1000u16)) {
-        Ok(n) if n > 0 => fds[0]
-            .revents()
-            .is_some_and(|r| r.contains(PollFlags::POLLIN) && !r.contains(PollFlags::POLLHUP)),
-        _ => false,
-    }
-}
-
-/// Run the watch forever (a thread of PID 1). Without the channel (not a
-/// b2d-made QEMU machine) it says so once and ends.
-pub fn run(w: &Watch) {
-    let Some(dev) = channel_device(&w.sys_root, &w.dev_root, CHANNEL) else {
-        log::info!("ports: no {CHANNEL} channel; published ports are not forwarded to the host");
-        return;
-    };
-    let mut out = match std::fs::OpenOptions::new()
-        .write(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(&dev)
-    {
-        Ok(f) => f,
-        Err(e) => {
-            log::warn!(
-                "ports: cannot open {}: {e}; no port forwarding",
-                dev.display()
-            );
-            return;
-        }
-    };
-    log::info!("ports: watching listeners, reporting on {}", dev.display());
-    let mut last: Option<PortsMsg> = None;
-    let mut sent_at = Instant::now();
-    let mut ingress = super::ingress::Poll::new(w.docker_sock.clone());
-    let mut owners = Owners::default();
-    loop {
-        let (mut now, manager) = scan_node(&w.proc_root, &mut owners);
-        super::ingress::merge(&mut now.ports, ingress.ports(manager, Instant::now()));
-        let changed = last.as_ref() != Some(&now);
-        if changed || sent_at.elapsed() >= RESEND {
-            if changed {
-                let list: Vec<String> = now
-                    .ports
-                    .iter()
-                    .map(|l| format!("{}/{}", l.port, l.proto))
-                    .collect();
-                log::debug!("ports: listening now: {}", list.join(" "));
-            }
-            // EAGAIN: no host agent reads right now; the next round resends.
-            let _ = out.write_all(now.line().as_bytes());
-            sent_at = Instant::now();
-            last = Some(now);
-        }
-        std::thread::sleep(INTERVAL);
-    }
 }
 
 #[cfg(test)]
@@ -458,27 +333,6 @@ mod tests {
         assert_eq!(by(&third, 20120).as_deref(), Some("docker-proxy"));
         // A fresh watch finds neither name for the process that is gone.
         assert_eq!(by(&scan(t.path()), 20120), None);
-    }
-
-    #[test]
-    fn finds_the_channel_by_its_sysfs_name() {
-        let t = tempfile::tempdir().unwrap();
-        let vp = t.path().join("sys/class/virtio-ports");
-        for (port, name) in [
-            ("vport0p1", "org.qemu.guest_agent.0\n"),
-            ("vport0p2", "org.b2d.agent.0\n"),
-        ] {
-            std::fs::create_dir_all(vp.join(port)).unwrap();
-            std::fs::write(vp.join(port).join("name"), name).unwrap();
-        }
-        assert_eq!(
-            channel_device(&t.path().join("sys"), Path::new("/dev"), CHANNEL),
-            Some(PathBuf::from("/dev/vport0p2"))
-        );
-        assert_eq!(
-            channel_device(&t.path().join("none"), Path::new("/dev"), CHANNEL),
-            None
-        );
     }
 
     #[test]
