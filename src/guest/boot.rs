@@ -471,7 +471,7 @@ pub fn run() -> ! {
         dev_root: cfg.dev_root.clone(),
         hook: cfg.self_exe.clone(),
         shares: booted.shares.clone(),
-        remount_for: super::control::REMOUNT_FOR,
+        remount_for: crate::wire::control::REMOUNT_FOR,
         private: booted.private.clone(),
     };
     std::thread::spawn(move || super::tunnel::run(&tunnel));

@@ -18,9 +18,6 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// How long `resumed` keeps trying a share whose device is not back yet.
-pub const REMOUNT_FOR: Duration = Duration::from_secs(15);
-
 pub struct Control {
     pub root: PathBuf,
     pub proc_root: PathBuf,
@@ -30,6 +27,8 @@ pub struct Control {
     pub hook: PathBuf,
     /// The shares this boot mounted.
     pub shares: Vec<Share>,
+    /// How long `resumed` keeps trying a share whose device is not back
+    /// ([`crate::wire::control::REMOUNT_FOR`] at boot; shorter in tests).
     pub remount_for: Duration,
     /// The NIC on a private network (no DHCP; its peers in /etc/hosts).
     pub private: Option<PrivateNic>,

@@ -15,12 +15,18 @@
 //!   created, booted or removed): its `/etc/hosts` names them.
 
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 /// The virtio-serial port name (`/dev/virtio-ports/<CHANNEL>` in the guest).
 pub const CHANNEL: &str = "org.b2d.control.0";
 
 /// Longest line either side reads.
 pub const MAX_LINE: usize = 64 << 10;
+
+/// How long the guest keeps trying, on `resumed`, a share whose virtio
+/// device has not come back yet, before it answers. The host waits
+/// longer than this for that answer.
+pub const REMOUNT_FOR: Duration = Duration::from_secs(15);
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "op", rename_all = "lowercase")]

@@ -12,14 +12,15 @@ use crate::host::ui::progress::{Event, Sink};
 use crate::host::vm::accel::{self, Accel};
 use crate::host::vm::console::{self, Boot};
 use crate::host::{forward::fixed, suspend::saved, vm::control};
-use crate::wire::control::Op;
+use crate::wire::control::{Op, REMOUNT_FOR};
 use crate::wire::ready::Ready;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-/// How long `up` waits for the guest's answer to `resumed` (its shares
-/// come back within [`crate::guest::control::REMOUNT_FOR`]).
-const GUEST_ANSWER: Duration = Duration::from_secs(30);
+/// How long `up` waits for the guest's answer to `resumed`: the guest
+/// answers once its shares are back or it gave up on them after
+/// [`REMOUNT_FOR`], and then some, for the clock step and the lease.
+const GUEST_ANSWER: Duration = Duration::from_secs(2 * REMOUNT_FOR.as_secs());
 
 pub(super) enum Attempt {
     NotSuspended,
