@@ -104,6 +104,26 @@ impl Source {
         }
         out
     }
+
+    /// Every file this one declares with `mod NAME;` (used for test files,
+    /// whose children are test code too).
+    fn children(&self) -> Vec<String> {
+        let dir = Path::new(&self.rel).parent().unwrap_or(Path::new(""));
+        let stem = Path::new(&self.rel).file_stem().unwrap().to_string_lossy();
+        let own = if stem == "mod" {
+            dir.to_path_buf()
+        } else {
+            dir.join(stem.as_ref())
+        };
+        let code: String = self.code.iter().collect();
+        code.lines()
+            .filter_map(|l| {
+                let l = l.trim().strip_prefix("pub ").unwrap_or(l.trim());
+                let name = l.strip_prefix("mod ")?.strip_suffix(';')?.trim();
+                Some(own.join(format!("{name}.rs")).to_string_lossy().to_string())
+            })
+            .collect()
+    }
 }
 
 /// Every `.rs` file under `dirs` (relative to `root`), skipping build
@@ -154,7 +174,7 @@ pub fn load(dirs: &[&str]) -> Vec<Source> {
         let more: BTreeSet<String> = all
             .iter()
             .filter(|s| tests.contains(&s.rel))
-            .flat_map(|s| s.test_children_all())
+            .flat_map(|s| s.children())
             .filter(|c| !tests.contains(c))
             .collect();
         if more.is_empty() {
@@ -168,28 +188,6 @@ pub fn load(dirs: &[&str]) -> Vec<Source> {
         }
     }
     all
-}
-
-impl Source {
-    /// Every file this one declares with `mod NAME;` (used for test files,
-    /// whose children are test code too).
-    fn test_children_all(&self) -> Vec<String> {
-        let dir = Path::new(&self.rel).parent().unwrap_or(Path::new(""));
-        let stem = Path::new(&self.rel).file_stem().unwrap().to_string_lossy();
-        let own = if stem == "mod" {
-            dir.to_path_buf()
-        } else {
-            dir.join(stem.as_ref())
-        };
-        let code: String = self.code.iter().collect();
-        code.lines()
-            .filter_map(|l| {
-                let l = l.trim().strip_prefix("pub ").unwrap_or(l.trim());
-                let name = l.strip_prefix("mod ")?.strip_suffix(';')?.trim();
-                Some(own.join(format!("{name}.rs")).to_string_lossy().to_string())
-            })
-            .collect()
-    }
 }
 
 /// Comments and the insides of literals blanked, char for char.
