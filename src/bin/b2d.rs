@@ -15,8 +15,8 @@ use b2d::host::cmd::{
     ssh_config, status, up, url, Format, Said,
 };
 use b2d::host::store::Store;
-use b2d::host::ui::board::Board;
 use b2d::host::ui::hints;
+use b2d::host::ui::multi_progress::MultiProgress;
 use b2d::host::ui::progress::Progress;
 use clap::{CommandFactory, Parser};
 use cli::{Cli, Cmd, CompatArg, DiskCmd, EngineFlags, MachineFlags, SwarmCmd};
@@ -129,7 +129,7 @@ fn run(cli: Cli) -> Result<()> {
                 },
                 name,
             };
-            let board = Board::stderr(&swarm::node_names(&opts.name, opts.nodes));
+            let board = MultiProgress::stderr(&swarm::node_names(&opts.name, opts.nodes));
             let created = swarm::create(&Store::from_env()?, &opts, &board, &OverSsh)?;
             drop(board);
             say(created.render(&exe))

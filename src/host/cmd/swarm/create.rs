@@ -11,8 +11,8 @@ use crate::host::cmd::up::{self, Outcome, UpOptions};
 use crate::host::cmd::Said;
 use crate::host::network;
 use crate::host::store::{Role, Store, SwarmMember};
-use crate::host::ui::board::Board;
 use crate::host::ui::hints;
+use crate::host::ui::multi_progress::MultiProgress;
 use serde::Serialize;
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -107,12 +107,12 @@ pub(super) fn plan(store: &Store, o: &CreateOptions) -> Result<Vec<(String, Role
         .collect())
 }
 
-/// `b2d swarm create`: progress on `board` (one line a node, in
+/// `b2d swarm create`: progress on `lines` (one line a node, in
 /// [`node_names`] order), Docker driven through `docker`.
 pub fn create<W: Write + Send>(
     store: &Store,
     o: &CreateOptions,
-    board: &Board<W>,
+    lines: &MultiProgress<W>,
     docker: &dyn Docker,
 ) -> Result<Created, SwarmError> {
     let t0 = Instant::now();
@@ -143,8 +143,8 @@ pub fn create<W: Write + Send>(
         .collect();
     // Made one at a time, so every node's first boot knows all the others.
     for (i, uo) in opts.iter().enumerate() {
-        board.phase(i, "creating");
-        let made = up::create(store, uo, &mut board.lane(i))
+        lines.phase(i, "creating");
+        let made = up::create(store, uo, &mut lines.lane(i))
             .map_err(|e| not_created(format!("{}: {}", uo.name, crate::error_chain(&e))))?;
         if !made {
             // Made by another command since the plan: not this swarm's.
@@ -158,7 +158,7 @@ pub fn create<W: Write + Send>(
         let handles: Vec<_> = opts
             .iter()
             .enumerate()
-            .map(|(i, uo)| s.spawn(move || up::start(store, uo, true, &mut board.lane(i))))
+            .map(|(i, uo)| s.spawn(move || up::start(store, uo, true, &mut lines.lane(i))))
             .collect();
         handles.into_iter().map(|h| h.join()).collect()
     });
@@ -170,12 +170,12 @@ pub fn create<W: Write + Send>(
         let (m, outcome) = match b {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
-                board.finish(i, "failed");
+                lines.finish(i, "failed");
                 failed.push(format!("\n  {name}: {}", crate::error_chain(&e)));
                 continue;
             }
             Err(_) => {
-                board.finish(i, "failed");
+                lines.finish(i, "failed");
                 failed.push(format!("\n  {name}: its boot thread failed"));
                 continue;
             }
@@ -210,7 +210,7 @@ pub fn create<W: Write + Send>(
             failed.concat()
         )));
     }
-    let phase = |i: usize, what: &str| board.phase(i, what);
+    let phase = |i: usize, what: &str| lines.phase(i, what);
     let within = o.node.timeout;
     let rows = form(docker, &nodes, within, POLL, &phase).map_err(not_created)?;
     for (i, n) in nodes.iter().enumerate() {
@@ -223,7 +223,7 @@ pub fn create<W: Write + Send>(
             } else {
                 "worker"
             });
-        board.finish(i, &format!("Ready ({})", how.to_lowercase()));
+        lines.finish(i, &format!("Ready ({})", how.to_lowercase()));
     }
     Ok(Created {
         name: o.name.clone(),
