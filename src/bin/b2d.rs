@@ -7,12 +7,12 @@ mod cli;
 use anyhow::{Context, Result};
 use b2d::disk::userdata::Compat;
 use b2d::host::cmd::env::EnvOptions;
-use b2d::host::cmd::lifecycle::Confirm;
 use b2d::host::cmd::swarm::{self, docker::OverSsh};
 use b2d::host::cmd::up::UpOptions;
+use b2d::host::cmd::Confirm;
 use b2d::host::cmd::{
     boot_phases, cp, disk as disk_cmd, env, inspect, kill, lifecycle, logs, ports, restart, ssh,
-    ssh_config, status, up, url, Format, Said,
+    ssh_config, status, up, url, Format, Output,
 };
 use b2d::host::store::Store;
 use b2d::host::ui::hints;
@@ -39,13 +39,13 @@ fn main() -> std::process::ExitCode {
 }
 
 /// Print what a verb said: messages on stderr, results on stdout.
-fn say(said: Said) -> Result<()> {
+fn say(said: Output) -> Result<()> {
     let mut err = std::io::stderr().lock();
-    err.write_all(said.err.as_bytes())
+    err.write_all(said.stderr.as_bytes())
         .and_then(|()| err.flush())
         .context("writing to stderr")?;
     let mut out = std::io::stdout().lock();
-    out.write_all(said.out.as_bytes())
+    out.write_all(said.stdout.as_bytes())
         .and_then(|()| out.flush())
         .context("writing to stdout")
 }
@@ -136,7 +136,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Cmd::Swarm(SwarmCmd::Ls { name, json }) => {
             let listing = swarm::ls(&Store::from_env()?, &name, &OverSsh)?;
-            say(Said::out(
+            say(Output::stdout(
                 Format::json(json).render(&listing, swarm::render_ls),
             ))
         }
@@ -153,7 +153,7 @@ fn run(cli: Cli) -> Result<()> {
             let opts = EnvOptions { name, shell, unset };
             let login_shell = std::env::var("SHELL").ok();
             let script = env::script(&Store::from_env()?, &opts, login_shell.as_deref(), &exe)?;
-            say(Said::out(script))
+            say(Output::stdout(script))
         }
         Cmd::Ssh {
             name,
@@ -192,17 +192,20 @@ fn run(cli: Cli) -> Result<()> {
             say(done.render(&exe))
         }
         Cmd::Kill { name } => say(kill::kill_named(&Store::from_env()?, &name)?.render(&name)),
-        Cmd::Inspect { name, format, .. } => say(Said::out(inspect::show(
+        Cmd::Inspect { name, format, .. } => say(Output::stdout(inspect::show(
             &Store::from_env()?,
             &name,
             format.as_deref(),
         )?)),
-        Cmd::Url { name } => say(Said::out(url::url(&Store::from_env()?, &name, &exe)?)),
-        Cmd::SshConfig { name } => say(Said::out(ssh_config::show(&Store::from_env()?, &name)?)),
+        Cmd::Url { name } => say(Output::stdout(url::url(&Store::from_env()?, &name, &exe)?)),
+        Cmd::SshConfig { name } => say(Output::stdout(ssh_config::show(
+            &Store::from_env()?,
+            &name,
+        )?)),
         Cmd::Completion { shell } => {
             let mut out = Vec::new();
             clap_complete::generate(shell, &mut Cli::command(), "b2d", &mut out);
-            say(Said::out(String::from_utf8_lossy(&out).into_owned()))
+            say(Output::stdout(String::from_utf8_lossy(&out).into_owned()))
         }
         Cmd::Stop { name, timeout } => {
             let stopped =
@@ -227,17 +230,17 @@ fn run(cli: Cli) -> Result<()> {
             name,
             json,
             boot: true,
-        } => say(Said::out(boot_phases::show(
+        } => say(Output::stdout(boot_phases::show(
             &Store::from_env()?,
             &name,
             Format::json(json),
         )?)),
-        Cmd::Status { name, json, .. } => say(Said::out(status::show(
+        Cmd::Status { name, json, .. } => say(Output::stdout(status::show(
             &Store::from_env()?,
             &name,
             Format::json(json),
         )?)),
-        Cmd::Ls { json } => say(Said::out(status::list(
+        Cmd::Ls { json } => say(Output::stdout(status::list(
             &Store::from_env()?,
             Format::json(json),
         )?)),
@@ -247,13 +250,17 @@ fn run(cli: Cli) -> Result<()> {
             follow,
             &mut std::io::stdout().lock(),
         )?),
-        Cmd::Ports { name, json } => say(Said::out(ports::show(
+        Cmd::Ports { name, json } => say(Output::stdout(ports::show(
             &Store::from_env()?,
             &name,
             Format::json(json),
         )?)),
         Cmd::Agent { name } => Ok(b2d::host::agent::run(&Store::from_env()?.open(&name)?)?),
-        Cmd::Ip { name } => say(Said::out(status::ip(&Store::from_env()?, &name, &exe)?)),
+        Cmd::Ip { name } => say(Output::stdout(status::ip(
+            &Store::from_env()?,
+            &name,
+            &exe,
+        )?)),
         Cmd::Disk(DiskCmd::Create {
             path,
             size,
@@ -277,11 +284,17 @@ fn run(cli: Cli) -> Result<()> {
                 engine: engine.args(),
             };
             let report = disk_cmd::create(&opts, home().as_deref())?;
-            say(Said::out(disk_cmd::render(&report, Format::json(json))))
+            say(Output::stdout(disk_cmd::render(
+                &report,
+                Format::json(json),
+            )))
         }
         Cmd::Disk(DiskCmd::Inspect { path, json }) => {
             let report = disk_cmd::inspect(&path)?;
-            say(Said::out(disk_cmd::render(&report, Format::json(json))))
+            say(Output::stdout(disk_cmd::render(
+                &report,
+                Format::json(json),
+            )))
         }
     }
 }

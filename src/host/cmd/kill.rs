@@ -3,7 +3,7 @@
 //! as after a power cut; `b2d stop` is the clean way). A suspended
 //! machine's saved state is dropped: its disk is as the suspend left it.
 
-use super::Said;
+use super::Output;
 use crate::host::store::{MachineError, Store};
 use crate::host::{suspend::saved, vm};
 
@@ -18,8 +18,8 @@ pub enum Killed {
 }
 
 impl Killed {
-    pub fn render(&self, name: &str) -> Said {
-        Said::err(match self {
+    pub fn render(&self, name: &str) -> Output {
+        Output::stderr_line(match self {
             Killed::Killed { pid } => format!("Machine \"{name}\" killed (QEMU pid {pid})."),
             Killed::Dropped => format!(
                 "Machine \"{name}\" was suspended: its saved state is dropped; the disk is as the suspend left it."
@@ -64,7 +64,7 @@ mod tests {
         assert_eq!(kill_named(&store, "dev").unwrap(), Killed::Dropped);
         assert!(!saved::is_suspended(&m));
         assert_eq!(
-            Killed::Killed { pid: 7 }.render("dev").err,
+            Killed::Killed { pid: 7 }.render("dev").stderr,
             "Machine \"dev\" killed (QEMU pid 7).\n"
         );
         let e = kill_named(&store, "nope").unwrap_err().to_string();

@@ -4,6 +4,7 @@
 //! except through a writer or progress sink the caller hands in.
 
 pub mod boot_phases;
+pub mod context;
 pub mod cp;
 pub mod disk;
 pub mod env;
@@ -12,6 +13,7 @@ pub mod json;
 pub mod kill;
 pub mod lifecycle;
 pub mod logs;
+pub mod output;
 pub mod ports;
 pub mod restart;
 pub mod ssh;
@@ -22,6 +24,9 @@ pub mod swarm;
 pub mod template;
 pub mod up;
 pub mod url;
+
+pub use context::{Confirm, Context, NoProgram, Terminal};
+pub use output::{Exec, Output};
 
 use crate::host::store::{Machine, MachineError, Store};
 use crate::host::ui::hints;
@@ -49,33 +54,6 @@ pub fn running(store: &Store, name: &str, exe: &str) -> Result<Machine, CmdError
         });
     }
     Ok(m)
-}
-
-/// What a verb has to say: `out` for stdout (what scripts read), `err`
-/// for stderr (messages for the person at the terminal). Each is empty or
-/// whole lines.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Said {
-    pub out: String,
-    pub err: String,
-}
-
-impl Said {
-    /// A message for stderr only.
-    pub fn err(line: impl std::fmt::Display) -> Said {
-        Said {
-            out: String::new(),
-            err: format!("{line}\n"),
-        }
-    }
-
-    /// Text for stdout only.
-    pub fn out(text: impl Into<String>) -> Said {
-        Said {
-            out: text.into(),
-            err: String::new(),
-        }
-    }
 }
 
 /// How a report is printed: for people, or as JSON for programs.

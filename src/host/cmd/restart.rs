@@ -5,7 +5,7 @@
 
 use super::lifecycle::{self, Stopped};
 use super::up::{self, Outcome, UpError, UpOptions};
-use super::Said;
+use super::Output;
 use crate::host::store::{Machine, MachineError, Store};
 use crate::host::ui::progress::Sink;
 use std::time::Duration;
@@ -45,12 +45,12 @@ pub fn restart(
 
 impl Restarted {
     /// How it stopped, then what `up` says.
-    pub fn render(&self, exe: &str) -> Said {
+    pub fn render(&self, exe: &str) -> Output {
         let stop = self.stopped.render(&self.machine.name);
         let up = up::render(&self.machine, &self.outcome, exe);
-        Said {
-            out: up.out,
-            err: stop.err + &up.err,
+        Output {
+            stderr: stop.stderr + &up.stderr,
+            ..up
         }
     }
 }

@@ -1,7 +1,7 @@
 //! `b2d suspend`: save a running machine's state to its directory and end
 //! its QEMU; `b2d up` resumes it (see [`crate::host::suspend`]).
 
-use super::Said;
+use super::Output;
 use crate::host::store::{MachineError, Store};
 use crate::host::suspend::{self, SuspendError};
 use crate::host::vm::{self, QemuError};
@@ -17,7 +17,7 @@ pub enum SuspendCmdError {
 }
 
 /// `b2d suspend NAME`.
-pub fn suspend_named(store: &Store, name: &str, exe: &str) -> Result<Said, SuspendCmdError> {
+pub fn suspend_named(store: &Store, name: &str, exe: &str) -> Result<Output, SuspendCmdError> {
     let m = store.open(name)?;
     let _lock = m.lock()?;
     if vm::running_pid(&m).is_none() {
@@ -27,7 +27,7 @@ pub fn suspend_named(store: &Store, name: &str, exe: &str) -> Result<Said, Suspe
     use std::os::unix::fs::MetadataExt;
     // What the sparse RAM file takes on the disk, not its length.
     let ram = std::fs::metadata(m.suspend_ram()).map_or(0, |md| md.blocks() * 512);
-    Ok(Said::err(format!(
+    Ok(Output::stderr_line(format!(
         "Machine \"{name}\" suspended in {:.1} s ({} MiB of state): `{}` resumes it.",
         done.secs,
         (done.saved.state_size + ram) >> 20,

@@ -8,7 +8,7 @@ use super::docker::Docker;
 use super::form::{form, Node};
 use super::{nodes, SwarmError, MAX_NODES};
 use crate::host::cmd::up::{self, Outcome, UpOptions};
-use crate::host::cmd::Said;
+use crate::host::cmd::Output;
 use crate::host::network;
 use crate::host::store::{Role, Store, SwarmMember};
 use crate::host::ui::hints;
@@ -237,21 +237,21 @@ pub fn create<W: Write + Send>(
 impl Created {
     /// The time and notes on stderr; the nodes and what to type next on
     /// stdout. `exe` spells the commands.
-    pub fn render(&self, exe: &str) -> Said {
+    pub fn render(&self, exe: &str) -> Output {
         let managers = self
             .nodes
             .iter()
             .filter(|n| n.role == Role::Manager)
             .count();
-        let mut said = Said::default();
+        let mut said = Output::default();
         for n in &self.notes {
-            said.err += &format!("b2d: {n}\n");
+            said.stderr += &format!("b2d: {n}\n");
         }
         let count = |n: usize, what: &str| match n {
             1 => format!("1 {what}"),
             n => format!("{n} {what}s"),
         };
-        said.err += &format!(
+        said.stderr += &format!(
             "Swarm \"{}\": {} Ready ({}, {}) {:.1} s after `swarm create` began.\n",
             self.name,
             count(self.nodes.len(), "node"),
@@ -275,8 +275,8 @@ impl Created {
                 n.boot.clone(),
             ]);
         }
-        said.out = crate::host::cmd::status::columns(&rows);
-        said.out += &format!(
+        said.stdout = crate::host::cmd::status::columns(&rows);
+        said.stdout += &format!(
             "\nNodes reach each other on network {net} by name and address.\n\
              Drive the swarm from its first node:\n\
              \x20   eval \"$({env})\"\n\

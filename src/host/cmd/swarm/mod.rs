@@ -13,8 +13,9 @@ mod ls;
 pub use create::{create, node_names, CreateOptions, Created};
 pub use ls::{ls, render as render_ls, Listing};
 
-use super::lifecycle::{self, Confirm};
-use super::Said;
+use super::lifecycle;
+use super::Confirm;
+use super::Output;
 use crate::host::network::NetworkError;
 use crate::host::store::{Machine, MachineError, Store};
 use crate::host::vm;
@@ -93,7 +94,7 @@ fn names(nodes: &[Machine]) -> String {
 /// go too) and removed, after a yes or with `force`. A node's QEMU, host
 /// agent (it ends with QEMU), virtiofsd, sockets and docker context go
 /// with it.
-pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Said, SwarmError> {
+pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Output, SwarmError> {
     let nodes = nodes(store, name)?;
     if !force {
         let question = format!(
@@ -120,11 +121,11 @@ pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Sa
             vm::stop_now(m);
         }
     }
-    let mut said = Said::default();
+    let mut said = Output::default();
     let mut failed = Vec::new();
     for m in &nodes {
         match lifecycle::rm(store, &m.name, true, Confirm::NoTerminal) {
-            Ok(s) => said.err += &s.err,
+            Ok(s) => said.stderr += &s.stderr,
             Err(e) => failed.push(crate::error_chain(&e)),
         }
     }
@@ -134,7 +135,7 @@ pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Sa
             failed: failed.join("; "),
         });
     }
-    said.err += &format!("Swarm \"{name}\" removed: {}.\n", names(&nodes));
+    said.stderr += &format!("Swarm \"{name}\" removed: {}.\n", names(&nodes));
     Ok(said)
 }
 

@@ -332,15 +332,15 @@ fn rm_asks_or_needs_force_and_removes_every_node_only() {
     assert_eq!(s.list().unwrap().len(), 4);
     let said = rm(&s, "lab", true, Confirm::NoTerminal).unwrap();
     assert!(
-        said.err
+        said.stderr
             .ends_with("Swarm \"lab\" removed: lab, lab-2, lab-3.\n"),
         "{}",
-        said.err
+        said.stderr
     );
     assert!(
-        said.err.contains("Machine \"lab-2\" removed.\n"),
+        said.stderr.contains("Machine \"lab-2\" removed.\n"),
         "{}",
-        said.err
+        said.stderr
     );
     let left: Vec<String> = s
         .list()
@@ -377,10 +377,10 @@ fn a_created_swarm_says_how_long_and_what_to_type() {
     };
     let said = c.render("b2d");
     assert_eq!(
-        said.err,
+        said.stderr,
         "b2d: lab-2: guest: x\nSwarm \"lab\": 2 nodes Ready (1 manager, 1 worker) 123.5 s after `swarm create` began.\n"
     );
-    let lines: Vec<&str> = said.out.lines().collect();
+    let lines: Vec<&str> = said.stdout.lines().collect();
     assert_eq!(
         lines[0],
         "NODE   ROLE     ADDRESS        DOCKER_HOST            BOOT"
@@ -390,14 +390,18 @@ fn a_created_swarm_says_how_long_and_what_to_type() {
         "lab    manager  192.168.140.1  tcp://127.0.0.1:40370  first boot, 50.0 s"
     );
     assert!(
-        said.out.contains("    eval \"$(b2d env lab)\"\n"),
+        said.stdout.contains("    eval \"$(b2d env lab)\"\n"),
         "{}",
-        said.out
+        said.stdout
     );
     assert!(
-        said.out.contains("`b2d ssh lab-2`, `b2d stop lab-2`"),
+        said.stdout.contains("`b2d ssh lab-2`, `b2d stop lab-2`"),
         "{}",
-        said.out
+        said.stdout
     );
-    assert!(said.out.ends_with("    b2d swarm rm lab\n"), "{}", said.out);
+    assert!(
+        said.stdout.ends_with("    b2d swarm rm lab\n"),
+        "{}",
+        said.stdout
+    );
 }
