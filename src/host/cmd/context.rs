@@ -57,12 +57,16 @@ pub enum Confirm<'a> {
     Ask(&'a mut dyn FnMut(&str) -> String),
 }
 
+/// How a [`TestTerminal`] answers a question.
+#[cfg(test)]
+pub(crate) type Answer = Box<dyn FnMut(&str) -> String>;
+
 /// A terminal for tests: progress dropped, questions put to `ask` (none:
 /// no terminal), what is streamed kept.
 #[cfg(test)]
 #[derive(Default)]
 pub(crate) struct TestTerminal {
-    pub ask: Option<Box<dyn FnMut(&str) -> String>>,
+    pub ask: Option<Answer>,
     pub streamed: Vec<u8>,
 }
 

@@ -1,5 +1,7 @@
-//! `b2d stop` and `b2d rm`: ACPI power-down with a deadline, then a kill;
-//! removal only of a stopped machine unless forced.
+//! What `b2d stop` and `b2d rm` do (their verbs are [`super::stop`] and
+//! [`super::rm`]; `restart`, `swarm rm` and a resume use it too): ACPI
+//! power-down with a deadline, then a kill; removal only of a stopped
+//! machine unless forced.
 
 use super::{Confirm, Output};
 use crate::host::shares;
@@ -55,9 +57,9 @@ pub fn stop(m: &Machine, timeout: Duration) -> Stopped {
     Stopped::Killed { why }
 }
 
-/// `b2d stop NAME`: [`stop`] under the machine's lock. A suspended
-/// machine is resumed to be shut down cleanly.
-pub fn stop_named(store: &Store, name: &str, timeout: Duration) -> Result<Stopped, MachineError> {
+/// [`stop`] of machine `name`, under its lock. A suspended machine is
+/// resumed to be shut down cleanly.
+pub fn stop_by_name(store: &Store, name: &str, timeout: Duration) -> Result<Stopped, MachineError> {
     let m = store.open(name)?;
     let _lock = m.lock()?;
     if vm::running_pid(&m).is_none() && saved::is_suspended(&m) {

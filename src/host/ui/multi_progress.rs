@@ -34,13 +34,6 @@ pub struct MultiProgress<W: Write> {
     inner: Mutex<Inner<W>>,
 }
 
-impl MultiProgress<std::io::Stderr> {
-    pub fn stderr(names: &[String]) -> Self {
-        use std::io::IsTerminal;
-        MultiProgress::new(std::io::stderr(), std::io::stderr().is_terminal(), names)
-    }
-}
-
 impl<W: Write> MultiProgress<W> {
     /// One line for each of `names`; `tty`: redraw them in place.
     pub fn new(out: W, tty: bool, names: &[String]) -> Self {

@@ -4,11 +4,12 @@
 //! up` runs, one line each on one display; then formed into a swarm
 //! ([`super::form`]) and waited for until every node is Ready.
 
-use super::docker::Docker;
+use super::docker::{Docker, OverSsh};
 use super::form::{form, Node};
 use super::{nodes, SwarmError, MAX_NODES};
+use crate::host::cmd::flags::{EngineFlags, MachineFlags};
 use crate::host::cmd::up::{self, Outcome, UpOptions};
-use crate::host::cmd::Output;
+use crate::host::cmd::{Context, Output};
 use crate::host::network;
 use crate::host::store::{Role, Store, SwarmMember};
 use crate::host::ui::hints;
@@ -53,6 +54,50 @@ pub struct Created {
     pub secs: f64,
     /// What `up` had to say about a node, `NODE: note`.
     pub notes: Vec<String>,
+}
+
+/// `b2d swarm create NAME --nodes N [--managers M] [--network NET]` and
+/// the flags of `up` that make and boot each node.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CreateArgs {
+    pub name: String,
+    /// How many nodes (machines).
+    #[arg(long)]
+    pub nodes: u32,
+    /// How many of them are managers (the first ones); the rest are
+    /// workers.
+    #[arg(long, default_value_t = 1)]
+    pub managers: u32,
+    /// The private network (default: one named after the swarm).
+    #[arg(long, value_name = "NET")]
+    pub network: Option<String>,
+    #[command(flatten)]
+    pub machine: MachineFlags,
+    /// Also make the docker context b2d-NAME (the first node) the
+    /// current one.
+    #[arg(long)]
+    pub use_context: bool,
+    #[command(flatten)]
+    pub engine: EngineFlags,
+}
+
+/// `b2d swarm create`: one progress line a node on the terminal while it
+/// works; the nodes and what to type next when they are Ready.
+pub fn run(store: &Store, args: CreateArgs, cx: &mut Context) -> Result<Output, SwarmError> {
+    let o = CreateOptions {
+        nodes: args.nodes,
+        managers: args.managers,
+        network: args.network,
+        node: UpOptions {
+            use_context: args.use_context,
+            ..UpOptions::new(args.name.clone(), args.machine, args.engine, cx)?
+        },
+        name: args.name,
+    };
+    let lines = cx.term.multi_progress(&node_names(&o.name, o.nodes));
+    let created = create(store, &o, &lines, &OverSsh)?;
+    drop(lines);
+    Ok(created.render(&cx.exe))
 }
 
 /// The swarm's machines: NAME, NAME-2 … NAME-N.

@@ -2,6 +2,7 @@ use super::create::{plan, CreatedNode};
 use super::docker::Docker;
 use super::form::{form, Node, ADDR_POOL};
 use super::*;
+use crate::host::cmd::Confirm;
 use crate::host::network::Attachment;
 use crate::host::store::{Role, SwarmMember};
 use std::net::Ipv4Addr;
@@ -309,7 +310,7 @@ fn rm_asks_or_needs_force_and_removes_every_node_only() {
         node(&s, n, Some(("lab", Role::Worker)), i as u8 + 1);
     }
     node(&s, "keep", None, 9);
-    let e = rm(&s, "lab", false, Confirm::NoTerminal)
+    let e = rm::remove(&s, "lab", false, Confirm::NoTerminal)
         .unwrap_err()
         .to_string();
     assert_eq!(
@@ -321,7 +322,7 @@ fn rm_asks_or_needs_force_and_removes_every_node_only() {
         asked.push(q.to_string());
         "n\n".to_string()
     };
-    let e = rm(&s, "lab", false, Confirm::Ask(&mut no))
+    let e = rm::remove(&s, "lab", false, Confirm::Ask(&mut no))
         .unwrap_err()
         .to_string();
     assert!(e.contains("not removed"), "{e}");
@@ -330,7 +331,7 @@ fn rm_asks_or_needs_force_and_removes_every_node_only() {
         ["Remove swarm \"lab\": machines lab, lab-2, lab-3 with their disks, images, containers and volumes? [y/N] "]
     );
     assert_eq!(s.list().unwrap().len(), 4);
-    let said = rm(&s, "lab", true, Confirm::NoTerminal).unwrap();
+    let said = rm::remove(&s, "lab", true, Confirm::NoTerminal).unwrap();
     assert!(
         said.stderr
             .ends_with("Swarm \"lab\" removed: lab, lab-2, lab-3.\n"),
@@ -350,7 +351,7 @@ fn rm_asks_or_needs_force_and_removes_every_node_only() {
         .map(|m| m.name)
         .collect();
     assert_eq!(left, ["keep"]);
-    let e = rm(&s, "lab", true, Confirm::NoTerminal)
+    let e = rm::remove(&s, "lab", true, Confirm::NoTerminal)
         .unwrap_err()
         .to_string();
     assert!(e.starts_with("no swarm named \"lab\""), "{e}");
