@@ -39,6 +39,8 @@ pub struct MachineFlags {
 /// replaces the machine's list (`none` empties it); all are remembered.
 /// docker-machine's `--engine-registry-mirror` and
 /// `--engine-insecure-registry` are accepted as they are.
+// The doc comments are the help texts, where a URL is plain text.
+#[allow(rustdoc::bare_urls)]
 #[derive(Debug, Clone, Args, Default)]
 pub struct EngineFlags {
     /// A dockerd daemon flag, e.g. log-level=debug (repeatable; `none`

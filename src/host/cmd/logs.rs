@@ -174,6 +174,28 @@ mod tests {
     }
 
     #[test]
+    fn the_log_is_the_output_and_following_streams_it_to_the_terminal() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store {
+            root: t.path().into(),
+        };
+        let m = crate::host::store::saved_sample(&store);
+        std::fs::write(m.serial_log(), "Linux version\n").unwrap();
+        let args = |follow| LogsArgs {
+            name: "dev".into(),
+            follow,
+        };
+        let mut term = crate::host::cmd::context::TestTerminal::default();
+        let out = run(&store, args(false), &mut term.context()).unwrap();
+        assert_eq!(out.stdout, "Linux version\n");
+        assert!(term.streamed.is_empty());
+        // Follow ends at once: no QEMU runs for this machine.
+        let out = run(&store, args(true), &mut term.context()).unwrap();
+        assert_eq!(out.stdout, "");
+        assert_eq!(term.streamed, b"Linux version\n");
+    }
+
+    #[test]
     fn what_the_guest_wrote_is_shown_printable_with_its_lines() {
         let t = tempfile::tempdir().unwrap();
         let m = sample(t.path());
