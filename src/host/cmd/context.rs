@@ -9,6 +9,7 @@ use crate::host::ui::progress::Sink;
 use std::io::Write;
 use std::path::PathBuf;
 
+/// What a verb gets beside the store and its arguments.
 pub struct Context<'a> {
     /// How the user invokes b2d: the commands a verb suggests are spelled
     /// with it (see [`crate::host::ui::hints::command_name`]).
@@ -23,7 +24,8 @@ pub struct Context<'a> {
 }
 
 impl Context<'_> {
-    /// This program, started again as a machine's host agent.
+    /// This program, started again as a machine's host agent: found
+    /// when a verb that boots a machine asks, so no other verb needs it.
     pub fn program(&self) -> Result<PathBuf, NoProgram> {
         std::env::current_exe().map_err(NoProgram)
     }
