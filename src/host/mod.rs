@@ -14,7 +14,7 @@
 //! - [`engine`]: the Docker engine's settings.
 //! - [`network`]: private networks between machines.
 //! - [`client`]: what the host's Docker clients use (the CLI context).
-//! - [`ui`]: progress, the board of several boots, hints.
+//! - [`ui`]: progress, several machines' progress at once, hints.
 
 pub mod agent;
 pub mod client;

@@ -9,7 +9,7 @@
 //! else is an orphan PID 1 inherited and is reaped and logged.
 
 mod spec;
-pub mod words;
+pub mod why_ended;
 
 pub use spec::{describe, shutdown_for, Backoff, Event, LoopEnd, Output, Restart, Service};
 
@@ -268,7 +268,7 @@ impl Supervisor {
                     let unexpected = s.spec.restart == Restart::Always
                         || !matches!(st, WaitStatus::Exited(_, 0));
                     let said = match (&s.spec.output, stopping || !unexpected) {
-                        (Output::File(log), false) => words::since(log, s.log_start),
+                        (Output::File(log), false) => why_ended::since(log, s.log_start),
                         _ => None,
                     };
                     let restart_in = if stopping {

@@ -28,7 +28,8 @@ pub struct BootTime {
     pub not_answering: Vec<&'static str>,
 }
 
-pub fn of(name: &str, r: &Ready) -> BootTime {
+/// The phases of the boot whose ready line is `r`, slowest first.
+pub fn from_ready(name: &str, r: &Ready) -> BootTime {
     let mut phases: Vec<Phase> = r
         .phases
         .spans()
@@ -59,8 +60,8 @@ pub fn of(name: &str, r: &Ready) -> BootTime {
     }
 }
 
-/// The last boot of machine `name`, running or not.
-pub fn show(store: &Store, name: &str, format: Format) -> Result<String, CmdError> {
+/// `b2d status --boot`: the last boot of machine `name`, running or not.
+pub fn last_boot(store: &Store, name: &str, format: Format) -> Result<String, CmdError> {
     let m = store.open(name)?;
     let log = console::read_log(&m.serial_log());
     let Boot::Ready(r) = console::read(&log) else {
@@ -69,7 +70,7 @@ pub fn show(store: &Store, name: &str, format: Format) -> Result<String, CmdErro
             name: m.name,
         });
     };
-    Ok(format.render(&of(&m.name, &r), render))
+    Ok(format.render(&from_ready(&m.name, &r), render))
 }
 
 fn secs(ms: u64) -> String {
@@ -109,7 +110,7 @@ mod tests {
     #[test]
     fn slowest_first_and_the_silent_services_named() {
         let r = Ready::parse_line(LINE).unwrap();
-        let b = of("dev", &r);
+        let b = from_ready("dev", &r);
         let names: Vec<&str> = b.phases.iter().map(|p| p.name).collect();
         assert_eq!(
             names,
@@ -149,7 +150,9 @@ mod tests {
             root: t.path().into(),
         };
         let m = crate::host::store::saved_sample(&store);
-        let e = show(&store, "dev", Format::Human).unwrap_err().to_string();
+        let e = last_boot(&store, "dev", Format::Human)
+            .unwrap_err()
+            .to_string();
         assert!(
             e.starts_with("machine \"dev\" has no ready line in "),
             "{e}"
@@ -157,7 +160,7 @@ mod tests {
         assert!(e.contains("serial.log"), "{e}");
         std::fs::write(m.serial_log(), format!("noise\r\n{LINE}\r\n")).unwrap();
         let v: serde_json::Value =
-            serde_json::from_str(&show(&store, "dev", Format::Json).unwrap()).unwrap();
+            serde_json::from_str(&last_boot(&store, "dev", Format::Json).unwrap()).unwrap();
         assert_eq!(v["ready_ms"], 31250);
         assert_eq!(v["phases"][0]["name"], "containerd");
         assert_eq!(v["phases"][0]["ms"], 3400);
@@ -165,7 +168,7 @@ mod tests {
         // An older agent's line has no phases: said, not an error.
         let old = r#"b2d-ready {"ms":7,"ip":[],"data":null,"ssh":true,"docker":true}"#;
         std::fs::write(m.serial_log(), old).unwrap();
-        let text = show(&store, "dev", Format::Human).unwrap();
+        let text = last_boot(&store, "dev", Format::Human).unwrap();
         assert!(text.contains("does not report its boot phases"), "{text}");
     }
 }

@@ -4,7 +4,7 @@
 //! host key and own key (the same options as `b2d ssh`): a directory
 //! lands inside an existing directory, or becomes DST.
 
-use super::{ssh, CmdError};
+use super::{ssh, CmdError, Context, Output};
 use crate::host::store::{validate_name, Store};
 use std::path::Path;
 
@@ -49,13 +49,19 @@ fn host_arg(p: &str) -> String {
     }
 }
 
-/// The `scp` command that copies `src` to `dst` (the binary execs it).
-pub fn command(
-    store: &Store,
-    src: &str,
-    dst: &str,
-    exe: &str,
-) -> Result<std::process::Command, CpError> {
+/// `b2d cp SRC DST`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CpArgs {
+    #[arg(value_name = "SRC")]
+    pub src: String,
+    #[arg(value_name = "DST")]
+    pub dst: String,
+}
+
+/// `b2d cp SRC DST`: the `scp` that copies `src` to `dst`, for the binary
+/// to run in its place.
+pub fn run(store: &Store, args: CpArgs, cx: &mut Context) -> Result<Output, CpError> {
+    let (src, dst) = (args.src.as_str(), args.dst.as_str());
     let (a, b) = (side(src), side(dst));
     let machine = match (&a, &b) {
         (Side::Host(_), Side::Host(_)) => {
@@ -80,14 +86,14 @@ pub fn command(
             });
         }
     }
-    let m = super::running(store, machine, exe)?;
+    let m = super::running(store, machine, &cx.exe)?;
     let mut c = std::process::Command::new("scp");
-    c.args(args(&m, &a, &b));
-    Ok(c)
+    c.args(scp_args(&m, &a, &b));
+    Ok(Output::exec(c, "openssh-client"))
 }
 
 /// scp's arguments: recursive, the machine's pinned options, its port.
-pub fn args(m: &crate::host::store::Machine, src: &Side, dst: &Side) -> Vec<String> {
+pub fn scp_args(m: &crate::host::store::Machine, src: &Side, dst: &Side) -> Vec<String> {
     let mut a = vec!["-r".to_string()];
     a.extend(ssh::option_args(m));
     a.extend(["-P".into(), m.config.ssh_port.to_string(), "--".into()]);
@@ -103,6 +109,7 @@ pub fn args(m: &crate::host::store::Machine, src: &Side, dst: &Side) -> Vec<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::cmd::context::TestTerminal;
     use crate::host::store::sample;
 
     #[test]
@@ -126,7 +133,7 @@ mod tests {
     #[test]
     fn scp_is_recursive_and_pinned_like_ssh() {
         let m = sample("/m/dev");
-        let a = args(
+        let a = scp_args(
             &m,
             &Side::Host("./src"),
             &Side::Guest {
@@ -147,7 +154,7 @@ mod tests {
             a.ends_with("-P 40022 -- ./src docker@127.0.0.1:/home/docker/"),
             "{a}"
         );
-        let back = args(
+        let back = scp_args(
             &m,
             &Side::Guest {
                 machine: "dev",
@@ -165,7 +172,15 @@ mod tests {
             root: t.path().into(),
         };
         crate::host::store::saved_sample(&store);
-        let e = |s: &str, d: &str| command(&store, s, d, "b2d").unwrap_err().to_string();
+        let e = |s: &str, d: &str| {
+            let args = CpArgs {
+                src: s.into(),
+                dst: d.into(),
+            };
+            run(&store, args, &mut TestTerminal::default().context())
+                .unwrap_err()
+                .to_string()
+        };
         assert!(e("a", "b").contains("write the guest side as NAME:PATH"));
         assert!(e("dev:/a", "dev:/b").contains("copy to this host first"));
         assert!(e("dev:", "x").starts_with("\"dev:\" has no path after the machine name"));

@@ -2,9 +2,10 @@
 //! one when none is named) into a data disk, and the human form of an
 //! inspection. The image work itself is [`crate::host::store::disk_image`].
 
-use super::Format;
+use super::flags::EngineFlags;
+use super::{Context, Format, Output};
 use crate::disk::image::ImageFormat;
-use crate::disk::size::Human;
+use crate::disk::size::{parse_size, Human};
 use crate::disk::userdata::{Compat, EntryKind};
 use crate::host::engine;
 use crate::host::store::disk_image::{self, CreateSpec, DiskImageError, Inspection};
@@ -27,7 +28,87 @@ pub enum DiskCmdError {
     EngineInCompat,
 }
 
-/// `b2d disk create` as parsed.
+/// `b2d disk create|inspect`.
+// Parsed once per run: the size of a variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum DiskCmd {
+    /// Write a sparse data disk carrying the magic and your ssh key.
+    Create(CreateArgs),
+    /// Show the magic, userdata, partitions and filesystems of a disk or image.
+    Inspect(InspectArgs),
+}
+
+/// `b2d disk create PATH --size SIZE …`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CreateArgs {
+    /// Image file to create.
+    pub path: PathBuf,
+    /// Virtual size, e.g. 20G or 2T.
+    #[arg(long, value_parser = parse_size)]
+    pub size: u64,
+    #[arg(long, value_enum, default_value = "raw")]
+    pub format: ImageFormat,
+    /// Public key file (repeatable). Default: ~/.ssh/id_ed25519.pub, then ~/.ssh/id_rsa.pub.
+    #[arg(long = "ssh-key", value_name = "PUBFILE")]
+    pub ssh_keys: Vec<PathBuf>,
+    /// Write the userdata exactly as docker-machine does.
+    #[arg(long, value_enum)]
+    pub compat: Option<CompatArg>,
+    /// Replace an existing image file.
+    #[arg(long)]
+    pub force: bool,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+    #[command(flatten)]
+    pub engine: EngineFlags,
+}
+
+/// `--compat`'s values.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum CompatArg {
+    /// Exactly the four entries docker-machine writes.
+    DockerMachine,
+}
+
+/// `b2d disk inspect PATH`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InspectArgs {
+    pub path: PathBuf,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `b2d disk create|inspect`: the disk's report, as text or JSON. No
+/// machine is involved.
+pub fn run(cmd: DiskCmd, cx: &mut Context) -> Result<Output, DiskCmdError> {
+    let (json, report) = match cmd {
+        DiskCmd::Create(a) => (a.json, create(&a.options(), cx.home.as_deref())?),
+        DiskCmd::Inspect(a) => (a.json, inspect(&a.path)?),
+    };
+    Ok(Output::stdout(render(&report, Format::json(json))))
+}
+
+impl CreateArgs {
+    fn options(self) -> CreateOptions {
+        CreateOptions {
+            path: self.path,
+            size: self.size,
+            format: self.format,
+            ssh_keys: self.ssh_keys,
+            compat: match self.compat {
+                Some(CompatArg::DockerMachine) => Compat::DockerMachine,
+                None => Compat::B2d,
+            },
+            force: self.force,
+            engine: self.engine.args(),
+        }
+    }
+}
+
+/// What `disk create` writes: [`CreateArgs`] with `--compat` and the
+/// engine flags read.
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
     pub path: PathBuf,

@@ -1,8 +1,8 @@
 //! `b2d env`: the docker CLI's variables for a machine in one shell's
 //! syntax, ending with the comment that says how to apply them.
 
-use super::CmdError;
-use crate::host::store::Store;
+use super::{CmdError, Context, Output};
+use crate::host::store::{Store, DEFAULT_NAME};
 use std::path::Path;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -80,32 +80,35 @@ fn fish_quote(v: &str) -> String {
     format!("'{}'", v.replace('\\', "\\\\").replace('\'', "\\'"))
 }
 
-/// `b2d env NAME [--shell S] [--unset]` as parsed.
-#[derive(Debug, Clone)]
-pub struct EnvOptions {
+/// `b2d env [NAME] [--shell S] [--unset]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct EnvArgs {
+    #[arg(default_value = DEFAULT_NAME)]
     pub name: String,
-    /// Default: the shell `$SHELL` names.
+    /// Shell syntax (default: from $SHELL).
+    #[arg(long, value_enum)]
     pub shell: Option<Shell>,
+    /// Print commands that clear the variables instead.
+    #[arg(long)]
     pub unset: bool,
 }
 
-/// What `b2d env` prints. The machine must be running, except to unset;
-/// `login_shell` is `$SHELL`, `exe` how to invoke b2d (for the hint).
-pub fn script(
-    store: &Store,
-    o: &EnvOptions,
-    login_shell: Option<&str>,
-    exe: &str,
-) -> Result<String, CmdError> {
+/// `b2d env NAME`: the script to evaluate, in the shell `--shell` names
+/// or else the login shell's syntax. The machine must be running, except
+/// to unset.
+pub fn run(store: &Store, o: EnvArgs, cx: &mut Context) -> Result<Output, CmdError> {
+    let exe = cx.exe.as_str();
     let m = if o.unset {
         store.open(&o.name)?
     } else {
         super::running(store, &o.name, exe)?
     };
-    let sh = o.shell.unwrap_or_else(|| Shell::from_path(login_shell));
+    let sh = o
+        .shell
+        .unwrap_or_else(|| Shell::from_path(cx.login_shell.as_deref()));
     let vars = vars(&m.name, m.config.docker_port, &m.cert_dir());
     let hint = hint_command(exe, &o.name, o.shell, o.unset);
-    Ok(render(sh, &vars, o.unset, &hint))
+    Ok(Output::stdout(render(sh, &vars, o.unset, &hint)))
 }
 
 /// The variables, in the order they are printed.
@@ -158,6 +161,7 @@ pub fn hint_command(exe: &str, name: &str, shell: Option<Shell>, unset: bool) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::cmd::context::TestTerminal;
 
     fn v() -> Vec<(&'static str, String)> {
         vars("dev", 40376, Path::new("/home/u/it's here/certs"))
@@ -253,15 +257,18 @@ mod tests {
             root: t.path().into(),
         };
         crate::host::store::saved_sample(&store);
-        let mut o = EnvOptions {
+        let mut o = EnvArgs {
             name: "dev".into(),
             shell: None,
             unset: false,
         };
-        let e = script(&store, &o, None, "b2d").unwrap_err().to_string();
+        let mut term = TestTerminal::default();
+        let mut cx = term.context();
+        let e = run(&store, o.clone(), &mut cx).unwrap_err().to_string();
         assert!(e.contains("machine \"dev\" is not running"), "{e}");
         o.unset = true;
-        let s = script(&store, &o, Some("/usr/bin/fish"), "b2d").unwrap();
+        cx.login_shell = Some("/usr/bin/fish".into());
+        let s = run(&store, o, &mut cx).unwrap().stdout;
         assert!(s.contains("set -e DOCKER_HOST;"), "{s}");
         assert!(s.ends_with("# b2d env dev --unset | source\n"), "{s}");
     }

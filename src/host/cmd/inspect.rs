@@ -4,8 +4,9 @@
 
 use super::status::{self, State};
 use super::template::{self, TemplateError};
+use super::{Context, Output};
 use crate::host::engine::EngineConfig;
-use crate::host::store::{Machine, MachineError, Store};
+use crate::host::store::{Machine, MachineError, Store, DEFAULT_NAME};
 use serde::Serialize;
 
 #[derive(Debug, thiserror::Error)]
@@ -97,8 +98,9 @@ pub struct Inspection {
     pub swarm: Option<crate::host::store::SwarmMember>,
 }
 
-pub fn of(m: &Machine) -> Inspection {
-    let s = status::of(m);
+/// Everything about machine `m`.
+pub fn inspection(m: &Machine) -> Inspection {
+    let s = status::read(m);
     let c = &m.config;
     Inspection {
         name: m.name.clone(),
@@ -158,19 +160,44 @@ fn hidden(m: &Machine) -> Vec<String> {
         .collect()
 }
 
+/// `b2d inspect [NAME] [--format T | --json]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct InspectArgs {
+    #[arg(default_value = DEFAULT_NAME)]
+    pub name: String,
+    /// A Go-template-like format, e.g. '{{.DockerHost}}' or
+    /// '{{json .Engine}}'.
+    #[arg(long, short = 'f', conflicts_with = "json")]
+    pub format: Option<String>,
+    /// JSON (the default).
+    #[arg(long)]
+    pub json: bool,
+}
+
 /// `b2d inspect NAME [--format T]`: pretty JSON, or the template.
-pub fn show(store: &Store, name: &str, format: Option<&str>) -> Result<String, InspectError> {
-    let i = of(&store.open(name)?);
+pub fn run(store: &Store, args: InspectArgs, _cx: &mut Context) -> Result<Output, InspectError> {
+    let i = inspection(&store.open(&args.name)?);
     let doc = serde_json::to_value(&i).expect("the inspection serializes");
-    Ok(match format {
+    Ok(Output::stdout(match args.format.as_deref() {
         None => serde_json::to_string_pretty(&doc).expect("JSON serializes") + "\n",
         Some(t) => template::render(t, &doc)? + "\n",
-    })
+    }))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::cmd::context::TestTerminal;
+
+    /// `b2d inspect NAME [--format T]` as it prints.
+    fn show(store: &Store, name: &str, format: Option<&str>) -> Result<String, InspectError> {
+        let args = InspectArgs {
+            name: name.into(),
+            format: format.map(str::to_string),
+            json: false,
+        };
+        Ok(run(store, args, &mut TestTerminal::default().context())?.stdout)
+    }
 
     #[test]
     fn the_store_is_shown_hidden_in_a_share_that_holds_it() {
@@ -184,7 +211,7 @@ mod tests {
             path: top.clone(),
             readonly: false,
         }]);
-        let i = of(&m);
+        let i = inspection(&m);
         assert_eq!(i.mounts, [top.display().to_string()]);
         assert_eq!(i.hidden[0], top.join("data/b2d").display().to_string());
     }

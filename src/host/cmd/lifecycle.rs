@@ -1,7 +1,9 @@
-//! `b2d stop` and `b2d rm`: ACPI power-down with a deadline, then a kill;
-//! removal only of a stopped machine unless forced.
+//! What `b2d stop` and `b2d rm` do (their verbs are [`super::stop`] and
+//! [`super::rm`]; `restart`, `swarm rm` and a resume use it too): ACPI
+//! power-down with a deadline, then a kill; removal only of a stopped
+//! machine unless forced.
 
-use super::Said;
+use super::{Confirm, Output};
 use crate::host::shares;
 use crate::host::store::{self, io_err, Machine, MachineError, Store};
 use crate::host::suspend::{self, NotResumed};
@@ -24,8 +26,8 @@ pub enum Stopped {
 
 impl Stopped {
     /// What `b2d stop` says about machine `name`.
-    pub fn render(&self, name: &str) -> Said {
-        Said::err(match self {
+    pub fn render(&self, name: &str) -> Output {
+        Output::stderr_line(match self {
             Stopped::Already => format!("Machine \"{name}\" is not running."),
             Stopped::Clean => format!("Machine \"{name}\" stopped."),
             Stopped::Killed { why } => format!("Machine \"{name}\" killed: {why}."),
@@ -55,9 +57,9 @@ pub fn stop(m: &Machine, timeout: Duration) -> Stopped {
     Stopped::Killed { why }
 }
 
-/// `b2d stop NAME`: [`stop`] under the machine's lock. A suspended
-/// machine is resumed to be shut down cleanly.
-pub fn stop_named(store: &Store, name: &str, timeout: Duration) -> Result<Stopped, MachineError> {
+/// [`stop`] of machine `name`, under its lock. A suspended machine is
+/// resumed to be shut down cleanly.
+pub fn stop_by_name(store: &Store, name: &str, timeout: Duration) -> Result<Stopped, MachineError> {
     let m = store.open(name)?;
     let _lock = m.lock()?;
     if vm::running_pid(&m).is_none() && saved::is_suspended(&m) {
@@ -104,14 +106,6 @@ pub enum RmError {
     Unkillable { name: String, pid_file: PathBuf },
 }
 
-/// How `rm` of a stopped machine gets its yes, short of `-f`.
-pub enum Confirm<'a> {
-    /// No terminal to ask on: refuse.
-    NoTerminal,
-    /// Put the question to the user; returns the reply.
-    Ask(&'a mut dyn FnMut(&str) -> String),
-}
-
 /// The question `rm` asks before removing `m`.
 pub fn question(m: &Machine) -> String {
     format!(
@@ -130,7 +124,7 @@ pub fn is_yes(reply: &str) -> bool {
 /// first, no clean shutdown: its disk is going anyway); a stopped one
 /// needs `force` or a yes from `confirm`. A machine whose config cannot
 /// be used goes with `force` alone.
-pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Said, RmError> {
+pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Output, RmError> {
     let m = match store.open(name) {
         Ok(m) => m,
         Err(MachineError::Broken { .. }) if force => return rm_broken(store, name),
@@ -157,7 +151,7 @@ pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Sa
     // The network's other machines forget it.
     if let Some(net) = network {
         for line in crate::host::network::announce(store, &net) {
-            said.err += &format!("b2d: {line}\n");
+            said.stderr += &format!("b2d: {line}\n");
         }
     }
     Ok(said)
@@ -166,7 +160,7 @@ pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Sa
 /// `rm -f` of a machine whose config cannot be read: without it, its QEMU
 /// is known by the pid file alone, checked against the process's command
 /// line as ever (a reused pid is not killed).
-fn rm_broken(store: &Store, name: &str) -> Result<Said, RmError> {
+fn rm_broken(store: &Store, name: &str) -> Result<Output, RmError> {
     let dir = store.dir(name);
     let lock = store::lock_dir(name, &dir)?;
     let pid_file = store::pid_file_in(&dir);
@@ -186,18 +180,18 @@ fn remove(
     name: &str,
     dir: &std::path::Path,
     lock: nix::fcntl::Flock<std::fs::File>,
-) -> Result<Said, RmError> {
+) -> Result<Output, RmError> {
     // Rename first so a half-removed machine is never listed or booted.
     let doomed = store.root.join(format!(".{name}.removing"));
     std::fs::rename(dir, &doomed).map_err(io_err("renaming for removal", dir))?;
     drop(lock);
     std::fs::remove_dir_all(&doomed).map_err(io_err("removing", &doomed))?;
-    let mut said = Said::err(format!("Machine \"{name}\" removed."));
+    let mut said = Output::stderr_line(format!("Machine \"{name}\" removed."));
     if let Some(cfg) = crate::host::client::context::config_dir() {
         if let Err(e) =
             crate::host::client::context::remove(&cfg, &crate::host::client::context::name(name))
         {
-            said.err += &format!("b2d: {e}\n");
+            said.stderr += &format!("b2d: {e}\n");
         }
     }
     Ok(said)
@@ -247,7 +241,10 @@ mod tests {
         );
         assert_eq!(std::fs::read(m.disk()).unwrap(), b"data");
         let said = rm(&store, "dev", false, Confirm::Ask(&mut |_| "y\n".into())).unwrap();
-        assert_eq!(said, Said::err("Machine \"dev\" removed."));
+        assert_eq!(
+            (said.stdout.as_str(), said.stderr.as_str()),
+            ("", "Machine \"dev\" removed.\n")
+        );
         assert!(!m.dir.exists());
         assert!(std::fs::read_dir(t.path()).unwrap().next().is_none());
         let e = rm(&store, "dev", true, Confirm::NoTerminal)
@@ -286,18 +283,18 @@ mod tests {
     #[test]
     fn stop_says_what_happened() {
         assert_eq!(
-            Stopped::Already.render("dev").err,
+            Stopped::Already.render("dev").stderr,
             "Machine \"dev\" is not running.\n"
         );
         assert_eq!(
-            Stopped::Clean.render("dev").err,
+            Stopped::Clean.render("dev").stderr,
             "Machine \"dev\" stopped.\n"
         );
         let killed = Stopped::Killed {
             why: "no power-off within 90 s".into(),
         };
         assert_eq!(
-            killed.render("dev").err,
+            killed.render("dev").stderr,
             "Machine \"dev\" killed: no power-off within 90 s.\n"
         );
     }

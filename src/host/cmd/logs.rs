@@ -3,7 +3,8 @@
 //! new boot), then what the host agent said (forwards made, removed or
 //! skipped, and why). Both are the guest's words: shown printable.
 
-use crate::host::store::{io_err, Machine, MachineError, Store};
+use super::{Context, Output};
+use crate::host::store::{io_err, Machine, MachineError, Store, DEFAULT_NAME};
 use crate::host::{agent::log, vm, vm::console, vm::console_rotate};
 use crate::util::{printable_text, PrintableStream};
 use std::fs::File;
@@ -25,9 +26,28 @@ pub enum LogsError {
     },
 }
 
-/// `b2d logs NAME`: [`copy`] of machine `name`.
-pub fn show(store: &Store, name: &str, follow: bool, out: &mut dyn Write) -> Result<(), LogsError> {
-    copy(&store.open(name)?, follow, out)
+/// `b2d logs [-f] [NAME]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LogsArgs {
+    #[arg(default_value = DEFAULT_NAME)]
+    pub name: String,
+    /// Keep printing until the machine stops.
+    #[arg(short, long)]
+    pub follow: bool,
+}
+
+/// `b2d logs NAME`: [`copy`] of machine `name`, as its output; with
+/// `-f`, written to the terminal's stdout as the guest writes (the one
+/// output that does not wait for the verb to end).
+pub fn run(store: &Store, args: LogsArgs, cx: &mut Context) -> Result<Output, LogsError> {
+    let m = store.open(&args.name)?;
+    if args.follow {
+        copy(&m, true, cx.term.stdout())?;
+        return Ok(Output::default());
+    }
+    let mut text = Vec::new();
+    copy(&m, false, &mut text)?;
+    Ok(Output::stdout(String::from_utf8_lossy(&text)))
 }
 
 /// Copy the console log to `out`, printable (see
@@ -151,6 +171,28 @@ mod tests {
                 agent.display()
             )
         );
+    }
+
+    #[test]
+    fn the_log_is_the_output_and_following_streams_it_to_the_terminal() {
+        let t = tempfile::tempdir().unwrap();
+        let store = Store {
+            root: t.path().into(),
+        };
+        let m = crate::host::store::saved_sample(&store);
+        std::fs::write(m.serial_log(), "Linux version\n").unwrap();
+        let args = |follow| LogsArgs {
+            name: "dev".into(),
+            follow,
+        };
+        let mut term = crate::host::cmd::context::TestTerminal::default();
+        let out = run(&store, args(false), &mut term.context()).unwrap();
+        assert_eq!(out.stdout, "Linux version\n");
+        assert!(term.streamed.is_empty());
+        // Follow ends at once: no QEMU runs for this machine.
+        let out = run(&store, args(true), &mut term.context()).unwrap();
+        assert_eq!(out.stdout, "");
+        assert_eq!(term.streamed, b"Linux version\n");
     }
 
     #[test]

@@ -1,27 +1,53 @@
-//! The verbs of `b2d`, one module each, as functions over parsed options
-//! that return what happened (or the text to print); `src/bin/b2d.rs`
-//! parses arguments and prints. Nothing here writes to the terminal
-//! except through a writer or progress sink the caller hands in.
+//! The verbs of `b2d`, one module each. Every verb has the same shape:
+//!
+//! - its arguments are one `#[derive(clap::Args)]` struct beside it (e.g.
+//!   [`up::UpArgs`]; a verb with sub-verbs, `swarm` or `disk`, has a
+//!   `clap::Subcommand` enum of them), which the binary's clap tree
+//!   carries as it is and hands over whole. They live here, not in the
+//!   binary, because a verb's flags and the checks on them (`--memory`,
+//!   `--mount-type`, `--compat`, what `--boot` switches to) are part of
+//!   the verb; clap is a dependency of this library anyway;
+//! - its entry is `run(store, args, cx)` (`run(args, cx)` for `disk`,
+//!   which needs no machine), with the [`Context`] the caller gives it
+//!   (how `b2d` is spelled, the user's home and shell, the [`Terminal`]);
+//! - it returns an [`Output`]: what to print on stderr and on stdout, and
+//!   for `ssh` and `cp` the program to run in b2d's place.
+//!
+//! `src/bin/b2d.rs` parses, makes the context, calls the verb and prints
+//! its output; `completion` alone lives there (it is clap's, over the
+//! binary's whole tree). Nothing here writes to the terminal except
+//! through the context's [`Terminal`].
 
+pub mod agent;
 pub mod boot_phases;
+pub mod context;
 pub mod cp;
 pub mod disk;
 pub mod env;
+pub mod flags;
 pub mod inspect;
+pub mod ip;
 pub mod json;
 pub mod kill;
 pub mod lifecycle;
 pub mod logs;
+pub mod ls;
+pub mod output;
 pub mod ports;
 pub mod restart;
+pub mod rm;
 pub mod ssh;
 pub mod ssh_config;
 pub mod status;
+pub mod stop;
 pub mod suspend;
 pub mod swarm;
 pub mod template;
 pub mod up;
 pub mod url;
+
+pub use context::{Confirm, Context, NoProgram, Terminal};
+pub use output::{Exec, Output};
 
 use crate::host::store::{Machine, MachineError, Store};
 use crate::host::ui::hints;
@@ -49,33 +75,6 @@ pub fn running(store: &Store, name: &str, exe: &str) -> Result<Machine, CmdError
         });
     }
     Ok(m)
-}
-
-/// What a verb has to say: `out` for stdout (what scripts read), `err`
-/// for stderr (messages for the person at the terminal). Each is empty or
-/// whole lines.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Said {
-    pub out: String,
-    pub err: String,
-}
-
-impl Said {
-    /// A message for stderr only.
-    pub fn err(line: impl std::fmt::Display) -> Said {
-        Said {
-            out: String::new(),
-            err: format!("{line}\n"),
-        }
-    }
-
-    /// Text for stdout only.
-    pub fn out(text: impl Into<String>) -> Said {
-        Said {
-            out: text.into(),
-            err: String::new(),
-        }
-    }
 }
 
 /// How a report is printed: for people, or as JSON for programs.

@@ -4,10 +4,10 @@
 //! listener's name is the guest's: shown as a printable `comm`
 //! ([`comm_shown`]), also from a `ports.json` an older agent wrote.
 
-use super::Format;
+use super::{Context, Format, Output};
 use crate::host::agent;
 use crate::host::forward::{Skipped, State};
-use crate::host::store::{Machine, MachineError, Store};
+use crate::host::store::{Machine, MachineError, Store, DEFAULT_NAME};
 use crate::wire::ports::{comm_shown, Listener, Proto};
 use serde::Serialize;
 
@@ -38,7 +38,7 @@ fn forward(l: &Listener) -> Forward {
 }
 
 /// The ports of machine `m`, given the agent's state (None: no agent).
-pub fn of(m: &Machine, running: bool, state: Option<&State>) -> Ports {
+pub fn listing(m: &Machine, running: bool, state: Option<&State>) -> Ports {
     let mut forwards = Vec::new();
     if running {
         for (port, guest, by) in [
@@ -95,13 +95,25 @@ pub fn render(name: &str, p: &Ports) -> String {
     out
 }
 
-/// `b2d ports NAME`.
-pub fn show(store: &Store, name: &str, format: Format) -> Result<String, MachineError> {
-    let m = store.open(name)?;
+/// `b2d ports [NAME] [--json]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PortsArgs {
+    #[arg(default_value = DEFAULT_NAME)]
+    pub name: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `b2d ports NAME`: [`listing`] as text or JSON.
+pub fn run(store: &Store, args: PortsArgs, _cx: &mut Context) -> Result<Output, MachineError> {
+    let m = store.open(&args.name)?;
     let running = crate::host::vm::running_pid(&m).is_some();
     let state = agent::read_state(&m).filter(|_| agent::running(&m));
-    let p = of(&m, running, state.as_ref());
-    Ok(format.render(&p, |p| render(name, p)))
+    let p = listing(&m, running, state.as_ref());
+    let name = &args.name;
+    Ok(Output::stdout(
+        Format::json(args.json).render(&p, |p| render(name, p)),
+    ))
 }
 
 #[cfg(test)]
@@ -126,7 +138,7 @@ mod tests {
                 reason: "ports below 1024 need root".into(),
             }],
         };
-        let text = render("dev", &of(&m, true, Some(&st)));
+        let text = render("dev", &listing(&m, true, Some(&st)));
         assert_eq!(
             text,
             "HOST                  GUEST   PROTO  LISTENER\n\
@@ -135,13 +147,13 @@ mod tests {
              127.0.0.1:18080       18080   tcp    docker-proxy\n\
              not forwarded: 53/udp: ports below 1024 need root\n"
         );
-        let no_agent = render("dev", &of(&m, true, None));
+        let no_agent = render("dev", &listing(&m, true, None));
         assert!(
             no_agent.contains("`b2d up dev` starts it again"),
             "{no_agent}"
         );
         assert_eq!(
-            render("dev", &of(&m, false, None)),
+            render("dev", &listing(&m, false, None)),
             "Machine \"dev\" is not running: no ports are forwarded.\n"
         );
     }

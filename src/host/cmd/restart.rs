@@ -5,8 +5,8 @@
 
 use super::lifecycle::{self, Stopped};
 use super::up::{self, Outcome, UpError, UpOptions};
-use super::Said;
-use crate::host::store::{Machine, MachineError, Store};
+use super::{Context, Output};
+use crate::host::store::{Machine, MachineError, Store, DEFAULT_NAME};
 use crate::host::ui::progress::Sink;
 use std::time::Duration;
 
@@ -26,6 +26,34 @@ pub struct Restarted {
     pub outcome: Outcome,
 }
 
+/// `b2d restart [NAME]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RestartArgs {
+    #[arg(default_value = DEFAULT_NAME)]
+    pub name: String,
+    /// Seconds to wait for the guest to power off.
+    #[arg(long, default_value_t = 90)]
+    pub stop_timeout: u64,
+    /// Seconds to wait for the guest to be ready again.
+    #[arg(long, default_value_t = 600)]
+    pub timeout: u64,
+}
+
+/// `b2d restart NAME`: progress on the terminal while it works; how it
+/// stopped, then what `up` says.
+pub fn run(store: &Store, args: RestartArgs, cx: &mut Context) -> Result<Output, RestartError> {
+    let o = UpOptions {
+        name: args.name,
+        timeout: Duration::from_secs(args.timeout),
+        home: cx.home.clone(),
+        exe: cx.program().map_err(UpError::from)?,
+        ..Default::default()
+    };
+    let stop_timeout = Duration::from_secs(args.stop_timeout);
+    let done = restart(store, &o, stop_timeout, cx.term.progress().as_mut())?;
+    Ok(done.render(&cx.exe))
+}
+
 /// Stop machine `o.name` (which must exist: a restart never creates
 /// one), then bring it up with `o`.
 pub fn restart(
@@ -34,7 +62,7 @@ pub fn restart(
     stop_timeout: Duration,
     sink: &mut dyn Sink,
 ) -> Result<Restarted, RestartError> {
-    let stopped = lifecycle::stop_named(store, &o.name, stop_timeout)?;
+    let stopped = lifecycle::stop_by_name(store, &o.name, stop_timeout)?;
     let (machine, outcome) = up::up(store, o, sink)?;
     Ok(Restarted {
         machine,
@@ -45,12 +73,12 @@ pub fn restart(
 
 impl Restarted {
     /// How it stopped, then what `up` says.
-    pub fn render(&self, exe: &str) -> Said {
+    pub fn render(&self, exe: &str) -> Output {
         let stop = self.stopped.render(&self.machine.name);
         let up = up::render(&self.machine, &self.outcome, exe);
-        Said {
-            out: up.out,
-            err: stop.err + &up.err,
+        Output {
+            stderr: stop.stderr + &up.stderr,
+            ..up
         }
     }
 }

@@ -11,23 +11,29 @@
 //! asked. Port forwardings a config sets are left alone: `-L` users
 //! rely on them (`ClearAllForwardings` would drop theirs too).
 
-use super::CmdError;
-use crate::host::store::{Machine, Store};
+use super::{CmdError, Context, Output};
+use crate::host::store::{Machine, Store, DEFAULT_NAME};
 
-/// `b2d ssh [-A] NAME [-- CMD…]`: the `ssh` command to run (the binary
-/// execs it) for running machine `name`; `agent`: forward the user's ssh
-/// agent to the guest (`-A`).
-pub fn command(
-    store: &Store,
-    name: &str,
-    cmd: &[String],
-    agent: bool,
-    exe: &str,
-) -> Result<std::process::Command, CmdError> {
-    let m = super::running(store, name, exe)?;
+/// `b2d ssh [-A] [NAME] [-- CMD…]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SshArgs {
+    #[arg(default_value = DEFAULT_NAME)]
+    pub name: String,
+    /// Forward your ssh agent to the machine (off by default, whatever
+    /// ~/.ssh/config says: root in the guest could use your keys).
+    #[arg(short = 'A', long = "forward-agent")]
+    pub forward_agent: bool,
+    #[arg(last = true)]
+    pub cmd: Vec<String>,
+}
+
+/// `b2d ssh NAME`: the `ssh` that logs in to running machine `name` (and
+/// runs `cmd` there, if given), for the binary to run in its place.
+pub fn run(store: &Store, args: SshArgs, cx: &mut Context) -> Result<Output, CmdError> {
+    let m = super::running(store, &args.name, &cx.exe)?;
     let mut c = std::process::Command::new("ssh");
-    c.args(args(&m, cmd, agent));
-    Ok(c)
+    c.args(ssh_args(&m, &args.cmd, args.forward_agent));
+    Ok(Output::exec(c, "openssh-client"))
 }
 
 /// Seconds `ssh` may take to connect and finish its handshake (TCG and a
@@ -87,7 +93,7 @@ pub const LOGIN: &str = "docker@127.0.0.1";
 
 /// Arguments for `ssh` (without the program name) to reach `m` as docker,
 /// running `cmd` if it is not empty; `agent`: forward the user's agent.
-pub fn args(m: &Machine, cmd: &[String], agent: bool) -> Vec<String> {
+pub fn ssh_args(m: &Machine, cmd: &[String], agent: bool) -> Vec<String> {
     let mut a = option_args_with(m, agent);
     a.extend(["-p".into(), m.config.ssh_port.to_string(), LOGIN.into()]);
     if !cmd.is_empty() {
@@ -106,7 +112,7 @@ mod tests {
     #[test]
     fn strict_pinned_key_and_the_machine_identity() {
         let m = sample("/m/dev");
-        let a = args(&m, &["docker".into(), "ps".into()], false).join(" ");
+        let a = ssh_args(&m, &["docker".into(), "ps".into()], false).join(" ");
         for want in [
             "-o StrictHostKeyChecking=yes",
             "-o UserKnownHostsFile=/m/dev/known_hosts",
@@ -121,8 +127,8 @@ mod tests {
         ] {
             assert!(a.contains(want), "{want} missing from {a}");
         }
-        assert!(args(&m, &[], false).last().unwrap() == "docker@127.0.0.1");
-        let a = args(&m, &[], true).join(" ");
+        assert!(ssh_args(&m, &[], false).last().unwrap() == "docker@127.0.0.1");
+        let a = ssh_args(&m, &[], true).join(" ");
         assert!(a.contains("-o ForwardAgent=yes"), "{a}");
         assert!(!a.contains("ForwardAgent=no"), "{a}");
     }
@@ -153,14 +159,14 @@ mod tests {
         .unwrap();
         let m = sample(t.path());
         let has = |seen: &str, line: &str| seen.lines().any(|l| l == line);
-        let seen = openssh_sees(&args(&m, &[], false), &config);
+        let seen = openssh_sees(&ssh_args(&m, &[], false), &config);
         assert!(has(&seen, "forwardagent no"), "{seen}");
         assert!(has(&seen, "forwardx11 no"), "{seen}");
         assert!(
             has(&seen, "localforward 8080 [127.0.0.1]:80"),
             "a user's own forwards are kept: {seen}"
         );
-        let seen = openssh_sees(&args(&m, &[], true), &config);
+        let seen = openssh_sees(&ssh_args(&m, &[], true), &config);
         assert!(has(&seen, "forwardagent yes"), "{seen}");
         assert!(has(&seen, "forwardx11 no"), "{seen}");
     }

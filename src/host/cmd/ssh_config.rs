@@ -9,8 +9,8 @@
 //! keeps the first value it reads for each option, so a `Host *` above the
 //! block would win: the block's first line says to put it above.
 
-use super::ssh;
-use crate::host::store::{Machine, MachineError, Store};
+use super::{ssh, Context, Output};
+use crate::host::store::{Machine, MachineError, Store, DEFAULT_NAME};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SshConfigError {
@@ -49,9 +49,20 @@ pub fn block(m: &Machine) -> Result<String, SshConfigError> {
     Ok(out)
 }
 
-/// `b2d ssh-config NAME`.
-pub fn show(store: &Store, name: &str) -> Result<String, SshConfigError> {
-    block(&store.open(name)?)
+/// `b2d ssh-config [NAME]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SshConfigArgs {
+    #[arg(default_value = DEFAULT_NAME)]
+    pub name: String,
+}
+
+/// `b2d ssh-config NAME`: the [`block`] of the machine.
+pub fn run(
+    store: &Store,
+    args: SshConfigArgs,
+    _cx: &mut Context,
+) -> Result<Output, SshConfigError> {
+    Ok(Output::stdout(block(&store.open(&args.name)?)?))
 }
 
 #[cfg(test)]

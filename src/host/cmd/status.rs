@@ -1,9 +1,10 @@
-//! `b2d status` and `b2d ls`: what a machine is doing, from its QEMU
-//! process and the ready line on its console.
+//! `b2d status`: what a machine is doing, from its QEMU process and the
+//! ready line on its console (`b2d ls` shows every machine's, `b2d
+//! inspect` all of it).
 
-use super::{CmdError, Format};
+use super::{boot_phases, CmdError, Context, Format, Output};
 use crate::host::network;
-use crate::host::store::{Machine, MachineError, Store, SwarmMember};
+use crate::host::store::{Machine, Store, SwarmMember, DEFAULT_NAME};
 use crate::host::vm;
 use crate::host::vm::console::{self, Boot};
 use serde::Serialize;
@@ -87,57 +88,34 @@ impl NetworkStatus {
     }
 }
 
-/// `b2d status NAME [--json]`.
-pub fn show(store: &Store, name: &str, format: Format) -> Result<String, MachineError> {
-    Ok(format.render(&of(&store.open(name)?), render))
-}
-
-/// A row of `b2d ls`: a machine's status, or a machine that cannot be
-/// opened and why.
-#[derive(Debug, Clone, Serialize)]
-#[serde(untagged)]
-pub enum Listed {
-    Machine(Box<Status>),
-    Broken(Broken),
-}
-
-/// A machine `b2d ls` cannot open (state `Broken`).
-#[derive(Debug, Clone, Serialize)]
-pub struct Broken {
+/// `b2d status [NAME] [--json] [--boot]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StatusArgs {
+    #[arg(default_value = DEFAULT_NAME)]
     pub name: String,
-    pub state: State,
-    /// Why, and how to get out of it.
-    pub error: String,
-    pub dir: String,
+    #[arg(long)]
+    pub json: bool,
+    /// Where the last boot's time went: each phase, slowest first.
+    #[arg(long)]
+    pub boot: bool,
 }
 
-/// `b2d ls [--json]`. A machine that cannot be opened is listed as
-/// broken, with why; the others are listed as usual.
-pub fn list(store: &Store, format: Format) -> Result<String, MachineError> {
-    let all: Vec<Listed> = store
-        .list()?
-        .into_iter()
-        .map(|m| match m {
-            Ok(m) => Listed::Machine(Box::new(of(&m))),
-            Err(u) => Listed::Broken(Broken {
-                name: u.name,
-                state: State::Broken,
-                error: u.error.to_string(),
-                dir: u.dir.display().to_string(),
-            }),
-        })
-        .collect();
-    Ok(format.render(&all[..], table))
+/// `b2d status NAME`: [`read`] as text or JSON; with `--boot`, the last
+/// boot's phases ([`boot_phases`]).
+pub fn run(store: &Store, args: StatusArgs, _cx: &mut Context) -> Result<Output, CmdError> {
+    let format = Format::json(args.json);
+    if args.boot {
+        return Ok(Output::stdout(boot_phases::last_boot(
+            store, &args.name, format,
+        )?));
+    }
+    Ok(Output::stdout(
+        format.render(&read(&store.open(&args.name)?), render),
+    ))
 }
 
-/// `b2d ip NAME`: where the machine's ports are reached from this host.
-/// With user networking the guest's ports are forwarded to loopback.
-pub fn ip(store: &Store, name: &str, exe: &str) -> Result<String, CmdError> {
-    super::running(store, name, exe)?;
-    Ok("127.0.0.1\n".into())
-}
-
-pub fn of(m: &Machine) -> Status {
+/// What machine `m` is doing now, from its QEMU process and console.
+pub fn read(m: &Machine) -> Status {
     let pid = vm::running_pid(m);
     let log = pid
         .map(|_| console::read_log(&m.serial_log()))
@@ -242,54 +220,6 @@ pub fn render(s: &Status) -> String {
     out
 }
 
-/// The `b2d ls` table; below it, why each broken machine is broken.
-pub fn table(all: &[Listed]) -> String {
-    let mut rows = vec![[
-        "NAME".to_string(),
-        "STATE".into(),
-        "DOCKER_HOST".into(),
-        "SSH".into(),
-        "CPUS".into(),
-        "MEMORY".into(),
-        "DISK".into(),
-        "NETWORK".into(),
-    ]];
-    let mut reasons = String::new();
-    for l in all {
-        let s = match l {
-            Listed::Machine(s) => s,
-            Listed::Broken(b) => {
-                let mut row: [String; 8] = Default::default();
-                row[0] = b.name.clone();
-                row[1] = b.state.to_string();
-                row[2..].fill("-".into());
-                rows.push(row);
-                reasons += &format!("{}\n", b.error);
-                continue;
-            }
-        };
-        rows.push([
-            s.name.clone(),
-            s.state.to_string(),
-            s.docker_host.clone(),
-            format!("127.0.0.1:{}", s.ssh_port),
-            s.cpus.to_string(),
-            format!("{} MiB", s.memory_mib),
-            crate::disk::size::gib(s.disk_size),
-            s.network
-                .as_ref()
-                .map(|n| format!("{} {}", n.name, n.address))
-                .unwrap_or_default(),
-        ]);
-    }
-    let mut out = columns(&rows);
-    if !reasons.is_empty() {
-        out += "\n";
-        out += &reasons;
-    }
-    out
-}
-
 /// Rows as left-aligned columns two spaces apart, one line each.
 pub fn columns<const N: usize>(rows: &[[String; N]]) -> String {
     let widths: Vec<usize> = (0..N)
@@ -310,7 +240,34 @@ pub fn columns<const N: usize>(rows: &[[String; N]]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::store::sample;
+    use crate::host::cmd::context::TestTerminal;
+    use crate::host::cmd::ip::{self, IpArgs};
+    use crate::host::cmd::ls::{self, table, Listed, LsArgs};
+    use crate::host::store::{sample, MachineError};
+
+    /// `b2d status NAME [--json]` as it prints.
+    fn show(store: &Store, name: &str, format: Format) -> Result<String, CmdError> {
+        let args = StatusArgs {
+            name: name.into(),
+            json: format == Format::Json,
+            boot: false,
+        };
+        Ok(run(store, args, &mut TestTerminal::default().context())?.stdout)
+    }
+
+    /// `b2d ls [--json]` as it prints.
+    fn list(store: &Store, format: Format) -> Result<String, MachineError> {
+        let args = LsArgs {
+            json: format == Format::Json,
+        };
+        Ok(ls::run(store, args, &mut TestTerminal::default().context())?.stdout)
+    }
+
+    /// `b2d ip NAME` as it prints.
+    fn ip(store: &Store, name: &str) -> Result<String, CmdError> {
+        let args = IpArgs { name: name.into() };
+        Ok(ip::run(store, args, &mut TestTerminal::default().context())?.stdout)
+    }
 
     #[test]
     fn a_machine_without_qemu_is_stopped_whatever_its_log_says() {
@@ -321,7 +278,7 @@ mod tests {
             "b2d-ready {\"ms\":1,\"ip\":[],\"data\":null,\"ssh\":true,\"docker\":true}\n",
         )
         .unwrap();
-        let s = of(&m);
+        let s = read(&m);
         assert_eq!(s.state, State::Stopped);
         assert_eq!(s.persistent, None);
         let text = render(&s);
@@ -351,7 +308,7 @@ mod tests {
             .starts_with("Name        dev\n"));
         let ls = list(&store, Format::Human).unwrap();
         assert!(ls.lines().nth(1).unwrap().starts_with("dev  "), "{ls}");
-        let e = ip(&store, "dev", "b2d").unwrap_err().to_string();
+        let e = ip(&store, "dev").unwrap_err().to_string();
         assert!(e.contains("machine \"dev\" is not running"), "{e}");
         // A saved state's description makes it suspended.
         let m = store.open("dev").unwrap();
@@ -366,7 +323,7 @@ mod tests {
     #[test]
     fn dockerd_s_own_words_show_when_it_does_not_answer() {
         let t = tempfile::tempdir().unwrap();
-        let mut s = of(&sample(t.path()));
+        let mut s = read(&sample(t.path()));
         s.state = State::Running;
         s.docker = Some(false);
         s.docker_said = Some("invalid registry mirror: x".into());
@@ -388,22 +345,6 @@ mod tests {
     }
 
     #[test]
-    fn table_aligns_columns() {
-        let t = tempfile::tempdir().unwrap();
-        let a = of(&sample(t.path()));
-        let mut b = a.clone();
-        b.name = "a-much-longer-name".into();
-        b.disk_size = 3 << 29;
-        let out = table(&[Listed::Machine(Box::new(a)), Listed::Machine(Box::new(b))]);
-        let lines: Vec<&str> = out.lines().collect();
-        assert_eq!(lines.len(), 3);
-        let col = lines[0].find("STATE").unwrap();
-        assert_eq!(lines[1].find("Stopped"), Some(col), "{out}");
-        assert_eq!(lines[2].find("Stopped"), Some(col), "{out}");
-        assert!(lines[2].ends_with("1.5 GiB"), "{out}");
-    }
-
-    #[test]
     fn a_machine_on_a_network_shows_its_address_and_swarm() {
         let t = tempfile::tempdir().unwrap();
         let store = Store {
@@ -418,7 +359,7 @@ mod tests {
             name: "lab".into(),
             role: crate::host::store::Role::Worker,
         });
-        let s = of(&m);
+        let s = read(&m);
         let seg = network::segment_here("lab", &store).to_string();
         let text = render(&s);
         assert!(
@@ -438,7 +379,7 @@ mod tests {
         assert_eq!(v["swarm"]["role"], "worker");
         let ls = table(&[
             Listed::Machine(Box::new(s)),
-            Listed::Machine(Box::new(of(&sample(store.dir("plain"))))),
+            Listed::Machine(Box::new(read(&sample(store.dir("plain"))))),
         ]);
         let lines: Vec<&str> = ls.lines().collect();
         assert!(lines[0].ends_with("  NETWORK"), "{ls}");

@@ -1,8 +1,8 @@
 //! `b2d suspend`: save a running machine's state to its directory and end
 //! its QEMU; `b2d up` resumes it (see [`crate::host::suspend`]).
 
-use super::Said;
-use crate::host::store::{MachineError, Store};
+use super::{Context, Output};
+use crate::host::store::{MachineError, Store, DEFAULT_NAME};
 use crate::host::suspend::{self, SuspendError};
 use crate::host::vm::{self, QemuError};
 
@@ -16,8 +16,16 @@ pub enum SuspendCmdError {
     Suspend(#[from] SuspendError),
 }
 
-/// `b2d suspend NAME`.
-pub fn suspend_named(store: &Store, name: &str, exe: &str) -> Result<Said, SuspendCmdError> {
+/// `b2d suspend [NAME]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct SuspendArgs {
+    #[arg(default_value = DEFAULT_NAME)]
+    pub name: String,
+}
+
+/// `b2d suspend NAME`: how long it took and how much it saved, on stderr.
+pub fn run(store: &Store, args: SuspendArgs, cx: &mut Context) -> Result<Output, SuspendCmdError> {
+    let (name, exe) = (args.name.as_str(), cx.exe.as_str());
     let m = store.open(name)?;
     let _lock = m.lock()?;
     if vm::running_pid(&m).is_none() {
@@ -27,7 +35,7 @@ pub fn suspend_named(store: &Store, name: &str, exe: &str) -> Result<Said, Suspe
     use std::os::unix::fs::MetadataExt;
     // What the sparse RAM file takes on the disk, not its length.
     let ram = std::fs::metadata(m.suspend_ram()).map_or(0, |md| md.blocks() * 512);
-    Ok(Said::err(format!(
+    Ok(Output::stderr_line(format!(
         "Machine \"{name}\" suspended in {:.1} s ({} MiB of state): `{}` resumes it.",
         done.secs,
         (done.saved.state_size + ram) >> 20,
@@ -38,6 +46,7 @@ pub fn suspend_named(store: &Store, name: &str, exe: &str) -> Result<Said, Suspe
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::cmd::context::TestTerminal;
 
     #[test]
     fn a_stopped_machine_is_not_suspended() {
@@ -46,7 +55,8 @@ mod tests {
             root: t.path().into(),
         };
         crate::host::store::saved_sample(&store);
-        let e = suspend_named(&store, "dev", "b2d").unwrap_err();
+        let args = SuspendArgs { name: "dev".into() };
+        let e = run(&store, args, &mut TestTerminal::default().context()).unwrap_err();
         assert_eq!(
             e.to_string(),
             "machine \"dev\" is not running: there is nothing to suspend"

@@ -2,6 +2,6 @@
 //! per machine when several boot together, and hints on what to type
 //! next.
 
-pub mod board;
 pub mod hints;
+pub mod multi_progress;
 pub mod progress;

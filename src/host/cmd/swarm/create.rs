@@ -4,15 +4,16 @@
 //! up` runs, one line each on one display; then formed into a swarm
 //! ([`super::form`]) and waited for until every node is Ready.
 
-use super::docker::Docker;
+use super::docker::{Docker, OverSsh};
 use super::form::{form, Node};
 use super::{nodes, SwarmError, MAX_NODES};
+use crate::host::cmd::flags::{EngineFlags, MachineFlags};
 use crate::host::cmd::up::{self, Outcome, UpOptions};
-use crate::host::cmd::Said;
+use crate::host::cmd::{Context, Output};
 use crate::host::network;
 use crate::host::store::{Role, Store, SwarmMember};
-use crate::host::ui::board::Board;
 use crate::host::ui::hints;
+use crate::host::ui::multi_progress::MultiProgress;
 use serde::Serialize;
 use std::io::Write;
 use std::net::Ipv4Addr;
@@ -53,6 +54,50 @@ pub struct Created {
     pub secs: f64,
     /// What `up` had to say about a node, `NODE: note`.
     pub notes: Vec<String>,
+}
+
+/// `b2d swarm create NAME --nodes N [--managers M] [--network NET]` and
+/// the flags of `up` that make and boot each node.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CreateArgs {
+    pub name: String,
+    /// How many nodes (machines).
+    #[arg(long)]
+    pub nodes: u32,
+    /// How many of them are managers (the first ones); the rest are
+    /// workers.
+    #[arg(long, default_value_t = 1)]
+    pub managers: u32,
+    /// The private network (default: one named after the swarm).
+    #[arg(long, value_name = "NET")]
+    pub network: Option<String>,
+    #[command(flatten)]
+    pub machine: MachineFlags,
+    /// Also make the docker context b2d-NAME (the first node) the
+    /// current one.
+    #[arg(long)]
+    pub use_context: bool,
+    #[command(flatten)]
+    pub engine: EngineFlags,
+}
+
+/// `b2d swarm create`: one progress line a node on the terminal while it
+/// works; the nodes and what to type next when they are Ready.
+pub fn run(store: &Store, args: CreateArgs, cx: &mut Context) -> Result<Output, SwarmError> {
+    let o = CreateOptions {
+        nodes: args.nodes,
+        managers: args.managers,
+        network: args.network,
+        node: UpOptions {
+            use_context: args.use_context,
+            ..UpOptions::new(args.name.clone(), args.machine, args.engine, cx)?
+        },
+        name: args.name,
+    };
+    let lines = cx.term.multi_progress(&node_names(&o.name, o.nodes));
+    let created = create(store, &o, &lines, &OverSsh)?;
+    drop(lines);
+    Ok(created.render(&cx.exe))
 }
 
 /// The swarm's machines: NAME, NAME-2 … NAME-N.
@@ -107,12 +152,12 @@ pub(super) fn plan(store: &Store, o: &CreateOptions) -> Result<Vec<(String, Role
         .collect())
 }
 
-/// `b2d swarm create`: progress on `board` (one line a node, in
+/// `b2d swarm create`: progress on `lines` (one line a node, in
 /// [`node_names`] order), Docker driven through `docker`.
 pub fn create<W: Write + Send>(
     store: &Store,
     o: &CreateOptions,
-    board: &Board<W>,
+    lines: &MultiProgress<W>,
     docker: &dyn Docker,
 ) -> Result<Created, SwarmError> {
     let t0 = Instant::now();
@@ -143,8 +188,8 @@ pub fn create<W: Write + Send>(
         .collect();
     // Made one at a time, so every node's first boot knows all the others.
     for (i, uo) in opts.iter().enumerate() {
-        board.phase(i, "creating");
-        let made = up::create(store, uo, &mut board.lane(i))
+        lines.phase(i, "creating");
+        let made = up::create(store, uo, &mut lines.lane(i))
             .map_err(|e| not_created(format!("{}: {}", uo.name, crate::error_chain(&e))))?;
         if !made {
             // Made by another command since the plan: not this swarm's.
@@ -158,7 +203,7 @@ pub fn create<W: Write + Send>(
         let handles: Vec<_> = opts
             .iter()
             .enumerate()
-            .map(|(i, uo)| s.spawn(move || up::start(store, uo, true, &mut board.lane(i))))
+            .map(|(i, uo)| s.spawn(move || up::start(store, uo, true, &mut lines.lane(i))))
             .collect();
         handles.into_iter().map(|h| h.join()).collect()
     });
@@ -170,12 +215,12 @@ pub fn create<W: Write + Send>(
         let (m, outcome) = match b {
             Ok(Ok(done)) => done,
             Ok(Err(e)) => {
-                board.finish(i, "failed");
+                lines.finish(i, "failed");
                 failed.push(format!("\n  {name}: {}", crate::error_chain(&e)));
                 continue;
             }
             Err(_) => {
-                board.finish(i, "failed");
+                lines.finish(i, "failed");
                 failed.push(format!("\n  {name}: its boot thread failed"));
                 continue;
             }
@@ -210,7 +255,7 @@ pub fn create<W: Write + Send>(
             failed.concat()
         )));
     }
-    let phase = |i: usize, what: &str| board.phase(i, what);
+    let phase = |i: usize, what: &str| lines.phase(i, what);
     let within = o.node.timeout;
     let rows = form(docker, &nodes, within, POLL, &phase).map_err(not_created)?;
     for (i, n) in nodes.iter().enumerate() {
@@ -223,7 +268,7 @@ pub fn create<W: Write + Send>(
             } else {
                 "worker"
             });
-        board.finish(i, &format!("Ready ({})", how.to_lowercase()));
+        lines.finish(i, &format!("Ready ({})", how.to_lowercase()));
     }
     Ok(Created {
         name: o.name.clone(),
@@ -237,21 +282,21 @@ pub fn create<W: Write + Send>(
 impl Created {
     /// The time and notes on stderr; the nodes and what to type next on
     /// stdout. `exe` spells the commands.
-    pub fn render(&self, exe: &str) -> Said {
+    pub fn render(&self, exe: &str) -> Output {
         let managers = self
             .nodes
             .iter()
             .filter(|n| n.role == Role::Manager)
             .count();
-        let mut said = Said::default();
+        let mut said = Output::default();
         for n in &self.notes {
-            said.err += &format!("b2d: {n}\n");
+            said.stderr += &format!("b2d: {n}\n");
         }
         let count = |n: usize, what: &str| match n {
             1 => format!("1 {what}"),
             n => format!("{n} {what}s"),
         };
-        said.err += &format!(
+        said.stderr += &format!(
             "Swarm \"{}\": {} Ready ({}, {}) {:.1} s after `swarm create` began.\n",
             self.name,
             count(self.nodes.len(), "node"),
@@ -275,8 +320,8 @@ impl Created {
                 n.boot.clone(),
             ]);
         }
-        said.out = crate::host::cmd::status::columns(&rows);
-        said.out += &format!(
+        said.stdout = crate::host::cmd::status::columns(&rows);
+        said.stdout += &format!(
             "\nNodes reach each other on network {net} by name and address.\n\
              Drive the swarm from its first node:\n\
              \x20   eval \"$({env})\"\n\

@@ -4,9 +4,10 @@
 //! Reachable). A role changed with `docker node promote` shows as the
 //! swarm has it.
 
-use super::docker::{node_ls, parse_node_ls, Docker, NodeRow};
+use super::docker::{node_ls, parse_node_ls, Docker, NodeRow, OverSsh};
 use super::{nodes, SwarmError};
 use crate::host::cmd::status::{self, State};
+use crate::host::cmd::{Context, Format, Output};
 use crate::host::store::{Machine, Role, Store};
 use crate::util::printable;
 use serde::Serialize;
@@ -64,10 +65,27 @@ pub(super) fn view(m: &Machine, state: State, row: Option<&NodeRow>) -> NodeView
     }
 }
 
-/// `b2d swarm ls NAME`.
+/// `b2d swarm ls NAME [--json]`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct LsArgs {
+    pub name: String,
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `b2d swarm ls NAME`: [`ls`] over ssh, as a table or JSON.
+pub fn run(store: &Store, args: LsArgs, _cx: &mut Context) -> Result<Output, SwarmError> {
+    let listing = ls(store, &args.name, &OverSsh)?;
+    Ok(Output::stdout(
+        Format::json(args.json).render(&listing, render),
+    ))
+}
+
+/// Swarm `name`'s nodes, with what `docker node ls` on a running manager
+/// says of each.
 pub fn ls(store: &Store, name: &str, docker: &dyn Docker) -> Result<Listing, SwarmError> {
     let nodes = nodes(store, name)?;
-    let states: Vec<State> = nodes.iter().map(|m| status::of(m).state).collect();
+    let states: Vec<State> = nodes.iter().map(|m| status::read(m).state).collect();
     let manager = nodes
         .iter()
         .zip(&states)

@@ -5,19 +5,18 @@
 //! ordinary machine (`b2d ssh NAME-2`, `b2d stop NAME-3`); which swarm
 //! it belongs to, and as what, is kept in its `config.json`.
 
-mod create;
+pub mod create;
 pub mod docker;
 pub mod form;
-mod ls;
+pub mod ls;
+pub mod rm;
 
 pub use create::{create, node_names, CreateOptions, Created};
 pub use ls::{ls, render as render_ls, Listing};
 
-use super::lifecycle::{self, Confirm};
-use super::Said;
+use super::{Context, NoProgram, Output};
 use crate::host::network::NetworkError;
 use crate::host::store::{Machine, MachineError, Store};
-use crate::host::vm;
 use std::path::PathBuf;
 
 /// Most nodes `swarm create` makes: a typo must not start hundreds of
@@ -30,6 +29,8 @@ pub enum SwarmError {
     Machine(#[from] MachineError),
     #[error(transparent)]
     Network(#[from] NetworkError),
+    #[error(transparent)]
+    Program(#[from] NoProgram),
     #[error("--nodes {0}: a swarm has 1 to {MAX_NODES} nodes (e.g. --nodes 3)")]
     Nodes(u32),
     #[error("--managers {managers}: a swarm of {nodes} nodes has 1 to {nodes} managers (e.g. --managers 1)")]
@@ -50,6 +51,31 @@ pub enum SwarmError {
     Declined { name: String },
     #[error("swarm \"{name}\": {failed}")]
     NotRemoved { name: String, failed: String },
+}
+
+/// `b2d swarm create|ls|rm`.
+// Parsed once per run: the size of a variant costs nothing.
+#[allow(clippy::large_enum_variant)]
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum SwarmCmd {
+    /// Create and boot NAME, NAME-2 … NAME-N on one private network (in
+    /// parallel), `docker swarm init` the first, join the others, and wait
+    /// until every node is Ready.
+    Create(create::CreateArgs),
+    /// Show a swarm's nodes: roles, states, addresses, and what the
+    /// swarm says of each.
+    Ls(ls::LsArgs),
+    /// Remove every node of a swarm, with its disk.
+    Rm(rm::RmArgs),
+}
+
+/// `b2d swarm …`: the sub-verb's own `run`.
+pub fn run(store: &Store, cmd: SwarmCmd, cx: &mut Context) -> Result<Output, SwarmError> {
+    match cmd {
+        SwarmCmd::Create(args) => create::run(store, args, cx),
+        SwarmCmd::Ls(args) => ls::run(store, args, cx),
+        SwarmCmd::Rm(args) => rm::run(store, args, cx),
+    }
 }
 
 /// The index of node `m` of swarm `name`: 1 for the first (named after
@@ -87,55 +113,6 @@ fn names(nodes: &[Machine]) -> String {
         .map(|m| m.name.as_str())
         .collect::<Vec<_>>()
         .join(", ")
-}
-
-/// `b2d swarm rm NAME`: every node killed (no clean shutdown: the disks
-/// go too) and removed, after a yes or with `force`. A node's QEMU, host
-/// agent (it ends with QEMU), virtiofsd, sockets and docker context go
-/// with it.
-pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Said, SwarmError> {
-    let nodes = nodes(store, name)?;
-    if !force {
-        let question = format!(
-            "Remove swarm \"{name}\": machines {} with their disks, images, containers and volumes? [y/N] ",
-            names(&nodes)
-        );
-        match confirm {
-            Confirm::NoTerminal => {
-                return Err(SwarmError::Unconfirmed {
-                    name: name.into(),
-                    nodes: names(&nodes),
-                })
-            }
-            Confirm::Ask(ask) => {
-                if !lifecycle::is_yes(&ask(&question)) {
-                    return Err(SwarmError::Declined { name: name.into() });
-                }
-            }
-        }
-    }
-    // All stopped first, so no node is told of the others' removal.
-    for m in &nodes {
-        if let Ok(_lock) = m.lock() {
-            vm::stop_now(m);
-        }
-    }
-    let mut said = Said::default();
-    let mut failed = Vec::new();
-    for m in &nodes {
-        match lifecycle::rm(store, &m.name, true, Confirm::NoTerminal) {
-            Ok(s) => said.err += &s.err,
-            Err(e) => failed.push(crate::error_chain(&e)),
-        }
-    }
-    if !failed.is_empty() {
-        return Err(SwarmError::NotRemoved {
-            name: name.into(),
-            failed: failed.join("; "),
-        });
-    }
-    said.err += &format!("Swarm \"{name}\" removed: {}.\n", names(&nodes));
-    Ok(said)
 }
 
 #[cfg(test)]

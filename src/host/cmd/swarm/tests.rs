@@ -2,6 +2,7 @@ use super::create::{plan, CreatedNode};
 use super::docker::Docker;
 use super::form::{form, Node, ADDR_POOL};
 use super::*;
+use crate::host::cmd::Confirm;
 use crate::host::network::Attachment;
 use crate::host::store::{Role, SwarmMember};
 use std::net::Ipv4Addr;
@@ -309,7 +310,7 @@ fn rm_asks_or_needs_force_and_removes_every_node_only() {
         node(&s, n, Some(("lab", Role::Worker)), i as u8 + 1);
     }
     node(&s, "keep", None, 9);
-    let e = rm(&s, "lab", false, Confirm::NoTerminal)
+    let e = rm::remove(&s, "lab", false, Confirm::NoTerminal)
         .unwrap_err()
         .to_string();
     assert_eq!(
@@ -321,7 +322,7 @@ fn rm_asks_or_needs_force_and_removes_every_node_only() {
         asked.push(q.to_string());
         "n\n".to_string()
     };
-    let e = rm(&s, "lab", false, Confirm::Ask(&mut no))
+    let e = rm::remove(&s, "lab", false, Confirm::Ask(&mut no))
         .unwrap_err()
         .to_string();
     assert!(e.contains("not removed"), "{e}");
@@ -330,17 +331,17 @@ fn rm_asks_or_needs_force_and_removes_every_node_only() {
         ["Remove swarm \"lab\": machines lab, lab-2, lab-3 with their disks, images, containers and volumes? [y/N] "]
     );
     assert_eq!(s.list().unwrap().len(), 4);
-    let said = rm(&s, "lab", true, Confirm::NoTerminal).unwrap();
+    let said = rm::remove(&s, "lab", true, Confirm::NoTerminal).unwrap();
     assert!(
-        said.err
+        said.stderr
             .ends_with("Swarm \"lab\" removed: lab, lab-2, lab-3.\n"),
         "{}",
-        said.err
+        said.stderr
     );
     assert!(
-        said.err.contains("Machine \"lab-2\" removed.\n"),
+        said.stderr.contains("Machine \"lab-2\" removed.\n"),
         "{}",
-        said.err
+        said.stderr
     );
     let left: Vec<String> = s
         .list()
@@ -350,7 +351,7 @@ fn rm_asks_or_needs_force_and_removes_every_node_only() {
         .map(|m| m.name)
         .collect();
     assert_eq!(left, ["keep"]);
-    let e = rm(&s, "lab", true, Confirm::NoTerminal)
+    let e = rm::remove(&s, "lab", true, Confirm::NoTerminal)
         .unwrap_err()
         .to_string();
     assert!(e.starts_with("no swarm named \"lab\""), "{e}");
@@ -377,10 +378,10 @@ fn a_created_swarm_says_how_long_and_what_to_type() {
     };
     let said = c.render("b2d");
     assert_eq!(
-        said.err,
+        said.stderr,
         "b2d: lab-2: guest: x\nSwarm \"lab\": 2 nodes Ready (1 manager, 1 worker) 123.5 s after `swarm create` began.\n"
     );
-    let lines: Vec<&str> = said.out.lines().collect();
+    let lines: Vec<&str> = said.stdout.lines().collect();
     assert_eq!(
         lines[0],
         "NODE   ROLE     ADDRESS        DOCKER_HOST            BOOT"
@@ -390,14 +391,18 @@ fn a_created_swarm_says_how_long_and_what_to_type() {
         "lab    manager  192.168.140.1  tcp://127.0.0.1:40370  first boot, 50.0 s"
     );
     assert!(
-        said.out.contains("    eval \"$(b2d env lab)\"\n"),
+        said.stdout.contains("    eval \"$(b2d env lab)\"\n"),
         "{}",
-        said.out
+        said.stdout
     );
     assert!(
-        said.out.contains("`b2d ssh lab-2`, `b2d stop lab-2`"),
+        said.stdout.contains("`b2d ssh lab-2`, `b2d stop lab-2`"),
         "{}",
-        said.out
+        said.stdout
     );
-    assert!(said.out.ends_with("    b2d swarm rm lab\n"), "{}", said.out);
+    assert!(
+        said.stdout.ends_with("    b2d swarm rm lab\n"),
+        "{}",
+        said.stdout
+    );
 }

@@ -1,88 +1,43 @@
 //! `b2d up`: create the machine if it does not exist, apply changed
 //! settings to a stopped one (a new ISO, CPUs, memory, a larger disk),
 //! boot it and wait for the guest's ready line. A running machine is left
-//! as it is. Progress goes to the caller's [`Sink`]; what happened comes
-//! back as an [`Outcome`], which [`render`] turns into what to print.
+//! as it is. [`run`] is the verb: progress goes to the terminal's
+//! [`Sink`] while it works; what happened comes back as an [`Outcome`],
+//! which [`render`] turns into what to print.
 
 mod changes;
+mod options;
 mod render;
 mod resume;
 mod wait;
 
 use crate::disk::size::gib;
-use crate::host::engine::{self, EngineArgs, EngineError};
+use crate::host::cmd::{Context, NoProgram, Output};
+use crate::host::engine::{self, EngineError};
 use crate::host::forward::fixed::{self, PortError};
 use crate::host::network::{self, Attachment, NetworkError};
 use crate::host::shares;
 use crate::host::store::create::{self, CreateError, NewMachine};
 use crate::host::store::iso::{self, IsoError};
 use crate::host::store::keys;
-use crate::host::store::{Config, Machine, MachineError, Store, SwarmMember};
+use crate::host::store::{Config, Machine, MachineError, Store};
 use crate::host::ui::progress::{Event, Sink};
 use crate::host::vm::accel::{self, Accel};
 use crate::host::vm::console::{self, Boot};
 use crate::host::vm::{self, QemuError};
 use crate::host::{agent, client::context};
-use crate::wire::guest_config::ShareFs;
 use crate::wire::ready::Ready;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 pub use changes::Note;
+pub use options::{UpArgs, UpOptions};
 pub use render::render;
 
 pub const DEFAULT_CPUS: u32 = 2;
 pub const DEFAULT_MEMORY_MIB: u32 = 2048;
 pub const DEFAULT_DISK: u64 = 20 << 30;
 pub const MIN_MEMORY_MIB: u32 = 512;
-
-#[derive(Debug, Clone, Default)]
-pub struct UpOptions {
-    pub name: String,
-    pub iso: Option<PathBuf>,
-    pub cpus: Option<u32>,
-    pub memory_mib: Option<u32>,
-    pub disk_size: Option<u64>,
-    pub ssh_port: Option<u16>,
-    pub docker_port: Option<u16>,
-    pub timeout: Duration,
-    /// The user's home: a new machine also authorizes its default key,
-    /// and shares it unless `--mount` says otherwise.
-    pub home: Option<PathBuf>,
-    /// `--mount DIR[:ro]` or `none`; empty keeps what the machine has.
-    pub mounts: Vec<String>,
-    /// `--mount-type virtiofs|9p|auto`; None keeps what the machine has.
-    pub mount_type: Option<String>,
-    /// Make `b2d-NAME` the docker CLI's current context.
-    pub use_context: bool,
-    /// `--engine-opt`, `--registry-mirror`…; empty keeps what the machine
-    /// has.
-    pub engine: EngineArgs,
-    /// This binary, started again as the machine's host agent.
-    pub exe: PathBuf,
-    /// `--network NET` (or `none`); None keeps what the machine has.
-    pub network: Option<String>,
-    /// The swarm a new machine is made a node of (`b2d swarm create`).
-    pub swarm: Option<SwarmMember>,
-}
-
-impl UpOptions {
-    /// The `--mount-type` given: None if not given, Some(None) for auto.
-    pub(super) fn mount_type(&self) -> Result<Option<Option<ShareFs>>, UpError> {
-        self.mount_type
-            .as_deref()
-            .map(shares::parse_type)
-            .transpose()
-            .map_err(UpError::from)
-    }
-
-    fn ports(&self) -> fixed::Wanted {
-        fixed::Wanted {
-            ssh: self.ssh_port,
-            docker: self.docker_port,
-        }
-    }
-}
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpError {
@@ -102,6 +57,8 @@ pub enum UpError {
     Engine(#[from] EngineError),
     #[error(transparent)]
     Network(#[from] NetworkError),
+    #[error(transparent)]
+    Program(#[from] NoProgram),
     #[error("{path}: the disk is {now} and cannot shrink to {size} (that would cut its filesystem); to start over, `b2d rm {name}` and `b2d up {name} --disk-size …`")]
     Shrink {
         name: String,
@@ -202,6 +159,14 @@ pub fn parse_memory(s: &str) -> Result<u32, String> {
         ));
     }
     Ok(mib as u32)
+}
+
+/// `b2d up`: progress on the terminal while it works; the notes, the
+/// time and how to connect when it is done.
+pub fn run(store: &Store, args: UpArgs, cx: &mut Context) -> Result<Output, UpError> {
+    let o = args.options(cx)?;
+    let (m, outcome) = up(store, &o, cx.term.progress().as_mut())?;
+    Ok(render(&m, &outcome, &cx.exe))
 }
 
 pub fn up(

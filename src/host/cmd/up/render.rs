@@ -2,28 +2,28 @@
 //! connect on stdout.
 
 use super::{Outcome, Start};
-use crate::host::cmd::Said;
+use crate::host::cmd::Output;
 use crate::host::store::Machine;
 use crate::host::ui::hints;
 
 /// What `b2d up` prints: the notes and the boot time on stderr, how to
 /// connect on stdout. `exe` spells the commands it suggests.
-pub fn render(m: &Machine, outcome: &Outcome, exe: &str) -> Said {
-    let mut said = Said::default();
+pub fn render(m: &Machine, outcome: &Outcome, exe: &str) -> Output {
+    let mut said = Output::default();
     match outcome {
         Outcome::AlreadyRunning { ignored, notes } => {
             for n in notes {
-                said.err += &format!("b2d: {n}\n");
+                said.stderr += &format!("b2d: {n}\n");
             }
             if !ignored.is_empty() {
-                said.err += &format!(
+                said.stderr += &format!(
                     "b2d: \"{}\" is running; not applied until it restarts (`{}` then up again): {}\n",
                     m.name,
                     hints::verb(exe, "stop", &m.name),
                     ignored.join(", ")
                 );
             }
-            said.out += &format!(
+            said.stdout += &format!(
                 "Machine \"{}\" is already running: `eval \"$({})\"` to use it.\n",
                 m.name,
                 hints::verb(exe, "env", &m.name)
@@ -37,19 +37,19 @@ pub fn render(m: &Machine, outcome: &Outcome, exe: &str) -> Said {
             notes,
         } => {
             for n in notes {
-                said.err += &format!("b2d: {n}\n");
+                said.stderr += &format!("b2d: {n}\n");
             }
             let since = match start {
                 Start::Resume => "after reading its saved state",
                 Start::First | Start::Boot => "after starting QEMU",
             };
-            said.err += &format!(
+            said.stderr += &format!(
                 "Running \"{}\" {secs:.1} s {since} ({}, {}).\n",
                 m.name,
                 start.name(),
                 accel.name()
             );
-            said.out = hints::connected(m, ready, exe);
+            said.stdout = hints::connected(m, ready, exe);
         }
     }
     said
@@ -86,15 +86,19 @@ mod tests {
         };
         let said = render(&m, &booted, "b2d");
         assert_eq!(
-            said.err,
+            said.stderr,
             "b2d: guest: tls: x\nRunning \"dev\" 12.3 s after starting QEMU (first boot, tcg).\n"
         );
         assert!(
-            said.out.starts_with("Machine \"dev\" is running.\n"),
+            said.stdout.starts_with("Machine \"dev\" is running.\n"),
             "{}",
-            said.out
+            said.stdout
         );
-        assert!(said.out.contains("eval \"$(b2d env dev)\""), "{}", said.out);
+        assert!(
+            said.stdout.contains("eval \"$(b2d env dev)\""),
+            "{}",
+            said.stdout
+        );
     }
 
     #[test]
@@ -108,7 +112,7 @@ mod tests {
             notes: vec![],
         };
         assert_eq!(
-            render(&m, &resumed, "b2d").err,
+            render(&m, &resumed, "b2d").stderr,
             "Running \"dev\" 2.3 s after reading its saved state (resume, tcg).\n"
         );
         let cold = Outcome::Booted {
@@ -125,7 +129,7 @@ mod tests {
             ],
         };
         assert_eq!(
-            render(&m, &cold, "b2d").err,
+            render(&m, &cold, "b2d").stderr,
             "b2d: not resumed: /m/dev/disk.img: the disk changed since the suspend; booting cold from the disk, as after a power cut\n\
              b2d: resumed with its old settings and shut down, to boot cold with --memory 4096M, --cpus 4\n\
              Running \"dev\" 50.0 s after starting QEMU (boot, tcg).\n"
@@ -143,9 +147,9 @@ mod tests {
             },
             "b2d",
         );
-        assert_eq!(quiet.err, "");
+        assert_eq!(quiet.stderr, "");
         assert_eq!(
-            quiet.out,
+            quiet.stdout,
             "Machine \"dev\" is already running: `eval \"$(b2d env dev)\"` to use it.\n"
         );
         let ignored = Outcome::AlreadyRunning {
@@ -153,7 +157,7 @@ mod tests {
             notes: vec![Note::AgentStarted],
         };
         assert_eq!(
-            render(&m, &ignored, "/x/b2d").err,
+            render(&m, &ignored, "/x/b2d").stderr,
             "b2d: the host agent was not running; started it again\nb2d: \"dev\" is running; not applied until it restarts (`/x/b2d stop dev` then up again): --memory 4096M, --cpus 4\n"
         );
     }

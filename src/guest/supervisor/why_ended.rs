@@ -1,5 +1,5 @@
-//! A service's last words: what it wrote to its log in the run that just
-//! ended, boiled down to the lines that say why it ended (dockerd's
+//! Why a service ended, in its own words: what it wrote to its log in the
+//! run that just ended, boiled down to the lines that say why (dockerd's
 //! `unable to configure the Docker daemon with file …`), for one console
 //! line ([`crate::wire::console::service_said`]).
 

@@ -1,8 +1,8 @@
-//! Progress of several machines at once (`b2d swarm create` boots its
-//! nodes in parallel): one line a machine. Each machine's work reports to
-//! its own [`Lane`], a [`Sink`] like the one `b2d up` reports to. On a
-//! terminal the lines are redrawn in place, each with its elapsed time
-//! and step; otherwise each new step is one line, named after its
+//! Progress of several machines booting together (`b2d swarm create`
+//! boots its nodes in parallel): one line a machine. Each machine's work
+//! reports to its own [`Lane`], a [`Sink`] like the one `b2d up` reports
+//! to. On a terminal the lines are redrawn in place, each with its elapsed
+//! time and step; otherwise each new step is one line, named after its
 //! machine. Notes are printed above the lines either way.
 
 use crate::host::ui::progress::{Event, Sink};
@@ -30,22 +30,15 @@ struct Inner<W: Write> {
 }
 
 /// The lines of several machines, shared by their threads.
-pub struct Board<W: Write> {
+pub struct MultiProgress<W: Write> {
     inner: Mutex<Inner<W>>,
 }
 
-impl Board<std::io::Stderr> {
-    pub fn stderr(names: &[String]) -> Self {
-        use std::io::IsTerminal;
-        Board::new(std::io::stderr(), std::io::stderr().is_terminal(), names)
-    }
-}
-
-impl<W: Write> Board<W> {
+impl<W: Write> MultiProgress<W> {
     /// One line for each of `names`; `tty`: redraw them in place.
     pub fn new(out: W, tty: bool, names: &[String]) -> Self {
         let now = Instant::now();
-        Board {
+        MultiProgress {
             inner: Mutex::new(Inner {
                 out,
                 tty,
@@ -66,7 +59,7 @@ impl<W: Write> Board<W> {
 
     /// The sink of machine `i`.
     pub fn lane(&self, i: usize) -> Lane<'_, W> {
-        Lane { board: self, i }
+        Lane { display: self, i }
     }
 
     fn with(&self, f: impl FnOnce(&mut Inner<W>)) {
@@ -180,16 +173,16 @@ impl<W: Write> Inner<W> {
     }
 }
 
-/// One machine's sink on a [`Board`].
+/// One machine's sink on a [`MultiProgress`].
 pub struct Lane<'a, W: Write> {
-    board: &'a Board<W>,
+    display: &'a MultiProgress<W>,
     i: usize,
 }
 
 impl<W: Write> Sink for Lane<'_, W> {
     fn event(&mut self, e: Event) {
         let i = self.i;
-        self.board.with(|b| {
+        self.display.with(|b| {
             if i < b.lines.len() {
                 b.event(i, e)
             }
@@ -209,7 +202,7 @@ mod tests {
     fn without_a_terminal_each_step_is_a_line_named_after_its_machine() {
         let mut out = Vec::new();
         {
-            let b = Board::new(&mut out, false, &names());
+            let b = MultiProgress::new(&mut out, false, &names());
             let (mut a, mut c) = (b.lane(0), b.lane(1));
             a.event(Event::Note("Creating machine \"lab\"".into()));
             a.event(Event::Begin("Booting lab (tcg)".into()));
@@ -237,7 +230,7 @@ mod tests {
     fn on_a_terminal_the_lines_are_redrawn_in_place_under_the_notes() {
         let mut out = Vec::new();
         {
-            let b = Board::new(&mut out, true, &names());
+            let b = MultiProgress::new(&mut out, true, &names());
             b.lane(0).event(Event::Begin("Booting lab (tcg)".into()));
             b.lane(1).event(Event::Step(Some("starting QEMU".into())));
             b.note("a note");
