@@ -176,8 +176,8 @@ impl Forwarder for Forwards {
 fn save(path: &Path, st: &State) {
     match serde_json::to_vec_pretty(st) {
         Ok(v) => {
-            if let Err(e) = crate::atomic::write_atomic(path, &v, 0o644) {
-                say(&format!("cannot save {}: {e}", path.display()));
+            if let Err(e) = crate::atomic::write(path, &v, 0o644) {
+                say(&format!("cannot save the port state: {e}"));
             }
         }
         Err(e) => say(&format!("cannot encode the port state: {e}")),

@@ -189,9 +189,9 @@ fn remove(
 ) -> Result<Said, RmError> {
     // Rename first so a half-removed machine is never listed or booted.
     let doomed = store.root.join(format!(".{name}.removing"));
-    std::fs::rename(dir, &doomed).map_err(io_err("renaming for removal", dir))?;
+    std::fs::rename(dir, &doomed).map_err(io_err("rename for removal", dir))?;
     drop(lock);
-    std::fs::remove_dir_all(&doomed).map_err(io_err("removing", &doomed))?;
+    std::fs::remove_dir_all(&doomed).map_err(io_err("remove", &doomed))?;
     let mut said = Said::err(format!("Machine \"{name}\" removed."));
     if let Some(cfg) = crate::host::client::context::config_dir() {
         if let Err(e) =
