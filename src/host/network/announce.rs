@@ -45,18 +45,29 @@ fn record(m: &Machine, peers: &[Peer]) -> Result<(), PathError> {
     crate::atomic::write(&path, &text, 0o644)
 }
 
-fn tell(m: &Machine, network: &str, peers: Vec<Peer>) -> Result<(), String> {
+/// Why a running guest was not told its peers.
+#[derive(Debug, thiserror::Error)]
+enum NotTold {
+    /// The control port could not be reached, or did not answer.
+    #[error(transparent)]
+    Control(#[from] std::io::Error),
+    /// The guest's own answer.
+    #[error("{0}")]
+    Guest(String),
+    #[error(transparent)]
+    Record(#[from] PathError),
+}
+
+fn tell(m: &Machine, network: &str, peers: Vec<Peer>) -> Result<(), NotTold> {
     let op = Op::Peers {
         network: network.into(),
         peers: peers.clone(),
     };
-    let reply = Control::connect(m)
-        .and_then(|mut c| c.ask(op, ANSWER))
-        .map_err(|e| e.to_string())?;
+    let reply = Control::connect(m).and_then(|mut c| c.ask(op, ANSWER))?;
     if let Some(e) = reply.error {
-        return Err(e);
+        return Err(NotTold::Guest(e));
     }
-    record(m, &peers).map_err(|e| e.to_string())
+    Ok(record(m, &peers)?)
 }
 
 /// Tell each running machine on `network` whose guest does not know its
