@@ -109,13 +109,9 @@ pub enum UpError {
         now: String,
         size: String,
     },
-    #[error("{path}: {what}: {source}")]
-    Resize {
-        path: PathBuf,
-        what: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    /// Resizing the disk image failed.
+    #[error(transparent)]
+    Resize(#[from] crate::errors::PathError),
     #[error("machine \"{name}\" is up but nothing answers on 127.0.0.1:{port} (see {log})")]
     DockerUnreachable {
         name: String,
