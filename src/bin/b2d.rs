@@ -137,7 +137,7 @@ fn run(cli: Cli) -> Result<()> {
         Cmd::Swarm(SwarmCmd::Ls { name, json }) => {
             let listing = swarm::ls(&Store::from_env()?, &name, &OverSsh)?;
             say(Said::out(
-                Format::json(json).render(&listing, swarm::render_ls),
+                Format::json(json).render(&listing, swarm::render_ls)?,
             ))
         }
         Cmd::Swarm(SwarmCmd::Rm { name, force }) => {
@@ -277,11 +277,11 @@ fn run(cli: Cli) -> Result<()> {
                 engine: engine.args(),
             };
             let report = disk_cmd::create(&opts, home().as_deref())?;
-            say(Said::out(disk_cmd::render(&report, Format::json(json))))
+            say(Said::out(disk_cmd::render(&report, Format::json(json))?))
         }
         Cmd::Disk(DiskCmd::Inspect { path, json }) => {
             let report = disk_cmd::inspect(&path)?;
-            say(Said::out(disk_cmd::render(&report, Format::json(json))))
+            say(Said::out(disk_cmd::render(&report, Format::json(json))?))
         }
     }
 }

@@ -69,7 +69,7 @@ pub fn show(store: &Store, name: &str, format: Format) -> Result<String, CmdErro
             name: m.name,
         });
     };
-    Ok(format.render(&of(&m.name, &r), render))
+    Ok(format.render(&of(&m.name, &r), render)?)
 }
 
 fn secs(ms: u64) -> String {

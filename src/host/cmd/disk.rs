@@ -2,6 +2,7 @@
 //! one when none is named) into a data disk, and the human form of an
 //! inspection. The image work itself is [`crate::host::store::disk_image`].
 
+use super::json::JsonError;
 use super::Format;
 use crate::disk::image::ImageFormat;
 use crate::disk::size::Human;
@@ -74,7 +75,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, DiskCmdError> {
 }
 
 /// What `b2d disk create|inspect` prints.
-pub fn render(i: &Inspection, format: Format) -> String {
+pub fn render(i: &Inspection, format: Format) -> Result<String, JsonError> {
     format.render(i, human)
 }
 
@@ -249,7 +250,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let o = options(t.path(), vec![key(t.path())]);
         let i = create(&o, None).unwrap();
-        let text = render(&i, Format::Human);
+        let text = render(&i, Format::Human).unwrap();
         assert!(
             text.contains("d.img: raw image, 1G virtual (1073741824 bytes)"),
             "{text}"
@@ -261,7 +262,8 @@ mod tests {
         );
         assert!(text.contains("partition table: none"), "{text}");
         assert!(text.contains("filesystems: none\n"), "{text}");
-        let v: serde_json::Value = serde_json::from_str(&render(&i, Format::Json)).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&render(&i, Format::Json).unwrap()).unwrap();
         assert_eq!(v["format"], "raw");
         assert_eq!(v["magic"], true);
         assert_eq!(quoted("a\"b\n"), "\"a\\\"b\\n\"");

@@ -14,6 +14,8 @@ pub enum InspectError {
     Machine(#[from] MachineError),
     #[error(transparent)]
     Template(#[from] TemplateError),
+    #[error(transparent)]
+    Json(#[from] super::json::JsonError),
 }
 
 /// A `--ca-cert` as inspect shows it: no PEM.
@@ -161,9 +163,10 @@ fn hidden(m: &Machine) -> Vec<String> {
 /// `b2d inspect NAME [--format T]`: pretty JSON, or the template.
 pub fn show(store: &Store, name: &str, format: Option<&str>) -> Result<String, InspectError> {
     let i = of(&store.open(name)?);
-    let doc = serde_json::to_value(&i).expect("the inspection serializes");
+    let json = |e: serde_json::Error| InspectError::Json(e.into());
+    let doc = serde_json::to_value(&i).map_err(json)?;
     Ok(match format {
-        None => serde_json::to_string_pretty(&doc).expect("JSON serializes") + "\n",
+        None => serde_json::to_string_pretty(&doc).map_err(json)? + "\n",
         Some(t) => template::render(t, &doc)? + "\n",
     })
 }

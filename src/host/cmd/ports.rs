@@ -6,8 +6,9 @@
 
 use super::Format;
 use crate::host::agent;
+use crate::host::cmd::CmdError;
 use crate::host::forward::{Skipped, State};
-use crate::host::store::{Machine, MachineError, Store};
+use crate::host::store::{Machine, Store};
 use crate::wire::ports::{comm_shown, Listener, Proto};
 use serde::Serialize;
 
@@ -96,12 +97,12 @@ pub fn render(name: &str, p: &Ports) -> String {
 }
 
 /// `b2d ports NAME`.
-pub fn show(store: &Store, name: &str, format: Format) -> Result<String, MachineError> {
+pub fn show(store: &Store, name: &str, format: Format) -> Result<String, CmdError> {
     let m = store.open(name)?;
     let running = crate::host::vm::running_pid(&m).is_some();
     let state = agent::read_state(&m).filter(|_| agent::running(&m));
     let p = of(&m, running, state.as_ref());
-    Ok(format.render(&p, |p| render(name, p)))
+    Ok(format.render(&p, |p| render(name, p))?)
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use super::{CmdError, Format};
 use crate::host::network;
-use crate::host::store::{Machine, MachineError, Store, SwarmMember};
+use crate::host::store::{Machine, Store, SwarmMember};
 use crate::host::vm;
 use crate::host::vm::console::{self, Boot};
 use serde::Serialize;
@@ -88,8 +88,8 @@ impl NetworkStatus {
 }
 
 /// `b2d status NAME [--json]`.
-pub fn show(store: &Store, name: &str, format: Format) -> Result<String, MachineError> {
-    Ok(format.render(&of(&store.open(name)?), render))
+pub fn show(store: &Store, name: &str, format: Format) -> Result<String, CmdError> {
+    Ok(format.render(&of(&store.open(name)?), render)?)
 }
 
 /// A row of `b2d ls`: a machine's status, or a machine that cannot be
@@ -113,7 +113,7 @@ pub struct Broken {
 
 /// `b2d ls [--json]`. A machine that cannot be opened is listed as
 /// broken, with why; the others are listed as usual.
-pub fn list(store: &Store, format: Format) -> Result<String, MachineError> {
+pub fn list(store: &Store, format: Format) -> Result<String, CmdError> {
     let all: Vec<Listed> = store
         .list()?
         .into_iter()
@@ -127,7 +127,7 @@ pub fn list(store: &Store, format: Format) -> Result<String, MachineError> {
             }),
         })
         .collect();
-    Ok(format.render(&all[..], table))
+    Ok(format.render(&all[..], table)?)
 }
 
 /// `b2d ip NAME`: where the machine's ports are reached from this host.
