@@ -1,6 +1,8 @@
 //! `b2d`: the host companion. Argument parsing and printing only; the
 //! verbs live in `b2d::host::cmd` and return what to print.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 #[path = "b2d/cli.rs"]
 mod cli;
 
