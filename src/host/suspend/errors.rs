@@ -63,9 +63,10 @@ pub enum Refusal {
 /// A step of a save or a resume that failed.
 #[derive(Debug, thiserror::Error)]
 pub enum Step {
-    /// QMP could not be reached, or QEMU refused a command (its words).
+    /// QMP or the control port could not be reached, or QEMU refused a
+    /// command (in its words).
     #[error(transparent)]
-    Qmp(#[from] io::Error),
+    Io(#[from] io::Error),
     #[error("the guest did not release its virtiofs devices in 20 s")]
     Unplug,
     #[error("{machine}: {source}")]

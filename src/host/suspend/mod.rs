@@ -142,7 +142,7 @@ fn abandon(q: &mut Qmp, m: &Machine, ctl: &mut control::Control, plugged: usize)
     }
     match ctl.ask(Op::Resumed { unix_ms: unix_ms() }, Duration::from_secs(30)) {
         Ok(r) => said.extend(r.error.map(Step::Guest)),
-        Err(e) => said.push(Step::Qmp(e)),
+        Err(e) => said.push(Step::Io(e)),
     }
     said
 }
@@ -176,8 +176,7 @@ pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
     if let Some(e) = r.error {
         return Err(refused(Refusal::Guest(e)));
     }
-    let mut q =
-        Qmp::connect(&m.qmp_socket(), QMP_WAIT).map_err(|e| refused(Step::Qmp(e).into()))?;
+    let mut q = Qmp::connect(&m.qmp_socket(), QMP_WAIT).map_err(|e| refused(Step::Io(e).into()))?;
     let ids = virtiofs_devices(&mut q).map_err(|e| refused(e.into()))?;
     let tmp = m.suspend_state().with_extension("state.tmp");
     let ram_tmp = m.suspend_ram().with_extension("ram.tmp");
@@ -333,7 +332,7 @@ fn start_incoming(
             NotResumed::Start(e)
         }
     })?;
-    let mut q = Qmp::connect(&m.qmp_socket(), QMP_WAIT).map_err(|e| failed(Step::Qmp(e).into()))?;
+    let mut q = Qmp::connect(&m.qmp_socket(), QMP_WAIT).map_err(|e| failed(Step::Io(e).into()))?;
     ignore_shared(&mut q).map_err(|e| failed(e.into()))?;
     Ok(q)
 }
@@ -344,7 +343,7 @@ fn load_devices(m: &Machine, q: &mut Qmp) -> Result<(), NotResumed> {
     let failed = |why: Unresumable| give_up(m, why);
     let uri = format!("exec:cat {}", shell_quote(&m.suspend_state()));
     q.execute("migrate-incoming", Some(json!({ "uri": uri })))
-        .map_err(|e| failed(Step::Qmp(e).into()))?;
+        .map_err(|e| failed(Step::Io(e).into()))?;
     let start = Instant::now();
     loop {
         let status = q
