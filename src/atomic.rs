@@ -5,7 +5,7 @@
 //! replaces a link at the target rather than what it points at.
 
 use crate::errors::{PathError, WithPath};
-use std::io::{self, Write};
+use std::io::Write;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::Path;
 
@@ -55,29 +55,46 @@ fn put(path: &Path, data: &[u8], mode: u32, durable: bool) -> Result<(), PathErr
         .with_path("fsync directory of", path)
 }
 
-/// [`write()`] for callers that speak `io::Error` (the host side): same
-/// kind, same message.
-pub fn write_atomic(path: &Path, data: &[u8], mode: u32) -> io::Result<()> {
-    write(path, data, mode).map_err(io::Error::from)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io;
+
+    #[test]
+    fn a_failed_write_names_its_path_once() {
+        let t = tempfile::tempdir().unwrap();
+        let p = t.path().join("missing/config.json");
+        let shown = p.display().to_string();
+        for e in [
+            write(&p, b"{}", 0o644).unwrap_err(),
+            replace(&p, b"{}", 0o644).unwrap_err(),
+        ] {
+            let line = crate::error_chain(&e);
+            assert_eq!(line.matches(&shown).count(), 1, "{line}");
+            // Carried on as an io::Error and named again by a caller that
+            // wraps it with the same path, still once.
+            let again = Err::<(), _>(io::Error::from(e))
+                .with_path("write", &p)
+                .unwrap_err();
+            let line = crate::error_chain(&again);
+            assert_eq!(line.matches(&shown).count(), 1, "{line}");
+            assert!(line.starts_with("create temp for "), "{line}");
+        }
+    }
 
     #[test]
     fn replaces_whole_with_mode_and_leaves_no_temp() {
         let t = tempfile::tempdir().unwrap();
         let p = t.path().join("userdata.tar");
-        write_atomic(&p, b"abc", 0o600).unwrap();
-        write_atomic(&p, b"defg", 0o644).unwrap();
+        write(&p, b"abc", 0o600).unwrap();
+        write(&p, b"defg", 0o644).unwrap();
         assert_eq!(std::fs::read(&p).unwrap(), b"defg");
         assert_eq!(std::fs::read_dir(t.path()).unwrap().count(), 1);
         assert_eq!(
             std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o644
         );
-        let e = write_atomic(&t.path().join("missing/x"), b"", 0o600).unwrap_err();
+        let e = io::Error::from(write(&t.path().join("missing/x"), b"", 0o600).unwrap_err());
         assert!(e.to_string().contains("missing/x"), "{e}");
         assert_eq!(e.kind(), io::ErrorKind::NotFound);
         let e = write(&t.path().join("missing/x"), b"", 0o600).unwrap_err();

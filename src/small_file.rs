@@ -8,6 +8,7 @@
 //! between is refused too), and read to at most `limit` bytes; one byte
 //! more is an error naming the path and the limit.
 
+use crate::errors::PathError;
 use std::io::{self, Read};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
@@ -17,13 +18,8 @@ pub const JSON_LIMIT: u64 = 1 << 20;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SmallFileError {
-    #[error("{what} {}: {source}", path.display())]
-    Io {
-        what: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
     #[error("{} is {kind}, not a regular file", path.display())]
     NotAFile { path: PathBuf, kind: &'static str },
     #[error("{} is larger than {} (the most b2d reads of it)", path.display(), size(*limit))]
@@ -35,7 +31,7 @@ impl SmallFileError {
     /// file); `InvalidInput` for a file refused by its type or size.
     pub fn kind(&self) -> io::ErrorKind {
         match self {
-            SmallFileError::Io { source, .. } => source.kind(),
+            SmallFileError::Io(e) => e.kind(),
             _ => io::ErrorKind::InvalidInput,
         }
     }
@@ -44,7 +40,7 @@ impl SmallFileError {
     /// already): "a FIFO, not a regular file", "larger than 1 MiB"…
     pub fn why(&self) -> String {
         match self {
-            SmallFileError::Io { what, source, .. } => format!("cannot {what} it: {source}"),
+            SmallFileError::Io(e) => format!("cannot {} it: {}", e.what, e.source),
             SmallFileError::NotAFile { kind, .. } => format!("{kind}, not a regular file"),
             SmallFileError::TooLarge { limit, .. } => format!("larger than {}", size(*limit)),
         }
@@ -53,9 +49,8 @@ impl SmallFileError {
     /// The path the error is about.
     pub fn path(&self) -> &Path {
         match self {
-            SmallFileError::Io { path, .. }
-            | SmallFileError::NotAFile { path, .. }
-            | SmallFileError::TooLarge { path, .. } => path,
+            SmallFileError::Io(e) => &e.path,
+            SmallFileError::NotAFile { path, .. } | SmallFileError::TooLarge { path, .. } => path,
         }
     }
 }
@@ -95,13 +90,7 @@ fn kind_of(t: std::fs::FileType) -> &'static str {
 /// The bytes of regular file `path` (a symbolic link to one is fine), at
 /// most `limit` of them.
 pub fn read(path: &Path, limit: u64) -> Result<Vec<u8>, SmallFileError> {
-    let io = |what: &'static str| {
-        move |source| SmallFileError::Io {
-            what,
-            path: path.to_path_buf(),
-            source,
-        }
-    };
+    let io = |what: &'static str| move |e| SmallFileError::Io(PathError::new(what, path, e));
     let not_a_file = |t: std::fs::FileType| SmallFileError::NotAFile {
         path: path.to_path_buf(),
         kind: kind_of(t),

@@ -12,8 +12,13 @@ fn write(dir: &Path, name: &str, data: &str) -> String {
     p.display().to_string()
 }
 
+/// What `openssl verify` said when it refused a certificate.
+#[derive(Debug, thiserror::Error)]
+#[error("openssl verify refused it: {0}")]
+struct Refused(String);
+
 /// `openssl verify` against the real tool: Ok(()) or its complaint.
-fn verify(ca: &str, purpose: &str, cert: &str) -> Result<(), String> {
+fn verify(ca: &str, purpose: &str, cert: &str) -> Result<(), Refused> {
     let out = Command::new("openssl")
         .args(["verify", "-CAfile", ca, "-purpose", purpose, cert])
         .output()
@@ -21,8 +26,10 @@ fn verify(ca: &str, purpose: &str, cert: &str) -> Result<(), String> {
     if out.status.success() {
         Ok(())
     } else {
-        Err(String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr))
+        Err(Refused(
+            String::from_utf8_lossy(&out.stdout).into_owned()
+                + &String::from_utf8_lossy(&out.stderr),
+        ))
     }
 }
 

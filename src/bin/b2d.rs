@@ -3,6 +3,8 @@
 //! spelled, the user's home and shell, this terminal), and prints the
 //! output it returns.
 
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 #[path = "b2d/cli.rs"]
 mod cli;
 

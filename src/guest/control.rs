@@ -34,6 +34,28 @@ pub struct Control {
     pub private: Option<PrivateNic>,
 }
 
+/// Why a request was not carried out; the host is sent its text.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error("share {share} is in use in the guest ({source}): stop the containers that mount it, or `b2d stop` instead")]
+    ShareInUse {
+        share: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("this machine is not on the network {0}")]
+    OtherNetwork(String),
+    #[error(transparent)]
+    Hosts(#[from] super::lan::LanError),
+    #[error("cannot set the clock: {0}")]
+    Clock(#[source] std::io::Error),
+    #[error(transparent)]
+    Remount(#[from] super::shares::ShareError),
+    /// Several of the above, in the order they happened.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Several(Vec<ControlError>),
+}
+
 /// What a suspend left to undo.
 #[derive(Debug, Default)]
 pub struct State {
@@ -51,7 +73,7 @@ pub fn handle(sys: &dyn Sys, c: &Control, st: &mut State, req: &Request) -> Repl
         Op::Resumed { unix_ms } => resumed(sys, c, st, *unix_ms, &mut r.done),
         Op::Peers { network, peers } => peers_now(c, network, peers, &mut r.done),
     };
-    r.error = outcome.err();
+    r.error = outcome.err().map(|e| e.to_string());
     r
 }
 
@@ -60,7 +82,7 @@ fn suspend(
     c: &Control,
     st: &mut State,
     done: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), ControlError> {
     sys.sync();
     done.push("page cache written to the disk".into());
     for s in &c.shares {
@@ -68,13 +90,12 @@ fn suspend(
             continue;
         }
         let at = super::shares::target(&c.root, s);
-        if let Err(e) = sys.umount(&at, false) {
-            let why = format!(
-                "share {} is in use in the guest ({e}): stop the containers that mount it, or `b2d stop` instead",
-                s.path
-            );
+        if let Err(source) = sys.umount(&at, false) {
             remount(sys, c, st, Duration::ZERO, done);
-            return Err(why);
+            return Err(ControlError::ShareInUse {
+                share: s.path.clone(),
+                source,
+            });
         }
         st.unmounted.push(s.clone());
         done.push(format!("share {} unmounted", s.path));
@@ -95,13 +116,12 @@ fn peers_now(
     network: &str,
     peers: &[Peer],
     done: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), ControlError> {
     match &c.private {
         Some(n) if n.network == network => {}
-        _ => return Err(format!("this machine is not on the network {network}")),
+        _ => return Err(ControlError::OtherNetwork(network.into())),
     }
-    let n = super::lan::rewrite_hosts(&c.root.join("etc"), network, peers)
-        .map_err(|e| e.to_string())?;
+    let n = super::lan::rewrite_hosts(&c.root.join("etc"), network, peers)?;
     done.push(format!(
         "/etc/hosts names the {n} other machines on {network}"
     ));
@@ -114,7 +134,7 @@ fn resumed(
     st: &mut State,
     unix_ms: u64,
     done: &mut Vec<String>,
-) -> Result<(), String> {
+) -> Result<(), ControlError> {
     let mut errors = Vec::new();
     let before = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -125,13 +145,13 @@ fn resumed(
             unix_ms.abs_diff(before) / 1000,
             if unix_ms >= before { "forward" } else { "back" }
         )),
-        Err(e) => errors.push(format!("cannot set the clock: {e}")),
+        Err(e) => errors.push(ControlError::Clock(e)),
     }
     errors.extend(remount(sys, c, st, c.remount_for, done));
-    if errors.is_empty() {
-        Ok(())
-    } else {
-        Err(errors.join("; "))
+    match errors.len() {
+        0 => Ok(()),
+        1 => Err(errors.remove(0)),
+        _ => Err(ControlError::Several(errors)),
     }
 }
 
@@ -162,7 +182,7 @@ fn remount(
     st: &mut State,
     patience: Duration,
     done: &mut Vec<String>,
-) -> Vec<String> {
+) -> Vec<ControlError> {
     let start = Instant::now();
     let mut failed = Vec::new();
     for s in std::mem::take(&mut st.unmounted) {
@@ -173,7 +193,7 @@ fn remount(
                     break;
                 }
                 Err(e) if start.elapsed() >= patience => {
-                    failed.push(e.to_string());
+                    failed.push(ControlError::Remount(e));
                     break;
                 }
                 Err(_) => std::thread::sleep(Duration::from_millis(100)),

@@ -12,7 +12,7 @@
 //! of the right type and the public half matches the private one. A broken
 //! pair (a zero-length file left by delayed allocation, a torn write, a
 //! stray `.pub`) is logged and replaced. New keys are checked like any
-//! other and land with [`crate::atomic::write_atomic`] (fsync, rename,
+//! other and land with [`crate::atomic::write`] (fsync, rename,
 //! fsync the directory): public half first, private half last, so a cut
 //! between the two leaves a mismatch that the next boot repairs.
 

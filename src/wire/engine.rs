@@ -155,12 +155,21 @@ impl Engine {
     }
 
     /// Settings read from JSON text; the error says what is wrong.
-    pub fn parse(text: &[u8]) -> Result<Engine, String> {
+    pub fn parse(text: &[u8]) -> Result<Engine, ParseError> {
         if text.len() > MAX_SIZE {
-            return Err(format!("{} bytes, over the {MAX_SIZE} allowed", text.len()));
+            return Err(ParseError::TooLarge(text.len()));
         }
-        serde_json::from_slice(text).map_err(|e| e.to_string())
+        Ok(serde_json::from_slice(text)?)
     }
+}
+
+/// Why text is not engine settings.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error("{0} bytes, over the {MAX_SIZE} allowed")]
+    TooLarge(usize),
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
 }
 
 #[cfg(test)]
@@ -189,9 +198,12 @@ mod tests {
         );
         assert!(Engine::parse(b"{}").unwrap().is_empty());
         let e = Engine::parse(b"{\"daemon\":[]}").unwrap_err();
-        assert!(e.contains("invalid type"), "{e}");
+        assert!(e.to_string().contains("invalid type"), "{e}");
         let big = vec![b' '; MAX_SIZE + 1];
-        assert!(Engine::parse(&big).unwrap_err().contains("over the"));
+        assert!(Engine::parse(&big)
+            .unwrap_err()
+            .to_string()
+            .contains("over the"));
     }
 
     #[test]

@@ -74,6 +74,37 @@ pub enum ImageError {
     Io(#[from] PathError),
     #[error("{path}: {msg}")]
     Invalid { path: PathBuf, msg: String },
+    #[error("{path}: {format} size: {limit}")]
+    Size {
+        path: PathBuf,
+        format: ImageFormat,
+        #[source]
+        limit: FormatLimit,
+    },
+    #[error("{path}: {limit}")]
+    Layout {
+        path: PathBuf,
+        #[source]
+        limit: FormatLimit,
+    },
+}
+
+/// What a format cannot hold: the size asked for, or (vmdk) an extent
+/// name too long for its descriptor.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FormatLimit {
+    #[error("size must be greater than zero")]
+    Zero,
+    #[error("{0} bytes is too large")]
+    TooLarge(u64),
+    #[error("{size} bytes exceeds the qcow2 limit of {max} bytes with 64 KiB clusters (L1 table capped at 32 MiB)")]
+    Qcow2 { size: u64, max: u64 },
+    #[error("{0} bytes exceeds the supported vmdk maximum of {max} bytes (64 TiB)", max = vmdk::VMDK_MAX_SIZE)]
+    Vmdk(u64),
+    #[error("{0} bytes exceeds the VHD maximum of {VHD_MAX_SIZE} bytes (2040 GiB)")]
+    Vhd(u64),
+    #[error("vmdk descriptor does not fit in 20 sectors (file name too long?)")]
+    VmdkDescriptor,
 }
 
 impl ImageError {
@@ -88,9 +119,9 @@ impl ImageError {
 /// The virtual size `create` will actually give an image of `format` when
 /// asked for `size` bytes (each format rounds up to its own granularity), or
 /// an error if the format cannot hold that size.
-pub fn effective_size(format: ImageFormat, size: u64) -> Result<u64, String> {
+pub fn effective_size(format: ImageFormat, size: u64) -> Result<u64, FormatLimit> {
     if size == 0 {
-        return Err("size must be greater than zero".into());
+        return Err(FormatLimit::Zero);
     }
     match format {
         ImageFormat::Raw => raw::effective_size(size),
@@ -110,8 +141,11 @@ pub fn create(
     head: &[u8],
     force: bool,
 ) -> Result<(), ImageError> {
-    let size = effective_size(format, size)
-        .map_err(|msg| ImageError::invalid(path, format!("{format} size: {msg}")))?;
+    let size = effective_size(format, size).map_err(|limit| ImageError::Size {
+        path: path.to_path_buf(),
+        format,
+        limit,
+    })?;
     if head.len() as u64 > size {
         return Err(ImageError::invalid(
             path,
@@ -127,7 +161,10 @@ pub fn create(
         ImageFormat::Vmdk => vmdk::layout(size, head, &extent_name(path)),
         ImageFormat::Vhd => vhd::layout(size, head, layout::now_unix()),
     }
-    .map_err(|msg| ImageError::invalid(path, msg))?;
+    .map_err(|limit| ImageError::Layout {
+        path: path.to_path_buf(),
+        limit,
+    })?;
     layout::write_new(path, &plan, force)
 }
 

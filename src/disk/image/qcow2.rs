@@ -26,7 +26,7 @@ use super::mapped::{
     be32, be64, put_be16, put_be32, put_be64, read_at_most, read_entry, truncated, BlockMap, Field,
     MappedReader, Meta, Run,
 };
-use super::{DiskImage, ImageError, ImageFormat, ReadSeek};
+use super::{DiskImage, FormatLimit, ImageError, ImageFormat, ReadSeek};
 use crate::errors::WithPath;
 
 pub(crate) const MAGIC: [u8; 4] = *b"QFI\xfb";
@@ -47,18 +47,16 @@ const COMPRESSED: u64 = 1 << 62;
 /// Bits 9..=55 of an L1/L2 entry hold the host offset.
 const OFFSET_MASK: u64 = 0x00ff_ffff_ffff_fe00;
 
-pub(crate) fn effective_size(size: u64) -> Result<u64, String> {
-    let size = round_up(size, 512).ok_or_else(|| format!("{size} bytes is too large"))?;
+pub(crate) fn effective_size(size: u64) -> Result<u64, FormatLimit> {
+    let size = round_up(size, 512).ok_or(FormatLimit::TooLarge(size))?;
     let max = MAX_L1_BYTES / 8 * L2_ENTRIES * CLUSTER;
     if size > max {
-        return Err(format!(
-            "{size} bytes exceeds the qcow2 limit of {max} bytes with 64 KiB clusters (L1 table capped at 32 MiB)"
-        ));
+        return Err(FormatLimit::Qcow2 { size, max });
     }
     Ok(size)
 }
 
-pub(crate) fn layout(size: u64, head: &[u8]) -> Result<Layout, String> {
+pub(crate) fn layout(size: u64, head: &[u8]) -> Result<Layout, FormatLimit> {
     let l1_entries = div_ceil(size, L2_ENTRIES * CLUSTER);
     let l1_clusters = div_ceil(l1_entries * 8, CLUSTER);
     // Virtual clusters of `head` that hold something other than zeros.

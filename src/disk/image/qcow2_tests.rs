@@ -79,6 +79,7 @@ fn size_limits() {
     assert_eq!(effective_size(1).unwrap(), 512);
     assert!(effective_size(u64::MAX / 2)
         .unwrap_err()
+        .to_string()
         .contains("qcow2 limit"));
 }
 

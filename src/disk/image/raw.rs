@@ -8,14 +8,14 @@ use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 
 use super::layout::{round_up, Layout};
-use super::{DiskImage, ImageError, ImageFormat};
+use super::{DiskImage, FormatLimit, ImageError, ImageFormat};
 use crate::errors::WithPath;
 
-pub(crate) fn effective_size(size: u64) -> Result<u64, String> {
-    round_up(size, 512).ok_or_else(|| format!("{size} bytes is too large"))
+pub(crate) fn effective_size(size: u64) -> Result<u64, FormatLimit> {
+    round_up(size, 512).ok_or(FormatLimit::TooLarge(size))
 }
 
-pub(crate) fn layout(size: u64, head: &[u8]) -> Result<Layout, String> {
+pub(crate) fn layout(size: u64, head: &[u8]) -> Result<Layout, FormatLimit> {
     let mut l = Layout::new(size);
     l.put(0, head.to_vec());
     Ok(l)

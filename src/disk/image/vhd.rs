@@ -35,7 +35,7 @@ use super::mapped::{
     be16, be32, be64, invalid_data, put_be16, put_be32, put_be64, read_at_most, read_entry,
     truncated, BlockMap, Field, MappedReader, Meta, Run,
 };
-use super::{DiskImage, ImageError, ImageFormat, ReadSeek};
+use super::{DiskImage, FormatLimit, ImageError, ImageFormat, ReadSeek};
 use crate::errors::{PathError, WithPath};
 
 pub(crate) const COOKIE: [u8; 8] = *b"conectix";
@@ -97,11 +97,9 @@ pub(crate) fn chs(total: u64) -> Chs {
     }
 }
 
-pub(crate) fn effective_size(size: u64) -> Result<u64, String> {
+pub(crate) fn effective_size(size: u64) -> Result<u64, FormatLimit> {
     if size > VHD_MAX_SIZE {
-        return Err(format!(
-            "{size} bytes exceeds the VHD maximum of {VHD_MAX_SIZE} bytes (2040 GiB)"
-        ));
+        return Err(FormatLimit::Vhd(size));
     }
     // Below the cap, rounding up to a sector cannot overflow.
     let want = round_up(size, SECTOR).unwrap_or(VHD_MAX_SIZE) / SECTOR;
@@ -156,7 +154,7 @@ fn footer(size: u64, now_unix: u64) -> Vec<u8> {
     f
 }
 
-pub(crate) fn layout(size: u64, head: &[u8], now_unix: u64) -> Result<Layout, String> {
+pub(crate) fn layout(size: u64, head: &[u8], now_unix: u64) -> Result<Layout, FormatLimit> {
     let entries = div_ceil(size, BLOCK);
     let bat_bytes = (entries * 4).next_multiple_of(SECTOR);
     let blocks_at = BAT_OFFSET + bat_bytes;

@@ -46,6 +46,7 @@ fn sizes_round_up_to_the_geometry() {
     assert_eq!(effective_size(2040 << 30).unwrap(), 2040 << 30);
     assert!(effective_size((2040 << 30) + 1)
         .unwrap_err()
+        .to_string()
         .contains("2040 GiB"));
 }
 

@@ -29,7 +29,7 @@ use super::mapped::{
     invalid_data, le32, le64, put_le16, put_le32, put_le64, read_at_most, read_entry, truncated,
     BlockMap, Field, MappedReader, Meta, Run,
 };
-use super::{DiskImage, ImageError, ImageFormat, ReadSeek};
+use super::{DiskImage, FormatLimit, ImageError, ImageFormat, ReadSeek};
 use crate::errors::WithPath;
 
 pub(crate) const MAGIC: [u8; 4] = *b"KDMV";
@@ -48,12 +48,10 @@ const FLAG_MARKERS: u32 = 1 << 17;
 /// Largest size we write: the GDs then stay at 8 MiB each.
 pub const VMDK_MAX_SIZE: u64 = 64 << 40;
 
-pub(crate) fn effective_size(size: u64) -> Result<u64, String> {
-    let size = round_up(size, GRAIN).ok_or_else(|| format!("{size} bytes is too large"))?;
+pub(crate) fn effective_size(size: u64) -> Result<u64, FormatLimit> {
+    let size = round_up(size, GRAIN).ok_or(FormatLimit::TooLarge(size))?;
     if size > VMDK_MAX_SIZE {
-        return Err(format!(
-            "{size} bytes exceeds the supported vmdk maximum of {VMDK_MAX_SIZE} bytes (64 TiB)"
-        ));
+        return Err(FormatLimit::Vmdk(size));
     }
     Ok(size)
 }
@@ -136,7 +134,7 @@ fn descriptor(capacity: u64, extent_name: &str) -> String {
     )
 }
 
-pub(crate) fn layout(size: u64, head: &[u8], extent_name: &str) -> Result<Layout, String> {
+pub(crate) fn layout(size: u64, head: &[u8], extent_name: &str) -> Result<Layout, FormatLimit> {
     let capacity = size / SECTOR;
     let g = geometry(capacity);
     let data: Vec<(u64, &[u8])> = head
@@ -166,7 +164,7 @@ pub(crate) fn layout(size: u64, head: &[u8], extent_name: &str) -> Result<Layout
 
     let desc = descriptor(capacity, extent_name);
     if desc.len() as u64 > DESC_SECTORS * SECTOR {
-        return Err("vmdk descriptor does not fit in 20 sectors (file name too long?)".into());
+        return Err(FormatLimit::VmdkDescriptor);
     }
     l.put(DESC_OFFSET * SECTOR, desc.into_bytes());
 

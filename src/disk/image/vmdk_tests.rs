@@ -49,7 +49,10 @@ fn layout_matches_the_documented_positions() {
 fn sizes_round_to_the_grain() {
     assert_eq!(effective_size(1).unwrap(), 65536);
     assert_eq!(effective_size(65537).unwrap(), 131072);
-    assert!(effective_size(65 << 40).unwrap_err().contains("64 TiB"));
+    assert!(effective_size(65 << 40)
+        .unwrap_err()
+        .to_string()
+        .contains("64 TiB"));
 }
 
 fn corrupt(f: impl FnOnce(&mut Vec<u8>)) -> String {

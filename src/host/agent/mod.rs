@@ -10,7 +10,7 @@ pub mod log;
 
 use crate::host::agent::log::say;
 use crate::host::forward::listeners;
-use crate::host::forward::{self, Forwarder, State};
+use crate::host::forward::{self, ForwardError, Forwarder, State};
 use crate::host::store::Machine;
 use crate::host::vm::qmp::Qmp;
 use crate::wire::ports::{PortsMsg, Proto};
@@ -98,13 +98,13 @@ struct QmpForwarder {
 }
 
 impl QmpForwarder {
-    fn hmp(&self, line: &str) -> Result<(), String> {
-        let mut q = Qmp::connect(&self.sock, Duration::from_secs(5)).map_err(|e| e.to_string())?;
-        let said = q.hmp(line).map_err(|e| e.to_string())?;
+    fn hmp(&self, line: &str) -> Result<(), ForwardError> {
+        let mut q = Qmp::connect(&self.sock, Duration::from_secs(5))?;
+        let said = q.hmp(line)?;
         if said.is_empty() {
             Ok(())
         } else {
-            Err(format!("QEMU: {said}"))
+            Err(ForwardError::Qemu(said))
         }
     }
 }
@@ -135,34 +135,31 @@ pub fn forwarded_by(m: &Machine, proto: Proto, port: u16) -> Option<String> {
 impl Forwards {
     /// Why 127.0.0.1:`port` cannot be had: another machine's forward, or
     /// what the bind said.
-    fn refused(&self, proto: Proto, port: u16, e: &io::Error) -> String {
+    fn refused(&self, proto: Proto, port: u16, error: io::Error) -> ForwardError {
         match forwarded_by(&self.machine, proto, port) {
-            Some(other) if e.kind() == io::ErrorKind::AddrInUse => {
-                format!("127.0.0.1:{port}/{proto} already forwards to machine \"{other}\"")
+            Some(other) if error.kind() == io::ErrorKind::AddrInUse => {
+                ForwardError::OtherMachine { proto, port, other }
             }
-            _ => forward::bind_refused(proto, port, e),
+            _ => ForwardError::Refused { proto, port, error },
         }
     }
 }
 
 impl Forwarder for Forwards {
-    fn available(&mut self, proto: Proto, port: u16) -> Result<(), String> {
+    fn available(&mut self, proto: Proto, port: u16) -> Result<(), ForwardError> {
         match proto {
             Proto::Tcp => Ok(()), // add binds it, or says why not
             Proto::Udp => forward::host_port_taken(proto, port)
-                .map_or(Ok(()), |e| Err(self.refused(proto, port, &e))),
+                .map_or(Ok(()), |e| Err(self.refused(proto, port, e))),
         }
     }
-    fn add(&mut self, proto: Proto, port: u16) -> Result<(), String> {
+    fn add(&mut self, proto: Proto, port: u16) -> Result<(), ForwardError> {
         match proto {
-            Proto::Tcp => self
-                .tcp
-                .add(port)
-                .map_err(|e| self.refused(proto, port, &e)),
+            Proto::Tcp => self.tcp.add(port).map_err(|e| self.refused(proto, port, e)),
             Proto::Udp => self.qmp.hmp(&forward::hostfwd_add(NETDEV, proto, port)),
         }
     }
-    fn remove(&mut self, proto: Proto, port: u16) -> Result<(), String> {
+    fn remove(&mut self, proto: Proto, port: u16) -> Result<(), ForwardError> {
         match proto {
             Proto::Tcp => {
                 self.tcp.remove(port);
@@ -176,8 +173,8 @@ impl Forwarder for Forwards {
 fn save(path: &Path, st: &State) {
     match serde_json::to_vec_pretty(st) {
         Ok(v) => {
-            if let Err(e) = crate::atomic::write_atomic(path, &v, 0o644) {
-                say(&format!("cannot save {}: {e}", path.display()));
+            if let Err(e) = crate::atomic::write(path, &v, 0o644) {
+                say(&format!("cannot save the port state: {e}"));
             }
         }
         Err(e) => say(&format!("cannot encode the port state: {e}")),
@@ -374,13 +371,14 @@ mod tests {
             },
             tcp: listeners::Listeners::new(crate::tunnel::Mux::new(None, 1)),
         };
-        let in_use = io::Error::from(io::ErrorKind::AddrInUse);
+        let in_use = || io::Error::from(io::ErrorKind::AddrInUse);
         assert_eq!(
-            fw.refused(Proto::Tcp, 18080, &in_use),
+            fw.refused(Proto::Tcp, 18080, in_use()).to_string(),
             "127.0.0.1:18080/tcp already forwards to machine \"dev\""
         );
         assert!(fw
-            .refused(Proto::Tcp, 18081, &in_use)
+            .refused(Proto::Tcp, 18081, in_use())
+            .to_string()
             .contains("in use by another program"));
         qemu.kill().unwrap();
         qemu.wait().unwrap();
@@ -418,13 +416,13 @@ mod tests {
     struct Yes;
 
     impl Forwarder for Yes {
-        fn available(&mut self, _: Proto, _: u16) -> Result<(), String> {
+        fn available(&mut self, _: Proto, _: u16) -> Result<(), ForwardError> {
             Ok(())
         }
-        fn add(&mut self, _: Proto, _: u16) -> Result<(), String> {
+        fn add(&mut self, _: Proto, _: u16) -> Result<(), ForwardError> {
             Ok(())
         }
-        fn remove(&mut self, _: Proto, _: u16) -> Result<(), String> {
+        fn remove(&mut self, _: Proto, _: u16) -> Result<(), ForwardError> {
             Ok(())
         }
     }

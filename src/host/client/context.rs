@@ -11,6 +11,7 @@
 //! `b2d rm` removes it; the user's current context is switched only when
 //! asked (`b2d up --use-context`), by `currentContext` in `config.json`.
 
+use crate::errors::{PathError, WithPath};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use std::io;
@@ -18,12 +19,11 @@ use std::path::{Path, PathBuf};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ContextError {
-    #[error("docker context {name}: {what} {}: {source}", path.display())]
+    #[error("docker context {name}: {source}")]
     Io {
         name: String,
-        what: &'static str,
-        path: PathBuf,
-        source: io::Error,
+        #[source]
+        source: PathError,
     },
     #[error("{}: not a JSON object; fix or remove it, then run b2d up again", path.display())]
     BadConfig { path: PathBuf },
@@ -78,22 +78,24 @@ pub fn write(
     let (meta_dir, tls_dir) = paths(config, name);
     let io = |what: &'static str, path: &Path| {
         let (name, path) = (name.to_string(), path.to_path_buf());
-        move |source| ContextError::Io {
+        move |e| ContextError::Io {
             name,
-            what,
-            path,
-            source,
+            source: PathError::wrap(what, path, e),
         }
+    };
+    let written = |source| ContextError::Io {
+        name: name.to_string(),
+        source,
     };
     let docker_tls = tls_dir.join("docker");
     for d in [&meta_dir, &docker_tls] {
-        std::fs::create_dir_all(d).map_err(io("creating", d))?;
+        std::fs::create_dir_all(d).map_err(io("create", d))?;
     }
     for (file, mode) in [("ca.pem", 0o644), ("cert.pem", 0o644), ("key.pem", 0o600)] {
         let src = cert_dir.join(file);
         let data = crate::small_file::read(&src, CERT_LIMIT)?;
         let dst = docker_tls.join(file);
-        crate::atomic::write_atomic(&dst, &data, mode).map_err(io("writing", &dst))?;
+        crate::atomic::write(&dst, &data, mode).map_err(written)?;
     }
     let meta = json!({
         "Name": name,
@@ -103,8 +105,7 @@ pub fn write(
         }
     });
     let path = meta_dir.join("meta.json");
-    crate::atomic::write_atomic(&path, meta.to_string().as_bytes(), 0o644)
-        .map_err(io("writing", &path))
+    crate::atomic::write(&path, meta.to_string().as_bytes(), 0o644).map_err(written)
 }
 
 /// Remove context `name`; when it is the current one, the current context
@@ -116,9 +117,7 @@ pub fn remove(config: &Path, name: &str) -> Result<(), ContextError> {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 return Err(ContextError::Io {
                     name: name.into(),
-                    what: "removing",
-                    path: d,
-                    source: e,
+                    source: PathError::new("remove", d, e),
                 })
             }
             _ => {}
@@ -163,19 +162,16 @@ pub fn set_current(config: &Path, name: Option<&str>) -> Result<(), ContextError
             obj.remove("currentContext");
         }
     }
-    std::fs::create_dir_all(config).map_err(|source| ContextError::Io {
+    let failed = |source| ContextError::Io {
         name: name.unwrap_or_default().into(),
-        what: "creating",
-        path: config.to_path_buf(),
         source,
-    })?;
-    let text = serde_json::to_vec_pretty(&v).unwrap_or_default();
-    crate::atomic::write_atomic(&path, &text, 0o600).map_err(|source| ContextError::Io {
-        name: name.unwrap_or_default().into(),
-        what: "writing",
-        path,
-        source,
-    })
+    };
+    std::fs::create_dir_all(config)
+        .with_path("create", config)
+        .map_err(failed)?;
+    let text = serde_json::to_vec_pretty(&v)
+        .map_err(|e| failed(PathError::new("encode", &path, e.into())))?;
+    crate::atomic::write(&path, &text, 0o600).map_err(failed)
 }
 
 #[cfg(test)]

@@ -70,7 +70,7 @@ pub fn last_boot(store: &Store, name: &str, format: Format) -> Result<String, Cm
             name: m.name,
         });
     };
-    Ok(format.render(&from_ready(&m.name, &r), render))
+    Ok(format.render(&from_ready(&m.name, &r), render)?)
 }
 
 fn secs(ms: u64) -> String {

@@ -3,6 +3,7 @@
 //! inspection. The image work itself is [`crate::host::store::disk_image`].
 
 use super::flags::EngineFlags;
+use super::json::JsonError;
 use super::{Context, Format, Output};
 use crate::disk::image::ImageFormat;
 use crate::disk::size::{parse_size, Human};
@@ -26,6 +27,8 @@ pub enum DiskCmdError {
     Engine(#[from] crate::host::engine::EngineError),
     #[error("--compat docker-machine writes only docker-machine's entries, so no engine settings: drop --compat, or drop the engine flags")]
     EngineInCompat,
+    #[error(transparent)]
+    Json(#[from] JsonError),
 }
 
 /// `b2d disk create|inspect`.
@@ -87,7 +90,7 @@ pub fn run(cmd: DiskCmd, cx: &mut Context) -> Result<Output, DiskCmdError> {
         DiskCmd::Create(a) => (a.json, create(&a.options(), cx.home.as_deref())?),
         DiskCmd::Inspect(a) => (a.json, inspect(&a.path)?),
     };
-    Ok(Output::stdout(render(&report, Format::json(json))))
+    Ok(Output::stdout(render(&report, Format::json(json))?))
 }
 
 impl CreateArgs {
@@ -155,7 +158,7 @@ pub fn inspect(path: &Path) -> Result<Inspection, DiskCmdError> {
 }
 
 /// What `b2d disk create|inspect` prints.
-pub fn render(i: &Inspection, format: Format) -> String {
+pub fn render(i: &Inspection, format: Format) -> Result<String, JsonError> {
     format.render(i, human)
 }
 
@@ -330,7 +333,7 @@ mod tests {
         let t = tempfile::tempdir().unwrap();
         let o = options(t.path(), vec![key(t.path())]);
         let i = create(&o, None).unwrap();
-        let text = render(&i, Format::Human);
+        let text = render(&i, Format::Human).unwrap();
         assert!(
             text.contains("d.img: raw image, 1G virtual (1073741824 bytes)"),
             "{text}"
@@ -342,7 +345,8 @@ mod tests {
         );
         assert!(text.contains("partition table: none"), "{text}");
         assert!(text.contains("filesystems: none\n"), "{text}");
-        let v: serde_json::Value = serde_json::from_str(&render(&i, Format::Json)).unwrap();
+        let v: serde_json::Value =
+            serde_json::from_str(&render(&i, Format::Json).unwrap()).unwrap();
         assert_eq!(v["format"], "raw");
         assert_eq!(v["magic"], true);
         assert_eq!(quoted("a\"b\n"), "\"a\\\"b\\n\"");

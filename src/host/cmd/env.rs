@@ -16,6 +16,17 @@ pub enum Shell {
 }
 
 impl Shell {
+    /// Its name on the command line (`--shell NAME`), as clap spells it.
+    pub fn name(self) -> &'static str {
+        match self {
+            Shell::Bash => "bash",
+            Shell::Fish => "fish",
+            Shell::Powershell => "powershell",
+            Shell::Cmd => "cmd",
+            Shell::Tcsh => "tcsh",
+        }
+    }
+
     /// The shell named by a path such as `$SHELL`; POSIX when unknown.
     pub fn from_path(shell: Option<&str>) -> Shell {
         let base = shell
@@ -149,8 +160,7 @@ pub fn hint_command(exe: &str, name: &str, shell: Option<Shell>, unset: bool) ->
         cmd += &format!(" {name}");
     }
     if let Some(s) = shell {
-        let v = clap::ValueEnum::to_possible_value(&s).expect("every shell has a name");
-        cmd += &format!(" --shell {}", v.get_name());
+        cmd += &format!(" --shell {}", s.name());
     }
     if unset {
         cmd += " --unset";
@@ -162,6 +172,18 @@ pub fn hint_command(exe: &str, name: &str, shell: Option<Shell>, unset: bool) ->
 mod tests {
     use super::*;
     use crate::host::cmd::context::TestTerminal;
+
+    #[test]
+    fn each_shell_is_named_as_clap_parses_it() {
+        for s in <Shell as clap::ValueEnum>::value_variants() {
+            let v = clap::ValueEnum::to_possible_value(s).unwrap();
+            assert_eq!(s.name(), v.get_name());
+            assert_eq!(
+                <Shell as clap::ValueEnum>::from_str(s.name(), false),
+                Ok(*s)
+            );
+        }
+    }
 
     fn v() -> Vec<(&'static str, String)> {
         vars("dev", 40376, Path::new("/home/u/it's here/certs"))

@@ -15,6 +15,8 @@ pub enum InspectError {
     Machine(#[from] MachineError),
     #[error(transparent)]
     Template(#[from] TemplateError),
+    #[error(transparent)]
+    Json(#[from] super::json::JsonError),
 }
 
 /// A `--ca-cert` as inspect shows it: no PEM.
@@ -177,9 +179,10 @@ pub struct InspectArgs {
 /// `b2d inspect NAME [--format T]`: pretty JSON, or the template.
 pub fn run(store: &Store, args: InspectArgs, _cx: &mut Context) -> Result<Output, InspectError> {
     let i = inspection(&store.open(&args.name)?);
-    let doc = serde_json::to_value(&i).expect("the inspection serializes");
+    let json = |e: serde_json::Error| InspectError::Json(e.into());
+    let doc = serde_json::to_value(&i).map_err(json)?;
     Ok(Output::stdout(match args.format.as_deref() {
-        None => serde_json::to_string_pretty(&doc).expect("JSON serializes") + "\n",
+        None => serde_json::to_string_pretty(&doc).map_err(json)? + "\n",
         Some(t) => template::render(t, &doc)? + "\n",
     }))
 }

@@ -7,6 +7,12 @@ use crate::util::drives_terminal;
 use serde_json::ser::{Formatter, PrettyFormatter};
 use std::io::{self, Write};
 
+/// A report that could not be written as JSON (a value serde cannot
+/// encode: b2d's reports have none, and this says so if one ever does).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot write the report as JSON: {0}")]
+pub struct JsonError(#[from] serde_json::Error);
+
 /// `v` as pretty JSON that is safe to print on a terminal.
 pub fn to_string_pretty<T: serde::Serialize + ?Sized>(v: &T) -> serde_json::Result<String> {
     let mut out = Vec::new();

@@ -68,26 +68,42 @@ pub fn stop_by_name(store: &Store, name: &str, timeout: Duration) -> Result<Stop
     Ok(stop(&m, timeout))
 }
 
+/// Why a suspended machine could not be resumed to be stopped.
+#[derive(Debug, thiserror::Error)]
+enum NoResume {
+    #[error(transparent)]
+    Saved(#[from] saved::Unusable),
+    #[error(transparent)]
+    Qemu(#[from] vm::QemuError),
+    #[error(transparent)]
+    Shares(#[from] shares::ShareError),
+    #[error(transparent)]
+    Resume(#[from] NotResumed),
+}
+
 fn stop_suspended(m: &Machine, timeout: Duration) -> Stopped {
-    let resumed = || -> Result<(), String> {
-        let s = saved::read(m)
-            .unwrap_or(Err(saved::Unusable::Unreadable {
-                path: m.suspend_meta(),
-                why: "gone".into(),
-            }))
-            .map_err(|e| e.to_string())?;
-        let qemu_bin = vm::find().map_err(|e| e.to_string())?;
-        let plan = shares::plan_for(m).map_err(|e| e.to_string())?;
-        suspend::resume(m, &s, &qemu_bin, accel::choose(&m.iso()), &plan).map_err(|e| match e {
-            NotResumed::Unusable(why) => why,
-            NotResumed::Start(e) => e.to_string(),
-        })
+    let resumed = || -> Result<(), NoResume> {
+        let s = saved::read(m).unwrap_or(Err(saved::Unusable::Unreadable {
+            path: m.suspend_meta(),
+            why: "gone".into(),
+        }))?;
+        let qemu_bin = vm::find()?;
+        let plan = shares::plan_for(m)?;
+        Ok(suspend::resume(
+            m,
+            &s,
+            &qemu_bin,
+            accel::choose(&m.iso()),
+            &plan,
+        )?)
     };
     match resumed() {
         Ok(()) => stop(m, timeout),
         Err(why) => {
             saved::discard(m);
-            Stopped::Discarded { why }
+            Stopped::Discarded {
+                why: why.to_string(),
+            }
         }
     }
 }
@@ -183,9 +199,9 @@ fn remove(
 ) -> Result<Output, RmError> {
     // Rename first so a half-removed machine is never listed or booted.
     let doomed = store.root.join(format!(".{name}.removing"));
-    std::fs::rename(dir, &doomed).map_err(io_err("renaming for removal", dir))?;
+    std::fs::rename(dir, &doomed).map_err(io_err("rename for removal", dir))?;
     drop(lock);
-    std::fs::remove_dir_all(&doomed).map_err(io_err("removing", &doomed))?;
+    std::fs::remove_dir_all(&doomed).map_err(io_err("remove", &doomed))?;
     let mut said = Output::stderr_line(format!("Machine \"{name}\" removed."));
     if let Some(cfg) = crate::host::client::context::config_dir() {
         if let Err(e) =

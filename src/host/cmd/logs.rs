@@ -61,14 +61,14 @@ pub fn copy(m: &Machine, follow: bool, out: &mut dyn Write) -> Result<(), LogsEr
             name: m.name.clone(),
             path: path.clone(),
         }),
-        Err(e) => Err(io_err("opening", path)(e).into()),
+        Err(e) => Err(io_err("open", path)(e).into()),
     };
     let written = |source| LogsError::Write {
         name: m.name.clone(),
         source,
     };
     let mut f = open(&path)?;
-    let (text, mut pos) = console::read_open(&mut f).map_err(io_err("reading", &path))?;
+    let (text, mut pos) = console::read_open(&mut f).map_err(io_err("read", &path))?;
     out.write_all(printable_text(&text).as_bytes())
         .map_err(written)?;
     if follow {
@@ -76,8 +76,8 @@ pub fn copy(m: &Machine, follow: bool, out: &mut dyn Write) -> Result<(), LogsEr
         let mut buf = vec![0u8; 64 << 10];
         loop {
             f.seek(SeekFrom::Start(pos))
-                .map_err(io_err("seeking", &path))?;
-            let n = f.read(&mut buf).map_err(io_err("reading", &path))?;
+                .map_err(io_err("seek in", &path))?;
+            let n = f.read(&mut buf).map_err(io_err("read", &path))?;
             if n > 0 {
                 pos += n as u64;
                 out.write_all(text.push(&buf[..n]).as_bytes())
@@ -92,7 +92,7 @@ pub fn copy(m: &Machine, follow: bool, out: &mut dyn Write) -> Result<(), LogsEr
                 Read::by_ref(&mut f)
                     .take(4096)
                     .read_to_end(&mut start)
-                    .map_err(io_err("reading", &path))?;
+                    .map_err(io_err("read", &path))?;
                 pos = console_rotate::carried_len(&start);
                 continue;
             }

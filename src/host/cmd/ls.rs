@@ -3,7 +3,8 @@
 
 use super::status::{self, columns, State, Status};
 use super::{Context, Format, Output};
-use crate::host::store::{MachineError, Store};
+use crate::host::cmd::CmdError;
+use crate::host::store::Store;
 use serde::Serialize;
 
 /// A row of `b2d ls`: a machine's status, or a machine that cannot be
@@ -35,7 +36,7 @@ pub struct LsArgs {
 /// `b2d ls`: every machine's status, as a table or JSON. A machine that
 /// cannot be opened is listed as broken, with why; the others are listed
 /// as usual.
-pub fn run(store: &Store, args: LsArgs, _cx: &mut Context) -> Result<Output, MachineError> {
+pub fn run(store: &Store, args: LsArgs, _cx: &mut Context) -> Result<Output, CmdError> {
     let all: Vec<Listed> = store
         .list()?
         .into_iter()
@@ -50,7 +51,7 @@ pub fn run(store: &Store, args: LsArgs, _cx: &mut Context) -> Result<Output, Mac
         })
         .collect();
     Ok(Output::stdout(
-        Format::json(args.json).render(&all[..], table),
+        Format::json(args.json).render(&all[..], table)?,
     ))
 }
 

@@ -62,6 +62,8 @@ pub enum CmdError {
     NotRunning { name: String, up: String },
     #[error("machine \"{name}\" has no ready line in {log}: it has not finished a boot (see `b2d logs {name}`)")]
     NoReadyLine { name: String, log: String },
+    #[error(transparent)]
+    Json(#[from] json::JsonError),
 }
 
 /// Machine `name`, which must be running; `exe` spells the `up` command
@@ -100,11 +102,11 @@ impl Format {
         self,
         v: &T,
         human: impl FnOnce(&T) -> String,
-    ) -> String {
-        match self {
+    ) -> Result<String, json::JsonError> {
+        Ok(match self {
             Format::Human => human(v),
-            Format::Json => json::to_string_pretty(v).expect("reports serialize to JSON") + "\n",
-        }
+            Format::Json => json::to_string_pretty(v)? + "\n",
+        })
     }
 }
 
@@ -132,11 +134,13 @@ mod tests {
     fn reports_render_for_people_or_as_json() {
         let v = vec![1, 2];
         assert_eq!(
-            Format::json(false).render(&v, |v| format!("{v:?}")),
+            Format::json(false)
+                .render(&v, |v| format!("{v:?}"))
+                .unwrap(),
             "[1, 2]"
         );
         assert_eq!(
-            Format::json(true).render(&v, |_| unreachable!()),
+            Format::json(true).render(&v, |_| unreachable!()).unwrap(),
             "[\n  1,\n  2\n]\n"
         );
     }

@@ -6,8 +6,9 @@
 
 use super::{Context, Format, Output};
 use crate::host::agent;
+use crate::host::cmd::CmdError;
 use crate::host::forward::{Skipped, State};
-use crate::host::store::{Machine, MachineError, Store, DEFAULT_NAME};
+use crate::host::store::{Machine, Store, DEFAULT_NAME};
 use crate::wire::ports::{comm_shown, Listener, Proto};
 use serde::Serialize;
 
@@ -105,14 +106,14 @@ pub struct PortsArgs {
 }
 
 /// `b2d ports NAME`: [`listing`] as text or JSON.
-pub fn run(store: &Store, args: PortsArgs, _cx: &mut Context) -> Result<Output, MachineError> {
+pub fn run(store: &Store, args: PortsArgs, _cx: &mut Context) -> Result<Output, CmdError> {
     let m = store.open(&args.name)?;
     let running = crate::host::vm::running_pid(&m).is_some();
     let state = agent::read_state(&m).filter(|_| agent::running(&m));
     let p = listing(&m, running, state.as_ref());
     let name = &args.name;
     Ok(Output::stdout(
-        Format::json(args.json).render(&p, |p| render(name, p)),
+        Format::json(args.json).render(&p, |p| render(name, p))?,
     ))
 }
 

@@ -110,7 +110,7 @@ pub fn run(store: &Store, args: StatusArgs, _cx: &mut Context) -> Result<Output,
         )?));
     }
     Ok(Output::stdout(
-        format.render(&read(&store.open(&args.name)?), render),
+        format.render(&read(&store.open(&args.name)?), render)?,
     ))
 }
 
@@ -243,7 +243,7 @@ mod tests {
     use crate::host::cmd::context::TestTerminal;
     use crate::host::cmd::ip::{self, IpArgs};
     use crate::host::cmd::ls::{self, table, Listed, LsArgs};
-    use crate::host::store::{sample, MachineError};
+    use crate::host::store::sample;
 
     /// `b2d status NAME [--json]` as it prints.
     fn show(store: &Store, name: &str, format: Format) -> Result<String, CmdError> {
@@ -256,7 +256,7 @@ mod tests {
     }
 
     /// `b2d ls [--json]` as it prints.
-    fn list(store: &Store, format: Format) -> Result<String, MachineError> {
+    fn list(store: &Store, format: Format) -> Result<String, CmdError> {
         let args = LsArgs {
             json: format == Format::Json,
         };

@@ -20,7 +20,7 @@ fn mirrors_are_http_or_https_urls_with_a_host() {
         ("https://bad_host", "not a host name"),
         ("https://m/?x=1", "no query"),
     ] {
-        let e = mirror(bad).unwrap_err();
+        let e = mirror(bad).unwrap_err().to_string();
         assert!(e.contains(says), "{bad}: {e}");
         crate::assert_readable(&e);
     }
@@ -44,7 +44,7 @@ fn insecure_registries_are_host_port_or_cidr() {
         ("r:port", "not 1 to 65535"),
         ("", "no host"),
     ] {
-        let e = insecure_registry(bad).unwrap_err();
+        let e = insecure_registry(bad).unwrap_err().to_string();
         assert!(e.contains(says), "{bad}: {e}");
     }
 }
@@ -53,18 +53,22 @@ fn insecure_registries_are_host_port_or_cidr() {
 fn labels_and_environment() {
     assert_eq!(label("env=dev").unwrap(), "env=dev");
     assert_eq!(label("empty=").unwrap(), "empty=");
-    assert!(label("novalue").unwrap_err().contains("KEY=VALUE"));
+    assert!(label("novalue")
+        .unwrap_err()
+        .to_string()
+        .contains("KEY=VALUE"));
     assert!(label("=x").is_err());
     assert_eq!(env("NO_PROXY=a,b").unwrap(), "NO_PROXY=a,b");
-    assert!(env("X").unwrap_err().contains("NAME=VALUE"));
+    assert!(env("X").unwrap_err().to_string().contains("NAME=VALUE"));
     assert!(env("1X=y")
         .unwrap_err()
+        .to_string()
         .contains("\"1X\": not a variable name"));
     assert_eq!(
-        env("PATH=/x").unwrap_err(),
+        env("PATH=/x").unwrap_err().to_string(),
         "\"PATH\": b2d sets it for dockerd itself"
     );
-    assert!(env("A=b\nc").unwrap_err().contains("newline"));
+    assert!(env("A=b\nc").unwrap_err().to_string().contains("newline"));
 }
 
 #[test]
@@ -121,7 +125,7 @@ fn engine_opts_map_to_daemon_json_with_their_kind() {
         ("registry-mirror=mirror", "not a URL"),
         ("dns=one", "IP address"),
     ] {
-        let e = opt(bad).unwrap_err();
+        let e = opt(bad).unwrap_err().to_string();
         assert!(e.contains(says), "{bad}: {e}");
         crate::assert_readable(&e);
     }
@@ -131,11 +135,11 @@ fn engine_opts_map_to_daemon_json_with_their_kind() {
 fn daemon_json_keys_and_values_are_checked() {
     json_key("registry-mirrors").unwrap();
     json_key("runtimes").unwrap();
-    let e = json_key("hosts").unwrap_err();
+    let e = json_key("hosts").unwrap_err().to_string();
     assert!(e.contains("key \"hosts\" is b2d's own"), "{e}");
-    let e = json_key("registry-mirror").unwrap_err();
+    let e = json_key("registry-mirror").unwrap_err().to_string();
     assert!(e.contains("did you mean \"registry-mirrors\""), "{e}");
-    let e = json_key("zzzzzzzzzzzz").unwrap_err();
+    let e = json_key("zzzzzzzzzzzz").unwrap_err().to_string();
     assert!(e.ends_with("remove it"), "{e}");
     json_value("debug", &json!(true)).unwrap();
     json_value("runtimes", &json!({"x": {"path": "/x"}})).unwrap();
@@ -157,7 +161,7 @@ fn daemon_json_keys_and_values_are_checked() {
         ),
         ("log-opts", json!({"a": 1}), "an object of strings"),
     ] {
-        let e = json_value(k, &v).unwrap_err();
+        let e = json_value(k, &v).unwrap_err().to_string();
         assert!(e.contains(says), "{k}: {e}");
     }
 }

@@ -16,30 +16,52 @@ pub mod flags;
 pub mod proxy;
 
 use crate::wire::engine::{Engine, MAX_SIZE};
+use check::Invalid;
 use serde_json::{Map, Value};
 use std::path::{Path, PathBuf};
 
 pub use ca::CaCert;
 
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, thiserror::Error)]
 pub enum EngineError {
     #[error("{flag} {arg}: {why}")]
     Bad {
         flag: &'static str,
         arg: String,
-        why: String,
+        #[source]
+        why: Invalid,
     },
     #[error("{flag} {}: {why}", path.display())]
     File {
         flag: &'static str,
         path: PathBuf,
-        why: String,
+        #[source]
+        why: FileProblem,
     },
     #[error("the engine settings come to {size} bytes, over the {MAX_SIZE} a machine carries: give fewer or smaller --ca-cert files")]
     TooBig { size: usize },
 }
 
 pub use crate::host::store::config::{DaemonJson, EngineConfig};
+
+/// Why a `--daemon-json` or `--ca-cert` file is refused (the error names
+/// the flag and the file).
+#[derive(Debug, thiserror::Error)]
+pub enum FileProblem {
+    #[error("{0}")]
+    Open(#[source] std::io::Error),
+    /// The flag's error names the file: only what is wrong with it.
+    #[error("{}", .0.why())]
+    Read(crate::small_file::SmallFileError),
+    #[error("not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+    #[error("daemon.json holds one JSON object, {{…}}")]
+    NotObject,
+    #[error(transparent)]
+    Setting(#[from] Invalid),
+    #[error(transparent)]
+    Ca(#[from] ca::CaError),
+}
 
 /// The engine flags of one command, as typed. A list flag given replaces
 /// the machine's list; `none` alone empties it.
@@ -79,7 +101,7 @@ fn given<'a, T: AsRef<std::ffi::OsStr>>(
         (_, true) => Err(EngineError::Bad {
             flag,
             arg: NONE.into(),
-            why: format!("`{flag} none` empties the list: give it alone"),
+            why: Invalid::NoneAlone(flag),
         }),
         _ => Ok(Some(values)),
     }
@@ -90,7 +112,7 @@ fn given<'a, T: AsRef<std::ffi::OsStr>>(
 fn list(
     values: &[String],
     flag: &'static str,
-    check: fn(&str) -> Result<String, String>,
+    check: fn(&str) -> Result<String, Invalid>,
 ) -> Result<Option<Vec<String>>, EngineError> {
     let Some(values) = given(values, flag)? else {
         return Ok(None);
@@ -109,7 +131,7 @@ fn list(
     Ok(Some(out))
 }
 
-fn opt(v: &str) -> Result<String, String> {
+fn opt(v: &str) -> Result<String, Invalid> {
     check::opt(v).map(|_| v.trim().to_string())
 }
 
@@ -157,12 +179,12 @@ pub fn apply(old: &EngineConfig, a: &EngineArgs) -> Result<EngineConfig, EngineE
     Ok(c)
 }
 
-fn file_err(flag: &'static str, path: &Path) -> impl Fn(String) -> EngineError {
+fn file_err<W: Into<FileProblem>>(flag: &'static str, path: &Path) -> impl Fn(W) -> EngineError {
     let path = path.to_path_buf();
     move |why| EngineError::File {
         flag,
         path: path.clone(),
-        why,
+        why: why.into(),
     }
 }
 
@@ -170,8 +192,9 @@ fn file_err(flag: &'static str, path: &Path) -> impl Fn(String) -> EngineError {
 /// carries); a device, a FIFO or a larger file is refused unread.
 fn read_small(flag: &'static str, path: &Path) -> Result<(PathBuf, Vec<u8>), EngineError> {
     let bad = file_err(flag, path);
-    let abs = std::fs::canonicalize(path).map_err(|e| bad(e.to_string()))?;
-    let data = crate::small_file::read(&abs, MAX_SIZE as u64).map_err(|e| bad(e.why()))?;
+    let abs = std::fs::canonicalize(path).map_err(|e| bad(FileProblem::Open(e)))?;
+    let data =
+        crate::small_file::read(&abs, MAX_SIZE as u64).map_err(|e| bad(FileProblem::Read(e)))?;
     Ok((abs, data))
 }
 
@@ -180,13 +203,13 @@ fn read_small(flag: &'static str, path: &Path) -> Result<(PathBuf, Vec<u8>), Eng
 pub fn read_daemon_json(path: &Path) -> Result<DaemonJson, EngineError> {
     let (from, data) = read_small("--daemon-json", path)?;
     let bad = file_err("--daemon-json", path);
-    let v: Value = serde_json::from_slice(&data).map_err(|e| bad(format!("not JSON: {e}")))?;
+    let v: Value = serde_json::from_slice(&data).map_err(|e| bad(FileProblem::NotJson(e)))?;
     let Value::Object(settings) = v else {
-        return Err(bad("daemon.json holds one JSON object, {…}".into()));
+        return Err(bad(FileProblem::NotObject));
     };
     for (k, v) in &settings {
-        check::json_key(k).map_err(&bad)?;
-        check::json_value(k, v).map_err(&bad)?;
+        check::json_key(k).map_err(|e| bad(e.into()))?;
+        check::json_value(k, v).map_err(|e| bad(e.into()))?;
     }
     Ok(DaemonJson { from, settings })
 }
@@ -242,7 +265,7 @@ pub fn for_guest(
     c: &EngineConfig,
     host_env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<Engine, EngineError> {
-    let bad = |flag, arg: &str, why| EngineError::Bad {
+    let bad = |flag, arg: &str, why: Invalid| EngineError::Bad {
         flag,
         arg: arg.to_string(),
         why,
@@ -260,7 +283,7 @@ pub fn for_guest(
             "--registry-mirror",
             "registry-mirrors",
             &c.registry_mirrors,
-            check::mirror as fn(&str) -> Result<String, String>,
+            check::mirror as fn(&str) -> Result<String, Invalid>,
         ),
         (
             "--insecure-registry",
@@ -276,8 +299,7 @@ pub fn for_guest(
         }
     }
     if c.proxy_from_env {
-        e.env =
-            proxy::from_env(host_env).map_err(|(var, why)| bad("--proxy-from-env", &var, why))?;
+        e.env = proxy::from_env(host_env).map_err(|e| bad("--proxy-from-env", e.var, e.into()))?;
     }
     for v in &c.env {
         let v = check::env(v).map_err(|why| bad("--engine-env", v, why))?;

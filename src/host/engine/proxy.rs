@@ -81,12 +81,18 @@ pub fn rewrite_list(v: &str) -> String {
     out.join(",")
 }
 
+/// A proxy variable whose value dockerd's environment cannot carry (it
+/// holds a newline or a NUL).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("its value in your environment holds a newline")]
+pub struct Newline {
+    pub var: &'static str,
+}
+
 /// The proxy variables for dockerd from the host's environment (`get`
 /// looks one up), rewritten; an empty variable is left out. The error
 /// names a variable whose value dockerd could not be given.
-pub fn from_env(
-    get: &dyn Fn(&str) -> Option<String>,
-) -> Result<BTreeMap<String, String>, (String, String)> {
+pub fn from_env(get: &dyn Fn(&str) -> Option<String>) -> Result<BTreeMap<String, String>, Newline> {
     let mut out = BTreeMap::new();
     for (upper, lower) in VARS {
         let Some(v) = get(upper)
@@ -96,10 +102,7 @@ pub fn from_env(
             continue;
         };
         if v.contains(['\0', '\n']) {
-            return Err((
-                upper.to_string(),
-                "its value in your environment holds a newline".into(),
-            ));
+            return Err(Newline { var: upper });
         }
         let v = if *upper == "NO_PROXY" {
             rewrite_list(&v)
@@ -155,6 +158,6 @@ mod tests {
         assert_eq!(got["NO_PROXY"], "10.0.2.2,.corp");
         assert!(from_env(&|_| None).unwrap().is_empty());
         let bad = from_env(&|k| (k == "NO_PROXY").then(|| "a\nb".to_string())).unwrap_err();
-        assert_eq!(bad.0, "NO_PROXY");
+        assert_eq!(bad.var, "NO_PROXY");
     }
 }

@@ -234,7 +234,8 @@ fn ca_certificates_are_kept_as_pem_with_their_file_and_subject() {
 #[test]
 fn a_device_a_fifo_or_a_large_file_is_refused_unread() {
     let t = tempfile::tempdir().unwrap();
-    let bad = |a: EngineArgs| apply(&EngineConfig::default(), &a).unwrap_err().to_string();
+    // As the binary prints it: the whole chain, the path named once.
+    let bad = |a: EngineArgs| crate::error_chain(&apply(&EngineConfig::default(), &a).unwrap_err());
     let e = bad(EngineArgs {
         daemon_json: Some("/dev/zero".into()),
         ..Default::default()

@@ -45,9 +45,35 @@ pub struct State {
 /// How forwards are made: QMP in production, a recorder in tests.
 pub trait Forwarder {
     /// Whether 127.0.0.1:`port` can be had on the host; the reason if not.
-    fn available(&mut self, proto: Proto, port: u16) -> Result<(), String>;
-    fn add(&mut self, proto: Proto, port: u16) -> Result<(), String>;
-    fn remove(&mut self, proto: Proto, port: u16) -> Result<(), String>;
+    fn available(&mut self, proto: Proto, port: u16) -> Result<(), ForwardError>;
+    fn add(&mut self, proto: Proto, port: u16) -> Result<(), ForwardError>;
+    fn remove(&mut self, proto: Proto, port: u16) -> Result<(), ForwardError>;
+}
+
+/// Why a port is not forwarded, or a forward not removed: what
+/// `ports.json` keeps as a [`Skipped`] reason and the log says.
+#[derive(Debug, thiserror::Error)]
+pub enum ForwardError {
+    /// 127.0.0.1:`port` could not be bound on the host.
+    #[error("{}", bind_refused(*proto, *port, error))]
+    Refused {
+        proto: Proto,
+        port: u16,
+        error: io::Error,
+    },
+    /// Another machine of the store forwards it already.
+    #[error("127.0.0.1:{port}/{proto} already forwards to machine \"{other}\"")]
+    OtherMachine {
+        proto: Proto,
+        port: u16,
+        other: String,
+    },
+    /// QEMU's monitor refused the `hostfwd` command, in its words.
+    #[error("QEMU: {0}")]
+    Qemu(String),
+    /// QEMU's monitor could not be reached.
+    #[error(transparent)]
+    Qmp(#[from] io::Error),
 }
 
 /// What changed in one reconciliation, for the log.
@@ -96,12 +122,12 @@ pub fn reconcile(state: &mut State, want: &PortsMsg, fw: &mut dyn Forwarder) -> 
                 ch.added.push((*l).clone());
                 kept.push((*l).clone());
             }
-            Err(reason) => {
+            Err(e) => {
                 let s = Skipped {
                     proto: k.0,
                     port: k.1,
                     by: l.by.clone(),
-                    reason,
+                    reason: e.to_string(),
                 };
                 if !state.skipped.contains(&s) {
                     ch.skipped.push(s.clone());
@@ -244,18 +270,22 @@ mod tests {
     }
 
     impl Forwarder for Rec {
-        fn available(&mut self, proto: Proto, port: u16) -> Result<(), String> {
+        fn available(&mut self, proto: Proto, port: u16) -> Result<(), ForwardError> {
             if self.taken.contains(&(proto, port)) {
-                Err("in use".into())
+                Err(ForwardError::Refused {
+                    proto,
+                    port,
+                    error: io::ErrorKind::AddrInUse.into(),
+                })
             } else {
                 Ok(())
             }
         }
-        fn add(&mut self, proto: Proto, port: u16) -> Result<(), String> {
+        fn add(&mut self, proto: Proto, port: u16) -> Result<(), ForwardError> {
             self.calls.push(hostfwd_add("n0", proto, port));
             Ok(())
         }
-        fn remove(&mut self, proto: Proto, port: u16) -> Result<(), String> {
+        fn remove(&mut self, proto: Proto, port: u16) -> Result<(), ForwardError> {
             self.calls.push(hostfwd_remove("n0", proto, port));
             Ok(())
         }
@@ -326,7 +356,10 @@ mod tests {
         };
         let ch = reconcile(&mut st, &msg(&[(Proto::Tcp, 80)]), &mut fw);
         assert_eq!(ch.skipped.len(), 1);
-        assert_eq!(st.skipped[0].reason, "in use");
+        assert_eq!(
+            st.skipped[0].reason,
+            "127.0.0.1:80/tcp is in use by another program on the host"
+        );
         assert!(st.active.is_empty());
         // Logged once, still listed.
         let ch = reconcile(&mut st, &msg(&[(Proto::Tcp, 80)]), &mut fw);

@@ -6,6 +6,7 @@
 //! the guest confirmed), so a machine that already knows is not asked.
 
 use super::peers;
+use crate::errors::PathError;
 use crate::host::store::{Machine, Store};
 use crate::host::vm;
 use crate::host::vm::control::Control;
@@ -32,29 +33,41 @@ pub fn told(m: &Machine, network: &str) -> Option<Vec<Peer>> {
 }
 
 /// Note in `m`'s guest-config.json that its guest now knows `peers`.
-fn record(m: &Machine, peers: &[Peer]) -> std::io::Result<()> {
+fn record(m: &Machine, peers: &[Peer]) -> Result<(), PathError> {
     let Some(mut c) = config(m) else {
         return Ok(());
     };
     if let Some(n) = c.network.as_mut() {
         n.peers = peers.to_vec();
     }
-    let text = serde_json::to_vec(&c).map_err(std::io::Error::other)?;
-    crate::atomic::write_atomic(&m.guest_config(), &text, 0o644)
+    let path = m.guest_config();
+    let text = serde_json::to_vec(&c).map_err(|e| PathError::new("encode", &path, e.into()))?;
+    crate::atomic::write(&path, &text, 0o644)
 }
 
-fn tell(m: &Machine, network: &str, peers: Vec<Peer>) -> Result<(), String> {
+/// Why a running guest was not told its peers.
+#[derive(Debug, thiserror::Error)]
+enum NotTold {
+    /// The control port could not be reached, or did not answer.
+    #[error(transparent)]
+    Control(#[from] std::io::Error),
+    /// The guest's own answer.
+    #[error("{0}")]
+    Guest(String),
+    #[error(transparent)]
+    Record(#[from] PathError),
+}
+
+fn tell(m: &Machine, network: &str, peers: Vec<Peer>) -> Result<(), NotTold> {
     let op = Op::Peers {
         network: network.into(),
         peers: peers.clone(),
     };
-    let reply = Control::connect(m)
-        .and_then(|mut c| c.ask(op, ANSWER))
-        .map_err(|e| e.to_string())?;
+    let reply = Control::connect(m).and_then(|mut c| c.ask(op, ANSWER))?;
     if let Some(e) = reply.error {
-        return Err(e);
+        return Err(NotTold::Guest(e));
     }
-    record(m, &peers).map_err(|e| format!("{}: {e}", m.guest_config().display()))
+    Ok(record(m, &peers)?)
 }
 
 /// Tell each running machine on `network` whose guest does not know its

@@ -19,6 +19,7 @@
 //! this mapping the guest's docker user could not create files at all.)
 
 use super::{confine, Plan};
+use crate::errors::PathError;
 use crate::host::store::Machine;
 use crate::util::qemu_opt_path as opt_path;
 use std::path::{Path, PathBuf};
@@ -97,12 +98,22 @@ pub enum VirtiofsError {
         #[source]
         source: std::io::Error,
     },
-    #[error("virtiofsd for {dir} did not start (see {log}): {said}")]
+    #[error("virtiofsd for {dir} did not start (see {log}): {why}")]
     Failed {
         dir: PathBuf,
         log: PathBuf,
-        said: String,
+        #[source]
+        why: NotServing,
     },
+}
+
+/// Why a virtiofsd that was started serves no socket.
+#[derive(Debug, thiserror::Error)]
+pub enum NotServing {
+    #[error("it exited ({0})")]
+    Exited(std::process::ExitStatus),
+    #[error("no socket {} after 10 s", .0.display())]
+    NoSocket(PathBuf),
 }
 
 /// Start one virtiofsd per planned share, detached (its own process
@@ -172,7 +183,7 @@ fn start_one(
         .create(true)
         .append(true)
         .open(m.virtiofsd_log())
-        .map_err(spawn_error)?;
+        .map_err(|e| spawn_error(PathError::new("open", m.virtiofsd_log(), e).into()))?;
     let ids = (
         nix::unistd::getuid().as_raw(),
         nix::unistd::getgid().as_raw(),
@@ -184,13 +195,13 @@ fn start_one(
         .stderr(log)
         .process_group(0);
     let mut child = cmd.spawn().map_err(spawn_error)?;
-    if let Err(said) = wait_for_socket(&mut child, sock) {
+    if let Err(why) = wait_for_socket(&mut child, sock) {
         let _ = child.kill();
         let _ = child.wait();
         return Err(VirtiofsError::Failed {
             dir: view.source.clone(),
             log: m.virtiofsd_log(),
-            said,
+            why,
         });
     }
     Ok(child)
@@ -212,17 +223,17 @@ pub fn serve(
     Ok(())
 }
 
-fn wait_for_socket(child: &mut std::process::Child, sock: &Path) -> Result<(), String> {
+fn wait_for_socket(child: &mut std::process::Child, sock: &Path) -> Result<(), NotServing> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if sock.exists() {
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
-            return Err(format!("it exited ({status})"));
+            return Err(NotServing::Exited(status));
         }
         if Instant::now() > deadline {
-            return Err(format!("no socket {} after 10 s", sock.display()));
+            return Err(NotServing::NoSocket(sock.to_path_buf()));
         }
         std::thread::sleep(Duration::from_millis(20));
     }

@@ -4,8 +4,9 @@
 //! issue its own server certificate at every boot.
 
 use crate::disk::userdata::Extension;
+use crate::errors::{PathError, WithPath};
 use crate::tls::{self, Pair};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
@@ -15,12 +16,8 @@ pub enum CertError {
         #[source]
         source: tls::TlsError,
     },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
 }
 
 /// Write a new CA and client pair for `machine` under `dir`; returns the
@@ -34,18 +31,14 @@ pub fn create(dir: &Path, machine: &str) -> Result<Vec<Extension>, CertError> {
     let ca = tls::new_ca(machine, now).map_err(tls_err)?;
     let client = tls::issue_client(&ca, machine, now).map_err(tls_err)?;
     let certs = dir.join("certs");
-    std::fs::create_dir_all(&certs).map_err(|source| CertError::Io {
-        path: certs.clone(),
-        source,
-    })?;
+    std::fs::create_dir_all(&certs).with_path("create", &certs)?;
     for (path, data, mode) in [
         (certs.join(tls::CA_CERT), &ca.cert_pem, 0o644),
         (certs.join(tls::CLIENT_CERT), &client.cert_pem, 0o644),
         (certs.join(tls::CLIENT_KEY), &client.key_pem, 0o600),
         (dir.join(tls::CA_KEY), &ca.key_pem, 0o600),
     ] {
-        crate::atomic::write_atomic(&path, data.as_bytes(), mode)
-            .map_err(|source| CertError::Io { path, source })?;
+        crate::atomic::write(&path, data.as_bytes(), mode)?;
     }
     Ok(extensions(&ca))
 }

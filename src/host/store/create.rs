@@ -49,7 +49,7 @@ fn ed25519(comment: &str) -> Result<PrivateKey, ssh_key::Error> {
 }
 
 fn write(path: &Path, data: &[u8], mode: u32) -> Result<(), MachineError> {
-    crate::atomic::write_atomic(path, data, mode).map_err(io_err("writing", path))
+    Ok(crate::atomic::write(path, data, mode)?)
 }
 
 /// The userdata entry `.b2d/engine.json`, when there are settings.
@@ -64,25 +64,25 @@ pub fn engine_extension(e: &crate::wire::engine::Engine) -> Option<Extension> {
 /// Copy `iso` to `dest` through a temporary file, so `dest` is never torn.
 pub fn copy_iso(iso: &Path, dest: &Path) -> Result<(), MachineError> {
     let tmp = dest.with_extension("iso.tmp");
-    std::fs::copy(iso, &tmp).map_err(io_err("copying the ISO from", iso))?;
-    std::fs::rename(&tmp, dest).map_err(io_err("renaming into place", dest))
+    std::fs::copy(iso, &tmp).map_err(io_err("copy the ISO from", iso))?;
+    std::fs::rename(&tmp, dest).map_err(io_err("rename into place", dest))
 }
 
 pub fn create(store: &Store, new: &NewMachine) -> Result<Machine, CreateError> {
     crate::host::store::validate_name(&new.name)?;
-    std::fs::create_dir_all(&store.root).map_err(io_err("creating", &store.root))?;
+    std::fs::create_dir_all(&store.root).map_err(io_err("create", &store.root))?;
     let tmp = store.root.join(format!(".{}.creating", new.name));
     if tmp.exists() {
-        std::fs::remove_dir_all(&tmp).map_err(io_err("removing a stale", &tmp))?;
+        std::fs::remove_dir_all(&tmp).map_err(io_err("remove the stale", &tmp))?;
     }
-    std::fs::create_dir(&tmp).map_err(io_err("creating", &tmp))?;
+    std::fs::create_dir(&tmp).map_err(io_err("create", &tmp))?;
     let result = populate(&tmp, new);
     if result.is_err() {
         let _ = std::fs::remove_dir_all(&tmp);
     }
     let m = result?;
     let dir = store.dir(&new.name);
-    std::fs::rename(&tmp, &dir).map_err(io_err("renaming into place", &dir))?;
+    std::fs::rename(&tmp, &dir).map_err(io_err("rename into place", &dir))?;
     Ok(Machine { dir, ..m })
 }
 

@@ -9,6 +9,7 @@
 //! that is not an ISO 9660 image is refused by name before anything is
 //! written.
 
+use crate::errors::{PathError, WithPath};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -20,12 +21,8 @@ pub enum IsoError {
     NotFound { tree: PathBuf },
     #[error("{path}: not an ISO 9660 image (no CD001 volume descriptor at byte 32769)")]
     NotIso { path: PathBuf },
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
 }
 
 const BUILT: &str = "out/b2d.iso";
@@ -132,10 +129,7 @@ fn trusted(iso: &Path, uid: u32) -> bool {
 /// Refuse a file without an ISO 9660 primary volume descriptor (read as
 /// the guest's initramfs reads its boot medium).
 pub fn check(path: &Path) -> Result<(), IsoError> {
-    let mut f = std::fs::File::open(path).map_err(|source| IsoError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
+    let mut f = std::fs::File::open(path).with_path("open", path)?;
     match crate::disk::probe::iso9660_label(&mut f) {
         Some(_) => Ok(()),
         None => Err(IsoError::NotIso {

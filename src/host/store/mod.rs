@@ -15,6 +15,7 @@ pub mod files;
 pub mod iso;
 pub mod keys;
 
+use crate::errors::PathError;
 use std::path::{Path, PathBuf};
 
 pub use config::{Config, Role, SwarmMember};
@@ -32,13 +33,8 @@ pub enum MachineError {
     BadName { name: String },
     #[error("neither XDG_DATA_HOME nor HOME is set: cannot place the machine store")]
     NoHome,
-    #[error("{path}: {what}: {source}")]
-    Io {
-        path: PathBuf,
-        what: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
     #[error("machine \"{name}\" is broken: {path} {problem}: repair that file, or remove the machine with `b2d rm -f {name}`")]
     Broken {
         name: String,
@@ -65,9 +61,11 @@ pub enum ConfigProblem {
     Malformed(#[source] serde_json::Error),
 }
 
+/// The [`MachineError::Io`] for doing `what` on `path` (a verb phrase
+/// read before the path: `create`, `rename into place`).
 pub fn io_err(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> MachineError {
     let path = path.to_path_buf();
-    move |source| MachineError::Io { path, what, source }
+    move |source| MachineError::Io(PathError::wrap(what, path, source))
 }
 
 /// A machine name doubles as its hostname and directory name.
@@ -143,11 +141,11 @@ impl Store {
     pub fn lock_creation(&self) -> Result<nix::fcntl::Flock<std::fs::File>, MachineError> {
         let path = self.root.with_extension("lock");
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(io_err("creating", dir))?;
+            std::fs::create_dir_all(dir).map_err(io_err("create", dir))?;
         }
         let f = lock_file(&path)?;
         nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusive)
-            .map_err(|(_, e)| io_err("locking", &path)(e.into()))
+            .map_err(|(_, e)| io_err("lock", &path)(e.into()))
     }
 
     /// Every machine, by name. One whose config cannot be used is there
@@ -156,7 +154,7 @@ impl Store {
         let rd = match std::fs::read_dir(&self.root) {
             Ok(rd) => rd,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
-            Err(e) => return Err(io_err("listing", &self.root)(e)),
+            Err(e) => return Err(io_err("list", &self.root)(e)),
         };
         let mut names: Vec<String> = rd
             .filter_map(|e| e.ok())
@@ -195,7 +193,7 @@ fn lock_file(path: &Path) -> Result<std::fs::File, MachineError> {
         .truncate(false)
         .write(true)
         .open(path)
-        .map_err(io_err("opening", path))
+        .map_err(io_err("open", path))
 }
 
 /// Read and parse a `config.json`. Anything but a regular file is
@@ -204,7 +202,7 @@ fn lock_file(path: &Path) -> Result<std::fs::File, MachineError> {
 fn read_config(path: &Path) -> Result<Config, ConfigProblem> {
     use crate::small_file::{self, SmallFileError};
     let text = small_file::read(path, small_file::JSON_LIMIT).map_err(|e| match e {
-        SmallFileError::Io { source, .. } => ConfigProblem::Unreadable(source),
+        SmallFileError::Io(e) => ConfigProblem::Unreadable(e.source),
         SmallFileError::NotAFile { .. } => ConfigProblem::NotAFile,
         SmallFileError::TooLarge { .. } => ConfigProblem::TooLarge,
     })?;
@@ -232,9 +230,10 @@ impl Machine {
 
     pub fn save_config(&self) -> Result<(), MachineError> {
         let path = self.dir.join(CONFIG);
-        let mut text = serde_json::to_vec_pretty(&self.config).expect("config serializes");
+        let mut text = serde_json::to_vec_pretty(&self.config)
+            .map_err(|e| PathError::new("encode", &path, e.into()))?;
         text.push(b'\n');
-        crate::atomic::write_atomic(&path, &text, 0o644).map_err(io_err("writing", &path))
+        Ok(crate::atomic::write(&path, &text, 0o644)?)
     }
 
     /// Hold the machine's lock for the life of the returned file, so two
@@ -379,6 +378,20 @@ mod tests {
         std::fs::write(s.dir("dev").join(CONFIG), vec![b' '; (1 << 20) + 1]).unwrap();
         let e = s.open("dev").unwrap_err().to_string();
         assert!(e.contains("config.json is over 1 MiB"), "{e}");
+    }
+
+    #[test]
+    fn a_config_that_cannot_be_written_names_its_path_once() {
+        let t = tempfile::tempdir().unwrap();
+        let m = sample(t.path().join("gone"));
+        let e = m.save_config().unwrap_err();
+        let line = crate::error_chain(&e);
+        let path = m.dir.join(CONFIG).display().to_string();
+        assert_eq!(line.matches(&path).count(), 1, "{line}");
+        assert!(
+            line.starts_with(&format!("create temp for {path}: ")),
+            "{line}"
+        );
     }
 
     #[test]

@@ -11,8 +11,12 @@
 //! devices are loaded once both checksums are right, the VM runs again
 //! and gets its virtiofs devices back; the guest then hears `resumed`.
 
+mod errors;
 pub mod saved;
 
+pub use errors::{NotResumed, Refusal, Step, SuspendError, Unresumable};
+
+use crate::errors::WithPath;
 use crate::host::shares::{self, virtiofs};
 use crate::host::store::Machine;
 use crate::host::vm::accel::Accel;
@@ -29,18 +33,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const GUEST_PREPARE: Duration = Duration::from_secs(120);
 const QMP_WAIT: Duration = Duration::from_secs(30);
 
-#[derive(Debug, thiserror::Error)]
-pub enum SuspendError {
-    #[error("machine \"{0}\" is not running: there is nothing to suspend")]
-    NotRunning(String),
-    #[error("machine \"{0}\" is still booting: suspend it once `b2d up {0}` has finished")]
-    Booting(String),
-    #[error("machine \"{name}\" not suspended: {why}; it keeps running")]
-    Refused { name: String, why: String },
-    #[error("machine \"{name}\": saving its state failed: {why}")]
-    Save { name: String, why: String },
-}
-
 pub fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -54,15 +46,9 @@ pub struct Done {
     pub secs: f64,
 }
 
-fn io(e: std::io::Error) -> String {
-    e.to_string()
-}
-
 /// The ids of the plugged virtiofs devices.
-fn virtiofs_devices(q: &mut Qmp) -> Result<Vec<String>, String> {
-    let list = q
-        .execute("qom-list", Some(json!({"path": "/machine/peripheral"})))
-        .map_err(io)?;
+fn virtiofs_devices(q: &mut Qmp) -> Result<Vec<String>, Step> {
+    let list = q.execute("qom-list", Some(json!({"path": "/machine/peripheral"})))?;
     let mut ids: Vec<String> = list
         .as_array()
         .into_iter()
@@ -75,15 +61,14 @@ fn virtiofs_devices(q: &mut Qmp) -> Result<Vec<String>, String> {
     Ok(ids)
 }
 
-fn unplug(q: &mut Qmp, ids: &[String]) -> Result<(), String> {
+fn unplug(q: &mut Qmp, ids: &[String]) -> Result<(), Step> {
     for id in ids {
-        q.execute("device_del", Some(json!({ "id": id })))
-            .map_err(io)?;
+        q.execute("device_del", Some(json!({ "id": id })))?;
     }
     let start = Instant::now();
     while !virtiofs_devices(q)?.is_empty() {
         if start.elapsed() > Duration::from_secs(20) {
-            return Err("the guest did not release its virtiofs devices in 20 s".into());
+            return Err(Step::Unplug);
         }
         std::thread::sleep(Duration::from_millis(100));
     }
@@ -91,7 +76,7 @@ fn unplug(q: &mut Qmp, ids: &[String]) -> Result<(), String> {
 }
 
 /// Plug the virtiofs devices of `m`'s shares in (QEMU has their sockets).
-pub fn plug(q: &mut Qmp, m: &Machine, count: usize) -> Result<(), String> {
+pub fn plug(q: &mut Qmp, m: &Machine, count: usize) -> Result<(), Step> {
     for i in 0..count {
         let props = virtiofs::device(i, &shares::tag(i));
         let mut args = json!({ "driver": props[0] });
@@ -100,7 +85,10 @@ pub fn plug(q: &mut Qmp, m: &Machine, count: usize) -> Result<(), String> {
             args[k] = json!(v);
         }
         q.execute("device_add", Some(args))
-            .map_err(|e| format!("{}: {e}", m.name))?;
+            .map_err(|source| Step::Plug {
+                machine: m.name.clone(),
+                source,
+            })?;
     }
     Ok(())
 }
@@ -112,22 +100,22 @@ fn shell_quote(p: &Path) -> String {
 /// Poll `query-migrate` until it ends.
 /// Leave the shared guest RAM out of the migration stream (both ends
 /// must say so).
-fn ignore_shared(q: &mut Qmp) -> Result<(), String> {
+fn ignore_shared(q: &mut Qmp) -> Result<(), Step> {
     q.execute(
         "migrate-set-capabilities",
         Some(json!({"capabilities": [{"capability": "x-ignore-shared", "state": true}]})),
     )
     .map(drop)
-    .map_err(|e| format!("QEMU cannot leave the RAM out of the state: {e}"))
+    .map_err(Step::IgnoreShared)
 }
 
 fn ram_bytes(m: &Machine) -> u64 {
     u64::from(m.config.memory_mib) << 20
 }
 
-fn migrated(q: &mut Qmp) -> Result<(), String> {
+fn migrated(q: &mut Qmp) -> Result<(), Step> {
     loop {
-        let st = q.execute("query-migrate", None).map_err(io)?;
+        let st = q.execute("query-migrate", None)?;
         match st.get("status").and_then(Value::as_str).unwrap_or("") {
             "completed" => return Ok(()),
             "failed" | "cancelled" => {
@@ -135,7 +123,7 @@ fn migrated(q: &mut Qmp) -> Result<(), String> {
                     .get("error-desc")
                     .and_then(Value::as_str)
                     .unwrap_or("migration failed");
-                return Err(why.to_string());
+                return Err(Step::Migration(why.to_string()));
             }
             _ => std::thread::sleep(Duration::from_millis(50)),
         }
@@ -144,19 +132,19 @@ fn migrated(q: &mut Qmp) -> Result<(), String> {
 
 /// Undo a half-done suspend: run again, plug the devices back, tell the
 /// guest to mount its shares.
-fn abandon(q: &mut Qmp, m: &Machine, ctl: &mut control::Control, plugged: usize) -> String {
+fn abandon(q: &mut Qmp, m: &Machine, ctl: &mut control::Control, plugged: usize) -> Vec<Step> {
     let mut said = Vec::new();
     if let Err(e) = q.execute("cont", None) {
-        said.push(format!("cont: {e}"));
+        said.push(Step::Cont(e));
     }
     if let Err(e) = plug(q, m, plugged) {
         said.push(e);
     }
     match ctl.ask(Op::Resumed { unix_ms: unix_ms() }, Duration::from_secs(30)) {
-        Ok(r) => said.extend(r.error),
-        Err(e) => said.push(e.to_string()),
+        Ok(r) => said.extend(r.error.map(Step::Guest)),
+        Err(e) => said.push(Step::Io(e)),
     }
-    said.join("; ")
+    said
 }
 
 /// Save running machine `m` and end its QEMU. The caller holds the lock.
@@ -174,41 +162,33 @@ pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
         return Err(SuspendError::Booting(name));
     }
     let accel = vm::accel_of(pid).unwrap_or_default();
-    let refused = |why: String| SuspendError::Refused {
+    let refused = |why: Refusal| SuspendError::Refused {
         name: m.name.clone(),
         why,
     };
     let Some(guest_ram) = ram::find(pid, ram_bytes(m)) else {
-        return Err(refused(format!(
-            "its RAM is not in a memfd b2d can save (it was booted by an older b2d): `b2d stop {0}` and `b2d up {0}` once",
-            m.name
-        )));
+        return Err(refused(Refusal::NotInMemfd(m.name.clone())));
     };
-    let mut ctl = control::Control::connect(m).map_err(|e| {
-        refused(format!(
-            "no control port ({e}); it was booted by an older b2d"
-        ))
-    })?;
+    let mut ctl = control::Control::connect(m).map_err(|e| refused(Refusal::NoControlPort(e)))?;
     let r = ctl
         .ask(Op::Suspend, GUEST_PREPARE)
-        .map_err(|e| refused(format!("the guest did not get ready: {e}")))?;
+        .map_err(|e| refused(Refusal::GuestNotReady(e)))?;
     if let Some(e) = r.error {
-        return Err(refused(e));
+        return Err(refused(Refusal::Guest(e)));
     }
-    let mut q = Qmp::connect(&m.qmp_socket(), QMP_WAIT).map_err(|e| refused(io(e)))?;
-    let ids = virtiofs_devices(&mut q).map_err(&refused)?;
+    let mut q = Qmp::connect(&m.qmp_socket(), QMP_WAIT).map_err(|e| refused(Step::Io(e).into()))?;
+    let ids = virtiofs_devices(&mut q).map_err(|e| refused(e.into()))?;
     let tmp = m.suspend_state().with_extension("state.tmp");
     let ram_tmp = m.suspend_ram().with_extension("ram.tmp");
     let mut ram_sha256 = String::new();
     let saved_state = unplug(&mut q, &ids)
-        .and_then(|()| q.execute("stop", None).map_err(io).map(drop))
+        .and_then(|()| Ok(q.execute("stop", None).map(drop)?))
         .and_then(|()| {
             ignore_shared(&mut q)?;
             q.execute(
                 "migrate-set-parameters",
                 Some(json!({ "max-bandwidth": 64u64 << 30 })),
-            )
-            .map_err(io)?;
+            )?;
             // Made private first: `cat >` keeps the mode of a file that exists.
             use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new()
@@ -217,29 +197,26 @@ pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
                 .truncate(true)
                 .mode(0o600)
                 .open(&tmp)
-                .map_err(io)?;
+                .with_path("create", &tmp)?;
             let uri = format!("exec:cat > {}", shell_quote(&tmp));
-            q.execute("migrate", Some(json!({ "uri": uri })))
-                .map_err(io)?;
+            q.execute("migrate", Some(json!({ "uri": uri })))?;
             migrated(&mut q)
         })
         .and_then(|()| {
-            ram_sha256 = ram::save(&guest_ram, ram_bytes(m), &ram_tmp)
-                .map_err(|e| format!("copying the guest RAM to {}: {e}", ram_tmp.display()))?;
-            std::fs::rename(&ram_tmp, m.suspend_ram()).map_err(io)?;
-            std::fs::rename(&tmp, m.suspend_state()).map_err(io)
+            ram_sha256 =
+                ram::save(&guest_ram, ram_bytes(m), &ram_tmp).map_err(|source| Step::Ram {
+                    path: ram_tmp.clone(),
+                    source,
+                })?;
+            std::fs::rename(&ram_tmp, m.suspend_ram()).with_path("rename into place", &ram_tmp)?;
+            Ok(std::fs::rename(&tmp, m.suspend_state()).with_path("rename into place", &tmp)?)
         });
     if let Err(why) = saved_state {
         let _ = std::fs::remove_file(&tmp);
         let _ = std::fs::remove_file(&ram_tmp);
         let _ = std::fs::remove_file(m.suspend_ram());
         let undo = abandon(&mut q, m, &mut ctl, ids.len());
-        let why = if undo.is_empty() {
-            why
-        } else {
-            format!("{why} (and undoing it: {undo})")
-        };
-        return Err(SuspendError::Save { name, why });
+        return Err(SuspendError::Save { name, why, undo });
     }
     let _ = q.execute("quit", None);
     if !vm::wait_gone(m, Duration::from_secs(30)) {
@@ -251,27 +228,17 @@ pub fn suspend(m: &Machine, qemu_bin: &Path) -> Result<Done, SuspendError> {
         virtiofs: ids.len(),
         unix_ms: unix_ms(),
     };
-    let saved = saved::commit(m, qemu_bin, &accel, taken).map_err(|e| {
+    let saved = saved::commit(m, qemu_bin, &accel, taken).map_err(|why| {
         saved::discard(m);
-        SuspendError::Save {
+        SuspendError::Commit {
             name: m.name.clone(),
-            why: format!("{e}; the next `b2d up` boots it cold"),
+            why,
         }
     })?;
     Ok(Done {
         saved,
         secs: start.elapsed().as_secs_f64(),
     })
-}
-
-/// Why a resume gave way to a cold boot.
-#[derive(Debug)]
-pub enum NotResumed {
-    /// The state cannot be used; it was discarded. The disk is as the
-    /// guest left it before the save.
-    Unusable(String),
-    /// QEMU could not be started at all (e.g. a port is taken).
-    Start(vm::QemuError),
 }
 
 /// Bring suspended machine `m` back: check the state, load it into a new
@@ -287,20 +254,19 @@ pub fn resume(
 ) -> Result<(), NotResumed> {
     let unusable = |e: Unusable| {
         saved::discard(m);
-        NotResumed::Unusable(e.to_string())
+        NotResumed::Unusable(e.into())
     };
     saved::check(m, saved, qemu_bin, accel.name()).map_err(unusable)?;
     if saved.ram_size != ram_bytes(m) {
         saved::discard(m);
-        return Err(NotResumed::Unusable(format!(
-            "the saved RAM is {} MiB, and the machine has {} MiB",
-            saved.ram_size >> 20,
-            m.config.memory_mib
-        )));
+        return Err(NotResumed::Unusable(Unresumable::RamSize {
+            saved: saved.ram_size >> 20,
+            now: m.config.memory_mib,
+        }));
     }
     let guest_ram = ram::memfd(saved.ram_size).map_err(|e| {
         saved::discard(m);
-        NotResumed::Unusable(format!("no memory for the guest RAM: {e}"))
+        NotResumed::Unusable(Unresumable::NoMemory(e))
     })?;
     // The RAM is filled and both checksums read while QEMU starts on
     // it; the devices are loaded only once they match.
@@ -331,11 +297,11 @@ pub fn resume(
         eprintln!("b2d: {}: moving the loaded state aside: {e}", m.name);
         saved::discard(m);
     }
-    let failed = |why: String| {
+    let failed = |why: Step| {
         vm::stop_now(m);
-        NotResumed::Unusable(why)
+        NotResumed::Unusable(why.into())
     };
-    q.execute("cont", None).map_err(|e| failed(io(e)))?;
+    q.execute("cont", None).map_err(|e| failed(e.into()))?;
     if plan.fs() == crate::wire::guest_config::ShareFs::Virtiofs {
         plug(&mut q, m, saved.virtiofs).map_err(failed)?;
     }
@@ -344,7 +310,7 @@ pub fn resume(
 
 /// Start QEMU waiting for the state, and load it; QEMU is left paused.
 /// A resume that cannot go on: QEMU stopped, the state forgotten.
-fn give_up(m: &Machine, why: String) -> NotResumed {
+fn give_up(m: &Machine, why: Unresumable) -> NotResumed {
     vm::stop_now(m);
     saved::discard(m);
     NotResumed::Unusable(why)
@@ -358,26 +324,26 @@ fn start_incoming(
     plan: &shares::Plan,
     ram_fd: RawFd,
 ) -> Result<Qmp, NotResumed> {
-    let failed = |why: String| give_up(m, why);
+    let failed = |why: Unresumable| give_up(m, why);
     vm::start(m, qemu_bin, accel, plan, vm::Launch::Incoming { ram_fd }).map_err(|e| {
         if matches!(e, vm::QemuError::Start { .. }) {
-            failed(e.to_string())
+            failed(Unresumable::Qemu(e))
         } else {
             NotResumed::Start(e)
         }
     })?;
-    let mut q = Qmp::connect(&m.qmp_socket(), QMP_WAIT).map_err(|e| failed(io(e)))?;
-    ignore_shared(&mut q).map_err(failed)?;
+    let mut q = Qmp::connect(&m.qmp_socket(), QMP_WAIT).map_err(|e| failed(Step::Io(e).into()))?;
+    ignore_shared(&mut q).map_err(|e| failed(e.into()))?;
     Ok(q)
 }
 
 /// Load the devices' state into a QEMU started by [`start_incoming`];
 /// it stays paused.
 fn load_devices(m: &Machine, q: &mut Qmp) -> Result<(), NotResumed> {
-    let failed = |why: String| give_up(m, why);
+    let failed = |why: Unresumable| give_up(m, why);
     let uri = format!("exec:cat {}", shell_quote(&m.suspend_state()));
     q.execute("migrate-incoming", Some(json!({ "uri": uri })))
-        .map_err(|e| failed(io(e)))?;
+        .map_err(|e| failed(Step::Io(e).into()))?;
     let start = Instant::now();
     loop {
         let status = q
@@ -388,7 +354,7 @@ fn load_devices(m: &Machine, q: &mut Qmp) -> Result<(), NotResumed> {
                 std::thread::sleep(Duration::from_millis(20))
             }
             Ok("paused") | Ok("running") => return Ok(()),
-            Ok(other) => return Err(failed(format!("QEMU is {other} after loading the state"))),
+            Ok(other) => return Err(failed(Unresumable::Status(other.to_string()))),
             Err(_) => {
                 let said = std::fs::read_to_string(m.qemu_log()).unwrap_or_default();
                 let said = said
@@ -397,7 +363,7 @@ fn load_devices(m: &Machine, q: &mut Qmp) -> Result<(), NotResumed> {
                     .unwrap_or("QEMU exited")
                     .trim()
                     .to_string();
-                return Err(failed(format!("QEMU could not load the state: {said}")));
+                return Err(failed(Unresumable::Load(said)));
             }
         }
     }

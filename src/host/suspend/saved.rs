@@ -7,6 +7,7 @@
 //! (the guest wrote its page cache back before the save, so that is a
 //! power cut at a quiet moment, which the disk format survives).
 
+use crate::errors::{PathError, WithPath};
 use crate::host::store::{Config, Machine};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -234,26 +235,32 @@ pub struct Taken {
     pub unix_ms: u64,
 }
 
-pub fn commit(m: &Machine, qemu: &Path, accel: &str, t: Taken) -> io::Result<Saved> {
+pub fn commit(m: &Machine, qemu: &Path, accel: &str, t: Taken) -> Result<Saved, PathError> {
     let path = m.suspend_state();
-    std::fs::File::open(&path)?.sync_all()?;
+    let ram = m.suspend_ram();
+    let stamp = |p: &Path| Stamp::of(p).with_path("look at", p);
+    std::fs::File::open(&path)
+        .and_then(|f| f.sync_all())
+        .with_path("fsync", &path)?;
     let s = Saved {
         version: VERSION,
-        state_size: std::fs::metadata(&path)?.len(),
-        state_sha256: sha256(&path)?,
-        ram_size: std::fs::metadata(m.suspend_ram())?.len(),
+        state_size: std::fs::metadata(&path).with_path("look at", &path)?.len(),
+        state_sha256: sha256(&path).with_path("checksum", &path)?,
+        ram_size: std::fs::metadata(&ram).with_path("look at", &ram)?.len(),
         ram_sha256: t.ram_sha256,
-        disk: Stamp::of(&m.disk())?,
-        iso: Stamp::of(&m.iso())?,
-        qemu: Stamp::of(qemu)?,
+        disk: stamp(&m.disk())?,
+        iso: stamp(&m.iso())?,
+        qemu: stamp(qemu)?,
         accel: accel.to_string(),
         config: m.config.clone(),
         virtiofs: t.virtiofs,
         saved_unix_ms: t.unix_ms,
     };
-    let mut text = serde_json::to_vec_pretty(&s).expect("saved state serializes");
+    let meta = m.suspend_meta();
+    let mut text =
+        serde_json::to_vec_pretty(&s).map_err(|e| PathError::new("encode", &meta, e.into()))?;
     text.push(b'\n');
-    crate::atomic::write_atomic(&m.suspend_meta(), &text, 0o600)?;
+    crate::atomic::write(&meta, &text, 0o600)?;
     Ok(s)
 }
 

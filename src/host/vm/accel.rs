@@ -226,7 +226,12 @@ pub fn probe_kvm(iso: &Path, limit: Duration) -> bool {
         .stderr(Stdio::null())
         .spawn();
     let Ok(mut child) = child else { return false };
-    let mut out = child.stdout.take().unwrap();
+    // Piped above, so there; without it nothing can be seen.
+    let Some(mut out) = child.stdout.take() else {
+        let _ = child.kill();
+        let _ = child.wait();
+        return false;
+    };
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         let mut seen = Vec::new();

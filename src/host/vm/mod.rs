@@ -16,6 +16,7 @@ pub mod qmp;
 pub mod ram;
 pub mod spec;
 
+use crate::errors::{PathError, WithPath};
 use crate::host::forward::fixed::PortError;
 use crate::host::shares::{self, virtiofs};
 use crate::host::store::Machine;
@@ -44,12 +45,8 @@ pub enum QemuError {
     Virtiofs(#[from] virtiofs::VirtiofsError),
     #[error(transparent)]
     Engine(#[from] crate::host::engine::EngineError),
-    #[error("{path}: {source}")]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
+    #[error(transparent)]
+    Io(#[from] PathError),
 }
 
 /// The QEMU binary ([`binary::find`]), or what to install.
@@ -188,10 +185,10 @@ pub fn start(
                 .and_then(|c| c.network)
         }
     };
-    let text = serde_json::to_vec(&config).unwrap_or_default();
     let path = m.guest_config();
-    crate::atomic::write_atomic(&path, &text, 0o644)
-        .map_err(|source| QemuError::Io { path, source })?;
+    let text =
+        serde_json::to_vec(&config).map_err(|e| PathError::new("encode", &path, e.into()))?;
+    crate::atomic::write(&path, &text, 0o644)?;
     let mut daemons = match &shares.virtiofsd {
         Some(bin) => virtiofs::start_all(m, bin, shares)?,
         None => Vec::new(),
@@ -215,10 +212,7 @@ fn run(
     launch: Launch,
 ) -> Result<u32, QemuError> {
     let log_path = m.qemu_log();
-    let log = std::fs::File::create(&log_path).map_err(|source| QemuError::Io {
-        path: log_path.clone(),
-        source,
-    })?;
+    let log = std::fs::File::create(&log_path).with_path("create", &log_path)?;
     let mut cmd = std::process::Command::new(qemu);
     if let Some(fd) = launch.ram_fd() {
         use std::os::unix::process::CommandExt;
@@ -228,10 +222,7 @@ fn run(
     if shares.fs() == ShareFs::NineP && !shares.shares.is_empty() {
         // QEMU serves the 9p shares itself: it runs confined as
         // virtiofsd would, on their views where namespaces work.
-        let io = |source| QemuError::Io {
-            path: m.hidden_dir(),
-            source,
-        };
+        let io = |e| PathError::wrap("prepare the shares in", m.hidden_dir(), e);
         let views = match shares.namespaces {
             true => Some(shares::views(m, shares).map_err(io)?),
             false => None,
@@ -244,10 +235,7 @@ fn run(
         .args(args(m, accel, shares, launch))
         .current_dir(&m.dir)
         .stdin(std::process::Stdio::null())
-        .stdout(log.try_clone().map_err(|source| QemuError::Io {
-            path: log_path.clone(),
-            source,
-        })?)
+        .stdout(log.try_clone().with_path("reopen", &log_path)?)
         .stderr(log)
         .status()
         .map_err(|e| QemuError::Start {

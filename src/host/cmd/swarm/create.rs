@@ -257,7 +257,8 @@ pub fn create<W: Write + Send>(
     }
     let phase = |i: usize, what: &str| lines.phase(i, what);
     let within = o.node.timeout;
-    let rows = form(docker, &nodes, within, POLL, &phase).map_err(not_created)?;
+    let rows =
+        form(docker, &nodes, within, POLL, &phase).map_err(|e| not_created(e.to_string()))?;
     for (i, n) in nodes.iter().enumerate() {
         let live = rows.iter().find(|r| r.hostname == n.machine.name);
         let how = live

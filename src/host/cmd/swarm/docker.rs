@@ -6,18 +6,38 @@
 use crate::host::cmd::ssh;
 use crate::host::store::Machine;
 use serde::Deserialize;
+use std::process::ExitStatus;
 
 /// Runs `docker ARGS` on a machine: its stdout, or why it failed (the
 /// command's last words).
 pub trait Docker: Sync {
-    fn run(&self, m: &Machine, args: &[String]) -> Result<String, String>;
+    fn run(&self, m: &Machine, args: &[String]) -> Result<String, DockerError>;
+}
+
+/// Why `docker ARGS` failed on a machine.
+#[derive(Debug, thiserror::Error)]
+pub enum DockerError {
+    #[error("cannot run ssh ({0}): install it with `sudo apt-get install openssh-client`")]
+    NoSsh(#[source] std::io::Error),
+    /// It ran and failed: its exit status, and its last words on stderr
+    /// made printable ([`crate::sys::run::tail`]).
+    #[error("{}", said(*status, tail))]
+    Failed { status: ExitStatus, tail: String },
+}
+
+fn said(status: ExitStatus, tail: &str) -> String {
+    if tail.is_empty() {
+        format!("{status} (nothing on stderr)")
+    } else {
+        tail.to_string()
+    }
 }
 
 /// The docker CLI in the guest, over `b2d ssh`'s options.
 pub struct OverSsh;
 
 impl Docker for OverSsh {
-    fn run(&self, m: &Machine, args: &[String]) -> Result<String, String> {
+    fn run(&self, m: &Machine, args: &[String]) -> Result<String, DockerError> {
         let remote = crate::sys::CommandLine::new("docker", args).to_string();
         let mut a = ssh::option_args(m);
         a.extend(["-o".into(), "BatchMode=yes".into()]);
@@ -31,19 +51,13 @@ impl Docker for OverSsh {
             .args(&a)
             .stdin(std::process::Stdio::null())
             .output()
-            .map_err(|e| {
-                format!(
-                    "cannot run ssh ({e}): install it with `sudo apt-get install openssh-client`"
-                )
-            })?;
+            .map_err(DockerError::NoSsh)?;
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
-        let tail = crate::sys::run::tail(&out.stderr);
-        Err(if tail.is_empty() {
-            format!("{} (nothing on stderr)", out.status)
-        } else {
-            tail
+        Err(DockerError::Failed {
+            status: out.status,
+            tail: crate::sys::run::tail(&out.stderr),
         })
     }
 }

@@ -4,7 +4,7 @@
 //! at a time (each joins the Raft group), then of the workers together;
 //! and `docker node ls` on the first node until every node is Ready.
 
-use super::docker::{node_ls, parse_node_ls, shown, Docker, NodeRow};
+use super::docker::{node_ls, parse_node_ls, shown, Docker, DockerError, NodeRow};
 use crate::host::store::{Machine, Role};
 use crate::wire::ports::SWARM_MANAGEMENT;
 use std::net::Ipv4Addr;
@@ -30,14 +30,37 @@ fn args(words: &[&str]) -> Vec<String> {
     words.iter().map(|w| w.to_string()).collect()
 }
 
-fn run(docker: &dyn Docker, n: &Node, words: Vec<String>) -> Result<String, String> {
-    docker.run(&n.machine, &words).map_err(|why| {
-        format!(
-            "machine \"{}\": `{}` failed: {why}",
-            n.machine.name,
-            shown(&words)
-        )
-    })
+/// Why a swarm was not formed.
+#[derive(Debug, thiserror::Error)]
+pub enum FormError {
+    /// A docker command failed on a node (`command` as shown to people:
+    /// without the join token).
+    #[error("machine \"{machine}\": `{command}` failed: {why}")]
+    Command {
+        machine: String,
+        command: String,
+        #[source]
+        why: DockerError,
+    },
+    #[error("a join thread failed")]
+    JoinThread,
+    /// Each node not Ready, with what `docker node ls` on the leader says.
+    #[error("not every node was Ready within {} s (`docker node ls` on {leader}: {})", within.as_secs(), waiting.join(", "))]
+    NotReady {
+        within: Duration,
+        leader: String,
+        waiting: Vec<String>,
+    },
+}
+
+fn run(docker: &dyn Docker, n: &Node, words: Vec<String>) -> Result<String, FormError> {
+    docker
+        .run(&n.machine, &words)
+        .map_err(|why| FormError::Command {
+            machine: n.machine.name.clone(),
+            command: shown(&words),
+            why,
+        })
 }
 
 /// Make `nodes` a swarm, the first the leader; `phase(i, what)` says
@@ -49,7 +72,7 @@ pub fn form(
     ready_within: Duration,
     poll: Duration,
     phase: &(dyn Fn(usize, &str) + Sync),
-) -> Result<Vec<NodeRow>, String> {
+) -> Result<Vec<NodeRow>, FormError> {
     let Some(leader) = nodes.first() else {
         return Ok(Vec::new());
     };
@@ -67,14 +90,14 @@ pub fn form(
             ADDR_POOL,
         ]),
     )?;
-    let token = |kind: &str| -> Result<String, String> {
+    let token = |kind: &str| -> Result<String, FormError> {
         Ok(
             run(docker, leader, args(&["swarm", "join-token", "-q", kind]))?
                 .trim()
                 .to_string(),
         )
     };
-    let join = |i: usize, n: &Node, token: &str| -> Result<(), String> {
+    let join = |i: usize, n: &Node, token: &str| -> Result<(), FormError> {
         phase(i, &format!("joining as a {}", n.role));
         let remote = format!("{lead}:{SWARM_MANAGEMENT}");
         let own = n.address.to_string();
@@ -111,7 +134,7 @@ pub fn form(
         .collect();
     if !workers.is_empty() {
         let t = token("worker")?;
-        let joined: Vec<Result<(), String>> = std::thread::scope(|s| {
+        let joined: Vec<Result<(), FormError>> = std::thread::scope(|s| {
             let handles: Vec<_> = workers
                 .iter()
                 .map(|(i, n)| {
@@ -121,13 +144,10 @@ pub fn form(
                 .collect();
             handles
                 .into_iter()
-                .map(|h| {
-                    h.join()
-                        .unwrap_or_else(|_| Err("a join thread failed".into()))
-                })
+                .map(|h| h.join().unwrap_or(Err(FormError::JoinThread)))
                 .collect()
         });
-        joined.into_iter().collect::<Result<Vec<()>, String>>()?;
+        joined.into_iter().collect::<Result<Vec<()>, FormError>>()?;
     }
     for i in 0..nodes.len() {
         phase(i, "waiting for every node to be Ready");
@@ -150,12 +170,11 @@ pub fn form(
             return Ok(rows);
         }
         if start.elapsed() >= ready_within {
-            return Err(format!(
-                "not every node was Ready within {} s (`docker node ls` on {}: {})",
-                ready_within.as_secs(),
-                leader.machine.name,
-                waiting.join(", ")
-            ));
+            return Err(FormError::NotReady {
+                within: ready_within,
+                leader: leader.machine.name.clone(),
+                waiting,
+            });
         }
         std::thread::sleep(poll);
     }

@@ -77,7 +77,7 @@ pub struct LsArgs {
 pub fn run(store: &Store, args: LsArgs, _cx: &mut Context) -> Result<Output, SwarmError> {
     let listing = ls(store, &args.name, &OverSsh)?;
     Ok(Output::stdout(
-        Format::json(args.json).render(&listing, render),
+        Format::json(args.json).render(&listing, render)?,
     ))
 }
 

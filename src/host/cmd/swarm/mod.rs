@@ -31,6 +31,8 @@ pub enum SwarmError {
     Network(#[from] NetworkError),
     #[error(transparent)]
     Program(#[from] NoProgram),
+    #[error(transparent)]
+    Json(#[from] crate::host::cmd::json::JsonError),
     #[error("--nodes {0}: a swarm has 1 to {MAX_NODES} nodes (e.g. --nodes 3)")]
     Nodes(u32),
     #[error("--managers {managers}: a swarm of {nodes} nodes has 1 to {nodes} managers (e.g. --managers 1)")]

@@ -1,5 +1,5 @@
 use super::create::{plan, CreatedNode};
-use super::docker::Docker;
+use super::docker::{Docker, DockerError};
 use super::form::{form, Node, ADDR_POOL};
 use super::*;
 use crate::host::cmd::Confirm;
@@ -33,13 +33,16 @@ impl FakeDocker {
 }
 
 impl Docker for FakeDocker {
-    fn run(&self, m: &Machine, args: &[String]) -> Result<String, String> {
+    fn run(&self, m: &Machine, args: &[String]) -> Result<String, DockerError> {
         let line = format!("{}: docker {}", m.name, args.join(" "));
         self.calls.lock().unwrap().push(line);
         match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
             ["swarm", "join-token", "-q", kind] => Ok(format!("SWMTKN-{kind}\n")),
             ["swarm", "join", ..] => match self.join_fails {
-                Some((who, said)) if who == m.name => Err(said.into()),
+                Some((who, said)) if who == m.name => Err(DockerError::Failed {
+                    status: std::os::unix::process::ExitStatusExt::from_raw(1 << 8),
+                    tail: said.into(),
+                }),
                 _ => Ok("This node joined a swarm as a worker.\n".into()),
             },
             ["node", "ls", ..] => Ok(self.node_ls.clone()),
@@ -223,7 +226,8 @@ fn a_failed_join_names_the_node_and_hides_the_token() {
         Duration::ZERO,
         &|_, _| {},
     )
-    .unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert_eq!(
         e,
         "machine \"lab-3\": `docker swarm join --token <token> --advertise-addr 192.168.140.3 192.168.140.1:2377` failed: Error response from daemon: Timeout was reached before node joined"
@@ -240,7 +244,9 @@ fn nodes_not_ready_in_time_are_named_with_what_the_swarm_says() {
             + &row("lab-2", "Ready", "Reachable")
             + &row("lab-3", "Down", ""),
     );
-    let e = form(&d, &three(&s), Duration::ZERO, Duration::ZERO, &|_, _| {}).unwrap_err();
+    let e = form(&d, &three(&s), Duration::ZERO, Duration::ZERO, &|_, _| {})
+        .unwrap_err()
+        .to_string();
     assert_eq!(
         e,
         "not every node was Ready within 0 s (`docker node ls` on lab: lab-3 is Down, lab-4 is not listed)"

@@ -4,6 +4,7 @@
 
 use super::{UpError, UpOptions};
 use crate::disk::size::{gib, Human};
+use crate::errors::WithPath;
 use crate::host::engine;
 use crate::host::forward::fixed::Moved;
 use crate::host::network::{self, Attachment};
@@ -225,15 +226,11 @@ pub(super) fn network(
 /// and filesystem at boot. Shrinking would cut the filesystem: refused.
 fn grow_disk(m: &mut Machine, size: u64) -> Result<Option<Note>, UpError> {
     let disk = m.disk();
-    let io = |what| {
-        let path = disk.clone();
-        move |source| UpError::Resize { path, what, source }
-    };
     let f = std::fs::OpenOptions::new()
         .write(true)
         .open(&disk)
-        .map_err(io("opening the disk to resize it"))?;
-    let now = f.metadata().map_err(io("reading its size"))?.len();
+        .with_path("open to resize", &disk)?;
+    let now = f.metadata().with_path("read the size of", &disk)?.len();
     if size < now {
         return Err(UpError::Shrink {
             name: m.name.clone(),
@@ -246,8 +243,8 @@ fn grow_disk(m: &mut Machine, size: u64) -> Result<Option<Note>, UpError> {
     if size == now {
         return Ok(None);
     }
-    f.set_len(size).map_err(io("growing the disk"))?;
-    f.sync_all().map_err(io("syncing"))?;
+    f.set_len(size).with_path("grow", &disk)?;
+    f.sync_all().with_path("fsync", &disk)?;
     Ok(Some(Note::DiskGrown {
         from: now,
         to: size,

@@ -66,13 +66,9 @@ pub enum UpError {
         now: String,
         size: String,
     },
-    #[error("{path}: {what}: {source}")]
-    Resize {
-        path: PathBuf,
-        what: &'static str,
-        #[source]
-        source: std::io::Error,
-    },
+    /// Resizing the disk image failed.
+    #[error(transparent)]
+    Resize(#[from] crate::errors::PathError),
     #[error("machine \"{name}\" is up but nothing answers on 127.0.0.1:{port} (see {log})")]
     DockerUnreachable {
         name: String,
@@ -143,20 +139,35 @@ impl Start {
     }
 }
 
+/// Why a `--memory` value is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemoryError {
+    #[error("\"{}\": {source}", input.escape_debug())]
+    Number {
+        input: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    #[error(transparent)]
+    Size(#[from] crate::disk::size::SizeError),
+    #[error("\"{}\": memory must be at least {MIN_MEMORY_MIB} MiB (e.g. 2G or 2048)", .0.escape_debug())]
+    Range(String),
+}
+
 /// `--memory`: a bare number is MiB (as QEMU's `-m`), else a size.
-pub fn parse_memory(s: &str) -> Result<u32, String> {
-    let quoted = format!("\"{}\"", s.escape_debug());
+pub fn parse_memory(s: &str) -> Result<u32, MemoryError> {
     let mib = if s.trim().bytes().all(|b| b.is_ascii_digit()) && !s.trim().is_empty() {
         s.trim()
             .parse::<u64>()
-            .map_err(|e| format!("{quoted}: {e}"))?
+            .map_err(|source| MemoryError::Number {
+                input: s.into(),
+                source,
+            })?
     } else {
-        crate::disk::size::parse_size(s).map_err(|e| e.to_string())? >> 20
+        crate::disk::size::parse_size(s)? >> 20
     };
     if mib < MIN_MEMORY_MIB as u64 || mib > u32::MAX as u64 {
-        return Err(format!(
-            "{quoted}: memory must be at least {MIN_MEMORY_MIB} MiB (e.g. 2G or 2048)"
-        ));
+        return Err(MemoryError::Range(s.into()));
     }
     Ok(mib as u32)
 }
@@ -431,10 +442,14 @@ mod tests {
         assert_eq!(parse_memory("1536M"), Ok(1536));
         assert!(parse_memory("100")
             .unwrap_err()
+            .to_string()
             .contains("at least 512 MiB"));
-        assert!(parse_memory("lots").unwrap_err().contains("invalid size"));
+        assert!(parse_memory("lots")
+            .unwrap_err()
+            .to_string()
+            .contains("invalid size"));
         assert_eq!(
-            parse_memory("100").unwrap_err(),
+            parse_memory("100").unwrap_err().to_string(),
             "\"100\": memory must be at least 512 MiB (e.g. 2G or 2048)"
         );
     }

@@ -81,7 +81,7 @@ pub(super) fn attempt(
         }
         Err(NotResumed::Unusable(why)) => {
             sink.event(Event::End);
-            notes.push(Note::NotResumed(why));
+            notes.push(Note::NotResumed(why.to_string()));
             return Ok(Attempt::Cold(notes));
         }
     }
