@@ -382,7 +382,7 @@ pub fn run() -> ! {
     }
     if cmdline::read(&cfg.proc_root).floor {
         use std::os::unix::process::CommandExt;
-        let err = std::process::Command::new(cmdline::FLOOR).exec();
+        let err = crate::sys::run::command(cmdline::FLOOR).exec();
         log::error!(
             "b2d.floor: exec {}: {err}; booting the agent",
             cmdline::FLOOR

@@ -231,7 +231,7 @@ pub fn run(sys: &dyn Sys) -> ! {
     match switch(sys, Path::new("/"), &release, Duration::from_secs(30)) {
         Ok(exe) => {
             use std::os::unix::process::CommandExt;
-            let err = std::process::Command::new(&exe)
+            let err = crate::sys::run::command(&exe)
                 .args(std::env::args_os().skip(1))
                 .exec();
             panic!("exec {}: {err}", exe.display());

@@ -235,7 +235,7 @@ impl Sys for RealSys {
 
     fn run(&self, program: &str, args: &[&str]) -> io::Result<CmdOutput> {
         use std::os::unix::process::ExitStatusExt;
-        let out = std::process::Command::new(program)
+        let out = super::run::command(program)
             .args(args)
             .stdin(std::process::Stdio::null())
             .output()?;
@@ -263,7 +263,7 @@ impl Sys for RealSys {
             .open(log)?;
         // Its output goes to the log, never to a pipe of ours: a child it
         // forks cannot hold this call up by keeping a pipe open.
-        let mut child = std::process::Command::new(program)
+        let mut child = super::run::command(program)
             .args(args)
             .stdin(std::process::Stdio::null())
             .stdout(out.try_clone()?)
@@ -290,7 +290,7 @@ impl Sys for RealSys {
 
     fn spawn(&self, program: &str, args: &[&str], env: &[(&str, &str)]) -> io::Result<()> {
         // Not waited for: PID 1's supervisor reaps every child.
-        std::process::Command::new(program)
+        super::run::command(program)
             .args(args)
             .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())

@@ -1,7 +1,10 @@
-//! The one way the guest runs an external program: [`run_tool`] over the
-//! [`Sys::run`] seam (so the recording fake sees every command), whose
-//! error names the program, its arguments, how it ended (exit code or
-//! signal) and the last lines it wrote, in one line a person can read:
+//! The one runner of external programs, for both sides. Every process b2d
+//! starts is made by [`command`] and started by [`spawn`] or [`output`]
+//! (or becomes the program, for `b2d ssh`), so its failure always reads
+//! the same way: a [`ToolError`] naming the program, its arguments, how
+//! it ended (exit code or signal) and the last lines it wrote. The guest
+//! runs its tools through [`run_tool`] over the [`Sys::run`] seam, so the
+//! recording fake sees every command:
 //!
 //! ```text
 //! mke2fs -q -F -t ext4 /dev/sda1 exited with status 1: No space left on device
@@ -157,6 +160,61 @@ pub fn tail(bytes: &[u8]) -> String {
     }
     let kept: String = joined.chars().skip(n - (TAIL_CHARS - 1)).collect();
     format!("…{kept}")
+}
+
+/// The one place b2d makes a process: a tool run to its end, a program
+/// it keeps running beside it (QEMU, virtiofsd, the host agent, a guest
+/// service) or one it becomes (ssh, scp). Start it with [`spawn`] or
+/// [`output`].
+pub fn command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    std::process::Command::new(program)
+}
+
+/// What `cmd` runs, as a person reads it.
+pub fn line_of(cmd: &std::process::Command) -> CommandLine {
+    CommandLine {
+        program: cmd.get_program().to_string_lossy().into_owned(),
+        args: cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect(),
+    }
+}
+
+/// Start `cmd`; one that cannot start is a [`ToolError::Spawn`] naming it.
+pub fn spawn(cmd: &mut std::process::Command) -> Result<std::process::Child, ToolError> {
+    cmd.spawn().map_err(|source| ToolError::Spawn {
+        cmd: line_of(cmd),
+        source,
+    })
+}
+
+/// Run `cmd` to its end with its output captured; anything but exit
+/// status 0 is a [`ToolError`] with the tail of what it said.
+pub fn output(cmd: &mut std::process::Command) -> Result<std::process::Output, ToolError> {
+    use std::os::unix::process::ExitStatusExt;
+    let out = cmd.output().map_err(|source| ToolError::Spawn {
+        cmd: line_of(cmd),
+        source,
+    })?;
+    if out.status.success() {
+        return Ok(out);
+    }
+    let status = match (out.status.code(), out.status.signal()) {
+        (Some(c), _) => ExitStatus::Code(c),
+        (None, Some(s)) => ExitStatus::Signal(s),
+        (None, None) => ExitStatus::Unknown,
+    };
+    let stderr = tail(&out.stderr);
+    Err(ToolError::Failed {
+        cmd: line_of(cmd),
+        status,
+        tail: if stderr.is_empty() {
+            tail(&out.stdout)
+        } else {
+            stderr
+        },
+    })
 }
 
 /// Run `program args` to completion through the seam; anything but exit

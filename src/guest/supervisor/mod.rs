@@ -152,7 +152,7 @@ impl Supervisor {
             .argv
             .split_first()
             .ok_or_else(|| std::io::Error::other("empty argv"))?;
-        let mut cmd = std::process::Command::new(prog);
+        let mut cmd = crate::sys::run::command(prog);
         cmd.args(args);
         for (k, v) in &spec.env {
             cmd.env(k, v);

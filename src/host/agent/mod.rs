@@ -75,14 +75,15 @@ pub fn ensure(m: &Machine, exe: &Path) -> io::Result<bool> {
         .create(true)
         .append(true)
         .open(m.agent_log())?;
-    std::process::Command::new(exe)
+    let mut agent = crate::sys::run::command(exe);
+    agent
         .arg("agent")
         .arg(&m.name)
         .stdin(std::process::Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)
-        .process_group(0)
-        .spawn()?;
+        .process_group(0);
+    crate::sys::run::spawn(&mut agent).map_err(io::Error::other)?;
     Ok(true)
 }
 

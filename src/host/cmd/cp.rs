@@ -87,7 +87,7 @@ pub fn run(store: &Store, args: CpArgs, cx: &mut Context) -> Result<Output, CpEr
         }
     }
     let m = super::running(store, machine, &cx.exe)?;
-    let mut c = std::process::Command::new("scp");
+    let mut c = crate::sys::run::command("scp");
     c.args(scp_args(&m, &a, &b));
     Ok(Output::exec(c, "openssh-client"))
 }

@@ -3,7 +3,6 @@
 //! (the Docker engine's settings: `up`, `swarm create`, `disk create`).
 
 use crate::disk::size::parse_size;
-use crate::host::cmd::up::parse_memory;
 use crate::host::engine::EngineArgs;
 use clap::Args;
 use std::path::PathBuf;
@@ -112,4 +111,40 @@ impl EngineFlags {
             ca_certs: self.ca_certs,
         }
     }
+}
+
+/// The least memory a machine boots with, in MiB.
+pub const MIN_MEMORY_MIB: u32 = 512;
+
+/// Why a `--memory` value is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MemoryError {
+    #[error("\"{}\": {source}", input.escape_debug())]
+    Number {
+        input: String,
+        #[source]
+        source: std::num::ParseIntError,
+    },
+    #[error(transparent)]
+    Size(#[from] crate::disk::size::SizeError),
+    #[error("\"{}\": memory must be at least {MIN_MEMORY_MIB} MiB (e.g. 2G or 2048)", .0.escape_debug())]
+    Range(String),
+}
+
+/// `--memory`: a bare number is MiB (as QEMU's `-m`), else a size.
+pub fn parse_memory(s: &str) -> Result<u32, MemoryError> {
+    let mib = if s.trim().bytes().all(|b| b.is_ascii_digit()) && !s.trim().is_empty() {
+        s.trim()
+            .parse::<u64>()
+            .map_err(|source| MemoryError::Number {
+                input: s.into(),
+                source,
+            })?
+    } else {
+        crate::disk::size::parse_size(s)? >> 20
+    };
+    if mib < MIN_MEMORY_MIB as u64 || mib > u32::MAX as u64 {
+        return Err(MemoryError::Range(s.into()));
+    }
+    Ok(mib as u32)
 }

@@ -166,7 +166,7 @@ pub fn rm(store: &Store, name: &str, force: bool, confirm: Confirm) -> Result<Ou
     let mut said = remove(store, name, &m.dir, lock)?;
     // The network's other machines forget it.
     if let Some(net) = network {
-        for line in crate::host::network::announce(store, &net) {
+        for line in crate::host::vm::peers::announce(store, &net) {
             said.stderr += &format!("b2d: {line}\n");
         }
     }

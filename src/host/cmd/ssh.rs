@@ -31,7 +31,7 @@ pub struct SshArgs {
 /// runs `cmd` there, if given), for the binary to run in its place.
 pub fn run(store: &Store, args: SshArgs, cx: &mut Context) -> Result<Output, CmdError> {
     let m = super::running(store, &args.name, &cx.exe)?;
-    let mut c = std::process::Command::new("ssh");
+    let mut c = crate::sys::run::command("ssh");
     c.args(ssh_args(&m, &args.cmd, args.forward_agent));
     Ok(Output::exec(c, "openssh-client"))
 }

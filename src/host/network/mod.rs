@@ -212,8 +212,5 @@ pub fn qemu_args(store: &Store, m: &Machine) -> Vec<String> {
     ]
 }
 
-mod announce;
-pub use announce::{announce, told};
-
 #[cfg(test)]
 mod tests;

@@ -47,7 +47,7 @@ pub fn find() -> Option<PathBuf> {
 
 /// Whether `bin` is a virtiofsd with the options b2d passes.
 pub fn usable(bin: &Path) -> bool {
-    let Ok(out) = std::process::Command::new(bin)
+    let Ok(out) = crate::sys::run::command(bin)
         .arg("--help")
         .stdin(std::process::Stdio::null())
         .output()
@@ -188,7 +188,7 @@ fn start_one(
         nix::unistd::getuid().as_raw(),
         nix::unistd::getgid().as_raw(),
     );
-    let mut cmd = std::process::Command::new(bin);
+    let mut cmd = crate::sys::run::command(bin);
     serve(&mut cmd, view, readonly, sock, &m.hidden_dir(), ids).map_err(spawn_error)?;
     cmd.stdin(std::process::Stdio::null())
         .stdout(log.try_clone().map_err(spawn_error)?)

@@ -5,7 +5,7 @@
 use std::io::Read;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -209,7 +209,7 @@ pub fn probe_kvm(iso: &Path, limit: Duration) -> bool {
     {
         return false;
     }
-    let child = Command::new(crate::host::vm::binary::name())
+    let child = crate::sys::run::command(crate::host::vm::binary::name())
         .args([
             "-accel",
             "kvm",

@@ -12,6 +12,7 @@ pub mod binary;
 pub mod console;
 pub mod console_rotate;
 pub mod control;
+pub mod peers;
 pub mod qmp;
 pub mod ram;
 pub mod spec;
@@ -175,7 +176,7 @@ pub fn start(
         Launch::Incoming { .. } => engine.ok(),
     };
     // The private NIC and its peers; a resumed guest keeps what it was
-    // told, and `b2d up` tells it what changed (network::announce).
+    // told, and `b2d up` tells it what changed (vm::peers::announce).
     config.network = match launch {
         Launch::Cold => crate::host::network::nic(&m.store(), m),
         Launch::Incoming { .. } => {
@@ -213,7 +214,7 @@ fn run(
 ) -> Result<u32, QemuError> {
     let log_path = m.qemu_log();
     let log = std::fs::File::create(&log_path).with_path("create", &log_path)?;
-    let mut cmd = std::process::Command::new(qemu);
+    let mut cmd = crate::sys::run::command(qemu);
     if let Some(fd) = launch.ram_fd() {
         use std::os::unix::process::CommandExt;
         // SAFETY: the closure only calls fcntl (async-signal-safe).

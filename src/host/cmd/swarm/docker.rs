@@ -47,7 +47,9 @@ impl Docker for OverSsh {
             ssh::LOGIN.into(),
         ]);
         a.extend(["--".into(), remote]);
-        let out = std::process::Command::new("ssh")
+        // Not run::output: its error would show the arguments, and a
+        // join token among them is a secret (see `shown`).
+        let out = crate::sys::run::command("ssh")
             .args(&a)
             .stdin(std::process::Stdio::null())
             .output()

@@ -37,7 +37,7 @@ pub use render::render;
 pub const DEFAULT_CPUS: u32 = 2;
 pub const DEFAULT_MEMORY_MIB: u32 = 2048;
 pub const DEFAULT_DISK: u64 = 20 << 30;
-pub const MIN_MEMORY_MIB: u32 = 512;
+pub use crate::host::cmd::flags::{parse_memory, MemoryError, MIN_MEMORY_MIB};
 
 #[derive(Debug, thiserror::Error)]
 pub enum UpError {
@@ -137,39 +137,6 @@ impl Start {
             Start::Resume => "resume",
         }
     }
-}
-
-/// Why a `--memory` value is refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum MemoryError {
-    #[error("\"{}\": {source}", input.escape_debug())]
-    Number {
-        input: String,
-        #[source]
-        source: std::num::ParseIntError,
-    },
-    #[error(transparent)]
-    Size(#[from] crate::disk::size::SizeError),
-    #[error("\"{}\": memory must be at least {MIN_MEMORY_MIB} MiB (e.g. 2G or 2048)", .0.escape_debug())]
-    Range(String),
-}
-
-/// `--memory`: a bare number is MiB (as QEMU's `-m`), else a size.
-pub fn parse_memory(s: &str) -> Result<u32, MemoryError> {
-    let mib = if s.trim().bytes().all(|b| b.is_ascii_digit()) && !s.trim().is_empty() {
-        s.trim()
-            .parse::<u64>()
-            .map_err(|source| MemoryError::Number {
-                input: s.into(),
-                source,
-            })?
-    } else {
-        crate::disk::size::parse_size(s)? >> 20
-    };
-    if mib < MIN_MEMORY_MIB as u64 || mib > u32::MAX as u64 {
-        return Err(MemoryError::Range(s.into()));
-    }
-    Ok(mib as u32)
 }
 
 /// `b2d up`: progress on the terminal while it works; the notes, the
@@ -277,7 +244,11 @@ pub fn start(
         // A machine made just now already has what the options asked for.
         notes.extend(changes::apply(&mut m, o)?);
         if let Some(left) = changes::network(store, &mut m, o)? {
-            notes.extend(network::announce(store, &left).into_iter().map(Note::Peers));
+            notes.extend(
+                crate::host::vm::peers::announce(store, &left)
+                    .into_iter()
+                    .map(Note::Peers),
+            );
         }
     }
     notes.extend(
@@ -417,7 +388,7 @@ fn after_boot(store: &Store, m: &Machine, o: &UpOptions) -> Vec<Note> {
         }
     }
     if let Some(a) = &m.config.network {
-        let told = network::announce(store, &a.name);
+        let told = crate::host::vm::peers::announce(store, &a.name);
         notes.extend(told.into_iter().map(Note::Peers));
     }
     notes

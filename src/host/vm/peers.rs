@@ -5,8 +5,8 @@
 //! `guest-config.json` (the config of this boot, its peers updated once
 //! the guest confirmed), so a machine that already knows is not asked.
 
-use super::peers;
 use crate::errors::PathError;
+use crate::host::network::peers;
 use crate::host::store::{Machine, Store};
 use crate::host::vm;
 use crate::host::vm::control::Control;
@@ -73,7 +73,7 @@ fn tell(m: &Machine, network: &str, peers: Vec<Peer>) -> Result<(), NotTold> {
 /// Tell each running machine on `network` whose guest does not know its
 /// peers as they are now; one line for each that could not be told.
 pub fn announce(store: &Store, network: &str) -> Vec<String> {
-    let due: Vec<(Machine, Vec<Peer>)> = super::members(store, network)
+    let due: Vec<(Machine, Vec<Peer>)> = crate::host::network::members(store, network)
         .unwrap_or_default()
         .into_iter()
         .filter(|m| vm::running_pid(m).is_some())
