@@ -6,7 +6,7 @@
 //! - `host`: the host companion logic (`b2d`).
 //! - [`wire`]: the run-time contract between them (ready line, console
 //!   log lines).
-//! - [`tunnel`]: the TCP stream multiplexer both agents run over the
+//! - [`mux`]: the TCP stream multiplexer both agents run over the
 //!   tunnel channel (forwarded ports).
 //! - [`sys`]: the one seam to the kernel, and [`sys::run_tool`], the one
 //!   way to run an external program.
@@ -25,10 +25,10 @@ pub mod errors;
 pub mod fuzzing;
 pub mod guest;
 pub mod host;
+pub mod mux;
 pub mod small_file;
 pub mod sys;
 pub mod tls;
-pub mod tunnel;
 pub mod util;
 pub mod wire;
 

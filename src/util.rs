@@ -131,6 +131,12 @@ pub fn tcp_open(addr: &str, timeout: Duration) -> bool {
         .is_some_and(|a| std::net::TcpStream::connect_timeout(&a, timeout).is_ok())
 }
 
+/// `s` single-quoted for a POSIX shell (sh, bash, tcsh): `'` becomes
+/// `'\''`.
+pub fn sh_quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', r"'\''"))
+}
+
 /// A path inside a QEMU option list (`-drive file=…,format=raw`), where
 /// a comma must be doubled.
 pub fn qemu_opt_path(p: &std::path::Path) -> String {

@@ -11,7 +11,6 @@ use test_support::{run as sh, sha256 as sha};
 
 const INIT: &str = env!("CARGO_BIN_EXE_b2d-init");
 const B2D: &str = env!("CARGO_BIN_EXE_b2d");
-const POINTS: &[&str] = &["journal", "gpt", "mkfs", "populate", "mkswap", "commit"];
 
 /// A key pair in `dir`: the public key file and its line.
 fn keygen(dir: &Path) -> (PathBuf, String) {
@@ -157,7 +156,7 @@ fn magic_disk_is_formatted_then_mounted_without_reformatting() {
 
 #[test]
 fn sigkill_at_every_step_of_formatting_converges() {
-    for point in POINTS {
+    for point in b2d::guest::disk::failpoint::POINTS.iter().map(|p| p.name()) {
         let s = Scratch::new();
         let (img, key) = magic_disk(&s, "2G");
         let l = Loop::new(&img);
@@ -173,7 +172,7 @@ fn sigkill_at_every_step_of_formatting_converges() {
         s.unmount_all();
         let v = prepare_ok(&s, &l.dev);
         let action = v["action"].as_str().unwrap();
-        let expected = if *point == "commit" {
+        let expected = if point == "commit" {
             "mounted"
         } else {
             "resumed"

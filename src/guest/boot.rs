@@ -207,7 +207,7 @@ pub fn prepare_system(sys: &dyn Sys, cfg: &Config) -> Result<Booted, BootError> 
             .collect()
     });
     let hostname = users::choose(cmd.hostname.as_deref(), &b2d_dir.join("hostname"));
-    let peers = super::lan::hosts_of(private.as_ref());
+    let peers = super::private_network::hosts_of(private.as_ref());
     if let Err(e) = users::apply(sys, &cfg.etc, &hostname, &peers) {
         log::error!("{e}");
     }

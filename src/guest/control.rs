@@ -46,7 +46,7 @@ pub enum ControlError {
     #[error("this machine is not on the network {0}")]
     OtherNetwork(String),
     #[error(transparent)]
-    Hosts(#[from] super::lan::LanError),
+    Hosts(#[from] super::private_network::LanError),
     #[error("cannot set the clock: {0}")]
     Clock(#[source] std::io::Error),
     #[error(transparent)]
@@ -121,7 +121,7 @@ fn peers_now(
         Some(n) if n.network == network => {}
         _ => return Err(ControlError::OtherNetwork(network.into())),
     }
-    let n = super::lan::rewrite_hosts(&c.root.join("etc"), network, peers)?;
+    let n = super::private_network::rewrite_hosts(&c.root.join("etc"), network, peers)?;
     done.push(format!(
         "/etc/hosts names the {n} other machines on {network}"
     ));
@@ -161,7 +161,7 @@ fn resumed(
 /// CPU with udhcpc and its hooks).
 pub fn renew_leases(sys: &dyn Sys, c: &Control) {
     let class_net = c.sys_root.join("class/net");
-    for l in super::lan::split_links(&class_net, c.private.as_ref()).0 {
+    for l in super::private_network::split_links(&class_net, c.private.as_ref()).0 {
         let args = super::network::udhcpc_args(&l, &c.hook, 3);
         let argv: Vec<&str> = args.iter().map(String::as_str).collect();
         match sys.spawn("busybox", &argv, &[super::network::RENEW_ENV]) {

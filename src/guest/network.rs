@@ -1,6 +1,6 @@
 //! Network (boot step 4): DHCP on every ethernet link with busybox
 //! `udhcpc`, whose hook script is b2d-init itself (`b2d-init bound` etc.),
-//! except a NIC on a private network between machines ([`super::lan`]).
+//! except a NIC on a private network between machines ([`super::private_network`]).
 //!
 //! Pure parts: link discovery over a sysfs root, the udhcpc command line,
 //! udhcpc's environment → `ip` commands + resolv.conf, and `ip -o addr`
@@ -192,23 +192,25 @@ pub fn bring_up(
     };
     run(&["link", "set", "dev", "lo", "up"]);
     let class_net = sys_root.join("class/net");
-    let (links, _) = super::lan::split_links(&class_net, private);
+    let (links, _) = super::private_network::split_links(&class_net, private);
     if links.is_empty() && private.is_none() {
         log::warn!("network: no ethernet link found");
         return Vec::new();
     }
     std::thread::scope(|s| {
         if let Some(nic) = private {
-            s.spawn(|| match super::lan::configure(sys, &class_net, nic) {
-                Ok(l) => log::info!(
-                    "network {}: {l} is {}/{} ({} peers)",
-                    nic.network,
-                    nic.address,
-                    nic.prefix,
-                    nic.peers.len()
-                ),
-                Err(e) => log::error!("{e}"),
-            });
+            s.spawn(
+                || match super::private_network::configure(sys, &class_net, nic) {
+                    Ok(l) => log::info!(
+                        "network {}: {l} is {}/{} ({} peers)",
+                        nic.network,
+                        nic.address,
+                        nic.prefix,
+                        nic.peers.len()
+                    ),
+                    Err(e) => log::error!("{e}"),
+                },
+            );
         }
         for l in &links {
             s.spawn(move || {

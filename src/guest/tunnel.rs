@@ -9,7 +9,7 @@
 
 use super::portwatch::{tcp_listen_addrs, Watch};
 use super::virtio_port::{host_sent, open_port};
-use crate::tunnel::Mux;
+use crate::mux::Mux;
 use crate::wire::tunnel::CHANNEL;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, TcpStream, UdpSocket};

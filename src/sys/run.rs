@@ -46,7 +46,7 @@ fn quoted(w: &str) -> String {
     if plain {
         w.to_string()
     } else {
-        format!("'{}'", w.replace('\'', r"'\''"))
+        crate::util::sh_quote(w)
     }
 }
 

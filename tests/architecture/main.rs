@@ -97,7 +97,7 @@ fn shared_layers_name_neither_side() {
     found.sort();
     found.dedup();
     fail_if_any(
-        "a shared layer (disk, wire, sys, tls, tunnel, util, …) depends on host or guest",
+        "a shared layer (disk, wire, sys, tls, mux, util, …) depends on host or guest",
         found,
     );
 }

@@ -47,8 +47,17 @@ pub const POINTS: &[Failpoint] = &[
 ];
 
 #[derive(Debug, thiserror::Error)]
-#[error("no failpoint \"{}\" (the points are: journal, gpt, mkfs, populate, mkswap, commit)", .0.escape_debug())]
+#[error("no failpoint \"{}\" (the points are: {})", .0.escape_debug(), names())]
 pub struct UnknownFailpoint(pub String);
+
+/// The points' names, in order, for a refusal.
+fn names() -> String {
+    POINTS
+        .iter()
+        .map(|p| p.name())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 impl Failpoint {
     pub fn name(self) -> &'static str {

@@ -256,7 +256,7 @@ pub fn run(m: &Machine) -> io::Result<()> {
     // TCP listeners died with the agent before: only UDP forwards (in
     // QEMU) are still in place.
     state.active.retain(|l| l.proto == Proto::Udp);
-    let mux = crate::tunnel::Mux::new(None, std::process::id() << 12);
+    let mux = crate::mux::Mux::new(None, std::process::id() << 12);
     let mut fw = Forwards {
         machine: m.clone(),
         qmp: QmpForwarder {
@@ -370,7 +370,7 @@ mod tests {
             qmp: QmpForwarder {
                 sock: other.agent_qmp_socket(),
             },
-            tcp: listeners::Listeners::new(crate::tunnel::Mux::new(None, 1)),
+            tcp: listeners::Listeners::new(crate::mux::Mux::new(None, 1)),
         };
         let in_use = || io::Error::from(io::ErrorKind::AddrInUse);
         assert_eq!(

@@ -146,9 +146,7 @@ mod tests {
     #[test]
     fn a_machine_that_never_got_ready_says_where_to_look() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         let m = crate::host::store::saved_sample(&store);
         let e = last_boot(&store, "dev", Format::Human)
             .unwrap_err()

@@ -168,9 +168,7 @@ mod tests {
     #[test]
     fn misuse_says_what_to_type() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         crate::host::store::saved_sample(&store);
         let e = |s: &str, d: &str| {
             let args = CpArgs {

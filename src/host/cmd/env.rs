@@ -83,7 +83,7 @@ impl Shell {
 
 /// Single-quote for sh and tcsh: `'` becomes `'\''`.
 fn posix_quote(v: &str) -> String {
-    format!("'{}'", v.replace('\'', "'\\''"))
+    crate::util::sh_quote(v)
 }
 
 /// Single-quote for fish, where `\\` and `\'` are the escapes.
@@ -275,9 +275,7 @@ mod tests {
     #[test]
     fn the_script_needs_a_running_machine_except_to_unset() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         crate::host::store::saved_sample(&store);
         let mut o = EnvArgs {
             name: "dev".into(),

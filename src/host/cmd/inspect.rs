@@ -206,9 +206,7 @@ mod tests {
     fn the_store_is_shown_hidden_in_a_share_that_holds_it() {
         let t = tempfile::tempdir().unwrap();
         let top = t.path().canonicalize().unwrap();
-        let store = Store {
-            root: top.join("data/b2d/machines"),
-        };
+        let store = Store::at(top.join("data/b2d/machines"));
         let mut m = crate::host::store::saved_sample(&store);
         m.config.mounts = Some(vec![crate::host::shares::Mount {
             path: top.clone(),
@@ -222,9 +220,7 @@ mod tests {
     #[test]
     fn everything_about_a_machine_as_json_or_a_template() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         let mut m = crate::host::store::saved_sample(&store);
         m.config.engine.registry_mirrors = vec!["https://m.example".into()];
         m.save_config().unwrap();

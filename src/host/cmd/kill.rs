@@ -64,9 +64,7 @@ mod tests {
     #[test]
     fn a_stopped_machine_is_left_and_a_suspended_one_loses_its_state() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         let m = crate::host::store::saved_sample(&store);
         std::fs::write(m.pid_file(), "999999999").unwrap();
         assert_eq!(kill(&store, "dev").unwrap(), Killed::NotRunning);

@@ -226,9 +226,7 @@ mod tests {
     #[test]
     fn stopping_a_stopped_machine_says_so_and_clears_stale_files() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         let m = machine(&store);
         std::fs::write(m.pid_file(), "999999999").unwrap();
         assert_eq!(stop(&m, Duration::from_secs(1)), Stopped::Already);
@@ -238,9 +236,7 @@ mod tests {
     #[test]
     fn rm_asks_and_keeps_the_machine_on_no() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         let m = machine(&store);
         let mut asked = Vec::new();
         let mut no = |q: &str| {
@@ -272,9 +268,7 @@ mod tests {
     #[test]
     fn without_a_terminal_only_force_removes() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         let m = machine(&store);
         let e = rm(&store, "dev", false, Confirm::NoTerminal)
             .unwrap_err()
@@ -318,9 +312,7 @@ mod tests {
     #[test]
     fn a_busy_machine_is_not_removed() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         let m = machine(&store);
         let _held = m.lock().unwrap();
         let e = rm(&store, "dev", true, Confirm::NoTerminal)

@@ -176,9 +176,7 @@ mod tests {
     #[test]
     fn the_log_is_the_output_and_following_streams_it_to_the_terminal() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         let m = crate::host::store::saved_sample(&store);
         std::fs::write(m.serial_log(), "Linux version\n").unwrap();
         let args = |follow| LogsArgs {

@@ -117,9 +117,7 @@ mod tests {
     #[test]
     fn a_stopped_machine_is_not_running_and_says_how_to_start_it() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         crate::host::store::saved_sample(&store);
         let e = running(&store, "dev", "/opt/b2d").unwrap_err().to_string();
         assert_eq!(

@@ -90,9 +90,7 @@ mod tests {
     #[test]
     fn an_unknown_machine_is_not_created_by_a_restart() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().join("machines"),
-        };
+        let store = Store::at(t.path().join("machines"));
         let o = UpOptions {
             name: "nope".into(),
             ..Default::default()

@@ -29,9 +29,7 @@ mod tests {
     #[test]
     fn the_question_is_put_on_the_terminal_and_refused_without_one() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         let m = crate::host::store::saved_sample(&store);
         let args = RmArgs {
             name: "dev".into(),

@@ -294,9 +294,7 @@ mod tests {
     #[test]
     fn status_and_ls_read_the_store_as_text_or_json() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         assert_eq!(list(&store, Format::Json).unwrap(), "[]\n");
         assert_eq!(list(&store, Format::Human).unwrap().lines().count(), 1);
         crate::host::store::saved_sample(&store);
@@ -347,9 +345,7 @@ mod tests {
     #[test]
     fn a_machine_on_a_network_shows_its_address_and_swarm() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         let mut m = sample(store.dir("dev"));
         m.config.network = Some(network::Attachment {
             name: "lab".into(),

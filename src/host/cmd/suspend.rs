@@ -51,9 +51,7 @@ mod tests {
     #[test]
     fn a_stopped_machine_is_not_suspended() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         crate::host::store::saved_sample(&store);
         let args = SuspendArgs { name: "dev".into() };
         let e = run(&store, args, &mut TestTerminal::default().context()).unwrap_err();

@@ -35,9 +35,7 @@ mod tests {
     #[test]
     fn a_stopped_machine_has_no_url_yet() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         crate::host::store::saved_sample(&store);
         let e = url(&store, "dev").unwrap_err().to_string();
         assert_eq!(

@@ -28,7 +28,7 @@ pub enum PortError {
 
 /// Whether `port` on 127.0.0.1 can be bound now.
 pub fn port_free(port: u16) -> bool {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, port)).is_ok()
+    super::host_port_taken(crate::wire::ports::Proto::Tcp, port).is_none()
 }
 
 /// A port the kernel picks as free on 127.0.0.1.
@@ -186,9 +186,7 @@ mod tests {
     #[test]
     fn a_taken_remembered_port_moves_and_says_so() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let busy = l.local_addr().unwrap().port();
         let free = any_free_port().unwrap();
@@ -227,9 +225,7 @@ mod tests {
     #[test]
     fn a_new_machine_avoids_the_ports_others_remember() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().into(),
-        };
+        let store = Store::at(t.path());
         let other = sample(store.dir("dev"));
         std::fs::create_dir_all(&other.dir).unwrap();
         other.save_config().unwrap();

@@ -4,7 +4,7 @@
 //! [`crate::wire::tunnel`]), instead of QEMU's user-network `hostfwd`,
 //! whose TCP path under TCG moved a tenth of what the channel does.
 
-use crate::tunnel::Mux;
+use crate::mux::Mux;
 use std::collections::BTreeMap;
 use std::io;
 use std::net::TcpListener;

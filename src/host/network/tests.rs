@@ -2,9 +2,7 @@ use super::*;
 use crate::host::store::saved_sample;
 
 fn store(t: &Path) -> Store {
-    Store {
-        root: t.to_path_buf(),
-    }
+    Store::at(t.to_path_buf())
 }
 
 /// Machine `name` saved in `s`, on `network` at host number `host` (if

@@ -184,9 +184,7 @@ mod tests {
     #[test]
     fn a_new_machine_carries_its_keys_and_ca_in_the_userdata() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().join("machines"),
-        };
+        let store = Store::at(t.path().join("machines"));
         let m = create(&store, &new(t.path(), "dev")).unwrap();
         assert_eq!(m.dir, store.dir("dev"));
         assert_eq!(std::fs::read(m.iso()).unwrap(), b"iso bytes");
@@ -224,9 +222,7 @@ mod tests {
     #[test]
     fn engine_settings_travel_in_the_userdata_only_when_there_are_some() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().join("machines"),
-        };
+        let store = Store::at(t.path().join("machines"));
         let plain = create(&store, &new(t.path(), "plain")).unwrap();
         let entries = |m: &Machine| {
             let json = serde_json::to_value(disk_image::inspect(&m.disk()).unwrap()).unwrap();
@@ -252,9 +248,7 @@ mod tests {
     #[test]
     fn a_failed_creation_leaves_nothing_behind() {
         let t = tempfile::tempdir().unwrap();
-        let store = Store {
-            root: t.path().join("machines"),
-        };
+        let store = Store::at(t.path().join("machines"));
         let mut n = new(t.path(), "dev");
         n.iso = t.path().join("missing.iso");
         let e = create(&store, &n).unwrap_err().to_string();

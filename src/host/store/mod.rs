@@ -89,6 +89,11 @@ pub struct Store {
 }
 
 impl Store {
+    /// The store whose machines live in `root`.
+    pub fn at(root: impl Into<PathBuf>) -> Store {
+        Store { root: root.into() }
+    }
+
     /// `$XDG_DATA_HOME/b2d/machines`, else `~/.local/share/b2d/machines`.
     /// A relative XDG_DATA_HOME is ignored, as the XDG spec says.
     pub fn from_env() -> Result<Store, MachineError> {
@@ -330,9 +335,7 @@ mod tests {
     #[test]
     fn unknown_machine_says_how_to_create_it() {
         let t = tempfile::tempdir().unwrap();
-        let s = Store {
-            root: t.path().join("machines"),
-        };
+        let s = Store::at(t.path().join("machines"));
         let e = s.open("dev").unwrap_err().to_string();
         assert!(e.contains("no machine named \"dev\""), "{e}");
         assert!(e.contains("b2d up dev"), "{e}");
@@ -342,9 +345,7 @@ mod tests {
     #[test]
     fn config_round_trips_and_a_bad_one_names_its_file() {
         let t = tempfile::tempdir().unwrap();
-        let s = Store {
-            root: t.path().to_path_buf(),
-        };
+        let s = Store::at(t.path().to_path_buf());
         std::fs::create_dir(s.dir("dev")).unwrap();
         let m = sample(s.dir("dev"));
         m.save_config().unwrap();

@@ -94,7 +94,7 @@ pub fn plug(q: &mut Qmp, m: &Machine, count: usize) -> Result<(), Step> {
 }
 
 fn shell_quote(p: &Path) -> String {
-    format!("'{}'", p.display().to_string().replace('\'', "'\\''"))
+    crate::util::sh_quote(&p.display().to_string())
 }
 
 /// Poll `query-migrate` until it ends.

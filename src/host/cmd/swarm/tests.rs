@@ -58,9 +58,7 @@ fn row(host: &str, status: &str, manager: &str) -> String {
 }
 
 fn store(t: &std::path::Path) -> Store {
-    Store {
-        root: t.to_path_buf(),
-    }
+    Store::at(t.to_path_buf())
 }
 
 /// Machine `name` saved in `s`, a node of `swarm` as `role`, at

@@ -23,7 +23,7 @@ use std::net::{Shutdown, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
 
-#[path = "tunnel_queue.rs"]
+#[path = "mux_queue.rs"]
 mod queue;
 
 /// How the guest side reaches guest port P.
@@ -446,5 +446,5 @@ impl Mux {
 }
 
 #[cfg(test)]
-#[path = "tunnel_tests.rs"]
+#[path = "mux_tests.rs"]
 mod tests;
