@@ -19,9 +19,6 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-/// The user netdev's id in the QEMU command line (`vmspec`).
-pub const NETDEV: &str = "n0";
-
 fn try_lock(m: &Machine) -> Option<nix::fcntl::Flock<std::fs::File>> {
     let f = std::fs::OpenOptions::new()
         .create(true)
@@ -157,7 +154,11 @@ impl Forwarder for Forwards {
     fn add(&mut self, proto: Proto, port: u16) -> Result<(), ForwardError> {
         match proto {
             Proto::Tcp => self.tcp.add(port).map_err(|e| self.refused(proto, port, e)),
-            Proto::Udp => self.qmp.hmp(&forward::hostfwd_add(NETDEV, proto, port)),
+            Proto::Udp => self.qmp.hmp(&forward::hostfwd_add(
+                crate::host::vm::spec::USER_NETDEV,
+                proto,
+                port,
+            )),
         }
     }
     fn remove(&mut self, proto: Proto, port: u16) -> Result<(), ForwardError> {
@@ -166,7 +167,11 @@ impl Forwarder for Forwards {
                 self.tcp.remove(port);
                 Ok(())
             }
-            Proto::Udp => self.qmp.hmp(&forward::hostfwd_remove(NETDEV, proto, port)),
+            Proto::Udp => self.qmp.hmp(&forward::hostfwd_remove(
+                crate::host::vm::spec::USER_NETDEV,
+                proto,
+                port,
+            )),
         }
     }
 }

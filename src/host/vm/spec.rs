@@ -3,6 +3,10 @@
 use crate::host::vm::accel::Accel;
 use std::path::PathBuf;
 
+/// The id of the user-network netdev (eth0 in the guest), which the
+/// host agent's `hostfwd_add` names too.
+pub const USER_NETDEV: &str = "n0";
+
 /// The id of the chardev the guest's serial console writes to.
 pub const SERIAL_CHARDEV: &str = "serial0";
 
@@ -186,9 +190,9 @@ impl VmSpec {
         };
         a.extend([
             "-netdev".into(),
-            format!("user,id=n0,hostfwd=tcp:127.0.0.1:{ssh_port}-:22,hostfwd=tcp:127.0.0.1:{docker_port}-:2376"),
+            format!("user,id={USER_NETDEV},hostfwd=tcp:127.0.0.1:{ssh_port}-:22,hostfwd=tcp:127.0.0.1:{docker_port}-:2376"),
             "-device".into(),
-            format!("{model},netdev=n0"),
+            format!("{model},netdev={USER_NETDEV}"),
         ]);
         if let Some(fw) = ovmf.filter(|_| self.uefi) {
             a.extend(["-bios".into(), fw.display().to_string()]);
